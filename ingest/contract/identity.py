@@ -1,0 +1,72 @@
+"""Identity normalization shared by every channel: email, phone, partition key.
+
+Pure functions only. The contract package imports nothing else of ours, so any
+connector can normalize a sender the same way the consumer matches one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+
+class InvalidIdentity(ValueError):
+    """A value that cannot be an email address or a phone number."""
+
+
+def normalize_email(raw: str) -> str:
+    """Lower-case the address and turn an internationalized domain into IDNA.
+
+    Raises `InvalidIdentity` with a readable sentence when it is not an address.
+    """
+    candidate = raw.strip()
+    try:
+        result = validate_email(
+            candidate, check_deliverability=False, test_environment=True
+        )
+    except EmailNotValidError as exc:
+        raise InvalidIdentity(f"{candidate!r} is not a valid email address: {exc}") from exc
+    local = result.local_part.lower()
+    domain = result.ascii_domain.lower()
+    return f"{local}@{domain}"
+
+
+def normalize_phone(raw: str, default_region: str = "RU") -> str:
+    """Return the number in E.164 (`+79123456789`).
+
+    A number written without a country code is read in `default_region`; a Russian
+    trunk prefix 8 and a bare 7-prefixed number both resolve to +7.
+    """
+    candidate = raw.strip()
+    digits = "".join(ch for ch in candidate if ch.isdigit())
+    if not candidate.startswith("+") and len(digits) == 11 and digits[0] == "7":
+        # "79123456789" is how many Russian forms and PBXs write +7 numbers.
+        candidate = "+" + digits
+    try:
+        number = phonenumbers.parse(candidate, default_region.upper())
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidIdentity(f"{raw!r} is not a phone number: {exc}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidIdentity(f"{raw!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def identity_key(
+    *, email: str | None, phone: str | None, channel: str, user_id: str | None
+) -> str:
+    """The Kafka partition key: a stable hash of the sender's strongest identity.
+
+    Strongest first: normalized email, then E.164 phone, then channel + user id.
+    An anonymous sender hashes to the channel alone.
+    """
+    if email:
+        basis = f"email:{email}"
+    elif phone:
+        basis = f"phone:{phone}"
+    elif user_id:
+        basis = f"{channel}:{user_id}"
+    else:
+        basis = f"{channel}:anonymous"
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
