@@ -23,9 +23,7 @@ def normalize_email(raw: str) -> str:
     """
     candidate = raw.strip()
     try:
-        result = validate_email(
-            candidate, check_deliverability=False, test_environment=True
-        )
+        result = validate_email(candidate, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         raise InvalidIdentity(f"{candidate!r} is not a valid email address: {exc}") from exc
     local = result.local_part.lower()
@@ -53,9 +51,7 @@ def normalize_phone(raw: str, default_region: str = "RU") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def identity_key(
-    *, email: str | None, phone: str | None, channel: str, user_id: str | None
-) -> str:
+def identity_key(*, email: str | None, phone: str | None, channel: str, user_id: str | None) -> str:
     """The Kafka partition key: a stable hash of the sender's strongest identity.
 
     Strongest first: normalized email, then E.164 phone, then channel + user id.

@@ -24,7 +24,7 @@ from pydantic import (
 
 from ingest.contract.identity import identity_key
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 LongText = Annotated[str, StringConstraints(max_length=100_000)]
@@ -113,9 +113,7 @@ class Inquiry(_Frozen):
     fields: dict[str, Annotated[str, StringConstraints(max_length=10_000)]] = Field(
         default_factory=dict, description="Extra form fields, as submitted."
     )
-    honeypot: bool = Field(
-        default=False, description="The form's hidden trap field was filled in."
-    )
+    honeypot: bool = Field(default=False, description="The form's hidden trap field was filled in.")
 
     @field_validator("received_at")
     @classmethod

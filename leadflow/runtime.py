@@ -1,0 +1,285 @@
+"""Starts LeadFlow's roles (connectors, ingest, console) in one process, in order.
+
+Every resource is entered in an `AsyncExitStack` and left in reverse on stop:
+broker → topics → database → configuration → publisher → HTTP → consumer. SIGINT and
+SIGTERM set the stop event; the consumer finishes and commits its batch in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from sqlalchemy import text
+
+from connectors.publisher import Publisher
+from connectors.webform import FormConfig, FormField, WebFormConnector
+from console.api import ConsoleApi
+from crm_store import accounts
+from crm_store.database import Database, open_database
+from crm_store.migrate import upgrade_async
+from ingest.consumer import ConsumerConfig, InquiryConsumer
+from ingest.contract import Topics
+from ingest.contract.problem import problem_middleware
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import Policy
+from leadflow.broker import EmbeddedBroker, create_topics
+from leadflow.seed import SeedReport, apply_configuration
+from leadflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FORM_REFRESH_S = 5.0
+
+
+class Role(StrEnum):
+    CONNECTORS = "connectors"
+    INGEST = "ingest"
+    CONSOLE = "console"
+
+
+ALL_ROLES = frozenset(Role)
+
+
+@dataclass(slots=True)
+class Started:
+    """What a running runtime tells its caller (the CLI prints it; tests read it)."""
+
+    http_url: str = ""
+    bootstrap_servers: str = ""
+    embedded_broker: bool = False
+    seed: SeedReport = field(default_factory=SeedReport)
+
+
+class FormRegistry:
+    """The forms the web-form connector serves, refreshed from the store.
+
+    Refreshing (rather than loading once) is what lets an admin's change take
+    effect without a restart.
+    """
+
+    def __init__(self) -> None:
+        self._forms: dict[str, FormConfig] = {}
+
+    def get(self, slug: str) -> FormConfig | None:
+        return self._forms.get(slug)
+
+    async def refresh(self, db: Database) -> None:
+        async with db.sessions() as session:
+            rows = await accounts.list_forms(session)
+        self._forms = {
+            r.slug: FormConfig(
+                slug=r.slug,
+                name=r.name,
+                team=r.team,
+                fields=tuple(FormField(**f) for f in r.fields),
+                honeypot_field=r.honeypot_field,
+                allowed_origins=tuple(r.allowed_origins),
+                redirect_url=r.redirect_url,
+            )
+            for r in rows
+        }
+
+
+async def run(
+    settings: Settings,
+    roles: frozenset[Role] = ALL_ROLES,
+    *,
+    demo: bool = False,
+    stop: asyncio.Event | None = None,
+    on_started: Callable[[Started], None] | None = None,
+) -> None:
+    """Run the given roles until `stop` is set."""
+    stop = stop or asyncio.Event()
+    started = Started()
+    registry = CollectorRegistry()
+    async with AsyncExitStack() as stack:
+        bootstrap = settings.kafka.bootstrap_servers
+        if not bootstrap:
+            if roles != ALL_ROLES:
+                raise RuntimeError(
+                    "set LEADFLOW_KAFKA__BOOTSTRAP_SERVERS: only 'leadflow up' starts a broker"
+                )
+            broker = await stack.enter_async_context(EmbeddedBroker())
+            bootstrap = broker.bootstrap_servers
+            started.embedded_broker = True
+            # Tansu holds a group join for half the session timeout; keep start-up quick.
+            settings = settings.model_copy(
+                update={
+                    "kafka": settings.kafka.model_copy(
+                        update={"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}
+                    )
+                }
+            )
+            log.warning(
+                "using the embedded Tansu broker on %s: it keeps messages in MEMORY ONLY; "
+                "anything not yet consumed is lost when LeadFlow stops",
+                bootstrap,
+            )
+        started.bootstrap_servers = bootstrap
+        topics = Topics(settings.kafka.topic_prefix)
+        await create_topics(
+            bootstrap,
+            topics,
+            partitions=settings.kafka.partitions,
+            replication_factor=settings.kafka.replication_factor,
+        )
+        if settings.database.auto_migrate:
+            await upgrade_async(settings.database.url)
+        db = await stack.enter_async_context(
+            open_database(
+                settings.database.url,
+                pool_size=settings.database.pool_size,
+                echo=settings.database.echo,
+            )
+        )
+        started.seed = await apply_configuration(db, settings, demo=demo)
+        if started.seed.admin_token:
+            _write_token(settings.data_dir, started.seed.admin_token)
+        publisher = await stack.enter_async_context(
+            Publisher(
+                bootstrap,
+                topics,
+                timeout_s=settings.kafka.produce_timeout_s,
+                linger_ms=settings.kafka.linger_ms,
+            )
+        )
+        forms = FormRegistry()
+        await forms.refresh(db)
+        app = _http_app(settings, roles, db, publisher, forms, registry)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.http.host, settings.http.port)
+        await site.start()
+        port = _bound_port(site)
+        started.http_url = f"http://{settings.http.host}:{port}"
+
+        async with asyncio.TaskGroup() as tasks:
+            if Role.CONNECTORS in roles:
+                tasks.create_task(_refresh_forms(forms, db, stop), name="refresh-forms")
+            if Role.INGEST in roles:
+                consumer = await stack.enter_async_context(
+                    InquiryConsumer(
+                        _consumer_config(settings, bootstrap, topics),
+                        db,
+                        policy=Policy(sla_minutes=dict(settings.ingest.sla_minutes)),
+                        metrics=IngestMetrics(registry),
+                    )
+                )
+                tasks.create_task(consumer.run(stop), name="ingest-consumer")
+            if on_started:
+                on_started(started)
+            await stop.wait()
+        log.info("stopping")
+
+
+def _consumer_config(settings: Settings, bootstrap: str, topics: Topics) -> ConsumerConfig:
+    k = settings.kafka
+    return ConsumerConfig(
+        bootstrap_servers=bootstrap,
+        topics=topics,
+        group_id=k.consumer_group,
+        max_batch=k.max_batch,
+        fetch_max_wait_ms=k.fetch_max_wait_ms,
+        session_timeout_ms=k.session_timeout_ms,
+        heartbeat_interval_ms=k.heartbeat_interval_ms,
+        default_region=settings.ingest.default_region,
+        default_team=settings.ingest.default_team,
+    )
+
+
+async def _refresh_forms(forms: FormRegistry, db: Database, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), FORM_REFRESH_S)
+        if stop.is_set():
+            return
+        try:
+            await forms.refresh(db)
+        except Exception:  # the store may blip; keep serving the forms we have
+            log.exception("could not refresh forms")
+
+
+def _http_app(
+    settings: Settings,
+    roles: frozenset[Role],
+    db: Database,
+    publisher: Publisher,
+    forms: FormRegistry,
+    registry: CollectorRegistry,
+) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.http.max_body_bytes, middlewares=[problem_middleware]
+    )
+    if Role.CONNECTORS in roles:
+        outcomes = Counter(
+            "leadflow_form_submissions_total",
+            "Web-form submissions, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        connector = WebFormConnector(
+            publisher,
+            forms.get,
+            default_region=settings.ingest.default_region,
+            trusted_proxies=settings.http.trusted_proxies,
+            on_outcome=lambda outcome: outcomes.labels(outcome).inc(),
+        )
+        app.add_routes(connector.routes())
+    if Role.CONSOLE in roles:
+        app.add_routes(ConsoleApi(db).routes())
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(_request: web.Request) -> web.Response:
+        store_ok = await _store_reachable(db)
+        broker_ok = await publisher.ping()
+        ready = store_ok and broker_ok
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "store": store_ok, "broker": broker_ok},
+            status=200 if ready else 503,
+        )
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app.add_routes(
+        [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
+    )
+    return app
+
+
+async def _store_reachable(db: Database) -> bool:
+    try:
+        async with db.engine.connect() as conn:
+            await asyncio.wait_for(conn.execute(text("SELECT 1")), 2.0)
+    except Exception:  # any failure means "not ready"; the reason is logged
+        log.warning("store not reachable", exc_info=True)
+        return False
+    return True
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp exposes the bound socket only here
+    assert server is not None
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1])
+
+
+def _write_token(data_dir: Path, token: str) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "admin-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)

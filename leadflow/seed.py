@@ -1,0 +1,109 @@
+"""Start-up data: "configuration as code" from the TOML file, and the `--demo` seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from crm_store import accounts
+from crm_store.database import Database
+from leadflow.settings import (
+    FormConfigModel,
+    FormFieldConfig,
+    MemberConfig,
+    Settings,
+    TeamConfig,
+)
+
+DEMO_TEAM = TeamConfig(
+    name="Sales",
+    members=[
+        MemberConfig(email="anna.ivanova@demo.leadflow.test", name="Anna Ivanova"),
+        MemberConfig(email="boris.petrov@demo.leadflow.test", name="Boris Petrov"),
+        MemberConfig(email="sofia.sidorova@demo.leadflow.test", name="Sofia Sidorova"),
+    ],
+)
+DEMO_FORM = FormConfigModel(
+    slug="contact",
+    name="Contact us",
+    team="Sales",
+    fields=[
+        FormFieldConfig(name="name", label="Name", maps_to="name"),
+        FormFieldConfig(name="email", label="Email", maps_to="email", kind="email"),
+        FormFieldConfig(name="phone", label="Phone", maps_to="phone", kind="tel"),
+        FormFieldConfig(name="message", label="Message", maps_to="message", kind="textarea"),
+    ],
+    allowed_origins=["*"],
+)
+ADMIN_EMAIL = "admin@leadflow.local"
+
+
+@dataclass(slots=True)
+class SeedReport:
+    teams: list[str] = field(default_factory=list)
+    forms: list[str] = field(default_factory=list)
+    admin_token: str | None = None
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.teams:
+            out.append(f"teams: {', '.join(self.teams)}")
+        if self.forms:
+            out.append(f"forms: {', '.join(self.forms)}")
+        return out
+
+
+async def apply_configuration(db: Database, settings: Settings, *, demo: bool) -> SeedReport:
+    """Upsert teams and forms from settings (and the demo data on an empty store)."""
+    now = datetime.now(UTC)
+    report = SeedReport()
+    async with db.sessions() as session, session.begin():
+        empty = await accounts.is_empty(session)
+        teams = list(settings.teams)
+        forms = list(settings.forms)
+        if demo and empty:
+            teams.insert(0, DEMO_TEAM)
+            forms.insert(0, DEMO_FORM)
+        for team in teams:
+            team_id = await accounts.upsert_team(
+                session, name=team.name, strategy=team.strategy, now=now
+            )
+            for m in team.members:
+                user_id = await accounts.upsert_user(
+                    session,
+                    email=m.email,
+                    name=m.name,
+                    role=m.role,
+                    now=now,
+                    active=m.active,
+                    timezone=m.timezone,
+                )
+                await accounts.upsert_member(
+                    session, team_id=team_id, user_id=user_id, capacity=m.capacity, active=m.active
+                )
+            report.teams.append(f"{team.name} ({len(team.members)} members)")
+        for form in forms:
+            await accounts.upsert_form(
+                session,
+                slug=form.slug,
+                name=form.name,
+                team=form.team,
+                fields=[f.model_dump() for f in form.fields],
+                honeypot_field=form.honeypot_field,
+                allowed_origins=form.allowed_origins,
+                redirect_url=form.redirect_url,
+                now=now,
+            )
+            report.forms.append(form.slug)
+        wants_admin = (demo and empty) or settings.admin_token is not None
+        if wants_admin:
+            admin_id = await accounts.upsert_user(
+                session, email=ADMIN_EMAIL, name="Administrator", role="admin", now=now
+            )
+            given = settings.admin_token.get_secret_value() if settings.admin_token else None
+            token = await accounts.add_token(
+                session, user_id=admin_id, name="admin", now=now, token=given
+            )
+            if given is None:
+                report.admin_token = token
+    return report

@@ -1,0 +1,153 @@
+"""Process settings: environment (`LEADFLOW_...`, `__` nesting) over an optional TOML file.
+
+Built once in the entry point and passed down; nothing reads settings globally.
+The TOML file may also declare teams, managers and forms ("configuration as
+code"); they are upserted into the store at start-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str | None = Field(
+        default=None, description="host:port[,host:port]; empty starts the embedded broker."
+    )
+    topic_prefix: str = ""
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    consumer_group: str = "leadflow-ingest"
+    produce_timeout_s: float = Field(default=5.0, gt=0)
+    linger_ms: int = Field(default=0, ge=0)
+    fetch_max_wait_ms: int = Field(default=20, ge=1)
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    max_batch: int = Field(default=500, ge=1)
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "sqlite+aiosqlite:///.leadflow/leadflow.db"
+    pool_size: int = Field(default=10, ge=1)
+    echo: bool = False
+    auto_migrate: bool = Field(
+        default=True,
+        description="Run migrations at start; turn off when several replicas share it.",
+    )
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(default=None, description="Base URL used in links.")
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+
+class IngestSettings(BaseModel):
+    default_region: str = "RU"
+    default_team: str | None = None
+    sla_minutes: dict[str, int] = Field(
+        default_factory=lambda: {
+            "phone": 15,
+            "telegram": 15,
+            "whatsapp": 15,
+            "web_form": 30,
+            "email": 60,
+            "import": 1440,
+            "manual": 60,
+        }
+    )
+
+
+class MemberConfig(BaseModel):
+    email: str
+    name: str
+    role: Literal["admin", "head", "manager"] = "manager"
+    capacity: int = 50
+    active: bool = True
+    timezone: str = "UTC"
+
+
+class TeamConfig(BaseModel):
+    name: str
+    strategy: Literal["round_robin"] = "round_robin"
+    members: list[MemberConfig] = Field(default_factory=list)
+
+
+class FormFieldConfig(BaseModel):
+    name: str
+    label: str
+    maps_to: Literal["name", "email", "phone", "company", "subject", "message"] | None = None
+    required: bool = False
+    kind: Literal["text", "email", "tel", "textarea"] = "text"
+
+
+class FormConfigModel(BaseModel):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")
+    name: str
+    team: str | None = None
+    fields: list[FormFieldConfig]
+    honeypot_field: str | None = "website"
+    allowed_origins: list[str] = Field(default_factory=list)
+    redirect_url: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LEADFLOW_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path(".leadflow")
+    log_level: str = "INFO"
+    admin_token: SecretStr | None = Field(
+        default=None, description="If set, an admin token with this value is ensured at start."
+    )
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    teams: list[TeamConfig] = Field(default_factory=list)
+    forms: list[FormConfigModel] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, over `config_file` (TOML) when given."""
+    if config_file is None:
+        return Settings(**overrides)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(
+            env_prefix="LEADFLOW_",
+            env_nested_delimiter="__",
+            extra="forbid",
+            toml_file=config_file,
+        )
+
+    return FileSettings(**overrides)
