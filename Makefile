@@ -1,0 +1,39 @@
+# LeadFlow: `make run` starts everything on embedded defaults, `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+UV_VERSION := 0.13.9
+
+.PHONY: install run test lint bench services clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/leadflow up --demo
+
+# Starts (and on a bare machine installs) the servers the tests talk to.
+services:
+	@bash scripts/ensure-services
+
+test: install services
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ingest connectors crm_store console leadflow
+	$(BIN)/lint-imports
+
+bench: install services
+	$(BIN)/python -m bench.e2e
+
+clean:
+	rm -rf $(VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache

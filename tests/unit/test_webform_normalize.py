@@ -1,0 +1,123 @@
+"""Web-form submissions → Inquiry, or a rejection a web developer can act on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from connectors.webform import FormField, FormRejected, Submission, normalize_submission
+from ingest.contract import Channel, Inquiry
+
+from ..factories import NOW, make_form
+
+GOOD = {
+    "name": "Ivan Petrov",
+    "email": "Ivan@Example.com",
+    "phone": "8 (912) 345-67-89",
+    "message": "Need 20 licenses",
+}
+
+
+def submit(data: dict[str, str], **kwargs: object) -> Inquiry | FormRejected:
+    form = kwargs.pop("form", make_form())
+    return normalize_submission(form, Submission(data=data, received_at=NOW, **kwargs))  # type: ignore[arg-type]
+
+
+def test_good_submission_is_normalized() -> None:
+    inquiry = submit(GOOD)
+    assert isinstance(inquiry, Inquiry)
+    assert inquiry.channel == Channel.WEB_FORM
+    assert inquiry.sender.email == "ivan@example.com"
+    assert inquiry.sender.phone == "+79123456789"
+    assert inquiry.sender.name == "Ivan Petrov"
+    assert inquiry.text == "Need 20 licenses"
+    assert inquiry.routing.team == "Sales"
+    assert inquiry.routing.form == "contact"
+    assert not inquiry.honeypot
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        pytest.param({**GOOD, "email": "ivan@"}, "email", "not a valid email", id="bad-email"),
+        pytest.param({**GOOD, "phone": "12"}, "phone", "phone", id="bad-phone"),
+        pytest.param(
+            {"name": "Ivan", "message": "hi"}, "_form", "email address or a phone", id="no-contact"
+        ),
+        pytest.param(
+            {"name": "Ivan", "email": " ", "phone": ""},
+            "_form",
+            "email address or a phone",
+            id="blank-contact",
+        ),
+    ],
+)
+def test_rejections_name_the_field(data: dict[str, str], field: str, words: str) -> None:
+    outcome = submit(data)
+    assert isinstance(outcome, FormRejected)
+    assert words in outcome.errors[field]
+
+
+def test_required_field_is_enforced() -> None:
+    form = make_form(
+        fields=(*make_form().fields, FormField("company", "Company", "company", required=True))
+    )
+    outcome = submit(GOOD, form=form)
+    assert isinstance(outcome, FormRejected)
+    assert outcome.errors["company"] == "Company is required."
+
+
+def test_honeypot_is_flagged_not_dropped() -> None:
+    inquiry = submit({**GOOD, "website": "http://spam.example"})
+    assert isinstance(inquiry, Inquiry)
+    assert inquiry.honeypot
+    assert "website" not in inquiry.fields
+
+
+def test_unmapped_and_unknown_fields_are_kept_as_extras() -> None:
+    inquiry = submit({**GOOD, "budget": "100k", "_internal": "x"})
+    assert isinstance(inquiry, Inquiry)
+    assert inquiry.fields == {"budget": "100k"}
+
+
+def test_utm_tags_become_the_source() -> None:
+    inquiry = submit(
+        {**GOOD, "utm_source": "google", "utm_campaign": "spring"}, referrer="https://a.example/"
+    )
+    assert isinstance(inquiry, Inquiry)
+    assert inquiry.source.utm_source == "google"
+    assert inquiry.source.utm_campaign == "spring"
+    assert inquiry.source.referrer == "https://a.example/"
+
+
+def test_identical_double_submit_has_one_idempotency_key() -> None:
+    a = submit(GOOD)
+    b = normalize_submission(
+        make_form(), Submission(data=GOOD, received_at=NOW + timedelta(seconds=3))
+    )
+    assert isinstance(a, Inquiry) and isinstance(b, Inquiry)
+    assert a.idempotency_key == b.idempotency_key
+    assert a.id != b.id
+
+
+def test_different_submissions_have_different_keys() -> None:
+    a = submit(GOOD)
+    b = submit({**GOOD, "message": "Need 30 licenses"})
+    assert isinstance(a, Inquiry) and isinstance(b, Inquiry)
+    assert a.idempotency_key != b.idempotency_key
+
+
+def test_explicit_submission_id_is_the_idempotency_key() -> None:
+    a = submit(GOOD, submission_id="abc123")
+    assert isinstance(a, Inquiry)
+    assert a.idempotency_key == "form:contact:abc123"
+    assert a.channel_ids["submission_id"] == "abc123"
+
+
+def test_origin_check() -> None:
+    form = make_form()
+    assert form.allows_origin("https://shop.example.com")
+    assert form.allows_origin("https://shop.example.com/")
+    assert not form.allows_origin("https://evil.example")
+    assert make_form(allowed_origins=("*",)).allows_origin("https://any.example")
