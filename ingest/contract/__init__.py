@@ -19,6 +19,7 @@ from ingest.contract.inquiry import (
     Source,
     inquiry_json_schema,
 )
+from ingest.contract.outbound import OutboundMessage
 from ingest.contract.topics import Topics
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Channel",
     "ClientInfo",
     "Inquiry",
+    "OutboundMessage",
     "InvalidIdentity",
     "Routing",
     "Sender",
