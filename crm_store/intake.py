@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.models import (
@@ -24,6 +24,8 @@ from crm_store.models import (
     InquiryRecord,
     Lead,
     LeadEvent,
+    MessageRef,
+    OutboundRecord,
     Team,
     TeamMember,
 )
@@ -41,6 +43,16 @@ class TeamRow:
     member_names: dict[int, str]
 
 
+@dataclass(frozen=True, slots=True)
+class LeadRow:
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    status: str
+    assignee_id: int | None
+    team_id: int | None
+    created_at: datetime
+
+
 @dataclass(slots=True)
 class IntakeRows:
     """Rows to insert in one transaction, as column-name dicts."""
@@ -51,6 +63,9 @@ class IntakeRows:
     activities: list[dict[str, Any]] = field(default_factory=list)
     inquiries: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    message_refs: list[dict[str, Any]] = field(default_factory=list)
+    outbound: list[dict[str, Any]] = field(default_factory=list)
+    touched_leads: dict[uuid.UUID, datetime] = field(default_factory=dict)
     team_cursors: dict[int, int | None] = field(default_factory=dict)
 
 
@@ -123,11 +138,130 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         (Activity, rows.activities),
         (InquiryRecord, rows.inquiries),
         (LeadEvent, rows.events),
+        (OutboundRecord, rows.outbound),
     ):
         if values:
             await session.execute(insert(model), values)
+    if rows.message_refs:
+        # A Message-ID may come back (a forwarded copy, a re-import): first one wins.
+        known = set(
+            await session.scalars(
+                select(MessageRef.message_id).where(
+                    MessageRef.message_id.in_({r["message_id"] for r in rows.message_refs})
+                )
+            )
+        )
+        fresh = {r["message_id"]: r for r in rows.message_refs if r["message_id"] not in known}
+        if fresh:
+            await session.execute(insert(MessageRef), list(fresh.values()))
+    for lead_id, at in rows.touched_leads.items():
+        await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
     for team_id, last in rows.team_cursors.items():
         await session.execute(update(Team).where(Team.id == team_id).values(rr_last_user_id=last))
+
+
+async def leads_for_contacts(
+    session: AsyncSession, contact_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[LeadRow]]:
+    ids = sorted(set(contact_ids))
+    found: dict[uuid.UUID, list[LeadRow]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.execute(
+            select(
+                Lead.id,
+                Lead.contact_id,
+                Lead.status,
+                Lead.assignee_id,
+                Lead.team_id,
+                Lead.created_at,
+            ).where(Lead.contact_id.in_(ids[start : start + _CHUNK]))
+        )
+        for lead_id, contact_id, status, assignee_id, team_id, created_at in rows:
+            assert contact_id is not None
+            found.setdefault(contact_id, []).append(
+                LeadRow(lead_id, contact_id, status, assignee_id, team_id, created_at)
+            )
+    return found
+
+
+async def leads_for_messages(
+    session: AsyncSession, message_ids: Iterable[str]
+) -> dict[str, uuid.UUID]:
+    ids = sorted(set(message_ids))
+    found: dict[str, uuid.UUID] = {}
+    for chunk in _chunks(ids):
+        rows = await session.execute(
+            select(MessageRef.message_id, MessageRef.lead_id).where(
+                MessageRef.message_id.in_(chunk)
+            )
+        )
+        found.update({message_id: lead_id for message_id, lead_id in rows})  # noqa: C416
+    return found
+
+
+async def recent_inquiry_counts(
+    session: AsyncSession, sender_keys: Iterable[str], since: datetime
+) -> dict[str, int]:
+    keys = sorted(set(sender_keys))
+    counts: dict[str, int] = {}
+    for chunk in _chunks(keys):
+        rows = await session.execute(
+            select(InquiryRecord.sender_key, func.count())
+            .where(InquiryRecord.sender_key.in_(chunk), InquiryRecord.received_at >= since)
+            .group_by(InquiryRecord.sender_key)
+        )
+        counts.update({key: int(n) for key, n in rows if key is not None})
+    return counts
+
+
+async def recent_recipients(
+    session: AsyncSession, channel: str, purpose: str, recipients: Iterable[str], since: datetime
+) -> set[str]:
+    wanted = sorted(set(recipients))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(
+            await session.scalars(
+                select(OutboundRecord.recipient).where(
+                    OutboundRecord.channel == channel,
+                    OutboundRecord.purpose == purpose,
+                    OutboundRecord.recipient.in_(chunk),
+                    OutboundRecord.created_at >= since,
+                )
+            )
+        )
+    return found
+
+
+async def manager_emails(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, str]:
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(select(AppUser.id, AppUser.email).where(AppUser.id.in_(ids)))
+    return {user_id: email for user_id, email in rows}  # noqa: C416 (Result rows, not pairs)
+
+
+async def unpublished_outbound(
+    session: AsyncSession, limit: int = 1000
+) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+    rows = await session.execute(
+        select(OutboundRecord.id, OutboundRecord.payload)
+        .where(OutboundRecord.published_at.is_(None))
+        .order_by(OutboundRecord.created_at)
+        .limit(limit)
+    )
+    return [(record_id, payload) for record_id, payload in rows]
+
+
+async def mark_outbound_published(
+    session: AsyncSession, ids: Sequence[uuid.UUID], at: datetime
+) -> None:
+    for start in range(0, len(ids), _CHUNK):
+        await session.execute(
+            update(OutboundRecord)
+            .where(OutboundRecord.id.in_(ids[start : start + _CHUNK]))
+            .values(published_at=at)
+        )
 
 
 async def unpublished_events(

@@ -203,6 +203,7 @@ class Activity(Base):
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"))
     deal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deal.id"))
+    inquiry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     kind: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(16), default=Direction.INTERNAL)
@@ -219,13 +220,17 @@ class InquiryRecord(Base):
     """Every inquiry ever accepted; the unique idempotency key makes replays no-ops."""
 
     __tablename__ = "inquiry_record"
+    __table_args__ = (Index("ix_inquiry_record_sender_received", "sender_key", "received_at"),)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
     channel: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]]
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    sender_key: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
 
@@ -272,6 +277,34 @@ class LeadEvent(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id"), index=True)
     type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+
+
+class MessageRef(Base):
+    """An email Message-ID that LeadFlow received or sent, and the lead it belongs to.
+
+    Replies name these in In-Reply-To/References; that is how a reply finds its lead.
+    """
+
+    __tablename__ = "message_ref"
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class OutboundRecord(Base):
+    """Every message LeadFlow asked to send; also the per-recipient repeat window."""
+
+    __tablename__ = "outbound_record"
+    __table_args__ = (Index("ix_outbound_record_recipient", "channel", "recipient", "created_at"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(320))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -20,14 +20,29 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store import intake
 from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, Topics, normalize_email, normalize_phone
 from ingest.errors import ConsumerStopped, StoreUnavailable
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Policy, Snapshot, TeamView, identities_of, plan_batch
+from ingest.pipeline import (
+    AppendToLead,
+    Decision,
+    LeadRef,
+    LogActivity,
+    NewLead,
+    Policy,
+    RecordOnly,
+    Snapshot,
+    TeamView,
+    identities_of,
+    plan_batch,
+    thread_ids_of,
+)
 from ingest.records import rows_for
+from ingest.replies import ack_recipient
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +64,7 @@ class ConsumerConfig:
     default_team: str | None = None
     store_attempts: int = 6
     max_message_bytes: int = 1_048_576
+    ack_window: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,52 +282,114 @@ class InquiryConsumer:
             fresh = [i for k, i in unique.items() if k not in known]
             duplicates = len(inquiries) - len(fresh)
             if fresh:
-                contacts = await intake.find_contacts(
-                    session, (key for i in fresh for key in identities_of(i))
-                )
-                teams = await intake.load_teams(session, lock=self._db.dialect == "postgresql")
-                snapshot = Snapshot(
-                    contacts=contacts,
-                    teams={
-                        name: TeamView(t.id, t.name, t.member_ids, t.last_user_id, t.member_names)
-                        for name, t in teams.items()
-                    },
-                    default_team=self._config.default_team or next(iter(teams), None),
-                )
+                snapshot, teams = await self._snapshot(session, fresh, now)
                 plan = plan_batch(fresh, snapshot, now, self._policy)
-                names = {t.id: t.name for t in teams.values()}
-                await intake.write_intake(session, rows_for(plan, names, now))
+                assignees = {
+                    d.assignee_id
+                    for d in plan.decisions
+                    if isinstance(d, NewLead | AppendToLead) and d.assignee_id is not None
+                }
+                targets = [t for i in fresh if (t := ack_recipient(i)) is not None]
+                recently: set[tuple[str, str]] = set()
+                for channel in {c for c, _ in targets}:
+                    found = await intake.recent_recipients(
+                        session,
+                        channel,
+                        "acknowledgement",
+                        [a for c, a in targets if c == channel],
+                        now - self._config.ack_window,
+                    )
+                    recently.update((channel, address) for address in found)
+                rows = rows_for(
+                    plan,
+                    {t.id: t.name for t in teams.values()},
+                    now,
+                    manager_emails=await intake.manager_emails(session, assignees),
+                    recently_acknowledged=recently,
+                )
+                await intake.write_intake(session, rows)
                 self._events_pending = True
+                for decision in plan.decisions:
+                    self._count(_outcome(decision))
         self._count("duplicate", duplicates)
-        self._count("stored", len(fresh))
+
+    async def _snapshot(
+        self, session: AsyncSession, fresh: list[Inquiry], now: datetime
+    ) -> tuple[Snapshot, dict[str, intake.TeamRow]]:
+        contacts = await intake.find_contacts(
+            session, (key for i in fresh for key in identities_of(i))
+        )
+        leads = await intake.leads_for_contacts(session, set(contacts.values()))
+        threads = await intake.leads_for_messages(
+            session, (m for i in fresh for m in thread_ids_of(i))
+        )
+        recent = await intake.recent_inquiry_counts(
+            session, {i.key for i in fresh}, now - self._policy.sender_window
+        )
+        teams = await intake.load_teams(session, lock=self._db.dialect == "postgresql")
+        snapshot = Snapshot(
+            contacts=contacts,
+            teams={
+                name: TeamView(t.id, t.name, t.member_ids, t.last_user_id, t.member_names)
+                for name, t in teams.items()
+            },
+            default_team=self._config.default_team or next(iter(teams), None),
+            leads_by_contact={
+                contact_id: tuple(
+                    LeadRef(r.id, r.status, r.assignee_id, r.team_id, r.created_at) for r in rows
+                )
+                for contact_id, rows in leads.items()
+            },
+            threads=threads,
+            recent_from_sender=recent,
+        )
+        return snapshot, teams
 
     async def _publish_events(self) -> None:
-        """Publish the outbox; a failure leaves the rows for the next batch."""
+        """Publish the outboxes (lead events, outbound messages) after the commit.
+
+        A failure leaves the rows unpublished; the next batch tries again.
+        """
         if not self._events_pending:
             return
         _, producer = self._clients()
+        topics = self._config.topics
         async with self._db.sessions() as session, session.begin():
             events = await intake.unpublished_events(session)
-            if not events:
-                self._events_pending = False
-                return
+            outbound = await intake.unpublished_outbound(session)
             futures = [
                 await producer.send(
-                    self._config.topics.lead_events,
+                    topics.lead_events,
                     _json(payload),
                     key=str(payload.get("lead_id", "")).encode(),
                 )
                 for _, _, payload in events
             ]
+            futures += [
+                await producer.send(
+                    topics.outbound, _json(payload), key=str(payload.get("to", "")).encode()
+                )
+                for _, payload in outbound
+            ]
             await asyncio.gather(*futures)
-            await intake.mark_published(
-                session, [event_id for event_id, _, _ in events], self._clock()
-            )
-        self._events_pending = len(events) >= 1000
+            now = self._clock()
+            await intake.mark_published(session, [event_id for event_id, _, _ in events], now)
+            await intake.mark_outbound_published(session, [i for i, _ in outbound], now)
+        self._events_pending = len(events) >= 1000 or len(outbound) >= 1000
 
     def _count(self, outcome: str, n: int = 1) -> None:
         if self._metrics and n:
             self._metrics.messages.labels(outcome).inc(n)
+
+
+def _outcome(decision: Decision) -> str:
+    if isinstance(decision, RecordOnly):
+        return "recorded_only"
+    if isinstance(decision, AppendToLead):
+        return "appended"
+    if isinstance(decision, LogActivity):
+        return "logged"
+    return "junk_lead" if decision.status == "junk" else "new_lead"
 
 
 def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMetadata]:

@@ -1,10 +1,10 @@
 """The pipeline's decisions, as pure functions over plain data.
 
 `plan_batch(inquiries, snapshot, now, policy)` returns one `Decision` per inquiry:
-which contact, which team and manager, which first-contact activity with which
-deadline. No I/O, no clock, no randomness: ids are derived from the inquiry id
-(uuid5), so replaying an inquiry plans exactly the same rows. Imports only the
-contract.
+record it only, log it on what exists, append it to an open lead, or make a new lead
+(which contact, which team and manager, which first-contact deadline). No I/O, no
+clock, no randomness: ids derive from the inquiry id (uuid5), so replaying an
+inquiry plans exactly the same rows. Imports only the contract.
 """
 
 from __future__ import annotations
@@ -28,17 +28,30 @@ DEFAULT_SLA_MINUTES: Mapping[str, int] = {
     Channel.MANUAL: 60,
 }
 
-FIRST_CONTACT_KIND: Mapping[str, tuple[str, str]] = {
+FIRST_CONTACT: Mapping[str, tuple[str, str]] = {
     Channel.PHONE: ("call", "Call back"),
     Channel.EMAIL: ("email", "Reply to the email"),
     Channel.TELEGRAM: ("message", "Reply in Telegram"),
     Channel.WHATSAPP: ("message", "Reply in WhatsApp"),
 }
 
+INBOUND_KIND: Mapping[str, str] = {
+    Channel.PHONE: "call",
+    Channel.EMAIL: "email",
+    Channel.TELEGRAM: "message",
+    Channel.WHATSAPP: "message",
+}
+
+MISSED_CALL = frozenset({"missed", "busy", "voicemail"})
+OPEN_STATUSES = frozenset({"new", "in_progress"})
+
 
 def derived_id(inquiry_id: uuid.UUID, role: str) -> uuid.UUID:
     """A stable id for a row made from this inquiry, so replays are identical."""
     return uuid.uuid5(_NAMESPACE, f"{role}:{inquiry_id}")
+
+
+# --- the snapshot: what the store knows that this batch needs -----------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,21 +69,47 @@ class TeamView:
 
 
 @dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What the store knows that this batch needs."""
+class LeadRef:
+    """One of a contact's leads, as the repeat-inquiry rules need it."""
 
+    id: uuid.UUID
+    status: str
+    assignee_id: int | None
+    team_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
     contacts: Mapping[tuple[str, str], uuid.UUID]
     teams: Mapping[str, TeamView]
     default_team: str | None = None
+    leads_by_contact: Mapping[uuid.UUID, tuple[LeadRef, ...]] = field(default_factory=dict)
+    threads: Mapping[str, uuid.UUID] = field(default_factory=dict)  # message id → lead id
+    recent_from_sender: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     sla_minutes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_MINUTES))
     default_sla_minutes: int = 30
+    repeat_window: timedelta = timedelta(days=30)
+    repeat_window_by_channel: Mapping[str, timedelta] = field(default_factory=dict)
+    append_channels: frozenset[str] = frozenset(
+        {"email", "telegram", "whatsapp", "phone", "web_form", "manual"}
+    )
+    callback_minutes: int = 15
+    sender_limit: int = 20
+    sender_window: timedelta = timedelta(minutes=120)
 
     def first_contact_due(self, channel: str, now: datetime) -> datetime:
         return now + timedelta(minutes=self.sla_minutes.get(channel, self.default_sla_minutes))
+
+    def window_for(self, channel: str) -> timedelta:
+        return self.repeat_window_by_channel.get(channel, self.repeat_window)
+
+
+# --- decisions -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,19 +122,46 @@ class NewContact:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactChoice:
+    id: uuid.UUID
+    new: NewContact | None
+    conflict: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedActivity:
     id: uuid.UUID
     kind: str
     subject: str
     due_at: datetime
+    is_first_contact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DoneActivity:
+    """What the customer did: the inbound email, message or call, as an activity."""
+
+    id: uuid.UUID
+    kind: str
+    direction: str
+    subject: str
+    done_at: datetime
+    result: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOnly:
+    """Kept as an inquiry record with the reason; no lead, no activity, no reply."""
+
+    inquiry: Inquiry
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class NewLead:
     inquiry: Inquiry
     lead_id: uuid.UUID
-    contact_id: uuid.UUID
-    new_contact: NewContact | None
+    contact: ContactChoice
     team_id: int | None
     assignee_id: int | None
     assignment_reason: str
@@ -103,15 +169,47 @@ class NewLead:
     spam_score: float
     spam_reasons: tuple[str, ...]
     first_contact: PlannedActivity | None
+    inbound: DoneActivity | None = None
+    repeat_of: uuid.UUID | None = None
+
+    @property
+    def contact_id(self) -> uuid.UUID:
+        return self.contact.id
 
 
-Decision = NewLead
+@dataclass(frozen=True, slots=True)
+class AppendToLead:
+    """A later inquiry on an open lead: an inbound activity, maybe a follow-up task."""
+
+    inquiry: Inquiry
+    lead_id: uuid.UUID
+    contact: ContactChoice
+    assignee_id: int | None
+    inbound: DoneActivity
+    follow_up: PlannedActivity | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogActivity:
+    """An answered call from a known customer with no open lead: logged on the contact."""
+
+    inquiry: Inquiry
+    contact: ContactChoice
+    inbound: DoneActivity
+    reason: str
+
+
+Decision = RecordOnly | NewLead | AppendToLead | LogActivity
 
 
 @dataclass(frozen=True, slots=True)
 class BatchPlan:
     decisions: tuple[Decision, ...]
     team_cursors: Mapping[int, int | None]
+
+
+# --- pure helpers --------------------------------------------------------------------
 
 
 def identities_of(inquiry: Inquiry) -> tuple[tuple[str, str], ...]:
@@ -123,6 +221,13 @@ def identities_of(inquiry: Inquiry) -> tuple[tuple[str, str], ...]:
         keys.append(("phone", inquiry.sender.phone))
     keys.extend((kind, value) for kind, value in sorted(inquiry.sender.messenger_ids.items()))
     return tuple(keys)
+
+
+def thread_ids_of(inquiry: Inquiry) -> tuple[str, ...]:
+    """Message ids this inquiry replies to (email In-Reply-To and References)."""
+    ids = inquiry.channel_ids
+    refs = [ids.get("in_reply_to", ""), *ids.get("references", "").split()]
+    return tuple(dict.fromkeys(r.strip() for r in refs if r.strip()))
 
 
 def next_in_rotation(member_ids: Sequence[int], last: int | None) -> int | None:
@@ -145,34 +250,184 @@ def next_in_rotation(member_ids: Sequence[int], last: int | None) -> int | None:
 def title_for(inquiry: Inquiry) -> str:
     who = inquiry.sender.name or inquiry.sender.email or inquiry.sender.phone or "unknown sender"
     what = inquiry.subject or (inquiry.text or "").strip().split("\n", 1)[0]
+    if not what and inquiry.channel == Channel.PHONE:
+        what = f"{inquiry.fields.get('call_status', 'phone')} call"
     title = f"{who}: {what}" if what else f"Inquiry from {who}"
     return title[:500]
 
 
-def decide(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) -> Decision:
-    """One inquiry's decision against a snapshot (see `plan_batch` for a batch)."""
+def choose_contact(inquiry: Inquiry, known: Mapping[tuple[str, str], uuid.UUID]) -> ContactChoice:
+    """Match by any strong key; when keys point at different contacts, keep the
+    strongest key's contact and record the conflict (never merge silently)."""
     identities = identities_of(inquiry)
-    contact_id = next((snapshot.contacts[k] for k in identities if k in snapshot.contacts), None)
-    new_contact = None
-    if contact_id is None:
-        contact_id = derived_id(inquiry.id, "contact")
-        new_contact = NewContact(
-            id=contact_id,
+    matches = [(key, known[key]) for key in identities if key in known]
+    if matches:
+        chosen = matches[0][1]
+        conflict = tuple(
+            f"{kind} {value} belongs to another contact"
+            for (kind, value), cid in matches
+            if cid != chosen
+        )
+        return ContactChoice(chosen, None, conflict)
+    new_id = derived_id(inquiry.id, "contact")
+    return ContactChoice(
+        new_id,
+        NewContact(
+            id=new_id,
             name=inquiry.sender.name,
             email=inquiry.sender.email,
             phone=inquiry.sender.phone,
             identities=identities,
+        ),
+    )
+
+
+def open_lead(leads: Sequence[LeadRef], now: datetime, window: timedelta) -> LeadRef | None:
+    """The newest open lead created inside the window, if any."""
+    candidates = [
+        lead for lead in leads if lead.status in OPEN_STATUSES and now - lead.created_at <= window
+    ]
+    return max(candidates, key=lambda lead: lead.created_at, default=None)
+
+
+def previous_manager(leads: Sequence[LeadRef]) -> int | None:
+    closed = [lead for lead in leads if lead.assignee_id is not None]
+    latest = max(closed, key=lambda lead: lead.created_at, default=None)
+    return latest.assignee_id if latest else None
+
+
+def inbound_activity(inquiry: Inquiry, now: datetime) -> DoneActivity:
+    kind = INBOUND_KIND.get(inquiry.channel, "task")
+    status = inquiry.fields.get("call_status")
+    result: str | None
+    if inquiry.channel == Channel.PHONE:
+        subject = (
+            f"{(status or 'phone').capitalize()} call from {inquiry.sender.phone or 'unknown'}"
         )
+        result = _call_result(inquiry)
+    else:
+        first_line = (inquiry.text or "").strip().split("\n", 1)[0]
+        subject = (inquiry.subject or first_line or "Message")[:500]
+        result = inquiry.text
+    return DoneActivity(
+        id=derived_id(inquiry.id, "inbound"),
+        kind=kind,
+        direction="inbound",
+        subject=subject,
+        done_at=inquiry.received_at if inquiry.received_at <= now else now,
+        result=result,
+    )
+
+
+def _call_result(inquiry: Inquiry) -> str:
+    ids = inquiry.channel_ids
+    parts = [f"status {inquiry.fields.get('call_status', 'unknown')}"]
+    if ids.get("duration_s"):
+        parts.append(f"duration {ids['duration_s']} s")
+    if ids.get("recording_url"):
+        parts.append(f"recording {ids['recording_url']}")
+    return ", ".join(parts)
+
+
+# --- the decision --------------------------------------------------------------------
+
+
+def decide(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) -> Decision:
+    """One inquiry's decision against a snapshot (see `plan_batch` for a batch)."""
+    if inquiry.not_a_lead:
+        return RecordOnly(inquiry, inquiry.not_a_lead)
+    if snapshot.recent_from_sender.get(inquiry.key, 0) >= policy.sender_limit:
+        return RecordOnly(
+            inquiry,
+            f"throttled: more than {policy.sender_limit} inquiries from this sender in "
+            f"{int(policy.sender_window.total_seconds() // 60)} minutes",
+        )
+    contact = choose_contact(inquiry, snapshot.contacts)
+    leads = snapshot.leads_by_contact.get(contact.id, ())
+    call_status = inquiry.fields.get("call_status") if inquiry.channel == Channel.PHONE else None
+
+    threaded = _threaded_lead(inquiry, snapshot, leads)
+    target = threaded or (
+        open_lead(leads, now, policy.window_for(inquiry.channel))
+        if inquiry.channel in policy.append_channels and not inquiry.honeypot
+        else None
+    )
+    if target is not None:
+        return _append(inquiry, contact, target, now, policy, call_status, threaded is not None)
+    if call_status == "answered" and contact.new is None:
+        return LogActivity(
+            inquiry,
+            contact,
+            inbound_activity(inquiry, now),
+            "answered call from a known customer with no open lead: logged on the contact",
+        )
+    return _new_lead(inquiry, contact, leads, snapshot, now, policy, call_status)
+
+
+def _threaded_lead(
+    inquiry: Inquiry, snapshot: Snapshot, leads: Sequence[LeadRef]
+) -> LeadRef | None:
+    for message_id in thread_ids_of(inquiry):
+        lead_id = snapshot.threads.get(message_id)
+        if lead_id is None:
+            continue
+        found = next((lead for lead in leads if lead.id == lead_id), None)
+        if found is not None:
+            return found if found.status in OPEN_STATUSES else None
+        # The reply comes from an address we did not know yet: still the same thread.
+        return LeadRef(lead_id, "new", None, None, inquiry.received_at)
+    return None
+
+
+def _append(
+    inquiry: Inquiry,
+    contact: ContactChoice,
+    lead: LeadRef,
+    now: datetime,
+    policy: Policy,
+    call_status: str | None,
+    threaded: bool,
+) -> AppendToLead:
+    follow_up = None
+    if call_status in MISSED_CALL:
+        follow_up = PlannedActivity(
+            id=derived_id(inquiry.id, "call-back"),
+            kind="call",
+            subject="Call back",
+            due_at=now + timedelta(minutes=policy.callback_minutes),
+            is_first_contact=False,
+        )
+    why = "reply in the thread of" if threaded else "repeat inquiry on"
+    return AppendToLead(
+        inquiry=inquiry,
+        lead_id=lead.id,
+        contact=contact,
+        assignee_id=lead.assignee_id,
+        inbound=inbound_activity(inquiry, now),
+        follow_up=follow_up,
+        reason=f"{why} open lead {lead.id}",
+    )
+
+
+def _new_lead(
+    inquiry: Inquiry,
+    contact: ContactChoice,
+    leads: Sequence[LeadRef],
+    snapshot: Snapshot,
+    now: datetime,
+    policy: Policy,
+    call_status: str | None,
+) -> NewLead:
     team = snapshot.teams.get(inquiry.routing.team or "") or snapshot.teams.get(
         snapshot.default_team or ""
     )
     lead_id = derived_id(inquiry.id, "lead")
+    inbound = inbound_activity(inquiry, now) if inquiry.channel in INBOUND_KIND else None
     if inquiry.honeypot:
         return NewLead(
             inquiry=inquiry,
             lead_id=lead_id,
-            contact_id=contact_id,
-            new_contact=new_contact,
+            contact=contact,
             team_id=team.id if team else None,
             assignee_id=None,
             assignment_reason="not assigned: junk (honeypot field filled in)",
@@ -180,55 +435,82 @@ def decide(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) 
             spam_score=1.0,
             spam_reasons=("honeypot",),
             first_contact=None,
+            inbound=inbound,
         )
-    assignee = next_in_rotation(team.member_ids, team.last_user_id) if team else None
-    if team is None:
-        reason = "queued: no team is configured for this inquiry"
-    elif assignee is None:
-        reason = f"queued: team {team.name} has no active member"
-    else:
-        reason = (
-            f"round-robin in {team.name}; {team.name_of(assignee)} next"
-            f" after {team.name_of(team.last_user_id)}"
+    repeat_of = max(leads, key=lambda lead: lead.created_at).id if leads else None
+    assignee, reason = _assign(team, previous_manager(leads))
+    answered = call_status == "answered"
+    kind, subject = FIRST_CONTACT.get(inquiry.channel, ("call", "First contact"))
+    first_contact = None
+    if not answered:
+        due = (
+            now + timedelta(minutes=policy.callback_minutes)
+            if call_status in MISSED_CALL
+            else policy.first_contact_due(inquiry.channel, now)
         )
-    kind, subject = FIRST_CONTACT_KIND.get(inquiry.channel, ("call", "First contact"))
+        first_contact = PlannedActivity(
+            id=derived_id(inquiry.id, "first-contact"), kind=kind, subject=subject, due_at=due
+        )
     return NewLead(
         inquiry=inquiry,
         lead_id=lead_id,
-        contact_id=contact_id,
-        new_contact=new_contact,
+        contact=contact,
         team_id=team.id if team else None,
         assignee_id=assignee,
         assignment_reason=reason,
-        status="new",
+        status="in_progress" if answered else "new",
         spam_score=0.0,
         spam_reasons=(),
-        first_contact=PlannedActivity(
-            id=derived_id(inquiry.id, "first-contact"),
-            kind=kind,
-            subject=subject,
-            due_at=policy.first_contact_due(inquiry.channel, now),
-        ),
+        first_contact=first_contact,
+        inbound=inbound,
+        repeat_of=repeat_of,
+    )
+
+
+def _assign(team: TeamView | None, previous: int | None) -> tuple[int | None, str]:
+    if team is None:
+        return None, "queued: no team is configured for this inquiry"
+    if previous is not None and previous in team.member_ids:
+        return previous, f"sticky: returning customer goes back to {team.name_of(previous)}"
+    assignee = next_in_rotation(team.member_ids, team.last_user_id)
+    if assignee is None:
+        return None, f"queued: team {team.name} has no active member"
+    return assignee, (
+        f"round-robin in {team.name}; {team.name_of(assignee)} next"
+        f" after {team.name_of(team.last_user_id)}"
     )
 
 
 def plan_batch(
     inquiries: Sequence[Inquiry], snapshot: Snapshot, now: datetime, policy: Policy
 ) -> BatchPlan:
-    """Decide a batch in order, threading new contacts and rotation cursors through."""
+    """Decide a batch in order, threading new contacts, leads and cursors through."""
     contacts = dict(snapshot.contacts)
     teams = dict(snapshot.teams)
-    working = Snapshot(contacts=contacts, teams=teams, default_team=snapshot.default_team)
+    leads = dict(snapshot.leads_by_contact)
+    recent = dict(snapshot.recent_from_sender)
+    working = replace(
+        snapshot, contacts=contacts, teams=teams, leads_by_contact=leads, recent_from_sender=recent
+    )
     decisions: list[Decision] = []
     cursors: dict[int, int | None] = {}
     for inquiry in inquiries:
         decision = decide(inquiry, working, now, policy)
         decisions.append(decision)
-        if decision.new_contact is not None:
-            for key in decision.new_contact.identities:
-                contacts.setdefault(key, decision.contact_id)
-        if decision.assignee_id is not None and decision.team_id is not None:
-            name = next(t.name for t in teams.values() if t.id == decision.team_id)
-            teams[name] = replace(teams[name], last_user_id=decision.assignee_id)
-            cursors[decision.team_id] = decision.assignee_id
+        recent[inquiry.key] = recent.get(inquiry.key, 0) + 1
+        if isinstance(decision, RecordOnly):
+            continue
+        if decision.contact.new is not None:
+            for key in decision.contact.new.identities:
+                contacts.setdefault(key, decision.contact.id)
+        if isinstance(decision, NewLead):
+            ref = LeadRef(
+                decision.lead_id, decision.status, decision.assignee_id, decision.team_id, now
+            )
+            leads[decision.contact.id] = (*leads.get(decision.contact.id, ()), ref)
+            rotated = decision.assignment_reason.startswith("round-robin")
+            if rotated and decision.team_id is not None:
+                name = next(t.name for t in teams.values() if t.id == decision.team_id)
+                teams[name] = replace(teams[name], last_user_id=decision.assignee_id)
+                cursors[decision.team_id] = decision.assignee_id
     return BatchPlan(tuple(decisions), cursors)

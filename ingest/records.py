@@ -2,98 +2,136 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from datetime import datetime
 from typing import Any
 
 from crm_store.intake import IntakeRows
-from ingest.pipeline import BatchPlan, NewLead, derived_id, title_for
+from ingest.contract import Inquiry, OutboundMessage
+from ingest.pipeline import (
+    AppendToLead,
+    BatchPlan,
+    ContactChoice,
+    Decision,
+    DoneActivity,
+    LogActivity,
+    NewLead,
+    PlannedActivity,
+    RecordOnly,
+    derived_id,
+    title_for,
+)
+from ingest.replies import outbound_for
 
 
-def rows_for(plan: BatchPlan, team_names: Mapping[int, str], now: datetime) -> IntakeRows:
+def rows_for(
+    plan: BatchPlan,
+    team_names: Mapping[int, str],
+    now: datetime,
+    *,
+    manager_emails: Mapping[int, str] | None = None,
+    recently_acknowledged: Set[tuple[str, str]] = frozenset(),
+) -> IntakeRows:
     rows = IntakeRows(team_cursors=dict(plan.team_cursors))
+    acknowledged = set(recently_acknowledged)
     for decision in plan.decisions:
-        _add_lead(rows, decision, team_names, now)
+        _add(rows, decision, team_names, now)
+        for message in outbound_for(
+            decision,
+            now=now,
+            manager_emails=manager_emails or {},
+            recently_acknowledged=acknowledged,
+        ):
+            _add_outbound(rows, message, now)
+            if message.purpose == "acknowledgement":
+                acknowledged.add((message.channel, message.to))
     return rows
 
 
-def _add_lead(rows: IntakeRows, d: NewLead, team_names: Mapping[int, str], now: datetime) -> None:
+def _add(rows: IntakeRows, d: Decision, team_names: Mapping[int, str], now: datetime) -> None:
+    if isinstance(d, RecordOnly):
+        rows.inquiries.append(_inquiry_row(d.inquiry, None, None, "recorded", d.reason, now))
+        return
+    _add_contact(rows, d.inquiry, d.contact, now)
+    if isinstance(d, NewLead):
+        _add_new_lead(rows, d, team_names, now)
+    elif isinstance(d, AppendToLead):
+        _add_activity(rows, d.inbound, d.inquiry, d.lead_id, d.contact.id, d.assignee_id, now)
+        if d.follow_up is not None:
+            _add_planned(rows, d.follow_up, d.inquiry, d.lead_id, d.contact.id, d.assignee_id, now)
+        rows.inquiries.append(
+            _inquiry_row(d.inquiry, d.lead_id, d.contact.id, "appended", d.reason, now)
+        )
+        rows.touched_leads[d.lead_id] = now
+        _add_message_ref(rows, d.inquiry, d.lead_id, now)
+        payload = {
+            **_event_base(d.inquiry, d.lead_id, "open", None, team_names, now),
+            "assignee_id": d.assignee_id,
+            "reason": d.reason,
+        }
+        rows.events.append(_event(d.inquiry, d.lead_id, "lead.inquiry_appended", payload, now))
+    elif isinstance(d, LogActivity):
+        _add_activity(rows, d.inbound, d.inquiry, None, d.contact.id, None, now)
+        rows.inquiries.append(_inquiry_row(d.inquiry, None, d.contact.id, "logged", d.reason, now))
+
+
+def _add_contact(rows: IntakeRows, inquiry: Inquiry, contact: ContactChoice, now: datetime) -> None:
+    c = contact.new
+    if c is None:
+        return
+    rows.contacts.append(
+        {"id": c.id, "name": c.name, "email": c.email, "phone": c.phone, "created_at": now}
+    )
+    rows.identities.extend(
+        {
+            "id": derived_id(inquiry.id, f"identity:{kind}:{value}"),
+            "contact_id": c.id,
+            "kind": kind,
+            "value": value,
+        }
+        for kind, value in c.identities
+    )
+
+
+def _add_new_lead(
+    rows: IntakeRows, d: NewLead, team_names: Mapping[int, str], now: datetime
+) -> None:
     inquiry = d.inquiry
-    if d.new_contact is not None:
-        c = d.new_contact
-        rows.contacts.append(
-            {"id": c.id, "name": c.name, "email": c.email, "phone": c.phone, "created_at": now}
-        )
-        rows.identities.extend(
-            {
-                "id": derived_id(inquiry.id, f"identity:{kind}:{value}"),
-                "contact_id": c.id,
-                "kind": kind,
-                "value": value,
-            }
-            for kind, value in c.identities
-        )
-    source = inquiry.source.model_dump(exclude_none=True)
+    reasons = list(d.spam_reasons)
+    if d.contact.conflict:
+        reasons.extend(f"identity conflict: {c}" for c in d.contact.conflict)
     rows.leads.append(
         {
             "id": d.lead_id,
             "status": d.status,
             "channel": inquiry.channel.value,
             "title": title_for(inquiry),
-            "contact_id": d.contact_id,
+            "contact_id": d.contact.id,
             "team_id": d.team_id,
             "assignee_id": d.assignee_id,
             "assignment_reason": d.assignment_reason,
             "first_contact_due_at": d.first_contact.due_at if d.first_contact else None,
             "spam_score": d.spam_score,
-            "spam_reasons": list(d.spam_reasons),
-            "source": source,
+            "spam_reasons": reasons,
+            "source": inquiry.source.model_dump(exclude_none=True),
             "created_at": now,
             "updated_at": now,
             "assigned_at": now if d.assignee_id is not None else None,
         }
     )
+    if d.inbound is not None:
+        _add_activity(rows, d.inbound, inquiry, d.lead_id, d.contact.id, d.assignee_id, now)
     if d.first_contact is not None:
-        a = d.first_contact
-        rows.activities.append(
-            {
-                "id": a.id,
-                "lead_id": d.lead_id,
-                "contact_id": d.contact_id,
-                "deal_id": None,
-                "assignee_id": d.assignee_id,
-                "kind": a.kind,
-                "direction": "outbound",
-                "status": "planned",
-                "subject": a.subject,
-                "is_first_contact": True,
-                "due_at": a.due_at,
-                "done_at": None,
-                "result": None,
-                "created_at": now,
-            }
-        )
+        _add_planned(rows, d.first_contact, inquiry, d.lead_id, d.contact.id, d.assignee_id, now)
+    outcome = "junk_lead" if d.status == "junk" else "new_lead"
     rows.inquiries.append(
-        {
-            "id": inquiry.id,
-            "idempotency_key": inquiry.idempotency_key,
-            "channel": inquiry.channel.value,
-            "received_at": inquiry.received_at,
-            "payload": inquiry.model_dump(mode="json"),
-            "lead_id": d.lead_id,
-            "outcome": "new_lead" if d.status != "junk" else "junk_lead",
-            "created_at": now,
-        }
+        _inquiry_row(inquiry, d.lead_id, d.contact.id, outcome, d.assignment_reason, now)
     )
-    base: dict[str, Any] = {
-        "lead_id": str(d.lead_id),
-        "inquiry_id": str(inquiry.id),
-        "channel": inquiry.channel.value,
-        "status": d.status,
-        "team": team_names.get(d.team_id) if d.team_id is not None else None,
-        "at": now.isoformat(),
-    }
-    rows.events.append(_event(d, "lead.created", base, now))
+    _add_message_ref(rows, inquiry, d.lead_id, now)
+    base = _event_base(inquiry, d.lead_id, d.status, d.team_id, team_names, now)
+    if d.repeat_of is not None:
+        base["repeat_of"] = str(d.repeat_of)
+    rows.events.append(_event(inquiry, d.lead_id, "lead.created", base, now))
     if d.assignee_id is not None:
         assigned = {
             **base,
@@ -101,13 +139,180 @@ def _add_lead(rows: IntakeRows, d: NewLead, team_names: Mapping[int, str], now: 
             "reason": d.assignment_reason,
             "first_contact_due_at": d.first_contact.due_at.isoformat() if d.first_contact else None,
         }
-        rows.events.append(_event(d, "lead.assigned", assigned, now))
+        rows.events.append(_event(inquiry, d.lead_id, "lead.assigned", assigned, now))
+    elif d.status == "junk":
+        rows.events.append(_event(inquiry, d.lead_id, "lead.junked", base, now))
 
 
-def _event(d: NewLead, type_: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _add_activity(
+    rows: IntakeRows,
+    a: DoneActivity,
+    inquiry: Inquiry,
+    lead_id: Any,
+    contact_id: Any,
+    assignee_id: int | None,
+    now: datetime,
+) -> None:
+    rows.activities.append(
+        {
+            "id": a.id,
+            "lead_id": lead_id,
+            "contact_id": contact_id,
+            "deal_id": None,
+            "inquiry_id": inquiry.id,
+            "assignee_id": assignee_id,
+            "kind": a.kind,
+            "direction": a.direction,
+            "status": "done",
+            "subject": a.subject,
+            "is_first_contact": False,
+            "due_at": None,
+            "done_at": a.done_at,
+            "result": a.result,
+            "created_at": now,
+        }
+    )
+
+
+def _add_planned(
+    rows: IntakeRows,
+    a: PlannedActivity,
+    inquiry: Inquiry,
+    lead_id: Any,
+    contact_id: Any,
+    assignee_id: int | None,
+    now: datetime,
+) -> None:
+    rows.activities.append(
+        {
+            "id": a.id,
+            "lead_id": lead_id,
+            "contact_id": contact_id,
+            "deal_id": None,
+            "inquiry_id": inquiry.id,
+            "assignee_id": assignee_id,
+            "kind": a.kind,
+            "direction": "outbound",
+            "status": "planned",
+            "subject": a.subject,
+            "is_first_contact": a.is_first_contact,
+            "due_at": a.due_at,
+            "done_at": None,
+            "result": None,
+            "created_at": now,
+        }
+    )
+    rows.events.append(
+        _event(
+            inquiry,
+            lead_id,
+            "activity.scheduled",
+            {
+                "lead_id": str(lead_id),
+                "activity_id": str(a.id),
+                "kind": a.kind,
+                "subject": a.subject,
+                "due_at": a.due_at.isoformat(),
+                "assignee_id": assignee_id,
+                "at": now.isoformat(),
+            },
+            now,
+            suffix=str(a.id),
+        )
+    )
+
+
+def _add_message_ref(rows: IntakeRows, inquiry: Inquiry, lead_id: Any, now: datetime) -> None:
+    message_id = inquiry.channel_ids.get("message_id")
+    if message_id and inquiry.channel.value == "email":
+        rows.message_refs.append(
+            {
+                "message_id": message_id,
+                "lead_id": lead_id,
+                "direction": "inbound",
+                "created_at": now,
+            }
+        )
+
+
+def _add_outbound(rows: IntakeRows, message: OutboundMessage, now: datetime) -> None:
+    rows.outbound.append(
+        {
+            "id": message.id,
+            "channel": message.channel,
+            "purpose": message.purpose,
+            "recipient": message.to,
+            "lead_id": message.lead_id,
+            "payload": message.model_dump(mode="json"),
+            "created_at": now,
+            "published_at": None,
+        }
+    )
+    own_id = message.headers.get("Message-ID")
+    if own_id and message.lead_id is not None:
+        rows.message_refs.append(
+            {
+                "message_id": own_id,
+                "lead_id": message.lead_id,
+                "direction": "outbound",
+                "created_at": now,
+            }
+        )
+
+
+def _inquiry_row(
+    inquiry: Inquiry,
+    lead_id: Any,
+    contact_id: Any,
+    outcome: str,
+    reason: str | None,
+    now: datetime,
+) -> dict[str, Any]:
     return {
-        "id": derived_id(d.inquiry.id, f"event:{type_}"),
-        "lead_id": d.lead_id,
+        "id": inquiry.id,
+        "idempotency_key": inquiry.idempotency_key,
+        "channel": inquiry.channel.value,
+        "received_at": inquiry.received_at,
+        "payload": inquiry.model_dump(mode="json"),
+        "lead_id": lead_id,
+        "contact_id": contact_id,
+        "sender_key": inquiry.key,
+        "outcome": outcome,
+        "reason": reason,
+        "created_at": now,
+    }
+
+
+def _event_base(
+    inquiry: Inquiry,
+    lead_id: Any,
+    status: str,
+    team_id: int | None,
+    team_names: Mapping[int, str],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "lead_id": str(lead_id),
+        "inquiry_id": str(inquiry.id),
+        "channel": inquiry.channel.value,
+        "status": status,
+        "team": team_names.get(team_id) if team_id is not None else None,
+        "at": now.isoformat(),
+    }
+
+
+def _event(
+    inquiry: Inquiry,
+    lead_id: Any,
+    type_: str,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    suffix: str = "",
+) -> dict[str, Any]:
+    return {
+        "id": derived_id(inquiry.id, f"event:{type_}:{suffix}"),
+        "lead_id": lead_id,
         "type": type_,
         "payload": {"type": type_, **payload},
         "created_at": now,

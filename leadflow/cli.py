@@ -107,6 +107,9 @@ async def _serve(settings: Settings, roles: frozenset[runtime.Role], *, demo: bo
     except RuntimeError as exc:
         print(f"leadflow: {exc}", file=sys.stderr)
         return 1
+    except Exception:  # a role failed for good: exit non-zero so the supervisor restarts us
+        log.exception("LeadFlow stopped on an error")
+        return 1
     return 0
 
 

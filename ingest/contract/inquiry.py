@@ -114,6 +114,11 @@ class Inquiry(_Frozen):
         default_factory=dict, description="Extra form fields, as submitted."
     )
     honeypot: bool = Field(default=False, description="The form's hidden trap field was filled in.")
+    not_a_lead: ShortText | None = Field(
+        default=None,
+        description="Record the inquiry but make no lead, for this reason "
+        "(auto-reply, bounce, list mail ...).",
+    )
 
     @field_validator("received_at")
     @classmethod

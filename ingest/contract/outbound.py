@@ -48,4 +48,3 @@ class OutboundMessage(BaseModel):
     @classmethod
     def from_kafka(cls, value: bytes) -> Self:
         return cls.model_validate_json(value)
-

@@ -15,7 +15,7 @@ from crm_store.accounts import Principal
 from crm_store.database import Database
 from crm_store.leads import list_leads
 from crm_store.models import Activity, InquiryRecord, Lead, LeadEvent
-from ingest.contract import Topics
+from ingest.contract import Sender, Topics
 
 from ..conftest import BrokerProcess
 from ..factories import make_inquiry
@@ -62,7 +62,7 @@ async def test_form_post_becomes_assigned_lead_with_deadline(
         ("call", "planned", lead.first_contact_due_at)
     ]
     assert record is not None and record.lead_id == lead.id
-    assert events == ["lead.assigned", "lead.created"]
+    assert events == ["activity.scheduled", "lead.assigned", "lead.created"]
     assert unpublished is None, "the outbox was published"
 
 
@@ -74,8 +74,8 @@ async def test_lead_events_reach_the_topic(
         assert (await client.post("/forms/contact", data=FORM)).status == 202
     async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
         await consumer.run(until_idle=True)
-    types = [e["type"] for e in await _read_all(broker, topics.lead_events, 2)]
-    assert sorted(types) == ["lead.assigned", "lead.created"]
+    types = [e["type"] for e in await _read_all(broker, topics.lead_events, 3)]
+    assert sorted(types) == ["activity.scheduled", "lead.assigned", "lead.created"]
 
 
 async def test_same_submission_twice_gives_one_lead(
@@ -86,7 +86,7 @@ async def test_same_submission_twice_gives_one_lead(
         for _ in range(2):
             assert (await client.post("/forms/contact", data=FORM)).status == 202
         headers = {"Idempotency-Key": "order-77"}
-        other = {**FORM, "message": "second, with a key"}
+        other = {"name": "Olga", "email": "olga@example.org", "message": "second, with a key"}
         for _ in range(2):
             assert (await client.post("/forms/contact", data=other, headers=headers)).status == 202
     async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
@@ -120,7 +120,7 @@ async def test_crash_before_offset_commit_replays_without_duplicates(
     payloads = [
         make_inquiry(
             idempotency_key=f"k{i}",
-            sender=make_inquiry().sender.model_copy(update={"email": f"c{i}@example.com"}),
+            sender=Sender(email=f"c{i}@example.com"),
         )
         .model_dump_json()
         .encode()
@@ -199,9 +199,7 @@ async def test_round_robin_across_batches(
     members = await seed_team(db)
     async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
         for i in range(6):
-            inquiry = make_inquiry(
-                sender=make_inquiry().sender.model_copy(update={"email": f"r{i}@example.com"})
-            )
+            inquiry = make_inquiry(sender=Sender(email=f"r{i}@example.com"))
             await _produce(broker, topics.inquiries, [inquiry.model_dump_json().encode()])
             await consumer.run(until_idle=True)
     async with db.sessions() as session:
@@ -243,3 +241,46 @@ async def _read_all(broker: BrokerProcess, topic: str, n: int, *, raw: bool = Fa
     finally:
         await consumer.stop()
     return out
+
+
+async def test_repeat_inquiry_joins_the_open_lead_and_messages_go_out(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    await seed_team(db)
+    first = make_inquiry(
+        channel="email", subject="Quote", channel_ids={"message_id": "<q1@client.example>"}
+    )
+    again = make_inquiry(
+        channel="email",
+        subject="Re: Quote",
+        text="any news?",
+        channel_ids={"message_id": "<q2@client.example>", "in_reply_to": "<q1@client.example>"},
+    )
+    auto = make_inquiry(channel="email", not_a_lead="auto_reply: Auto-Submitted: auto-replied")
+    await _produce(
+        broker, topics.inquiries, [i.model_dump_json().encode() for i in (first, again, auto)]
+    )
+    async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
+        await consumer.run(until_idle=True)
+    async with db.sessions() as session:
+        page = await list_leads(session, ADMIN)
+        rows = await session.execute(select(InquiryRecord.idempotency_key, InquiryRecord.outcome))
+        outcomes = {key: outcome for key, outcome in rows}  # noqa: C416
+    assert page.total == 1
+    kinds = sorted((a.kind, a.status) for a in page.items[0].activities)
+    assert kinds == [("email", "done"), ("email", "done"), ("email", "planned")]
+    assert outcomes == {
+        first.idempotency_key: "new_lead",
+        again.idempotency_key: "appended",
+        auto.idempotency_key: "recorded",
+    }
+    sent = await _read_all(broker, topics.outbound, 3)
+    purposes = sorted((m["purpose"], m.get("template")) for m in sent)
+    assert purposes == [
+        ("acknowledgement", "ack"),
+        ("manager_notification", "manager_lead_updated"),
+        ("manager_notification", "manager_new_lead"),
+    ]
+    ack = next(m for m in sent if m["purpose"] == "acknowledgement")
+    assert ack["headers"]["In-Reply-To"] == "<q1@client.example>"
+    assert ack["headers"]["Auto-Submitted"] == "auto-replied"

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.contract import Channel, Routing, Sender
-from ingest.pipeline import Policy, decide, derived_id, next_in_rotation, plan_batch
+from ingest.contract import Channel, Inquiry, Routing, Sender
+from ingest.pipeline import (
+    AppendToLead,
+    NewLead,
+    Policy,
+    Snapshot,
+    decide,
+    derived_id,
+    next_in_rotation,
+    plan_batch,
+)
 
 from ..factories import NOW, make_inquiry, make_snapshot, make_team
+
+
+def decide_new(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) -> NewLead:
+    decision = decide(inquiry, snapshot, now, policy)
+    assert isinstance(decision, NewLead), decision
+    return decision
 
 
 @pytest.mark.parametrize(
@@ -53,44 +68,56 @@ def test_round_robin_is_fair(members: set[int], n: int, start: int | None) -> No
 def test_batch_rotates_through_the_team() -> None:
     inquiries = [make_inquiry(sender=Sender(email=f"c{i}@example.com")) for i in range(7)]
     plan = plan_batch(inquiries, make_snapshot(), NOW, Policy())
-    assert [d.assignee_id for d in plan.decisions] == [1, 2, 3, 1, 2, 3, 1]
+    assert [d.assignee_id for d in plan.decisions if isinstance(d, NewLead)] == [
+        1,
+        2,
+        3,
+        1,
+        2,
+        3,
+        1,
+    ]
     assert plan.team_cursors == {1: 1}
 
 
 def test_rotation_continues_from_the_stored_cursor() -> None:
     snapshot = make_snapshot(teams={"Sales": make_team(last_user_id=2)})
-    plan = plan_batch([make_inquiry()], snapshot, NOW, Policy())
-    assert plan.decisions[0].assignee_id == 3
-    assert "Sidorov next after Petrov" in plan.decisions[0].assignment_reason
+    d = decide_new(make_inquiry(), snapshot, NOW, Policy())
+    assert d.assignee_id == 3
+    assert "Sidorov next after Petrov" in d.assignment_reason
 
 
 def test_existing_contact_is_reused_by_email() -> None:
     contact = derived_id(make_inquiry().id, "someone")
     snapshot = make_snapshot(contacts={("email", "ivan@example.com"): contact})
-    d = decide(make_inquiry(), snapshot, NOW, Policy())
+    d = decide_new(make_inquiry(), snapshot, NOW, Policy())
     assert d.contact_id == contact
-    assert d.new_contact is None
+    assert d.contact.new is None
 
 
 def test_existing_contact_is_reused_by_phone() -> None:
     contact = derived_id(make_inquiry().id, "someone")
     snapshot = make_snapshot(contacts={("phone", "+79123456789"): contact})
     inquiry = make_inquiry(sender=Sender(name="Ivan", phone="+79123456789"))
-    assert decide(inquiry, snapshot, NOW, Policy()).contact_id == contact
+    assert decide_new(inquiry, snapshot, NOW, Policy()).contact_id == contact
 
 
 def test_new_contact_keeps_every_identity() -> None:
-    d = decide(make_inquiry(), make_snapshot(), NOW, Policy())
-    assert d.new_contact is not None
-    assert d.new_contact.identities == (("email", "ivan@example.com"), ("phone", "+79123456789"))
+    d = decide_new(make_inquiry(), make_snapshot(), NOW, Policy())
+    assert isinstance(d, NewLead)
+    assert d.contact.new is not None
+    assert d.contact.new.identities == (("email", "ivan@example.com"), ("phone", "+79123456789"))
 
 
-def test_two_inquiries_from_one_new_sender_in_a_batch_share_the_contact() -> None:
+def test_second_inquiry_from_a_new_sender_in_one_batch_joins_the_first_lead() -> None:
     a, b = make_inquiry(), make_inquiry(sender=Sender(phone="+79123456789"))
-    plan = plan_batch([a, b], make_snapshot(), NOW, Policy())
-    assert plan.decisions[0].new_contact is not None
-    assert plan.decisions[1].new_contact is None
-    assert plan.decisions[1].contact_id == plan.decisions[0].contact_id
+    first, second = plan_batch([a, b], make_snapshot(), NOW, Policy()).decisions
+    assert isinstance(first, NewLead)
+    assert first.contact.new is not None
+    assert isinstance(second, AppendToLead)
+    assert second.contact.new is None
+    assert second.contact.id == first.contact.id
+    assert second.lead_id == first.lead_id
 
 
 @pytest.mark.parametrize(
@@ -104,7 +131,7 @@ def test_two_inquiries_from_one_new_sender_in_a_batch_share_the_contact() -> Non
     ],
 )
 def test_first_contact_deadline_by_channel(channel: Channel, minutes: int, kind: str) -> None:
-    d = decide(make_inquiry(channel=channel), make_snapshot(), NOW, Policy())
+    d = decide_new(make_inquiry(channel=channel), make_snapshot(), NOW, Policy())
     assert d.first_contact is not None
     assert d.first_contact.due_at == NOW + timedelta(minutes=minutes)
     assert d.first_contact.kind == kind
@@ -112,13 +139,13 @@ def test_first_contact_deadline_by_channel(channel: Channel, minutes: int, kind:
 
 def test_sla_is_configurable_per_channel() -> None:
     policy = Policy(sla_minutes={"web_form": 5})
-    d = decide(make_inquiry(), make_snapshot(), NOW, policy)
+    d = decide_new(make_inquiry(), make_snapshot(), NOW, policy)
     assert d.first_contact is not None
     assert d.first_contact.due_at == NOW + timedelta(minutes=5)
 
 
 def test_honeypot_makes_a_junk_lead_without_assignment() -> None:
-    d = decide(make_inquiry(honeypot=True), make_snapshot(), NOW, Policy())
+    d = decide_new(make_inquiry(honeypot=True), make_snapshot(), NOW, Policy())
     assert d.status == "junk"
     assert d.assignee_id is None
     assert d.first_contact is None
@@ -127,13 +154,13 @@ def test_honeypot_makes_a_junk_lead_without_assignment() -> None:
 
 def test_unknown_team_falls_back_to_default_team() -> None:
     snapshot = make_snapshot(default_team="Sales")
-    d = decide(make_inquiry(routing=Routing(team="Nope")), snapshot, NOW, Policy())
+    d = decide_new(make_inquiry(routing=Routing(team="Nope")), snapshot, NOW, Policy())
     assert d.team_id == 1
     assert d.assignee_id == 1
 
 
 def test_no_team_queues_the_lead() -> None:
-    d = decide(make_inquiry(routing=Routing(team=None)), make_snapshot(teams={}), NOW, Policy())
+    d = decide_new(make_inquiry(routing=Routing(team=None)), make_snapshot(teams={}), NOW, Policy())
     assert d.assignee_id is None
     assert d.assignment_reason.startswith("queued")
     assert d.first_contact is not None, "the deadline still runs while it waits"
@@ -141,13 +168,13 @@ def test_no_team_queues_the_lead() -> None:
 
 def test_team_without_active_members_queues_the_lead() -> None:
     snapshot = make_snapshot(teams={"Sales": make_team(member_ids=())})
-    d = decide(make_inquiry(), snapshot, NOW, Policy())
+    d = decide_new(make_inquiry(), snapshot, NOW, Policy())
     assert d.assignee_id is None
     assert "no active member" in d.assignment_reason
 
 
 def test_replaying_an_inquiry_plans_identical_rows() -> None:
     inquiry = make_inquiry()
-    first = decide(inquiry, make_snapshot(), NOW, Policy())
-    again = decide(inquiry, make_snapshot(), NOW, Policy())
+    first = decide_new(inquiry, make_snapshot(), NOW, Policy())
+    again = decide_new(inquiry, make_snapshot(), NOW, Policy())
     assert first == again
