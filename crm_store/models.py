@@ -87,6 +87,9 @@ class AppUser(Base):
     role: Mapped[str] = mapped_column(String(16), default=Role.MANAGER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    working_hours: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment='weekly hours, e.g. {"mon": [["09:00", "18:00"]], ...}; null = always'
+    )
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
 
@@ -111,6 +114,11 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     strategy: Mapped[str] = mapped_column(String(32), default="round_robin")
     rr_last_user_id: Mapped[int | None] = mapped_column(Integer)
+    rotation_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    head_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    escalation: Mapped[str] = mapped_column(String(16), default="reassign")
+    escalation_grace_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    escalation_max_hops: Mapped[int] = mapped_column(Integer, default=2)
     created_at: Mapped[datetime]
 
 
@@ -121,6 +129,8 @@ class TeamMember(Base):
     team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
     capacity: Mapped[int] = mapped_column(Integer, default=50)
+    daily_cap: Mapped[int | None] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -174,6 +184,11 @@ class Lead(Base):
     first_contact_due_at: Mapped[datetime | None]
     spam_score: Mapped[float] = mapped_column(Float, default=0.0)
     spam_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    junk_reason: Mapped[str | None] = mapped_column(Text)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    escalation_hops: Mapped[int] = mapped_column(Integer, default=0)
+    sla_breached_at: Mapped[datetime | None]
     source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -308,3 +323,101 @@ class OutboundRecord(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
+
+
+class Absence(Base):
+    """A recorded absence (vacation, sick day): the member gets no leads meanwhile."""
+
+    __tablename__ = "absence"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class RoutingRule(Base):
+    """Picks a team: the first active rule by priority whose set conditions all match."""
+
+    __tablename__ = "routing_rule"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    form: Mapped[str | None] = mapped_column(String(100))
+    connector: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(8))
+    phone_country: Mapped[str | None] = mapped_column(String(2))
+    phone_region_prefix: Mapped[str | None] = mapped_column(String(16))
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class BlocklistEntry(Base):
+    """An admin's spam blocklist entry: kind is email, domain, phone, ip or keyword."""
+
+    __tablename__ = "blocklist_entry"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+
+
+class SpamMark(Base):
+    """A manager's junk / not-junk judgement of a lead: the classifier's training data."""
+
+    __tablename__ = "spam_mark"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    is_junk: Mapped[bool] = mapped_column(Boolean)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    learned_at: Mapped[datetime | None]
+
+
+class SpamModel(Base):
+    """The learned text classifier's state (JSON, never pickle), one row per name."""
+
+    __tablename__ = "spam_model"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+
+class NotDuplicateMark(Base):
+    """Two contacts someone said are different people; kept org-wide."""
+
+    __tablename__ = "not_duplicate_mark"
+    __table_args__ = (UniqueConstraint("key_a", "key_b"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_a: Mapped[str] = mapped_column(String(400))
+    key_b: Mapped[str] = mapped_column(String(400))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime]
+
+
+class AssignmentLedger(Base):
+    """Every assignment change of a lead, with why: assigned, queued, reassigned, escalated."""
+
+    __tablename__ = "assignment_ledger"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class RuleSetting(Base):
+    """Admin-editable rule values (SLA minutes per channel, spam thresholds ...)."""
+
+    __tablename__ = "rule_setting"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
