@@ -227,7 +227,9 @@ def thread_ids_of(inquiry: Inquiry) -> tuple[str, ...]:
     """Message ids this inquiry replies to (email In-Reply-To and References)."""
     ids = inquiry.channel_ids
     refs = [ids.get("in_reply_to", ""), *ids.get("references", "").split()]
-    return tuple(dict.fromkeys(r.strip() for r in refs if r.strip()))
+    # Stored bare (without <>), whichever way a producer wrote them.
+    bare = (r.strip().removeprefix("<").removesuffix(">").strip() for r in refs)
+    return tuple(dict.fromkeys(r for r in bare if r))
 
 
 def next_in_rotation(member_ids: Sequence[int], last: int | None) -> int | None:

@@ -21,7 +21,7 @@ from ingest.pipeline import (
     derived_id,
     title_for,
 )
-from ingest.replies import outbound_for
+from ingest.replies import bare_message_id, outbound_for
 
 
 def rows_for(
@@ -227,7 +227,7 @@ def _add_message_ref(rows: IntakeRows, inquiry: Inquiry, lead_id: Any, now: date
     if message_id and inquiry.channel.value == "email":
         rows.message_refs.append(
             {
-                "message_id": message_id,
+                "message_id": bare_message_id(message_id),
                 "lead_id": lead_id,
                 "direction": "inbound",
                 "created_at": now,
@@ -252,7 +252,7 @@ def _add_outbound(rows: IntakeRows, message: OutboundMessage, now: datetime) -> 
     if own_id and message.lead_id is not None:
         rows.message_refs.append(
             {
-                "message_id": own_id,
+                "message_id": bare_message_id(own_id),
                 "lead_id": message.lead_id,
                 "direction": "outbound",
                 "created_at": now,

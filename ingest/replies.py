@@ -27,8 +27,17 @@ ACK_MESSAGE_DOMAIN = "leadflow.invalid"
 
 def ack_message_id(lead_id: uuid.UUID) -> str:
     """The Message-ID of a lead's acknowledgement email, known before it is sent,
-    so the customer's reply to it threads onto the lead."""
-    return f"<ack-{lead_id}@{ACK_MESSAGE_DOMAIN}>"
+    so the customer's reply to it threads onto the lead. Bare, without <>, like
+    every message id LeadFlow stores."""
+    return f"ack-{lead_id}@{ACK_MESSAGE_DOMAIN}"
+
+
+def bare_message_id(value: str) -> str:
+    return value.strip().removeprefix("<").removesuffix(">").strip()
+
+
+def header_message_id(value: str) -> str:
+    return f"<{bare_message_id(value)}>"
 
 
 def is_no_reply(address: str) -> bool:
@@ -104,12 +113,15 @@ def _acknowledgement(
     headers: dict[str, str] = {}
     connector = inquiry.routing.connector
     if channel == "email":
-        headers = {"Auto-Submitted": "auto-replied", "Message-ID": ack_message_id(d.lead_id)}
+        headers = {
+            "Auto-Submitted": "auto-replied",
+            "Message-ID": header_message_id(ack_message_id(d.lead_id)),
+        }
         original = inquiry.channel_ids.get("message_id")
         if original:
             refs = inquiry.channel_ids.get("references", "").split()
-            headers["In-Reply-To"] = original
-            headers["References"] = " ".join([*refs, original])
+            headers["In-Reply-To"] = header_message_id(original)
+            headers["References"] = " ".join(header_message_id(r) for r in [*refs, original])
         if inquiry.channel == Channel.WEB_FORM:
             connector = f"form:{inquiry.routing.form}"
     return [

@@ -212,7 +212,7 @@ def test_email_reply_threads_onto_its_lead_even_from_a_new_address() -> None:
         sender=Sender(email="ivan.home@example.org"),
         channel_ids={"message_id": "<r1@x>", "in_reply_to": "<ack-1@leadflow.invalid>"},
     )
-    snapshot = make_snapshot(threads={"<ack-1@leadflow.invalid>": LEAD})
+    snapshot = make_snapshot(threads={"ack-1@leadflow.invalid": LEAD})
     d = decide(inquiry, snapshot, NOW, Policy())
     assert isinstance(d, AppendToLead)
     assert d.lead_id == LEAD
@@ -223,14 +223,14 @@ def test_reply_to_a_closed_lead_makes_a_new_lead() -> None:
     d = run(
         {"channel": Channel.EMAIL, "channel_ids": {"in_reply_to": "<m@x>"}},
         lead("converted"),
-        threads={"<m@x>": LEAD},
+        threads={"m@x": LEAD},
     )
     assert isinstance(d, NewLead)
 
 
 def test_thread_ids_come_from_in_reply_to_and_references() -> None:
     inquiry = make_inquiry(channel_ids={"in_reply_to": "<a@x>", "references": "<b@x> <a@x>  <c@x>"})
-    assert thread_ids_of(inquiry) == ("<a@x>", "<b@x>", "<c@x>")
+    assert thread_ids_of(inquiry) == ("a@x", "b@x", "c@x")
 
 
 def test_not_a_lead_is_recorded_with_its_reason() -> None:

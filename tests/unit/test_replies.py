@@ -48,7 +48,7 @@ def test_email_lead_gets_a_threaded_auto_submitted_ack() -> None:
     assert ack.headers["Auto-Submitted"] == "auto-replied"
     assert ack.headers["In-Reply-To"] == "<m1@client>"
     assert ack.headers["References"] == "<m0@client> <m1@client>"
-    assert ack.headers["Message-ID"] == ack_message_id(d.lead_id)
+    assert ack.headers["Message-ID"] == f"<{ack_message_id(d.lead_id)}>"
     assert ack.subject == "Re: Quote"
 
 
