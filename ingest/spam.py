@@ -1,0 +1,349 @@
+"""Spam scoring: independent signals, each adding a weight and a reason to one score.
+
+Signals: the form's honeypot, time-to-submit read from a signed render token, admin
+blocklists, disposable email domains, link density and URL shorteners, no valid way
+to reply, the sender's and the IP's recent rate, gibberish text, test submissions,
+and the learned classifier's probability (computed elsewhere and passed in). The
+band (clean, suspicious, junk) comes from thresholds an admin can tune. Auto-replies
+are not spam and are not judged here. Pure: the clock, the rates and the classifier
+output are inputs. Imports `ingest.contract` and `ingest.matching` (domain lists).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from ingest.contract import Channel, Inquiry, InvalidIdentity, normalize_email, normalize_phone
+from ingest.matching import disposable_domains, email_domain, in_domain_list
+
+Band = Literal["clean", "suspicious", "junk"]
+
+URL_SHORTENERS = frozenset(
+    {
+        "bit.ly", "t.co", "goo.gl", "tinyurl.com", "clck.ru", "ow.ly", "is.gd", "buff.ly",
+        "cutt.ly", "rebrand.ly", "shorturl.at", "tiny.cc", "rb.gy", "v.gd", "t.ly",
+        "bitly.com", "lnkd.in", "vk.cc", "u.to", "qps.ru", "s.id", "shorte.st", "adf.ly",
+    }
+)  # fmt: skip
+
+# Throwaway words people type when they try a form out.
+_TEST_WORDS = frozenset(
+    {
+        "test", "tests", "testing", "тест", "тестовая", "тестовое", "тестовый", "проверка",
+        "asdf", "qwerty", "йцукен", "фыва", "lorem", "ipsum", "hello", "hi", "123", "1234",
+        "12345", "ааа", "aaa", "xxx", "ok", "ок", "sample", "demo", "check", "заявка",  # noqa: RUF001 (Cyrillic on purpose)
+    }
+)  # fmt: skip
+# Words that come with a test word ("test message, please ignore") without making
+# the text a real request on their own.
+_TEST_FILLER = frozenset(
+    {"message", "please", "ignore", "form", "submission", "only", "just", "this", "is", "a"}
+    | {"сообщение", "пожалуйста", "не", "обращайте", "внимания", "это", "связи", "формы"}
+)
+_KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю")
+
+_URL = re.compile(r"(?:https?://|www\.)([^\s/?#<>\"']+)", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+# Latin then Cyrillic vowels: the look-alike letters are meant.
+_VOWELS = frozenset("aeiouyаеёиоуыэюя")  # noqa: RUF001
+
+
+@dataclass(frozen=True, slots=True)
+class Blocklist:
+    """Admin-maintained lists; values lower-case (emails, domains, keywords) or E.164."""
+
+    emails: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+    phones: frozenset[str] = frozenset()
+    ips: frozenset[str] = frozenset()
+    keywords: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SpamContext:
+    """Everything the score needs besides the inquiry, gathered by the caller.
+
+    `render_token` comes from the submitted form (None when absent); `secret` is the
+    forms' signing key (None switches the timing signal off); `recent_from_sender` and
+    `recent_from_ip` count inquiries within the caller's rate window, this one
+    excluded; `junk_probability` is the classifier's output for the text."""
+
+    now: datetime
+    secret: bytes | None = None
+    render_token: str | None = None
+    blocklist: Blocklist = field(default_factory=Blocklist)
+    recent_from_sender: int = 0
+    recent_from_ip: int = 0
+    junk_probability: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpamThresholds:
+    """Band cut-offs on the summed score, and the limits the signals use."""
+
+    suspicious: float = 0.5
+    junk: float = 1.0
+    min_seconds_to_submit: float = 3.0
+    max_token_age: timedelta = timedelta(days=1)
+    max_recent_from_sender: int = 3
+    max_recent_from_ip: int = 10
+    max_links: int = 2
+    classifier_weight: float = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class SpamReason:
+    signal: str
+    weight: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpamVerdict:
+    score: float
+    band: Band
+    reasons: tuple[SpamReason, ...]
+
+    @property
+    def explanation(self) -> str:
+        if not self.reasons:
+            return "clean: no spam signal"
+        listed = "; ".join(f"{r.detail} (+{r.weight:g})" for r in self.reasons)
+        return f"{self.band} ({self.score:g}): {listed}"
+
+
+def score(inquiry: Inquiry, context: SpamContext, thresholds: SpamThresholds) -> SpamVerdict:
+    """Sum every signal that fires; the band follows from `thresholds`."""
+    reasons = tuple(_signals(inquiry, context, thresholds))
+    total = round(sum(r.weight for r in reasons), 3)
+    band: Band = "clean"
+    if total >= thresholds.junk:
+        band = "junk"
+    elif total >= thresholds.suspicious:
+        band = "suspicious"
+    return SpamVerdict(total, band, reasons)
+
+
+def _signals(
+    inquiry: Inquiry, context: SpamContext, limits: SpamThresholds
+) -> Iterator[SpamReason]:
+    text = inquiry_text(inquiry)
+    if inquiry.honeypot:
+        yield SpamReason("honeypot", 1.0, "the hidden honeypot field was filled in")
+    if inquiry.channel is Channel.WEB_FORM and context.secret is not None:
+        yield from _timing(inquiry, context, limits)
+    yield from _blocklisted(inquiry, text, context.blocklist)
+    yield from _disposable(inquiry.sender.email)
+    yield from _links(text, limits)
+    yield from _no_contact(inquiry)
+    yield from _rate(context, limits)
+    yield from _test_submission(text)
+    yield from _gibberish(text)
+    yield from _classifier(context.junk_probability, limits)
+
+
+# --- render token -----------------------------------------------------------------
+
+
+def make_render_token(secret: bytes, form: str, rendered_at: datetime) -> str:
+    """A token the form page embeds: which form, when rendered, HMAC-SHA256 signed."""
+    payload = f"{_b64(form.encode())}.{int(rendered_at.timestamp() * 1000)}"
+    return f"{payload}.{_b64(_sign(secret, payload))}"
+
+
+def read_render_token(secret: bytes, token: str, form: str) -> datetime | None:
+    """When the form was rendered, or None for a forged, malformed or other-form token."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = f"{parts[0]}.{parts[1]}"
+    if not hmac.compare_digest(_b64(_sign(secret, payload)), parts[2]):
+        return None
+    if parts[0] != _b64(form.encode()) or not parts[1].isdigit():
+        return None
+    return datetime.fromtimestamp(int(parts[1]) / 1000, tz=UTC)
+
+
+def _sign(secret: bytes, payload: str) -> bytes:
+    return hmac.new(secret, payload.encode(), hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _timing(inquiry: Inquiry, context: SpamContext, limits: SpamThresholds) -> Iterator[SpamReason]:
+    assert context.secret is not None
+    if not context.render_token:
+        # Real people with scripts off or stale cached pages lose the token too.
+        yield SpamReason("token_missing", 0.3, "no render token came with the form")
+        return
+    rendered_at = read_render_token(
+        context.secret, context.render_token, inquiry.routing.form or ""
+    )
+    if rendered_at is None:
+        yield SpamReason("token_forged", 0.6, "the render token is forged or for another form")
+        return
+    elapsed = (context.now - rendered_at).total_seconds()
+    if elapsed < limits.min_seconds_to_submit:
+        yield SpamReason(
+            "too_fast", 0.6, f"submitted {max(elapsed, 0):.1f} s after the form was rendered"
+        )
+    elif elapsed > limits.max_token_age.total_seconds():
+        yield SpamReason("token_stale", 0.2, "the form was rendered more than a day earlier")
+
+
+# --- lists ------------------------------------------------------------------------
+
+
+def _blocklisted(inquiry: Inquiry, text: str, blocked: Blocklist) -> Iterator[SpamReason]:
+    sender = inquiry.sender
+    email = (sender.email or "").lower()
+    domain = email_domain(email)
+    if email and email in blocked.emails:
+        yield SpamReason("blocked_email", 1.0, f"{email} is on the blocklist")
+    elif domain and in_domain_list(domain, blocked.domains):
+        yield SpamReason("blocked_domain", 1.0, f"domain {domain} is on the blocklist")
+    if sender.phone and sender.phone in blocked.phones:
+        yield SpamReason("blocked_phone", 1.0, f"{sender.phone} is on the blocklist")
+    if inquiry.client.ip and inquiry.client.ip in blocked.ips:
+        yield SpamReason("blocked_ip", 1.0, f"IP {inquiry.client.ip} is on the blocklist")
+    lowered = text.casefold()
+    hits = sorted(word for word in blocked.keywords if word.casefold() in lowered)
+    if hits:
+        yield SpamReason("blocked_keyword", 1.0, f"blocked keyword(s): {', '.join(hits)}")
+
+
+def _disposable(email: str | None) -> Iterator[SpamReason]:
+    domain = email_domain(email)
+    if domain and in_domain_list(domain, disposable_domains()):
+        yield SpamReason("disposable_email", 0.5, f"{domain} is a disposable mail service")
+
+
+def _links(text: str, limits: SpamThresholds) -> Iterator[SpamReason]:
+    hosts = [host.lower().removeprefix("www.") for host in _URL.findall(text)]
+    shorteners = sorted({h for h in hosts if h in URL_SHORTENERS})
+    if shorteners:
+        yield SpamReason("url_shortener", 0.5, f"shortened link(s) via {', '.join(shorteners)}")
+    words = len(_WORD.findall(text))
+    if len(hosts) > limits.max_links:
+        yield SpamReason("many_links", 0.6, f"{len(hosts)} links in the text")
+    elif hosts and words < 8 * len(hosts):
+        yield SpamReason("link_heavy", 0.3, f"{len(hosts)} link(s) in {words} words")
+
+
+def _no_contact(inquiry: Inquiry) -> Iterator[SpamReason]:
+    if inquiry.sender.messenger_ids or _valid_email(inquiry.sender.email):
+        return
+    if _valid_phone(inquiry.sender.phone):
+        return
+    yield SpamReason("no_contact", 0.5, "no valid email, phone or messenger to reply to")
+
+
+def _valid_email(email: str | None) -> bool:
+    if not email:
+        return False
+    try:
+        normalize_email(email)
+    except InvalidIdentity:
+        return False
+    return True
+
+
+def _valid_phone(phone: str | None) -> bool:
+    if not phone:
+        return False
+    try:
+        normalize_phone(phone)
+    except InvalidIdentity:
+        return False
+    return True
+
+
+def _rate(context: SpamContext, limits: SpamThresholds) -> Iterator[SpamReason]:
+    if context.recent_from_sender > limits.max_recent_from_sender:
+        count = context.recent_from_sender
+        yield SpamReason("sender_rate", 0.5, f"{count} recent inquiries from this sender")
+    if context.recent_from_ip > limits.max_recent_from_ip:
+        count = context.recent_from_ip
+        yield SpamReason("ip_rate", 0.4, f"{count} recent inquiries from this IP")
+
+
+# --- text -------------------------------------------------------------------------
+
+
+def _test_submission(text: str) -> Iterator[SpamReason]:
+    tokens = re.findall(r"\w+", text.casefold())
+    if not tokens or len(tokens) > 6 or not _TEST_WORDS.intersection(tokens):
+        return
+    if all(t in _TEST_WORDS or t in _TEST_FILLER for t in tokens):
+        yield SpamReason("test_submission", 0.8, f"looks like a test: {' '.join(tokens)!r}")
+
+
+def _gibberish(text: str) -> Iterator[SpamReason]:
+    why = gibberish_reason(text)
+    if why is not None:
+        yield SpamReason("gibberish", 0.6, why)
+
+
+def gibberish_reason(text: str) -> str | None:
+    """Why the text reads as keyboard mashing, or None when it reads as language."""
+    words = [w.casefold() for w in _WORD.findall(text)]
+    letters = "".join(words)
+    if len(letters) < 4:
+        return None
+    mashed = [w for w in words if len(w) >= 4 and _looks_mashed(w)]
+    if len(mashed) * 2 >= len(words):
+        return f"keyboard mashing: {', '.join(mashed[:3])}"
+    # Abbreviations (ВВГнг, км, CRM) are legitimately vowel-poor: leave them out.
+    prose = "".join(w.casefold() for w in _WORD.findall(text) if len(w) > 2 and not _is_abbrev(w))
+    if len(prose) >= 8:
+        vowel_ratio = sum(ch in _VOWELS for ch in prose) / len(prose)
+        if not 0.12 <= vowel_ratio <= 0.75:
+            return f"vowel ratio {vowel_ratio:.2f} is unlike any language"
+    if len(letters) >= 12 and _entropy(letters) < 2.5:
+        return f"too few distinct letters (entropy {_entropy(letters):.1f} bits)"
+    return None
+
+
+def _is_abbrev(word: str) -> bool:
+    return sum(ch.isupper() for ch in word) >= 2
+
+
+def _looks_mashed(word: str) -> bool:
+    if any(row[i : i + 4] in word for row in _KEYBOARD_ROWS for i in range(len(row) - 3)):
+        return True
+    run = longest = 0
+    for ch in word:
+        run = 0 if ch in _VOWELS else run + 1
+        longest = max(longest, run)
+    # Five consonants in a row occur in real words ("взбзд" does not, "ngths" does).
+    return longest >= 6 or (len(word) >= 6 and not any(ch in _VOWELS for ch in word))
+
+
+def _entropy(letters: str) -> float:
+    counts = {ch: letters.count(ch) for ch in set(letters)}
+    return -sum(n / len(letters) * math.log2(n / len(letters)) for n in counts.values())
+
+
+def _classifier(probability: float | None, limits: SpamThresholds) -> Iterator[SpamReason]:
+    # Below 0.5 the model leans "genuine"; only the confidence above it counts.
+    if probability is None or probability <= 0.5:
+        return
+    weight = round((probability - 0.5) * 2 * limits.classifier_weight, 3)
+    if weight >= 0.05:
+        yield SpamReason("classifier", weight, f"learned filter: {probability:.0%} junk")
+
+
+def inquiry_text(inquiry: Inquiry) -> str:
+    """The words a person typed: subject, text and free-form field values."""
+    parts = [inquiry.subject or "", inquiry.text or "", *inquiry.fields.values()]
+    return "\n".join(part for part in parts if part)
