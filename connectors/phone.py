@@ -293,6 +293,10 @@ class ReplayGuard:
         while len(self._expiry) > self._max:
             self._expiry.popitem(last=False)
 
+    def forget(self, signature: str) -> None:
+        """Accept `signature` again: its request was refused after all (e.g. broker down)."""
+        self._expiry.pop(signature.strip().removeprefix("sha256=").lower(), None)
+
     def _forget_expired(self, now: datetime) -> None:
         # Insertion order is expiry order, because the ttl is the same for all.
         while self._expiry:

@@ -271,3 +271,17 @@ def render_ack(template: str, inquiry: Inquiry) -> str:
         "utm_source": inquiry.source.utm_source or "",
     }
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def render_ack_context(template: str, context: Mapping[str, str]) -> str:
+    """Fill an acknowledgement template from an `OutboundMessage`'s `context`.
+
+    The same placeholders as `render_ack` (plus any other key the context carries);
+    `first_name` is derived from `name` when absent, known but missing values are
+    empty, and unknown placeholders stay as written.
+    """
+    name = context.get("name") or ""
+    values = dict.fromkeys(("name", "phone", "email", "utm_source"), "")
+    values["first_name"] = name.split(" ", 1)[0] if name else ""
+    values.update(context)
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)

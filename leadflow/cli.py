@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.contract import Topics, inquiry_json_schema
-from leadflow import runtime
+from leadflow import importer, runtime
 from leadflow.settings import Settings, load_settings
 
 log = logging.getLogger("leadflow")
@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     sub.add_parser("schema", help="print the Inquiry JSON Schema")
+    importer.add_arguments(sub.add_parser("import", help="one inquiry per row of a .csv/.xlsx"))
     return parser
 
 
@@ -60,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "topics":
         return asyncio.run(_create_topics(settings))
+    if args.command == "import":
+        return asyncio.run(importer.run_import(settings, args))
     roles = runtime.ALL_ROLES if args.command == "up" else frozenset({runtime.Role(args.role)})
     return asyncio.run(_serve(settings, roles, demo=getattr(args, "demo", False)))
 

@@ -32,6 +32,8 @@ from ingest.contract.problem import problem_middleware
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Policy
 from leadflow.broker import EmbeddedBroker, create_topics
+from leadflow.channels import ChannelSet
+from leadflow.importer import advertised_broker
 from leadflow.seed import SeedReport, apply_configuration
 from leadflow.settings import Settings
 
@@ -110,6 +112,7 @@ async def run(
                 )
             broker = await stack.enter_async_context(EmbeddedBroker())
             bootstrap = broker.bootstrap_servers
+            stack.enter_context(advertised_broker(settings.data_dir, bootstrap))
             started.embedded_broker = True
             # Tansu holds a group join for half the session timeout; keep start-up quick.
             settings = settings.model_copy(
@@ -154,7 +157,11 @@ async def run(
         )
         forms = FormRegistry()
         await forms.refresh(db)
+        channels = ChannelSet(settings, db, publisher, topics, bootstrap, registry)
+        await stack.enter_async_context(channels)
         app = _http_app(settings, roles, db, publisher, forms, registry)
+        if Role.CONNECTORS in roles:
+            app.add_routes(channels.routes())
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -166,6 +173,7 @@ async def run(
         async with asyncio.TaskGroup() as tasks:
             if Role.CONNECTORS in roles:
                 tasks.create_task(_refresh_forms(forms, db, stop), name="refresh-forms")
+                tasks.create_task(channels.run(stop), name="channels")
             if Role.INGEST in roles:
                 consumer = await stack.enter_async_context(
                     InquiryConsumer(

@@ -18,6 +18,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from leadflow.channel_settings import (
+    PhoneWebhookSettings,
+    TelegramBotSettings,
+    TwilioSettings,
+    WhatsAppSettings,
+)
+
 
 class KafkaSettings(BaseModel):
     bootstrap_servers: str | None = Field(
@@ -118,6 +125,13 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     teams: list[TeamConfig] = Field(default_factory=list)
     forms: list[FormConfigModel] = Field(default_factory=list)
+    secret_key: SecretStr | None = Field(
+        default=None, description="Fernet key for connector secrets; unset: <data_dir>/secret.key."
+    )
+    telegram_bots: list[TelegramBotSettings] = Field(default_factory=list)
+    whatsapp: list[WhatsAppSettings] = Field(default_factory=list)
+    twilio: list[TwilioSettings] = Field(default_factory=list)
+    phone_webhooks: list[PhoneWebhookSettings] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

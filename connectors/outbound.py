@@ -1,0 +1,222 @@
+"""Sends what others asked to send: the consumer of topic `leadflow.outbound`.
+
+`OutboundDispatcher` reads `OutboundMessage`s in its own consumer group and hands
+each to the sender registered for its `channel` (`dispatcher.register("telegram",
+sender)`; a sender is anything with `async def send(message)`). A failed send is
+retried with exponential backoff; a `PermanentSendError`, a channel nobody sends on,
+an undecodable message or a send still failing after the last attempt goes to the
+dead-letter topic with its reason, and its offset is committed, so one bad message
+never blocks the rest. Every outcome is counted. Imports only `ingest.contract` of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from ingest.contract import OutboundMessage, Topics
+
+log = logging.getLogger(__name__)
+
+CountOutcome = Callable[[str, str], None]
+
+
+class OutboundSender(Protocol):
+    """Sends one message on one channel; raises to ask for a retry."""
+
+    async def send(self, message: OutboundMessage) -> None: ...
+
+
+class PermanentSendError(Exception):
+    """Retrying cannot help (unknown bot, blocked by the user, bad address): dead-letter it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    first_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        return float(min(self.first_delay_s * 2 ** (attempt - 1), self.max_delay_s))
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundConfig:
+    bootstrap_servers: str
+    topics: Topics
+    group_id: str = "leadflow-outbound"
+    fetch_max_wait_ms: int = 20
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    retry: RetryPolicy = RetryPolicy()
+
+
+class _Stopping(Exception):
+    """The process is stopping in the middle of a retry: leave the offset uncommitted."""
+
+
+class OutboundDispatcher:
+    """An async context manager: `async with dispatcher: await dispatcher.run(stop)`."""
+
+    def __init__(self, config: OutboundConfig, *, on_outcome: CountOutcome | None = None) -> None:
+        self._config = config
+        self._count = on_outcome or (lambda _channel, _outcome: None)
+        self._senders: dict[str, OutboundSender] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._closed = False
+
+    def register(self, channel: str, sender: OutboundSender) -> None:
+        """Send every message whose `channel` is `channel` through `sender`."""
+        self._senders[channel] = sender
+
+    async def __aenter__(self) -> Self:
+        if self._closed or self._consumer is not None:
+            raise RuntimeError("an OutboundDispatcher is entered once; make a new one")
+        cfg = self._config
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=cfg.bootstrap_servers,
+            client_id="leadflow-outbound",
+            acks="all",
+            enable_idempotence=False,
+        )
+        self._consumer = AIOKafkaConsumer(
+            cfg.topics.outbound,
+            bootstrap_servers=cfg.bootstrap_servers,
+            group_id=cfg.group_id,
+            client_id="leadflow-outbound",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+        )
+        try:
+            await self._producer.start()
+            await self._consumer.start()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        self._closed = True
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        if consumer is not None:
+            await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+
+    def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+        if self._consumer is None or self._producer is None:
+            raise RuntimeError("use the OutboundDispatcher inside 'async with'")
+        return self._consumer, self._producer
+
+    async def run(self, stop: asyncio.Event | None = None, *, until_idle: bool = False) -> int:
+        """Send until `stop` is set (or the topic is drained, `until_idle`); return the count."""
+        consumer, _ = self._clients()
+        stop = stop or asyncio.Event()
+        handled = 0
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=100)
+            if not batches:
+                if until_idle and await _idle(consumer):
+                    break
+                continue
+            for tp, records in batches.items():
+                for record in records:
+                    try:
+                        await self._handle(record, stop)
+                    except _Stopping:
+                        return handled
+                    await consumer.commit({tp: record.offset + 1})
+                    handled += 1
+        return handled
+
+    async def _handle(self, record: Any, stop: asyncio.Event) -> None:
+        try:
+            message = OutboundMessage.from_kafka(record.value)
+        except (ValidationError, ValueError) as exc:
+            await self._dead_letter(record, "unknown", f"not a valid OutboundMessage: {exc}")
+            return
+        sender = self._senders.get(message.channel)
+        if sender is None:
+            reason = f"no sender is registered for channel {message.channel!r}"
+            await self._dead_letter(record, message.channel, reason)
+            return
+        await self._send_with_retry(sender, message, record, stop)
+
+    async def _send_with_retry(
+        self, sender: OutboundSender, message: OutboundMessage, record: Any, stop: asyncio.Event
+    ) -> None:
+        policy = self._config.retry
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                await sender.send(message)
+            except PermanentSendError as exc:
+                await self._dead_letter(record, message.channel, str(exc))
+                return
+            except Exception as exc:  # any other failure may be transient: retry
+                log.warning(
+                    "outbound %s %s: attempt %d/%d failed: %r",
+                    message.channel, message.id, attempt, policy.attempts, exc,
+                )  # fmt: skip
+                self._count(message.channel, "retried")
+                if attempt == policy.attempts:
+                    await self._dead_letter(record, message.channel, f"gave up: {exc!r}")
+                    return
+                await _sleep_unless_stopped(policy.delay(attempt), stop)
+            else:
+                self._count(message.channel, "sent")
+                return
+
+    async def _dead_letter(self, record: Any, channel: str, reason: str) -> None:
+        _, producer = self._clients()
+        log.error(
+            "outbound message at %s[%s]@%s dead-lettered: %s",
+            record.topic, record.partition, record.offset, reason,
+        )  # fmt: skip
+        headers = [
+            ("reason", reason[:1000].encode()),
+            ("source_topic", record.topic.encode()),
+            ("source_partition", str(record.partition).encode()),
+            ("source_offset", str(record.offset).encode()),
+        ]
+        await producer.send_and_wait(
+            self._config.topics.dlq, record.value, key=record.key, headers=headers
+        )
+        self._count(channel, "dead_lettered")
+
+
+async def _sleep_unless_stopped(seconds: float, stop: asyncio.Event) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return
+    raise _Stopping
+
+
+async def _idle(consumer: AIOKafkaConsumer) -> bool:
+    assignment: set[TopicPartition] = consumer.assignment()
+    if not assignment:
+        return False
+    for tp in assignment:
+        high = consumer.highwater(tp)
+        if high is None or await consumer.position(tp) < high:
+            return False
+    return True

@@ -1,0 +1,226 @@
+"""`leadflow import FILE`: one inquiry per spreadsheet row, published on the `import` channel.
+
+Reads a `.csv` or `.xlsx` file (`connectors.spreadsheet` detects encoding, delimiter
+and columns), publishes each good row through the `Publisher`, and reports: a
+progress bar on stderr, then rows published and rows rejected with their line
+numbers and reasons, and a CSV of the rejected rows to fix and import again.
+Re-importing a file is harmless: a row's idempotency key is the file's hash and its
+row number. The broker is the configured one, else the one a running `leadflow up`
+advertises in `<data_dir>/broker` (written by the runtime, see `advertised_broker`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from connectors.publisher import Publisher, PublishFailed
+from connectors.spreadsheet import (
+    RejectedRow,
+    SheetRow,
+    file_sha256,
+    normalize_row,
+    parse_mapping_option,
+    read_rows,
+    resolve_mapping,
+)
+from ingest.contract import Inquiry, Topics
+from leadflow.settings import Settings
+
+BROKER_FILE = "broker"
+
+
+@contextmanager
+def advertised_broker(data_dir: Path, bootstrap: str) -> Iterator[Path]:
+    """Write the embedded broker's address to `<data_dir>/broker` while it runs."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / BROKER_FILE
+    path.write_text(bootstrap + "\n")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def bootstrap_for(settings: Settings) -> str | None:
+    """The configured bootstrap servers, else those of a running `leadflow up`."""
+    if settings.kafka.bootstrap_servers:
+        return settings.kafka.bootstrap_servers
+    path = settings.data_dir / BROKER_FILE
+    if path.is_file():
+        return path.read_text().strip() or None
+    return None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a .csv or .xlsx file, header in the first row")
+    parser.add_argument("--team", help="the team that gets these leads (default: ingest's)")
+    parser.add_argument(
+        "--mapping",
+        default="",
+        help='override detected columns: "Column=field,..." (fields: name, phone, email, '
+        "company, comment, source, subject, ignore)",
+    )
+    parser.add_argument(
+        "--rejected", type=Path, help="where to write rejected rows (default FILE.rejected.csv)"
+    )
+    parser.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
+
+
+@dataclass(slots=True)
+class ImportReport:
+    file: Path
+    published: int = 0
+    rejected: list[tuple[RejectedRow, SheetRow]] = field(default_factory=list)
+    rejected_file: Path | None = None
+
+    def lines(self) -> list[str]:
+        out = [f"{self.file.name}: {self.published} rows published, {len(self.rejected)} rejected"]
+        out.extend(f"  row {r.row_number}: {r.reason}" for r, _ in self.rejected)
+        if self.rejected_file is not None:
+            out.append(f"rejected rows written to {self.rejected_file}")
+        return out
+
+
+class ProgressBar:
+    """A one-line `[#####-----] 50/100 rows` bar, redrawn in place on a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self._total = max(total, 1)
+        self._stream = stream
+        self._shown = -1
+
+    def update(self, done: int) -> None:
+        filled = self.WIDTH * done // self._total
+        if filled == self._shown and done != self._total:
+            return
+        self._shown = filled
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {done}/{self._total} rows")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.write("\n")
+        self._stream.flush()
+
+
+async def import_file(
+    path: Path,
+    publisher: Publisher,
+    *,
+    team: str | None = None,
+    mapping: dict[str, str] | None = None,
+    rejected_path: Path | None = None,
+    default_region: str = "RU",
+    progress: TextIO | None = None,
+) -> ImportReport:
+    """Publish every good row of `path`; raises `PublishFailed` if the broker stops acking.
+
+    Raises `ValueError` (a sentence) when the file cannot be read or mapped.
+    """
+    headers, row_iter = read_rows(path)
+    rows = list(row_iter)
+    columns = resolve_mapping(headers, mapping)
+    file_hash = file_sha256(path)
+    received_at = datetime.now(UTC)
+    report = ImportReport(path)
+    bar = ProgressBar(len(rows), progress) if progress is not None else None
+    try:
+        for done, row in enumerate(rows, start=1):
+            outcome = normalize_row(
+                row.values,
+                mapping=columns,
+                file_hash=file_hash,
+                row_number=row.number,
+                received_at=received_at,
+                team=team,
+                default_region=default_region,
+            )
+            if isinstance(outcome, Inquiry):
+                await publisher.publish(outcome)
+                report.published += 1
+            else:
+                report.rejected.append((outcome, row))
+            if bar is not None:
+                bar.update(done)
+    finally:
+        if bar is not None:
+            bar.close()
+    if report.rejected:
+        report.rejected_file = rejected_path or path.with_suffix(".rejected.csv")
+        write_rejected(report.rejected_file, headers, report.rejected)
+    return report
+
+
+def write_rejected(
+    path: Path, headers: list[str], rejected: list[tuple[RejectedRow, SheetRow]]
+) -> None:
+    """A CSV (UTF-8 with BOM, so Excel reads Cyrillic) of rows to fix: row, reason, cells."""
+    with path.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["row", "reason", *headers])
+        for reason, row in rejected:
+            cells = [row.values.get(h, "") for h in headers]
+            writer.writerow([reason.row_number, reason.reason, *cells])
+
+
+async def run_import(
+    settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None
+) -> int:
+    """The `leadflow import` command; returns the exit code."""
+    out = out or sys.stdout
+    err = sys.stderr
+    bootstrap = bootstrap_for(settings)
+    if bootstrap is None:
+        print(
+            "leadflow: no broker to publish to: set LEADFLOW_KAFKA__BOOTSTRAP_SERVERS "
+            "or start 'leadflow up' first.",
+            file=err,
+        )
+        return 1
+    try:
+        mapping = parse_mapping_option(args.mapping or "")
+    except ValueError as exc:
+        print(f"leadflow: bad --mapping: {exc}", file=err)
+        return 2
+    topics = Topics(settings.kafka.topic_prefix)
+    async with Publisher(
+        bootstrap, topics, timeout_s=settings.kafka.produce_timeout_s, client_id="leadflow-import"
+    ) as publisher:
+        if not await publisher.ping():
+            print(
+                f"leadflow: the broker at {bootstrap} is not reachable; nothing imported.", file=err
+            )
+            return 1
+        try:
+            report = await import_file(
+                args.file,
+                publisher,
+                team=args.team,
+                mapping=mapping,
+                rejected_path=args.rejected,
+                default_region=settings.ingest.default_region,
+                progress=err,
+            )
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            print(f"leadflow: cannot import {args.file}: {exc}", file=err)
+            return 2
+        except PublishFailed as exc:
+            print(
+                f"leadflow: the broker stopped acknowledging ({exc}); run the same import "
+                "again: rows already published are not duplicated.",
+                file=err,
+            )
+            return 1
+    print("\n".join(report.lines()), file=out)
+    return 0
