@@ -35,6 +35,7 @@ from ingest.contract import (
     normalize_phone,
 )
 from ingest.contract.problem import problem
+from ingest.contract.render_token import make_render_token
 
 from .publisher import Publisher, PublishFailed
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 MapsTo = Literal["name", "email", "phone", "company", "subject", "message"]
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 SUBMISSION_ID_FIELD = "_submission_id"
+RENDER_TOKEN_FIELD = "_rt"  # noqa: S105 (a field name, not a secret)
 # Identical bodies inside this bucket are one submission (a double-clicked button).
 DEDUP_BUCKET_SECONDS = 600
 
@@ -92,6 +94,7 @@ class Submission:
     user_agent: str | None = None
     referrer: str | None = None
     submission_id: str | None = None
+    render_token: str | None = None
     extra_source: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -141,13 +144,19 @@ def normalize_submission(
         source=Source(referrer=sub.referrer, **source_data),
         routing=Routing(team=form.team, form=form.slug),
         client=ClientInfo(ip=sub.client_ip, user_agent=sub.user_agent),
-        channel_ids={
-            "form": form.slug,
-            **({"submission_id": sub.submission_id} if sub.submission_id else {}),
-        },
+        channel_ids=_channel_ids(form, sub),
         fields=extras,
         honeypot=honeypot,
     )
+
+
+def _channel_ids(form: FormConfig, sub: Submission) -> dict[str, str]:
+    ids = {"form": form.slug}
+    if sub.submission_id:
+        ids["submission_id"] = sub.submission_id
+    if sub.render_token:
+        ids["render_token"] = sub.render_token[:400]
+    return ids
 
 
 def _is_extra(name: str, value: str, known: set[str], honeypot: str | None) -> bool:
@@ -193,7 +202,9 @@ class WebFormConnector:
         trusted_proxies: Sequence[str] = (),
         on_outcome: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        render_secret: bytes | None = None,
     ) -> None:
+        self._render_secret = render_secret
         self._publisher = publisher
         self._forms = forms
         self._region = default_region
@@ -224,8 +235,16 @@ class WebFormConnector:
             form = self._form(request)
         except _Problem as p:
             return p.response()
+        token = (
+            make_render_token(self._render_secret, form.slug, self._clock())
+            if self._render_secret
+            else None
+        )
         html = self._templates.get_template("form.html").render(
-            form=form, submission_id=uuid.uuid4().hex, action=f"/forms/{form.slug}"
+            form=form,
+            submission_id=uuid.uuid4().hex,
+            render_token=token,
+            action=f"/forms/{form.slug}",
         )
         return web.Response(text=html, content_type="text/html")
 
@@ -263,6 +282,7 @@ class WebFormConnector:
             user_agent=request.headers.get("User-Agent"),
             referrer=request.headers.get("Referer"),
             submission_id=request.headers.get("Idempotency-Key") or data.get(SUBMISSION_ID_FIELD),
+            render_token=data.get(RENDER_TOKEN_FIELD),
         )
         outcome = normalize_submission(form, sub, default_region=self._region)
         if isinstance(outcome, FormRejected):

@@ -17,8 +17,11 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.models import (
+    Absence,
     Activity,
     AppUser,
+    AssignmentLedger,
+    BlocklistEntry,
     Contact,
     ContactIdentity,
     InquiryRecord,
@@ -26,6 +29,9 @@ from crm_store.models import (
     LeadEvent,
     MessageRef,
     OutboundRecord,
+    RoutingRule,
+    RuleSetting,
+    SpamModel,
     Team,
     TeamMember,
 )
@@ -35,12 +41,33 @@ _CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
+class MemberRow:
+    """A team member with what assignment needs to know about them right now."""
+
+    user_id: int
+    name: str
+    email: str
+    timezone: str
+    working_hours: dict[str, Any] | None
+    capacity: int | None
+    daily_cap: int | None
+    weight: int
+    absences: tuple[tuple[datetime, datetime], ...] = ()
+    assigned_today: int = 0
+    open_leads: int = 0
+    pending_first_contacts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class TeamRow:
     id: int
     name: str
     member_ids: tuple[int, ...]
     last_user_id: int | None
     member_names: dict[int, str]
+    strategy: str = "round_robin"
+    rotation_state: dict[str, Any] = field(default_factory=dict)
+    members: tuple[MemberRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +94,13 @@ class IntakeRows:
     outbound: list[dict[str, Any]] = field(default_factory=list)
     touched_leads: dict[uuid.UUID, datetime] = field(default_factory=dict)
     team_cursors: dict[int, int | None] = field(default_factory=dict)
+    team_rotation: dict[int, dict[str, Any]] = field(default_factory=dict)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _pairs(result: Iterable[Any]) -> dict[Any, Any]:
+    """A two-column result as a dict (first column → second)."""
+    return {row[0]: row[1] for row in result}
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -102,31 +136,148 @@ async def find_contacts(
     return found
 
 
-async def load_teams(session: AsyncSession, *, lock: bool) -> dict[str, TeamRow]:
-    """Every team with its active members; `lock` holds the rotation cursors.
+async def load_teams(
+    session: AsyncSession, *, lock: bool, now: datetime | None = None
+) -> dict[str, TeamRow]:
+    """Every team with its active members, their load and absences.
 
-    On PostgreSQL the team rows stay locked until the transaction ends, so two
-    consumer processes never read the same cursor and assign the same next member.
+    `lock` holds the team rows (the rotation state) until the transaction ends on
+    PostgreSQL, so two consumer processes never read the same cursor and assign
+    the same next member. `now` (when given) counts today's assignments from UTC
+    midnight and keeps only absences that have not ended.
     """
-    stmt = select(Team.id, Team.name, Team.rr_last_user_id).order_by(Team.id)
+    stmt = select(
+        Team.id, Team.name, Team.rr_last_user_id, Team.strategy, Team.rotation_state
+    ).order_by(Team.id)
     if lock:
         stmt = stmt.with_for_update()
     teams = (await session.execute(stmt)).all()
-    members = await session.execute(
-        select(TeamMember.team_id, TeamMember.user_id, AppUser.name)
-        .join(AppUser, AppUser.id == TeamMember.user_id)
-        .where(TeamMember.active.is_(True), AppUser.active.is_(True))
-        .order_by(TeamMember.team_id, TeamMember.user_id)
-    )
-    by_team: dict[int, dict[int, str]] = {}
-    for team_id, user_id, user_name in members:
-        by_team.setdefault(team_id, {})[user_id] = user_name
+    members = (
+        await session.execute(
+            select(TeamMember, AppUser)
+            .join(AppUser, AppUser.id == TeamMember.user_id)
+            .where(TeamMember.active.is_(True), AppUser.active.is_(True))
+            .order_by(TeamMember.team_id, TeamMember.user_id)
+        )
+    ).all()
+    user_ids = sorted({user.id for _, user in members})
+    loads = await _member_loads(session, user_ids, now) if now and user_ids else {}
+    absences = await _absences(session, user_ids, now) if now and user_ids else {}
+    by_team: dict[int, list[MemberRow]] = {}
+    for member, user in members:
+        assigned, open_leads, pending = loads.get(user.id, (0, 0, 0))
+        by_team.setdefault(member.team_id, []).append(
+            MemberRow(
+                user_id=user.id,
+                name=user.name,
+                email=user.email,
+                timezone=user.timezone,
+                working_hours=user.working_hours,
+                capacity=member.capacity,
+                daily_cap=member.daily_cap,
+                weight=member.weight,
+                absences=absences.get(user.id, ()),
+                assigned_today=assigned,
+                open_leads=open_leads,
+                pending_first_contacts=pending,
+            )
+        )
     return {
         name: TeamRow(
-            team_id, name, tuple(by_team.get(team_id, {})), last, by_team.get(team_id, {})
+            id=team_id,
+            name=name,
+            member_ids=tuple(m.user_id for m in by_team.get(team_id, [])),
+            last_user_id=last,
+            member_names={m.user_id: m.name for m in by_team.get(team_id, [])},
+            strategy=strategy,
+            rotation_state=dict(rotation or {}),
+            members=tuple(by_team.get(team_id, [])),
         )
-        for team_id, name, last in teams
+        for team_id, name, last, strategy, rotation in teams
     }
+
+
+async def _member_loads(
+    session: AsyncSession, user_ids: Sequence[int], now: datetime
+) -> dict[int, tuple[int, int, int]]:
+    """Per user: leads assigned since UTC midnight, open leads, first contacts pending."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = _pairs(
+        await session.execute(
+            select(Lead.assignee_id, func.count())
+            .where(Lead.assignee_id.in_(user_ids), Lead.assigned_at >= midnight)
+            .group_by(Lead.assignee_id)
+        )
+    )
+    open_leads = _pairs(
+        await session.execute(
+            select(Lead.assignee_id, func.count())
+            .where(Lead.assignee_id.in_(user_ids), Lead.status.in_(("new", "in_progress")))
+            .group_by(Lead.assignee_id)
+        )
+    )
+    pending = _pairs(
+        await session.execute(
+            select(Activity.assignee_id, func.count())
+            .where(
+                Activity.assignee_id.in_(user_ids),
+                Activity.status == "planned",
+                Activity.is_first_contact.is_(True),
+            )
+            .group_by(Activity.assignee_id)
+        )
+    )
+    return {
+        uid: (int(today.get(uid, 0)), int(open_leads.get(uid, 0)), int(pending.get(uid, 0)))
+        for uid in user_ids
+    }
+
+
+async def _absences(
+    session: AsyncSession, user_ids: Sequence[int], now: datetime
+) -> dict[int, tuple[tuple[datetime, datetime], ...]]:
+    rows = await session.execute(
+        select(Absence.user_id, Absence.starts_at, Absence.ends_at)
+        .where(Absence.user_id.in_(user_ids), Absence.ends_at > now)
+        .order_by(Absence.starts_at)
+    )
+    found: dict[int, list[tuple[datetime, datetime]]] = {}
+    for user_id, starts, ends in rows:
+        found.setdefault(user_id, []).append((starts, ends))
+    return {uid: tuple(spans) for uid, spans in found.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class JudgementData:
+    """The admin-edited inputs of the judgement: rules, blocklist, classifier, settings."""
+
+    rules: tuple[tuple[int, str, dict[str, str | None]], ...]
+    blocklist: tuple[tuple[str, str], ...]
+    classifier_state: dict[str, Any] | None
+    settings: dict[str, dict[str, Any]]
+
+
+async def load_judgement(session: AsyncSession) -> JudgementData:
+    rules = await session.execute(
+        select(RoutingRule, Team.name)
+        .join(Team, Team.id == RoutingRule.team_id)
+        .where(RoutingRule.active.is_(True))
+        .order_by(RoutingRule.priority, RoutingRule.id)
+    )
+    criteria = ("channel", "form", "connector", "language", "phone_country",
+                "phone_region_prefix", "utm_source", "utm_campaign")  # fmt: skip
+    rule_rows = tuple(
+        (rule.priority, team, {c: getattr(rule, c) for c in criteria}) for rule, team in rules
+    )
+    blocked = tuple(
+        (kind, value)
+        for kind, value in await session.execute(select(BlocklistEntry.kind, BlocklistEntry.value))
+    )
+    model = await session.scalar(select(SpamModel.state).where(SpamModel.name == "default"))
+    settings: dict[str, dict[str, Any]] = _pairs(
+        await session.execute(select(RuleSetting.key, RuleSetting.value))
+    )
+    return JudgementData(rule_rows, blocked, model, settings)
 
 
 async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
@@ -156,8 +307,15 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
             await session.execute(insert(MessageRef), list(fresh.values()))
     for lead_id, at in rows.touched_leads.items():
         await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
-    for team_id, last in rows.team_cursors.items():
-        await session.execute(update(Team).where(Team.id == team_id).values(rr_last_user_id=last))
+    if rows.ledger:
+        await session.execute(insert(AssignmentLedger), rows.ledger)
+    for team_id in rows.team_cursors.keys() | rows.team_rotation.keys():
+        changes: dict[str, Any] = {}
+        if team_id in rows.team_cursors:
+            changes["rr_last_user_id"] = rows.team_cursors[team_id]
+        if team_id in rows.team_rotation:
+            changes["rotation_state"] = rows.team_rotation[team_id]
+        await session.execute(update(Team).where(Team.id == team_id).values(**changes))
 
 
 async def leads_for_contacts(
@@ -211,6 +369,21 @@ async def recent_inquiry_counts(
             .group_by(InquiryRecord.sender_key)
         )
         counts.update({key: int(n) for key, n in rows if key is not None})
+    return counts
+
+
+async def recent_ip_counts(
+    session: AsyncSession, ips: Iterable[str], since: datetime
+) -> dict[str, int]:
+    wanted = sorted(set(ips))
+    counts: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        rows = await session.execute(
+            select(InquiryRecord.client_ip, func.count())
+            .where(InquiryRecord.client_ip.in_(chunk), InquiryRecord.received_at >= since)
+            .group_by(InquiryRecord.client_ip)
+        )
+        counts.update({ip: int(n) for ip, n in rows if ip is not None})
     return counts
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -172,6 +173,7 @@ class Lead(Base):
     __table_args__ = (
         Index("ix_lead_assignee_status", "assignee_id", "status"),
         Index("ix_lead_created_at", "created_at"),
+        Index("ix_lead_assignee_assigned_at", "assignee_id", "assigned_at"),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default=LeadStatus.NEW)
@@ -235,7 +237,10 @@ class InquiryRecord(Base):
     """Every inquiry ever accepted; the unique idempotency key makes replays no-ops."""
 
     __tablename__ = "inquiry_record"
-    __table_args__ = (Index("ix_inquiry_record_sender_received", "sender_key", "received_at"),)
+    __table_args__ = (
+        Index("ix_inquiry_record_sender_received", "sender_key", "received_at"),
+        Index("ix_inquiry_record_ip_received", "client_ip", "received_at"),
+    )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -244,6 +249,7 @@ class InquiryRecord(Base):
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"), index=True)
     sender_key: Mapped[str | None] = mapped_column(String(64))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -26,6 +26,7 @@ from crm_store import intake
 from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, Topics, normalize_email, normalize_phone
 from ingest.errors import ConsumerStopped, StoreUnavailable
+from ingest.judgement import JudgementCache, team_view
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import (
     AppendToLead,
@@ -36,7 +37,6 @@ from ingest.pipeline import (
     Policy,
     RecordOnly,
     Snapshot,
-    TeamView,
     identities_of,
     plan_batch,
     thread_ids_of,
@@ -96,6 +96,7 @@ class InquiryConsumer:
         self._producer: AIOKafkaProducer | None = None
         self._closed = False
         self._events_pending = True
+        self._judgement = JudgementCache()
 
     async def __aenter__(self) -> Self:
         if self._closed:
@@ -283,7 +284,8 @@ class InquiryConsumer:
             duplicates = len(inquiries) - len(fresh)
             if fresh:
                 snapshot, teams = await self._snapshot(session, fresh, now)
-                plan = plan_batch(fresh, snapshot, now, self._policy)
+                policy = (await self._judgement.get(session, now)).policy(self._policy)
+                plan = plan_batch(fresh, snapshot, now, policy)
                 assignees = {
                     d.assignee_id
                     for d in plan.decisions
@@ -326,13 +328,18 @@ class InquiryConsumer:
         recent = await intake.recent_inquiry_counts(
             session, {i.key for i in fresh}, now - self._policy.sender_window
         )
-        teams = await intake.load_teams(session, lock=self._db.dialect == "postgresql")
+        ips = await intake.recent_ip_counts(
+            session, {i.client.ip for i in fresh if i.client.ip}, now - self._policy.rate_window
+        )
+        judgement = await self._judgement.get(session, now)
+        teams = await intake.load_teams(session, lock=self._db.dialect == "postgresql", now=now)
         snapshot = Snapshot(
             contacts=contacts,
-            teams={
-                name: TeamView(t.id, t.name, t.member_ids, t.last_user_id, t.member_names)
-                for name, t in teams.items()
-            },
+            teams={name: team_view(t) for name, t in teams.items()},
+            recent_from_ip=ips,
+            rules=judgement.rules,
+            blocklist=judgement.blocklist,
+            classifier=judgement.classifier,
             default_team=self._config.default_team or next(iter(teams), None),
             leads_by_contact={
                 contact_id: tuple(

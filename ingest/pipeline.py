@@ -2,7 +2,9 @@
 
 `plan_batch(inquiries, snapshot, now, policy)` returns one `Decision` per inquiry:
 record it only, log it on what exists, append it to an open lead, or make a new lead
-(which contact, which team and manager, which first-contact deadline). No I/O, no
+(which contact; spam band; which team by the routing rules; which manager by the
+team's strategy and who is eligible; the first-contact deadline in that manager's
+working time). No I/O, no
 clock, no randomness: ids derive from the inquiry id (uuid5), so replaying an
 inquiry plans exactly the same rows. Imports only the contract.
 """
@@ -14,7 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ingest.classifier import TextClassifier
 from ingest.contract import Channel, Inquiry
+from ingest.routing import MemberState, RoutingRule, TeamState, assign, pick_team
+from ingest.spam import Blocklist, SpamContext, SpamThresholds, SpamVerdict, inquiry_text, score
+from ingest.worktime import add_working_time
 
 _NAMESPACE = uuid.UUID("6f1c1d8e-5d0b-4a57-9f0e-4c7f3f4a9b21")
 
@@ -56,16 +62,57 @@ def derived_id(inquiry_id: uuid.UUID, role: str) -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class TeamView:
+    """A team as assignment sees it. `members` carries each member's hours, load
+    and caps; when empty, `member_ids` are taken as always-eligible members."""
+
     id: int
     name: str
     member_ids: tuple[int, ...]
     last_user_id: int | None = None
     member_names: Mapping[int, str] = field(default_factory=dict)
+    members: tuple[MemberState, ...] = ()
+    strategy: str = "round_robin"
+    current_weights: tuple[tuple[int, int], ...] = ()
 
     def name_of(self, user_id: int | None) -> str:
         if user_id is None:
             return "nobody"
         return self.member_names.get(user_id, f"user {user_id}")
+
+    def member_states(self) -> tuple[MemberState, ...]:
+        if self.members:
+            return self.members
+        return tuple(MemberState(uid, self.name_of(uid)) for uid in self.member_ids)
+
+    def team_state(self) -> TeamState:
+        if self.strategy == "least_loaded":
+            return TeamState(self.name, "least_loaded", self.last_user_id, self.current_weights)
+        if self.strategy == "weighted":
+            return TeamState(self.name, "weighted", self.last_user_id, self.current_weights)
+        return TeamState(self.name, "round_robin", self.last_user_id, self.current_weights)
+
+    def member(self, user_id: int) -> MemberState | None:
+        return next((m for m in self.member_states() if m.user_id == user_id), None)
+
+    def after_assigning(self, user_id: int, state: TeamState) -> TeamView:
+        """The team once `user_id` got one more lead (load and today's count)."""
+        members = tuple(
+            replace(
+                m,
+                assigned_today=m.assigned_today + 1,
+                open_leads=m.open_leads + 1,
+                pending_first_contacts=m.pending_first_contacts + 1,
+            )
+            if m.user_id == user_id
+            else m
+            for m in self.member_states()
+        )
+        return replace(
+            self,
+            members=members,
+            last_user_id=state.last_user_id,
+            current_weights=state.current_weights,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +134,10 @@ class Snapshot:
     leads_by_contact: Mapping[uuid.UUID, tuple[LeadRef, ...]] = field(default_factory=dict)
     threads: Mapping[str, uuid.UUID] = field(default_factory=dict)  # message id → lead id
     recent_from_sender: Mapping[str, int] = field(default_factory=dict)
+    recent_from_ip: Mapping[str, int] = field(default_factory=dict)
+    rules: tuple[RoutingRule, ...] = ()
+    blocklist: Blocklist = field(default_factory=Blocklist)
+    classifier: TextClassifier | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +152,9 @@ class Policy:
     callback_minutes: int = 15
     sender_limit: int = 20
     sender_window: timedelta = timedelta(minutes=120)
+    spam: SpamThresholds = field(default_factory=SpamThresholds)
+    rate_window: timedelta = timedelta(hours=1)
+    render_secret: bytes | None = None
 
     def first_contact_due(self, channel: str, now: datetime) -> datetime:
         return now + timedelta(minutes=self.sla_minutes.get(channel, self.default_sla_minutes))
@@ -171,6 +225,9 @@ class NewLead:
     first_contact: PlannedActivity | None
     inbound: DoneActivity | None = None
     repeat_of: uuid.UUID | None = None
+    needs_review: bool = False
+    explanation: Mapping[str, str] = field(default_factory=dict)
+    team_state: TeamState | None = None
 
     @property
     def contact_id(self) -> uuid.UUID:
@@ -207,6 +264,7 @@ Decision = RecordOnly | NewLead | AppendToLead | LogActivity
 class BatchPlan:
     decisions: tuple[Decision, ...]
     team_cursors: Mapping[int, int | None]
+    team_rotation: Mapping[int, Mapping[str, list[list[int]]]] = field(default_factory=dict)
 
 
 # --- pure helpers --------------------------------------------------------------------
@@ -230,23 +288,6 @@ def thread_ids_of(inquiry: Inquiry) -> tuple[str, ...]:
     # Stored bare (without <>), whichever way a producer wrote them.
     bare = (r.strip().removeprefix("<").removesuffix(">").strip() for r in refs)
     return tuple(dict.fromkeys(r for r in bare if r))
-
-
-def next_in_rotation(member_ids: Sequence[int], last: int | None) -> int | None:
-    """Round-robin: the first member after `last` in id order, wrapping around.
-
-    Keyed on the last user rather than a position so that adding or removing a
-    member never makes the rotation skip or repeat someone.
-    """
-    ordered = sorted(member_ids)
-    if not ordered:
-        return None
-    if last is None:
-        return ordered[0]
-    for member in ordered:
-        if member > last:
-            return member
-    return ordered[0]
 
 
 def title_for(inquiry: Inquiry) -> str:
@@ -420,67 +461,148 @@ def _new_lead(
     policy: Policy,
     call_status: str | None,
 ) -> NewLead:
-    team = snapshot.teams.get(inquiry.routing.team or "") or snapshot.teams.get(
-        snapshot.default_team or ""
-    )
-    lead_id = derived_id(inquiry.id, "lead")
-    inbound = inbound_activity(inquiry, now) if inquiry.channel in INBOUND_KIND else None
-    if inquiry.honeypot:
-        return NewLead(
-            inquiry=inquiry,
-            lead_id=lead_id,
-            contact=contact,
-            team_id=team.id if team else None,
-            assignee_id=None,
-            assignment_reason="not assigned: junk (honeypot field filled in)",
+    team, team_reason = _team_for(inquiry, snapshot)
+    verdict = judge_spam(inquiry, snapshot, now, policy)
+    explanation = {"team": team_reason, "spam": verdict.explanation}
+    if contact.conflict:
+        explanation["contact"] = "; ".join(contact.conflict)
+    if verdict.band == "junk":
+        reason = f"not assigned: junk ({verdict.explanation})"
+        explanation["assignment"] = reason
+        return _lead(
+            inquiry,
+            contact,
+            leads,
+            team,
+            verdict,
+            now,
+            explanation,
+            assignee=None,
+            reason=reason,
             status="junk",
-            spam_score=1.0,
-            spam_reasons=("honeypot",),
             first_contact=None,
-            inbound=inbound,
         )
-    repeat_of = max(leads, key=lambda lead: lead.created_at).id if leads else None
-    assignee, reason = _assign(team, previous_manager(leads))
+    assignee, reason, state = _assign(team, previous_manager(leads), now)
+    explanation["assignment"] = reason
     answered = call_status == "answered"
-    kind, subject = FIRST_CONTACT.get(inquiry.channel, ("call", "First contact"))
     first_contact = None
     if not answered:
-        due = (
-            now + timedelta(minutes=policy.callback_minutes)
-            if call_status in MISSED_CALL
-            else policy.first_contact_due(inquiry.channel, now)
-        )
+        due = _first_contact_due(inquiry, team, assignee, now, policy, call_status)
+        explanation["deadline"] = f"first contact due {due.isoformat()}"
+        kind, subject = FIRST_CONTACT.get(inquiry.channel, ("call", "First contact"))
         first_contact = PlannedActivity(
             id=derived_id(inquiry.id, "first-contact"), kind=kind, subject=subject, due_at=due
         )
+    return _lead(
+        inquiry,
+        contact,
+        leads,
+        team,
+        verdict,
+        now,
+        explanation,
+        assignee=assignee,
+        reason=reason,
+        status="in_progress" if answered else "new",
+        first_contact=first_contact,
+        state=state,
+    )
+
+
+def _lead(
+    inquiry: Inquiry,
+    contact: ContactChoice,
+    leads: Sequence[LeadRef],
+    team: TeamView | None,
+    verdict: SpamVerdict,
+    now: datetime,
+    explanation: Mapping[str, str],
+    *,
+    assignee: int | None,
+    reason: str,
+    status: str,
+    first_contact: PlannedActivity | None,
+    state: TeamState | None = None,
+) -> NewLead:
     return NewLead(
         inquiry=inquiry,
-        lead_id=lead_id,
+        lead_id=derived_id(inquiry.id, "lead"),
         contact=contact,
         team_id=team.id if team else None,
         assignee_id=assignee,
         assignment_reason=reason,
-        status="in_progress" if answered else "new",
-        spam_score=0.0,
-        spam_reasons=(),
+        status=status,
+        spam_score=verdict.score,
+        spam_reasons=tuple(r.detail for r in verdict.reasons),
         first_contact=first_contact,
-        inbound=inbound,
-        repeat_of=repeat_of,
+        inbound=inbound_activity(inquiry, now) if inquiry.channel in INBOUND_KIND else None,
+        repeat_of=max(leads, key=lambda lead: lead.created_at).id if leads else None,
+        needs_review=verdict.band == "suspicious",
+        explanation=explanation,
+        team_state=state,
     )
 
 
-def _assign(team: TeamView | None, previous: int | None) -> tuple[int | None, str]:
+def _team_for(inquiry: Inquiry, snapshot: Snapshot) -> tuple[TeamView | None, str]:
+    default = snapshot.default_team or ""
+    choice = pick_team(inquiry, snapshot.rules, default)
+    team = snapshot.teams.get(choice.team)
+    if team is not None:
+        return team, choice.reason
+    fallback = snapshot.teams.get(default)
+    if fallback is not None:
+        return fallback, f"{choice.reason}; no team {choice.team!r}, so the default team"
+    return None, "no team is configured for this inquiry"
+
+
+def judge_spam(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) -> SpamVerdict:
+    classifier = snapshot.classifier
+    probability = None
+    text = inquiry_text(inquiry)
+    if classifier is not None and text:
+        probability = classifier.probability_junk(text)
+    # Only web forms carry a render token; other channels must not look "too fast".
+    secret = policy.render_secret if inquiry.channel == Channel.WEB_FORM else None
+    context = SpamContext(
+        now=now,
+        secret=secret,
+        render_token=inquiry.channel_ids.get("render_token"),
+        blocklist=snapshot.blocklist,
+        recent_from_sender=snapshot.recent_from_sender.get(inquiry.key, 0),
+        recent_from_ip=snapshot.recent_from_ip.get(inquiry.client.ip or "", 0),
+        junk_probability=probability,
+    )
+    return score(inquiry, context, policy.spam)
+
+
+def _first_contact_due(
+    inquiry: Inquiry,
+    team: TeamView | None,
+    assignee: int | None,
+    now: datetime,
+    policy: Policy,
+    call_status: str | None,
+) -> datetime:
+    minutes = (
+        policy.callback_minutes
+        if call_status in MISSED_CALL
+        else policy.sla_minutes.get(inquiry.channel, policy.default_sla_minutes)
+    )
+    member = team.member(assignee) if team is not None and assignee is not None else None
+    if member is None:
+        return now + timedelta(minutes=minutes)
+    return add_working_time(
+        now, timedelta(minutes=minutes), member.working_hours, member.timezone, member.absences
+    )
+
+
+def _assign(
+    team: TeamView | None, previous: int | None, now: datetime
+) -> tuple[int | None, str, TeamState | None]:
     if team is None:
-        return None, "queued: no team is configured for this inquiry"
-    if previous is not None and previous in team.member_ids:
-        return previous, f"sticky: returning customer goes back to {team.name_of(previous)}"
-    assignee = next_in_rotation(team.member_ids, team.last_user_id)
-    if assignee is None:
-        return None, f"queued: team {team.name} has no active member"
-    return assignee, (
-        f"round-robin in {team.name}; {team.name_of(assignee)} next"
-        f" after {team.name_of(team.last_user_id)}"
-    )
+        return None, "queued: no team is configured for this inquiry", None
+    result = assign(team.team_state(), team.member_states(), now, previous)
+    return result.user_id, result.reason, result.new_team_state
 
 
 def plan_batch(
@@ -491,11 +613,18 @@ def plan_batch(
     teams = dict(snapshot.teams)
     leads = dict(snapshot.leads_by_contact)
     recent = dict(snapshot.recent_from_sender)
+    ips = dict(snapshot.recent_from_ip)
     working = replace(
-        snapshot, contacts=contacts, teams=teams, leads_by_contact=leads, recent_from_sender=recent
+        snapshot,
+        contacts=contacts,
+        teams=teams,
+        leads_by_contact=leads,
+        recent_from_sender=recent,
+        recent_from_ip=ips,
     )
     decisions: list[Decision] = []
     cursors: dict[int, int | None] = {}
+    rotation: dict[int, dict[str, list[list[int]]]] = {}
     for inquiry in inquiries:
         decision = decide(inquiry, working, now, policy)
         decisions.append(decision)
@@ -510,9 +639,14 @@ def plan_batch(
                 decision.lead_id, decision.status, decision.assignee_id, decision.team_id, now
             )
             leads[decision.contact.id] = (*leads.get(decision.contact.id, ()), ref)
-            rotated = decision.assignment_reason.startswith("round-robin")
-            if rotated and decision.team_id is not None:
+            if inquiry.client.ip:
+                ips[inquiry.client.ip] = ips.get(inquiry.client.ip, 0) + 1
+            state = decision.team_state
+            if decision.assignee_id is not None and decision.team_id is not None and state:
                 name = next(t.name for t in teams.values() if t.id == decision.team_id)
-                teams[name] = replace(teams[name], last_user_id=decision.assignee_id)
-                cursors[decision.team_id] = decision.assignee_id
-    return BatchPlan(tuple(decisions), cursors)
+                teams[name] = teams[name].after_assigning(decision.assignee_id, state)
+                cursors[decision.team_id] = state.last_user_id
+                rotation[decision.team_id] = {
+                    "current_weights": [list(pair) for pair in state.current_weights]
+                }
+    return BatchPlan(tuple(decisions), cursors, rotation)

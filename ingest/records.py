@@ -32,7 +32,10 @@ def rows_for(
     manager_emails: Mapping[int, str] | None = None,
     recently_acknowledged: Set[tuple[str, str]] = frozenset(),
 ) -> IntakeRows:
-    rows = IntakeRows(team_cursors=dict(plan.team_cursors))
+    rows = IntakeRows(
+        team_cursors=dict(plan.team_cursors),
+        team_rotation={k: dict(v) for k, v in plan.team_rotation.items()},
+    )
     acknowledged = set(recently_acknowledged)
     for decision in plan.decisions:
         _add(rows, decision, team_names, now)
@@ -113,6 +116,11 @@ def _add_new_lead(
             "first_contact_due_at": d.first_contact.due_at if d.first_contact else None,
             "spam_score": d.spam_score,
             "spam_reasons": reasons,
+            "needs_review": d.needs_review,
+            "junk_reason": d.assignment_reason if d.status == "junk" else None,
+            "decision": dict(d.explanation),
+            "escalation_hops": 0,
+            "sla_breached_at": None,
             "source": inquiry.source.model_dump(exclude_none=True),
             "created_at": now,
             "updated_at": now,
@@ -123,6 +131,17 @@ def _add_new_lead(
         _add_activity(rows, d.inbound, inquiry, d.lead_id, d.contact.id, d.assignee_id, now)
     if d.first_contact is not None:
         _add_planned(rows, d.first_contact, inquiry, d.lead_id, d.contact.id, d.assignee_id, now)
+    rows.ledger.append(
+        {
+            "id": derived_id(inquiry.id, "ledger:initial"),
+            "lead_id": d.lead_id,
+            "kind": "assigned" if d.assignee_id is not None else "queued",
+            "from_user_id": None,
+            "to_user_id": d.assignee_id,
+            "reason": d.assignment_reason,
+            "created_at": now,
+        }
+    )
     outcome = "junk_lead" if d.status == "junk" else "new_lead"
     rows.inquiries.append(
         _inquiry_row(inquiry, d.lead_id, d.contact.id, outcome, d.assignment_reason, now)
@@ -277,6 +296,7 @@ def _inquiry_row(
         "lead_id": lead_id,
         "contact_id": contact_id,
         "sender_key": inquiry.key,
+        "client_ip": inquiry.client.ip,
         "outcome": outcome,
         "reason": reason,
         "created_at": now,

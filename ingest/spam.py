@@ -11,17 +11,16 @@ output are inputs. Imports `ingest.contract` and `ingest.matching` (domain lists
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from ingest.contract import Channel, Inquiry, InvalidIdentity, normalize_email, normalize_phone
+from ingest.contract.render_token import make_render_token as make_render_token
+from ingest.contract.render_token import read_render_token
 from ingest.matching import disposable_domains, email_domain, in_domain_list
 
 Band = Literal["clean", "suspicious", "junk"]
@@ -151,33 +150,6 @@ def _signals(
 
 
 # --- render token -----------------------------------------------------------------
-
-
-def make_render_token(secret: bytes, form: str, rendered_at: datetime) -> str:
-    """A token the form page embeds: which form, when rendered, HMAC-SHA256 signed."""
-    payload = f"{_b64(form.encode())}.{int(rendered_at.timestamp() * 1000)}"
-    return f"{payload}.{_b64(_sign(secret, payload))}"
-
-
-def read_render_token(secret: bytes, token: str, form: str) -> datetime | None:
-    """When the form was rendered, or None for a forged, malformed or other-form token."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    payload = f"{parts[0]}.{parts[1]}"
-    if not hmac.compare_digest(_b64(_sign(secret, payload)), parts[2]):
-        return None
-    if parts[0] != _b64(form.encode()) or not parts[1].isdigit():
-        return None
-    return datetime.fromtimestamp(int(parts[1]) / 1000, tz=UTC)
-
-
-def _sign(secret: bytes, payload: str) -> bytes:
-    return hmac.new(secret, payload.encode(), hashlib.sha256).digest()
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _timing(inquiry: Inquiry, context: SpamContext, limits: SpamThresholds) -> Iterator[SpamReason]:

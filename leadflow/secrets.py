@@ -10,6 +10,8 @@ types.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -85,3 +87,14 @@ def _key_file(data_dir: Path) -> bytes:
         path,
     )
     return key
+
+
+def derived_key(secret_key: SecretStr | None, data_dir: Path, purpose: str) -> bytes:
+    """A key for `purpose` (e.g. signing form render tokens) derived from the secret key,
+    so one configured secret serves every process of a deployment."""
+    base = (
+        secret_key.get_secret_value().strip().encode()
+        if secret_key is not None
+        else _key_file(data_dir)
+    )
+    return hmac.new(base, purpose.encode(), hashlib.sha256).digest()
