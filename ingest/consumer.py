@@ -190,7 +190,7 @@ class InquiryConsumer:
         for letter in dead:
             await self._dead_letter(letter)
         await self._store_with_retry(good)
-        await self._publish_events()
+        await self.publish_outbox()
         if self._before_commit is not None:
             await self._before_commit(records)
         await consumer.commit(_next_offsets(records))
@@ -352,10 +352,14 @@ class InquiryConsumer:
         )
         return snapshot, teams
 
-    async def _publish_events(self) -> None:
+    def outbox_changed(self) -> None:
+        self._events_pending = True
+
+    async def publish_outbox(self) -> None:
         """Publish the outboxes (lead events, outbound messages) after the commit.
 
-        A failure leaves the rows unpublished; the next batch tries again.
+        A failure leaves the rows unpublished; the next batch tries again. Others
+        that write to the outbox (the SLA watcher) call this after their commit.
         """
         if not self._events_pending:
             return

@@ -1,0 +1,163 @@
+"""Store side of the SLA watcher: leads whose first contact is queued or overdue,
+the teams' escalation policies, and the classifier's pending junk marks.
+
+On PostgreSQL the candidate leads are locked `FOR UPDATE SKIP LOCKED`, so several
+watcher processes share the work without ever handling one lead twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_store.models import Activity, AssignmentLedger, Lead, SpamMark, SpamModel, Team
+
+
+@dataclass(frozen=True, slots=True)
+class FirstContactRow:
+    lead_id: uuid.UUID
+    activity_id: uuid.UUID
+    channel: str
+    assignee_id: int | None
+    team_id: int | None
+    due_at: datetime
+    breached_at: datetime | None
+    hops: int
+    escalated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TeamPolicyRow:
+    mode: str
+    grace_minutes: int
+    max_hops: int
+    head_user_id: int | None
+
+
+async def pending_first_contacts(
+    session: AsyncSession, now: datetime, *, limit: int = 200, skip_locked: bool = False
+) -> list[FirstContactRow]:
+    """New leads that are queued (no assignee) or whose first contact is past due."""
+    stmt = (
+        select(
+            Lead.id, Activity.id, Lead.channel, Lead.assignee_id, Lead.team_id,
+            Activity.due_at, Lead.sla_breached_at, Lead.escalation_hops,
+        )
+        .join(Activity, Activity.lead_id == Lead.id)
+        .where(
+            Lead.status == "new",
+            Activity.is_first_contact.is_(True),
+            Activity.status == "planned",
+            or_(Lead.assignee_id.is_(None), Activity.due_at <= now),
+        )
+        .order_by(Activity.due_at)
+        .limit(limit)
+    )  # fmt: skip
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True, of=Lead)
+    rows = (await session.execute(stmt)).all()
+    escalated = set(
+        await session.scalars(
+            select(AssignmentLedger.lead_id).where(
+                AssignmentLedger.kind == "escalated",
+                AssignmentLedger.lead_id.in_([r[0] for r in rows]),
+            )
+        )
+    ) if rows else set()  # fmt: skip
+    return [
+        FirstContactRow(lead, activity, channel, assignee, team, due, breached, hops,
+                        lead in escalated)
+        for lead, activity, channel, assignee, team, due, breached, hops in rows
+        if due is not None
+    ]  # fmt: skip
+
+
+async def team_policies(session: AsyncSession) -> dict[int, TeamPolicyRow]:
+    rows = await session.execute(
+        select(
+            Team.id, Team.escalation, Team.escalation_grace_minutes,
+            Team.escalation_max_hops, Team.head_user_id,
+        )
+    )  # fmt: skip
+    return {
+        team_id: TeamPolicyRow(mode, grace, hops, head) for team_id, mode, grace, hops, head in rows
+    }
+
+
+async def assign_lead(
+    session: AsyncSession,
+    *,
+    lead_id: uuid.UUID,
+    activity_id: uuid.UUID,
+    to_user: int,
+    due_at: datetime,
+    now: datetime,
+    hop: bool,
+) -> None:
+    values: dict[str, Any] = {
+        "assignee_id": to_user,
+        "assigned_at": now,
+        "first_contact_due_at": due_at,
+        "updated_at": now,
+    }
+    if hop:
+        values["escalation_hops"] = Lead.escalation_hops + 1
+    await session.execute(update(Lead).where(Lead.id == lead_id).values(**values))
+    await session.execute(
+        update(Activity)
+        .where(Activity.id == activity_id)
+        .values(assignee_id=to_user, due_at=due_at)
+    )
+
+
+async def mark_breached(session: AsyncSession, lead_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id, Lead.sla_breached_at.is_(None))
+        .values(sla_breached_at=now, updated_at=now)
+    )
+
+
+async def pending_marks(
+    session: AsyncSession, limit: int = 500
+) -> list[tuple[uuid.UUID, str, bool]]:
+    rows = await session.execute(
+        select(SpamMark.id, SpamMark.text, SpamMark.is_junk)
+        .where(SpamMark.learned_at.is_(None))
+        .order_by(SpamMark.created_at)
+        .limit(limit)
+    )
+    return [(mark_id, text, is_junk) for mark_id, text, is_junk in rows]
+
+
+async def lock_model(session: AsyncSession, name: str, *, lock: bool) -> dict[str, Any] | None:
+    stmt = select(SpamModel.state).where(SpamModel.name == name)
+    if lock:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
+
+
+async def save_model(
+    session: AsyncSession,
+    name: str,
+    state: dict[str, Any],
+    learned: Sequence[uuid.UUID],
+    now: datetime,
+) -> None:
+    existing = await session.get(SpamModel, name)
+    if existing is None:
+        session.add(SpamModel(name=name, state=state, version=1, updated_at=now))
+    else:
+        existing.state = state
+        existing.version += 1
+        existing.updated_at = now
+    if learned:
+        await session.execute(
+            update(SpamMark).where(SpamMark.id.in_(list(learned))).values(learned_at=now)
+        )

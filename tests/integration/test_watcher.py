@@ -1,0 +1,183 @@
+"""The SLA watcher on both stores: queue, breach, reassignment, head notice, learning."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from crm_store.database import Database
+from crm_store.models import (
+    Activity,
+    AssignmentLedger,
+    Lead,
+    LeadEvent,
+    OutboundRecord,
+    SpamMark,
+    SpamModel,
+    Team,
+    TeamMember,
+)
+from ingest.classifier import TextClassifier
+from ingest.contract import Sender, Topics
+from ingest.watcher import SlaWatcher
+
+from ..conftest import BrokerProcess
+from ..factories import make_inquiry
+from .helpers import consumer_for, seed_team
+from .test_web_to_lead import _produce
+
+pytestmark = pytest.mark.integration
+
+
+async def one_lead(broker: BrokerProcess, topics: Topics, db: Database) -> Lead:
+    await _produce(
+        broker,
+        topics.inquiries,
+        [make_inquiry(sender=Sender(email="w@example.com")).model_dump_json().encode()],
+    )
+    async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
+        await consumer.run(until_idle=True)
+    async with db.sessions() as session:
+        lead = await session.scalar(select(Lead))
+    assert lead is not None
+    return lead
+
+
+async def test_overdue_first_contact_is_breached_then_reassigned_and_ledgered(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    members = await seed_team(db)
+    lead = await one_lead(broker, topics, db)
+    assert lead.first_contact_due_at is not None
+    watcher = SlaWatcher(db)
+    due = lead.first_contact_due_at
+
+    early = await watcher.run_once(due - timedelta(minutes=1))
+    assert not early.changed
+    breached = await watcher.run_once(due + timedelta(minutes=1))
+    assert breached.breached == 1
+    still = await watcher.run_once(due + timedelta(minutes=5))
+    assert not still.changed, "inside the 15-minute grace nothing moves"
+    moved = await watcher.run_once(due + timedelta(minutes=20))
+    assert moved.reassigned == 1
+
+    async with db.sessions() as session:
+        after = await session.get(Lead, lead.id)
+        activity = await session.scalar(
+            select(Activity).where(Activity.lead_id == lead.id, Activity.is_first_contact.is_(True))
+        )
+        ledger = list(
+            await session.scalars(
+                select(AssignmentLedger.kind)
+                .where(AssignmentLedger.lead_id == lead.id)
+                .order_by(AssignmentLedger.created_at)
+            )
+        )
+        events = set(
+            await session.scalars(select(LeadEvent.type).where(LeadEvent.lead_id == lead.id))
+        )
+    assert after is not None and activity is not None
+    assert after.assignee_id == members[1] != lead.assignee_id
+    assert activity.assignee_id == after.assignee_id
+    assert after.escalation_hops == 1
+    assert after.sla_breached_at is not None
+    assert activity.due_at is not None and activity.due_at > due
+    assert ledger == ["assigned", "reassigned"]
+    assert {"activity.overdue", "lead.reassigned"} <= events
+
+
+async def test_head_is_notified_once_when_hops_run_out(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    members = await seed_team(db)
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            update(Team).values(head_user_id=members[2], escalation="notify_head")
+        )
+    lead = await one_lead(broker, topics, db)
+    assert lead.first_contact_due_at is not None
+    watcher = SlaWatcher(db)
+    late = lead.first_contact_due_at + timedelta(hours=1)
+    await watcher.run_once(late)
+    first = await watcher.run_once(late + timedelta(minutes=1))
+    second = await watcher.run_once(late + timedelta(minutes=2))
+    assert first.escalated == 1
+    assert second.escalated == 0
+    async with db.sessions() as session:
+        notices = list(
+            await session.scalars(
+                select(OutboundRecord.recipient).where(
+                    OutboundRecord.purpose == "manager_notification",
+                    OutboundRecord.payload["template"].as_string() == "sla_escalated",
+                )
+            )
+        )
+    assert notices == ["m2@sales.test"]
+
+
+async def test_queued_lead_is_assigned_when_someone_becomes_eligible(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    members = await seed_team(db, members=1)
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(TeamMember).values(active=False))
+    lead = await one_lead(broker, topics, db)
+    assert lead.assignee_id is None
+    assert lead.assignment_reason is not None and lead.assignment_reason.startswith("queued")
+    watcher = SlaWatcher(db)
+    now = datetime.now(UTC)
+    assert (await watcher.run_once(now)).assigned == 0
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(TeamMember).values(active=True))
+    assert (await watcher.run_once(now + timedelta(seconds=1))).assigned == 1
+    async with db.sessions() as session:
+        after = await session.get(Lead, lead.id)
+    assert after is not None and after.assignee_id == members[0]
+
+
+async def test_junk_marks_teach_the_classifier(db: Database) -> None:
+    await seed_team(db)
+    now = datetime.now(UTC)
+    async with db.sessions() as session, session.begin():
+        lead_id = uuid.uuid4()
+        session.add(
+            Lead(
+                id=lead_id,
+                status="junk",
+                channel="web_form",
+                title="x",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.flush()
+        for i, (text, junk) in enumerate(
+            [
+                ("cheap seo backlinks casino", True),
+                ("buy crypto now, guaranteed profit", True),
+                ("please send a quote for 20 licenses", False),
+                ("call me back about the delivery", False),
+            ]
+        ):
+            session.add(
+                SpamMark(
+                    id=uuid.uuid4(),
+                    lead_id=lead_id,
+                    is_junk=junk,
+                    text=text,
+                    created_at=now + timedelta(seconds=i),
+                )
+            )
+    report = await SlaWatcher(db).run_once(now)
+    assert report.learned == 4
+    async with db.sessions() as session:
+        state = await session.scalar(select(SpamModel.state))
+        pending = await session.scalar(select(SpamMark.id).where(SpamMark.learned_at.is_(None)))
+    assert state is not None and pending is None
+    model = TextClassifier.from_state(state)
+    assert model.probability_junk("seo backlinks casino") > model.probability_junk(
+        "quote for licenses"
+    )
