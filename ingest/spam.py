@@ -146,7 +146,33 @@ def _signals(
     yield from _rate(context, limits)
     yield from _test_submission(text)
     yield from _gibberish(text)
+    yield from _pitch(text)
     yield from _classifier(context.junk_probability, limits)
+
+
+# --- sales pitches ------------------------------------------------------------------
+
+# Inbound leads ask to buy; outreach spam offers to sell. These phrases are how
+# cold pitches (SEO, lead lists, outsourcing, franchises, "partnership") open.
+_PITCH = re.compile(
+    r"\b(?:we (?:offer|provide|specialize|can (?:help you|provide|offer|increase|improve|boost|"
+    r"get you|build you|deliver))|our (?:agency|services)|"
+    r"seo|backlinks?|guest post|link[- ]building|lead generation|web design services|offshore|"
+    r"outsourc\w*|business proposal|decision[- ]makers|email list|b2b (?:data|list|database)|"
+    r"\d+-minute call|quick call|first page of google|barrister|beneficiary|"
+    r"предлагаем вам|наша компания предлагает|мы (?:поможем|предлагаем|занимаемся|разработаем|"
+    r"настроим|увеличим|провели|проведём|проведем)|продвижени\w*|раскрутк\w*|"
+    r"таргет\w*|франшиз\w*|подписчик\w*|"
+    r"баз[аеуы] (?:клиентов|контактов|email|e-mail)|рассылк\w*|госзакуп\w*|"
+    r"окупаемост\w*|окупит\w*|пассивн\w+ доход\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def _pitch(text: str) -> Iterator[SpamReason]:
+    found = _PITCH.search(text)
+    if found:
+        yield SpamReason("pitch", 0.5, f"reads like a sales pitch ({found.group(0)!r})")
 
 
 # --- render token -----------------------------------------------------------------

@@ -305,3 +305,23 @@ def test_benchmark_meets_false_junk_goal() -> None:
     # The 95 % catch goal is not met yet (see the report); guard against regressions.
     assert measured["caught_recall"] >= 0.88
     assert measured["caught_recall"] > report["rules_only"]["caught_recall"]
+
+
+@pytest.mark.parametrize(
+    ("text", "pitch"),
+    [
+        pytest.param("We offer SEO services to rank your site", True, id="seo-offer"),
+        pytest.param("Would you be open to a quick call next week?", True, id="quick-call"),
+        pytest.param("Мы провели анализ вашего сайта и нашли ошибки", True, id="ru-audit"),
+        pytest.param("Купите франшизу кофейни", True, id="ru-franchise"),
+        pytest.param(
+            "We are interested in wholesale prices for 200 units", False, id="buyer-we-are"
+        ),
+        pytest.param("Please send a quote for 40 seats", False, id="quote"),
+        pytest.param("Перезвоните, пожалуйста, по поводу доставки", False, id="ru-callback"),
+    ],
+)
+def test_sales_pitch_signal(text: str, pitch: bool) -> None:
+    from ingest.spam import _pitch
+
+    assert bool(list(_pitch(text))) is pitch
