@@ -292,7 +292,8 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         (OutboundRecord, rows.outbound),
     ):
         if values:
-            await session.execute(insert(model), values)
+            # The Table, not the mapped class: Core's executemany, not the ORM bulk path.
+            await session.execute(insert(model.__table__), values)
     if rows.message_refs:
         # A Message-ID may come back (a forwarded copy, a re-import): first one wins.
         known = set(
@@ -304,11 +305,11 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         )
         fresh = {r["message_id"]: r for r in rows.message_refs if r["message_id"] not in known}
         if fresh:
-            await session.execute(insert(MessageRef), list(fresh.values()))
+            await session.execute(insert(MessageRef.__table__), list(fresh.values()))
     for lead_id, at in rows.touched_leads.items():
         await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
     if rows.ledger:
-        await session.execute(insert(AssignmentLedger), rows.ledger)
+        await session.execute(insert(AssignmentLedger.__table__), rows.ledger)
     for team_id in rows.team_cursors.keys() | rows.team_rotation.keys():
         changes: dict[str, Any] = {}
         if team_id in rows.team_cursors:

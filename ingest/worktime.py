@@ -66,6 +66,10 @@ class WeeklyHours:
         """The same single interval Monday to Friday, weekends off."""
         return cls.from_mapping({day: [(start, end)] for day in WEEKDAY_NAMES[:5]})
 
+    @property
+    def is_always(self) -> bool:
+        return all(day == ((0, MINUTES_PER_DAY),) for day in self.days)
+
     @classmethod
     def always(cls) -> WeeklyHours:
         """Round the clock, every day."""
@@ -99,6 +103,8 @@ def is_working(
     hours: WeeklyHours, tz: str | tzinfo, at: datetime, closed: Sequence[Interval] = ()
 ) -> bool:
     """Whether `at` falls inside the working hours and outside every closed interval."""
+    if hours.is_always and not closed:
+        return True
     first = next(_open_intervals(hours, _zone(tz), closed, _utc(at)), None)
     return first is not None and first.start == _utc(at)
 
@@ -132,6 +138,9 @@ def add_working_time(
     origin = _utc(start)
     if duration == timedelta(0):
         return origin
+    if hours.is_always and not closed:
+        # Round the clock: working time is wall time (the common default).
+        return origin + duration
     remaining = duration
     for period in _open_intervals(hours, _zone(tz), closed, origin):
         length = period.end - period.start

@@ -1,11 +1,13 @@
 """Identity normalization shared by every channel: email, phone, partition key.
 
-Pure functions only. The contract package imports nothing else of ours, so any
+Pure functions only (cached: the same address arrives at the edge and again in the
+consumer, and validating one costs tens of microseconds). The contract package imports nothing else of ours, so any
 connector can normalize a sender the same way the consumer matches one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import phonenumbers
@@ -16,6 +18,7 @@ class InvalidIdentity(ValueError):
     """A value that cannot be an email address or a phone number."""
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalize_email(raw: str) -> str:
     """Lower-case the address and turn an internationalized domain into IDNA.
 
@@ -31,6 +34,7 @@ def normalize_email(raw: str) -> str:
     return f"{local}@{domain}"
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalize_phone(raw: str, default_region: str = "RU") -> str:
     """Return the number in E.164 (`+79123456789`).
 
