@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.models import (
@@ -21,6 +21,7 @@ from crm_store.models import (
     Activity,
     AppUser,
     AssignmentLedger,
+    Base,
     BlocklistEntry,
     Contact,
     ContactIdentity,
@@ -96,6 +97,10 @@ class IntakeRows:
     team_cursors: dict[int, int | None] = field(default_factory=dict)
     team_rotation: dict[int, dict[str, Any]] = field(default_factory=dict)
     ledger: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _pairs(result: Iterable[Any]) -> dict[Any, Any]:
@@ -293,7 +298,7 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
     ):
         if values:
             # The Table, not the mapped class: Core's executemany, not the ORM bulk path.
-            await session.execute(insert(model.__table__), values)
+            await session.execute(insert(_table(model)), values)
     if rows.message_refs:
         # A Message-ID may come back (a forwarded copy, a re-import): first one wins.
         known = set(
@@ -305,11 +310,11 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         )
         fresh = {r["message_id"]: r for r in rows.message_refs if r["message_id"] not in known}
         if fresh:
-            await session.execute(insert(MessageRef.__table__), list(fresh.values()))
+            await session.execute(insert(_table(MessageRef)), list(fresh.values()))
     for lead_id, at in rows.touched_leads.items():
         await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
     if rows.ledger:
-        await session.execute(insert(AssignmentLedger.__table__), rows.ledger)
+        await session.execute(insert(_table(AssignmentLedger)), rows.ledger)
     for team_id in rows.team_cursors.keys() | rows.team_rotation.keys():
         changes: dict[str, Any] = {}
         if team_id in rows.team_cursors:

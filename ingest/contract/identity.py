@@ -1,8 +1,9 @@
 """Identity normalization shared by every channel: email, phone, partition key.
 
-Pure functions only (cached: the same address arrives at the edge and again in the
-consumer, and validating one costs tens of microseconds). The contract package imports nothing else of ours, so any
-connector can normalize a sender the same way the consumer matches one.
+Pure functions only, cached: the same address arrives at the edge and again in the
+consumer, and validating one costs tens of microseconds. The contract package
+imports nothing else of ours, so any connector can normalize a sender the same way
+the consumer matches one.
 """
 
 from __future__ import annotations
