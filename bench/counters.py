@@ -56,7 +56,8 @@ SELECT md5('lead' || g)::uuid,
 FROM generate_series(1, {leads}) g;
 INSERT INTO activity (id, lead_id, assignee_id, kind, direction, status, subject,
                       is_first_contact, due_at, done_at, created_at)
-SELECT md5('act' || g)::uuid, md5('lead' || (1 + g % {leads}))::uuid, 1 + (1 + g % {leads}) % {managers},
+SELECT md5('act' || g)::uuid, md5('lead' || (1 + g % {leads}))::uuid,
+       1 + (1 + g % {leads}) % {managers},
        'call', 'outbound',
        CASE WHEN g % 4 = 0 THEN 'planned' ELSE 'done' END,
        'Activity ' || g, g % 5 = 0,
