@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Set
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ingest.contract import Channel, Inquiry, OutboundMessage
 from ingest.contract.outbound import OutboundChannel
@@ -72,6 +72,7 @@ def outbound_for(
                 "manager_new_lead",
                 now,
                 manager_emails,
+                deadline=decision.first_contact.due_at if decision.first_contact else None,
             ),
         ]
     if isinstance(decision, AppendToLead):
@@ -149,10 +150,15 @@ def _notice(
     template: str,
     now: datetime,
     manager_emails: Mapping[int, str],
+    *,
+    deadline: datetime | None = None,
 ) -> list[OutboundMessage]:
     address = manager_emails.get(assignee_id) if assignee_id is not None else None
     if not address:
         return []
+    context = _context(inquiry, lead_id)
+    if deadline is not None:
+        context["deadline"] = deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return [
         OutboundMessage(
             id=derived_id(inquiry.id, f"notice:{template}"),
@@ -160,7 +166,7 @@ def _notice(
             purpose="manager_notification",
             to=address,
             template=template,
-            context=_context(inquiry, lead_id),
+            context=context,
             lead_id=lead_id,
             inquiry_id=inquiry.id,
             created_at=now,

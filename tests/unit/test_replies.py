@@ -60,6 +60,7 @@ def test_manager_is_notified_of_a_new_lead() -> None:
     notice = next(m for m in messages if m.purpose == "manager_notification")
     assert notice.to == "anna@corp.test"
     assert notice.context["lead_id"] == str(d.lead_id)
+    assert notice.context["deadline"] == "2026-11-27 10:30 UTC", "the form's 30-minute SLA"
 
 
 @pytest.mark.parametrize(
