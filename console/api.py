@@ -1,91 +1,82 @@
-"""The console's REST API (read side for now): `/api/v1/leads` with bearer tokens.
+"""The console: its REST API under /api/v1 (with the OpenAPI document) and web UI.
 
-Scoping by role happens in `crm_store.leads`; this module parses, authenticates and
-answers problem+json. Imports `crm_store` and `ingest.contract`, never a connector.
+`ConsoleApi` composes the endpoint groups (auth, manager work, admin, reports),
+turns each declared `Endpoint` into an aiohttp route through one wrapper (auth,
+CSRF, validation, problem+json), serves `/api/v1/openapi.json` generated from the
+same list, and adds the server-rendered pages. What it needs from the process (a
+publisher for manual leads, the secret box, the connector kinds) is passed in, so
+it imports `crm_store` and `ingest`, never a connector or `leadflow`.
 """
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
-from crm_store import accounts, leads
-from crm_store.accounts import Principal
+from console.admin import AdminEndpoints
+from console.auth import AuthEndpoints, Authenticator
+from console.connector_admin import ConnectorEndpoints, SecretCodec
+from console.http import Call, Endpoint, handler_for
+from console.manager import ManagerEndpoints, Publish
+from console.openapi import openapi_document
+from console.ratelimit import LoginLimiter
+from console.reports import ReportEndpoints
+from console.web import WebPages
 from crm_store.database import Database
-from ingest.contract.problem import problem
-
-MAX_PAGE = 200
-_STATUSES = ("new", "in_progress", "converted", "junk")
 
 
 class ConsoleApi:
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(
+        self,
+        db: Database,
+        *,
+        publish: Publish | None = None,
+        secret_box: SecretCodec | None = None,
+        connector_kinds: Mapping[str, type[BaseModel]] | None = None,
+        forms_base_url: str | None = None,
+        sla_defaults: Mapping[str, int] | None = None,
+        default_region: str = "RU",
+        limiter: LoginLimiter | None = None,
+    ) -> None:
+        self.authenticator = Authenticator(db, limiter)
+        self._groups = [
+            AuthEndpoints(db, self.authenticator).endpoints(),
+            ManagerEndpoints(db, publish, default_region=default_region).endpoints(),
+            ConnectorEndpoints(
+                db, secret_box=secret_box, connector_kinds=connector_kinds
+            ).endpoints(),
+            AdminEndpoints(
+                db,
+                forms_base_url=forms_base_url,
+                sla_defaults=sla_defaults,
+            ).endpoints(),
+            ReportEndpoints(db).endpoints(),
+        ]
+        self._document: dict[str, Any] | None = None
+        self.pages = WebPages(db, self.authenticator, forms_base_url=forms_base_url)
+
+    def endpoints(self) -> list[Endpoint]:
+        docs = Endpoint(
+            "GET",
+            "/api/v1/openapi.json",
+            self.openapi,
+            "This OpenAPI 3.1 document",
+            "meta",
+            "public",
+        )
+        return [e for group in self._groups for e in group] + [docs]
+
+    async def openapi(self, _call: Call) -> web.Response:
+        if self._document is None:
+            self._document = openapi_document(self.endpoints())
+        return web.json_response(self._document)
 
     def routes(self) -> list[web.RouteDef]:
-        return [
-            web.get("/api/v1/leads", self.list_leads),
-            web.get("/api/v1/leads/{lead_id}", self.get_lead),
+        api = [
+            web.route(e.method, e.path, handler_for(e, self.authenticator))
+            for e in self.endpoints()
         ]
-
-    async def _principal(self, request: web.Request) -> Principal | web.Response:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return problem(
-                401,
-                "Send an API token as 'Authorization: Bearer <token>'.",
-                headers={"WWW-Authenticate": 'Bearer realm="leadflow"'},
-            )
-        async with self._db.sessions() as session:
-            who = await accounts.principal_for_token(session, token.strip())
-        if who is None:
-            return problem(
-                401,
-                "This API token is not valid or was revoked.",
-                headers={"WWW-Authenticate": 'Bearer realm="leadflow", error="invalid_token"'},
-            )
-        return who
-
-    async def list_leads(self, request: web.Request) -> web.StreamResponse:
-        who = await self._principal(request)
-        if isinstance(who, web.Response):
-            return who
-        q = request.query
-        try:
-            limit = int(q.get("limit", "50"))
-            offset = int(q.get("offset", "0"))
-            assignee = int(q["assignee_id"]) if q.get("assignee_id") else None
-        except ValueError:
-            return problem(422, "limit, offset and assignee_id must be whole numbers.")
-        if not 1 <= limit <= MAX_PAGE or offset < 0:
-            return problem(422, f"limit must be between 1 and {MAX_PAGE}, offset at least 0.")
-        status = q.get("status")
-        if status and status not in _STATUSES:
-            return problem(422, f"status must be one of {', '.join(_STATUSES)}.")
-        async with self._db.sessions() as session:
-            page = await leads.list_leads(
-                session,
-                who,
-                status=status,
-                assignee_id=assignee,
-                contact_email=q.get("contact_email"),
-                limit=limit,
-                offset=offset,
-            )
-        return web.json_response(text=page.model_dump_json())
-
-    async def get_lead(self, request: web.Request) -> web.StreamResponse:
-        who = await self._principal(request)
-        if isinstance(who, web.Response):
-            return who
-        try:
-            lead_id = uuid.UUID(request.match_info["lead_id"])
-        except ValueError:
-            return problem(404, "There is no lead with this id.")
-        async with self._db.sessions() as session:
-            view = await leads.get_lead(session, who, lead_id)
-        if view is None:
-            return problem(404, "There is no lead with this id.")
-        return web.json_response(text=view.model_dump_json())
+        return api + self.pages.routes()

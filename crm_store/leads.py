@@ -1,4 +1,4 @@
-"""Read queries for leads, scoped by who asks: a manager sees only their own leads.
+"""Read queries for leads, scoped by who asks (see `crm_store.scope`).
 
 The scope is part of the query (not a filter applied afterwards), so a manager
 asking for another manager's lead gets nothing, which the API turns into 404.
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.accounts import Principal
 from crm_store.models import Activity, AppUser, Contact, Lead
+from crm_store.scope import lead_scope
 
 
 class ContactView(BaseModel):
@@ -60,9 +61,7 @@ class LeadPage(BaseModel):
 
 
 def _scoped(stmt: Select[Lead], who: Principal) -> Select[Lead]:
-    if who.role == "manager":
-        return stmt.where(Lead.assignee_id == who.user_id)
-    return stmt
+    return stmt.where(lead_scope(who))
 
 
 async def list_leads(

@@ -1,0 +1,97 @@
+"""Chart geometry for the reports page: plain numbers in, rectangles out.
+
+The templates draw these as inline SVG (server-side, autoescaped), so the page
+needs no chart library and no script. Pure functions. Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+WIDTH, HEIGHT, PAD = 640, 220, 28
+PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#64748b")
+
+
+@dataclass(frozen=True, slots=True)
+class Rect:
+    x: float
+    y: float
+    w: float
+    h: float
+    color: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    x: float
+    y: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    width: int
+    height: int
+    rects: tuple[Rect, ...]
+    labels: tuple[Label, ...]
+    legend: tuple[tuple[str, str], ...]
+    empty: bool
+
+
+def colors(names: Sequence[str]) -> dict[str, str]:
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(names))}
+
+
+def stacked_columns(columns: Sequence[tuple[str, Mapping[str, int]]]) -> Chart:
+    """One column per label (a day), stacked by key (a channel)."""
+    keys = sorted({k for _, parts in columns for k in parts})
+    palette = colors(keys)
+    top = max((sum(parts.values()) for _, parts in columns), default=0)
+    if not columns or top == 0:
+        return Chart(WIDTH, HEIGHT, (), (), (), True)
+    slot = (WIDTH - 2 * PAD) / len(columns)
+    scale = (HEIGHT - 2 * PAD) / top
+    rects, labels = [], []
+    step = max(1, len(columns) // 8)
+    for i, (label, parts) in enumerate(columns):
+        x, y = PAD + i * slot, float(HEIGHT - PAD)
+        for key in keys:
+            h = parts.get(key, 0) * scale
+            if h:
+                y -= h
+                rects.append(
+                    Rect(
+                        x + 1, y, max(slot - 2, 1), h, palette[key], f"{label} {key}: {parts[key]}"
+                    )
+                )
+        if i % step == 0:
+            labels.append(Label(x + slot / 2 + 20, HEIGHT - PAD + 16, label))
+    labels.append(Label(PAD - 4, PAD, str(top)))
+    return Chart(WIDTH, HEIGHT, tuple(rects), tuple(labels), tuple(palette.items()), False)
+
+
+def bars(
+    items: Sequence[tuple[str, float]], *, maximum: float | None = None, unit: str = ""
+) -> Chart:
+    """Horizontal bars, one per item (a manager's SLA %, a histogram bucket)."""
+    if not items:
+        return Chart(WIDTH, HEIGHT, (), (), (), True)
+    top = maximum if maximum is not None else max(v for _, v in items) or 1
+    row = min(28.0, (HEIGHT - PAD) / len(items))
+    left, span = 170, WIDTH - 170 - 70
+    rects, labels = [], []
+    for i, (label, value) in enumerate(items):
+        y = PAD / 2 + i * row
+        w = span * value / top if top else 0
+        color = PALETTE[0] if maximum is None else _traffic(value)
+        rects.append(Rect(left, y, max(w, 1), row - 6, color, f"{label}: {value:g}{unit}"))
+        labels.append(Label(left - 6, y + row / 2, label))
+        labels.append(Label(left + w + 60, y + row / 2, f"{value:g}{unit}"))
+    height = int(PAD + len(items) * row)
+    return Chart(WIDTH, height, tuple(rects), tuple(labels), (), False)
+
+
+def _traffic(pct: float) -> str:
+    return "#16a34a" if pct >= 90 else "#f59e0b" if pct >= 70 else "#dc2626"

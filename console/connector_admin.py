@@ -1,0 +1,205 @@
+"""The admin API for channel connectors: create, read, update, delete, test, health.
+
+Secrets are write-only: they arrive in clear over the API, are encrypted with the
+injected `SecretCodec` (Fernet, key from settings) before they reach the store, and
+the API only ever says which are "set". Settings are checked against the kind's
+pydantic model (injected too, so the console imports no connector); the running
+connectors reload the table every few seconds, so changes apply without a restart.
+A connection test exists for no kind yet (501). Imports `crm_store` and `console`
+helpers only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from console.http import ApiError, Call, Endpoint, Reply, collect, field_errors, invalid, route
+from console.schemas import (
+    ConnectorBody,
+    ConnectorCreate,
+    ConnectorHealth,
+    ConnectorList,
+    ConnectorView,
+)
+from crm_store import configuration, connectors, people
+from crm_store.database import Database
+
+
+class SecretCodec(Protocol):
+    """Encrypts a connector's {name: value} secrets to one opaque string and back."""
+
+    def encrypt(self, secrets: dict[str, str]) -> str: ...
+
+    def decrypt(self, token: str | None) -> dict[str, str]: ...
+
+
+def _secret_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    fields: tuple[str, ...] = getattr(model, "SECRET_FIELDS", ())
+    return fields
+
+
+class ConnectorEndpoints:
+    NOT_TESTABLE: ClassVar[str] = "A connection test is not available for this kind yet."
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        secret_box: SecretCodec | None = None,
+        connector_kinds: Mapping[str, type[BaseModel]] | None = None,
+    ) -> None:
+        self._db = db
+        self._box = secret_box
+        self._kinds = dict(connector_kinds or {})
+
+    def endpoints(self) -> list[Endpoint]:
+        return collect(self, tag="admin", access="admin")
+
+    def _view(self, row: connectors.ConnectorRow) -> ConnectorView:
+        names = sorted(self._box.decrypt(row.secrets)) if self._box and row.secrets else []
+        return ConnectorView(
+            kind=row.kind,
+            name=row.name,
+            team=row.team,
+            active=row.active,
+            settings=row.settings,
+            secrets=dict.fromkeys(names, "set"),
+            health=ConnectorHealth(
+                last_success_at=row.last_success_at,
+                last_error=row.last_error,
+                last_error_at=row.last_error_at,
+            ),
+            updated_at=row.updated_at,
+        )
+
+    async def _rows(self) -> list[connectors.ConnectorRow]:
+        async with self._db.sessions() as session:
+            return await connectors.list_connectors(session, active_only=False)
+
+    @route(
+        "GET", "/api/v1/admin/connectors", "Channel connectors, with health", response=ConnectorList
+    )
+    async def list_connectors(self, _call: Call) -> ConnectorList:
+        return ConnectorList(
+            items=[self._view(r) for r in await self._rows()], kinds=sorted(self._kinds)
+        )
+
+    @route(
+        "GET",
+        "/api/v1/admin/connectors/{name}",
+        "One connector, with health",
+        response=ConnectorView,
+    )
+    async def get_connector(self, call: Call) -> ConnectorView:
+        name = call.request.match_info["name"]
+        for row in await self._rows():
+            if row.name == name:
+                return self._view(row)
+        raise ApiError(404, "There is no connector with this name.")
+
+    def _checked(
+        self, kind: str, name: str, body: ConnectorBody, secrets: dict[str, str]
+    ) -> dict[str, Any]:
+        """The settings to store, once the kind's model accepts them; else 422."""
+        model = self._kinds.get(kind)
+        if model is None:
+            raise invalid({"kind": f"kind must be one of: {', '.join(sorted(self._kinds))}"})
+        secret_names = _secret_fields(model)
+        if unknown := sorted(set(secrets) - set(secret_names)):
+            raise invalid({f"secrets.{n}": "not a secret of this kind" for n in unknown})
+        data = {**body.settings, **secrets, "name": name, "team": body.team, "active": body.active}
+        try:
+            valid = model.model_validate(data)
+        except ValidationError as exc:
+            errors = field_errors(exc)
+            raise invalid(
+                {
+                    (f"secrets.{k}" if k in secret_names else f"settings.{k}"): v
+                    for k, v in errors.items()
+                }
+            ) from None
+        return valid.model_dump(mode="json", exclude={"name", "team", "active", *secret_names})
+
+    async def _save(
+        self, call: Call, kind: str, name: str, body: ConnectorBody, old: str | None
+    ) -> ConnectorView:
+        if self._box is None:
+            raise ApiError(503, "No secret key is configured, so connectors cannot be saved.")
+        secrets = self._box.decrypt(old)
+        for key, value in body.secrets.items():
+            if value:
+                secrets[key] = value
+            else:
+                secrets.pop(key, None)
+        plain = self._checked(kind, name, body, secrets)
+        async with self._db.sessions() as session, session.begin():
+            try:
+                await connectors.upsert_connector(
+                    session,
+                    kind=kind,
+                    name=name,
+                    team=body.team,
+                    settings=plain,
+                    secrets=self._box.encrypt(secrets),
+                    now=call.now,
+                    active=body.active,
+                )
+            except connectors.ConnectorConflict as exc:
+                raise ApiError(409, f"{str(exc).capitalize()}.") from None
+        for row in await self._rows():
+            if row.name == name:
+                return self._view(row)
+        raise ApiError(404, "There is no connector with this name.")
+
+    @route(
+        "POST",
+        "/api/v1/admin/connectors",
+        "Create a connector (secrets write-only)",
+        body=ConnectorCreate,
+        response=ConnectorView,
+        status=201,
+    )
+    async def create_connector(self, call: Call) -> Reply:
+        body = call.body_as(ConnectorCreate)
+        async with self._db.sessions() as session:
+            try:
+                await configuration.connector_secrets(session, body.name)
+            except people.NotFound:
+                pass
+            else:
+                raise ApiError(409, f"A connector called {body.name!r} exists already.")
+        return Reply(await self._save(call, body.kind, body.name, body, None), status=201)
+
+    @route(
+        "PUT",
+        "/api/v1/admin/connectors/{name}",
+        "Change a connector; omitted secrets are kept",
+        body=ConnectorBody,
+        response=ConnectorView,
+    )
+    async def update_connector(self, call: Call) -> ConnectorView:
+        name = call.request.match_info["name"]
+        async with self._db.sessions() as session:
+            kind, old = await configuration.connector_secrets(session, name)
+        return await self._save(call, kind, name, call.body_as(ConnectorBody), old)
+
+    @route("DELETE", "/api/v1/admin/connectors/{name}", "Delete a connector", status=204)
+    async def delete_connector(self, call: Call) -> None:
+        async with self._db.sessions() as session, session.begin():
+            await configuration.delete_connector(session, call.request.match_info["name"])
+
+    @route(
+        "POST",
+        "/api/v1/admin/connectors/{name}/test",
+        "Test a connector's connection (501 for now)",
+    )
+    async def test_connector(self, call: Call) -> web.StreamResponse:
+        async with self._db.sessions() as session:
+            kind, _ = await configuration.connector_secrets(
+                session, call.request.match_info["name"]
+            )
+        raise ApiError(501, f"{self.NOT_TESTABLE} ({kind})", kind=kind)

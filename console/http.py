@@ -1,0 +1,300 @@
+"""The console's HTTP plumbing: one `Endpoint` list drives routing, auth and OpenAPI.
+
+Each endpoint declares its method, path, the roles that may call it, and its query,
+body and response pydantic models. `handler_for` turns it into an aiohttp handler
+that authenticates (bearer token or session cookie), checks the CSRF token of
+cookie-authenticated writes, validates the query and the JSON body (422 with
+`errors` naming each field), calls the endpoint with a `Call`, and answers JSON or
+RFC 9457 problem+json. Store errors map to statuses in one place (`_problem_for`).
+Imports `crm_store` and `ingest.contract`, never a connector or `leadflow`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from crm_store.accounts import Principal
+from crm_store.people import NotFound, PeopleError
+from crm_store.work import WorkConflict
+from ingest.contract.problem import problem
+
+Access = Literal["public", "user", "head", "admin"]
+M = TypeVar("M", bound=BaseModel)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_JSON_BYTES = 256 * 1024
+
+
+class ApiError(Exception):
+    """Answer with this problem: raise from an endpoint instead of returning."""
+
+    def __init__(
+        self, status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
+
+    def response(self) -> web.Response:
+        return problem(
+            self.status,
+            self.detail,
+            headers=dict(self.headers) if self.headers else None,
+            **self.extra,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """Who called, and how: a bearer token, or a browser session (with its CSRF token)."""
+
+    who: Principal
+    via: Literal["token", "session"]
+    csrf_token: str | None = None
+    session_hash: str | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    """What an endpoint receives: the request, the caller, the parsed input, the time."""
+
+    request: web.Request
+    auth: Auth | None
+    query: BaseModel | None
+    body: BaseModel | None
+    now: datetime
+
+    @property
+    def who(self) -> Principal:
+        if self.auth is None:
+            raise ApiError(401, "Sign in first.")
+        return self.auth.who
+
+    def body_as(self, model: type[M]) -> M:
+        if not isinstance(self.body, model):
+            raise TypeError(f"this endpoint declared no {model.__name__} body")
+        return self.body
+
+    def query_as(self, model: type[M]) -> M:
+        if not isinstance(self.query, model):
+            raise TypeError(f"this endpoint declared no {model.__name__} query")
+        return self.query
+
+    def path_int(self, name: str) -> int:
+        try:
+            return int(self.request.match_info[name])
+        except ValueError:
+            raise ApiError(404, "There is nothing at this address.") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A JSON answer with a status other than 200, or extra headers."""
+
+    body: BaseModel | None
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Result = BaseModel | Reply | web.StreamResponse | None
+Handler = Callable[[Call], Awaitable[Result]]
+Authenticate = Callable[[web.Request], Awaitable[Auth | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    access: Access = "user"
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    produces: str = "application/json"
+    csrf: bool = True
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+    """pydantic's errors as {"dotted.field": "sentence"}."""
+    errors: dict[str, str] = {}
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "body"
+        errors[prefix + loc] = e["msg"]
+    return errors
+
+
+def invalid(errors: Mapping[str, str]) -> ApiError:
+    listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
+    return ApiError(422, f"The input is not valid: {listed}", errors=dict(errors))
+
+
+def parse_query(model: type[M], request: web.Request) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise invalid(field_errors(exc)) from None
+
+
+async def parse_body(model: type[M], request: web.Request) -> M:
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise ApiError(413, "The request body is larger than this endpoint accepts.")
+    raw = await request.read()
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise ApiError(400, "The body is not JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(field_errors(exc)) from None
+
+
+def _allowed(access: Access, auth: Auth | None) -> None:
+    if access == "public":
+        return
+    if auth is None:
+        raise ApiError(
+            401,
+            "Sign in, or send an API token as 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="leadflow"'},
+        )
+    role = auth.who.role
+    if access == "admin" and role != "admin":
+        raise ApiError(403, "Only an admin may do this.")
+    if access == "head" and role not in ("admin", "head"):
+        raise ApiError(403, "Only a head of sales or an admin may do this.")
+
+
+def _check_csrf(request: web.Request, auth: Auth | None) -> None:
+    if auth is None or auth.via != "session" or request.method in READ_METHODS:
+        return
+    sent = request.headers.get("X-CSRF-Token", "")
+    if not auth.csrf_token or not hmac.compare_digest(sent, auth.csrf_token):
+        raise ApiError(403, "The CSRF token is missing or wrong: reload the page and retry.")
+
+
+def _problem_for(exc: Exception) -> web.Response:
+    if isinstance(exc, ApiError):
+        return exc.response()
+    if isinstance(exc, NotFound):
+        return problem(404, str(exc))
+    if isinstance(exc, WorkConflict | PeopleError):
+        return problem(409, str(exc))
+    raise exc
+
+
+def json_reply(result: Result, status: int) -> web.StreamResponse:
+    if isinstance(result, web.StreamResponse):
+        return result
+    if isinstance(result, Reply):
+        body = result.body.model_dump_json() if result.body is not None else None
+        return web.Response(
+            status=result.status,
+            text=body,
+            content_type="application/json" if body is not None else None,
+            headers=dict(result.headers),
+        )
+    if result is None:
+        return web.Response(status=204)
+    return web.json_response(text=result.model_dump_json(), status=status)
+
+
+def handler_for(
+    endpoint: Endpoint, authenticate: Authenticate
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            auth = await authenticate(request)
+            _allowed(endpoint.access, auth)
+            if endpoint.csrf:
+                _check_csrf(request, auth)
+            query = parse_query(endpoint.query, request) if endpoint.query else None
+            body = await parse_body(endpoint.body, request) if endpoint.body else None
+            call = Call(request, auth, query, body, datetime.now(UTC))
+            return json_reply(await endpoint.handler(call), endpoint.status)
+        except (ApiError, NotFound, WorkConflict, PeopleError) as exc:
+            return _problem_for(exc)
+
+    handle.__name__ = endpoint.handler.__name__
+    return handle
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    tag: str | None
+    method: str
+    path: str
+    summary: str
+    access: Access | None
+    query: type[BaseModel] | None
+    body: type[BaseModel] | None
+    response: Any
+    status: int
+    csrf: bool
+    produces: str
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def route(
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    access: Access | None = None,
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    csrf: bool = True,
+    tag: str | None = None,
+    produces: str = "application/json",
+) -> Callable[[F], F]:
+    """Declare a method as an endpoint; `collect` gathers them from an instance."""
+    spec = RouteSpec(
+        tag, method, path, summary, access, query, body, response, status, csrf, produces
+    )
+
+    def mark(fn: F) -> F:
+        fn.__dict__["_route"] = spec
+        return fn
+
+    return mark
+
+
+def collect(owner: object, *, tag: str, access: Access = "user") -> list[Endpoint]:
+    """The endpoints declared with `route` on `owner`'s class, in definition order."""
+    found = []
+    for name, attr in vars(type(owner)).items():
+        spec: RouteSpec | None = getattr(attr, "_route", None)
+        if spec is None:
+            continue
+        found.append(
+            Endpoint(
+                spec.method,
+                spec.path,
+                getattr(owner, name),
+                spec.summary,
+                spec.tag or tag,
+                spec.access or access,
+                query=spec.query,
+                body=spec.body,
+                response=spec.response,
+                status=spec.status,
+                csrf=spec.csrf,
+                produces=spec.produces,
+            )
+        )
+    return found

@@ -1,0 +1,426 @@
+"""The console API's request and response models (pydantic), also its OpenAPI schemas.
+
+Queries and bodies forbid unknown keys, so a typo is a 422 naming the field instead
+of being ignored. Views that the store returns (`crm_store.*View`) are reused as
+response models. Imports `crm_store` views and nothing that does I/O.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from crm_store.people import TokenView, UserView
+from ingest.contract import InvalidIdentity, normalize_email
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value)
+    except InvalidIdentity as exc:
+        raise ValueError(str(exc)) from None
+
+
+Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+OptText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None
+Status = Literal["new", "in_progress", "converted", "junk"]
+Role = Literal["admin", "head", "manager"]
+ActivityKind = Literal["call", "email", "message", "meeting", "task"]
+Channel = Literal["web_form", "email", "telegram", "whatsapp", "phone", "import", "manual"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- auth -------------------------------------------------------------------------
+
+
+class LoginBody(Strict):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Me(BaseModel):
+    id: int
+    name: str
+    role: str
+    via: Literal["token", "session"]
+    csrf_token: str | None = Field(
+        default=None, description="Send as X-CSRF-Token on every write made with the cookie."
+    )
+
+
+class PasswordBody(Strict):
+    current_password: Annotated[str, StringConstraints(max_length=200)]
+    new_password: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+
+
+class TokenBody(Strict):
+    name: Text
+    user_id: int | None = Field(default=None, description="Admins may make tokens for others.")
+
+
+class TokenCreated(TokenView):
+    token: str = Field(description="The clear token, shown this once only.")
+
+
+class TokenList(BaseModel):
+    items: list[TokenView]
+
+
+# --- manager work -------------------------------------------------------------------
+
+
+class ListQuery(Strict):
+    status: Status | None = None
+    assignee_id: int | None = None
+    contact_email: str | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+class QueueQuery(Strict):
+    status: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^(new|in_progress|converted|junk)(,(new|in_progress|converted|junk))*$"
+        ),
+    ] = Field(default="new,in_progress", description="Comma-separated statuses.")
+    channel: Channel | None = None
+    overdue: bool | None = None
+    assignee_id: int | None = None
+    sort: Literal["created_at", "-created_at", "due", "-due"] = "due"
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+class PlanBody(Strict):
+    kind: ActivityKind = "call"
+    subject: Text
+    due_at: AwareDatetime
+
+
+class CompleteBody(Strict):
+    result: LongText
+    next: PlanBody | None = Field(default=None, description="Plan the next activity.")
+
+
+class Completed(BaseModel):
+    lead_id: uuid.UUID
+    next_activity_id: uuid.UUID | None
+
+
+class StatusBody(Strict):
+    status: Literal["new", "in_progress"]
+
+
+class JunkBody(Strict):
+    reason: Text
+
+
+class StatusView(BaseModel):
+    id: uuid.UUID
+    status: str
+
+
+class PersonBody(Strict):
+    name: OptText = None
+    email: Email | None = None
+    phone: OptText = None
+
+
+class CompanyBody(Strict):
+    name: Text
+    domain: (
+        Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=255)]
+        | None
+    ) = None
+
+
+class ConvertBody(Strict):
+    title: OptText = None
+    amount: float | None = Field(default=None, ge=0)
+    contact_id: uuid.UUID | None = Field(default=None, description="Reuse this contact.")
+    new_contact: PersonBody | None = Field(default=None, description="Create this contact.")
+    company_id: uuid.UUID | None = Field(default=None, description="Reuse this company.")
+    company: CompanyBody | None = Field(
+        default=None, description="Find by domain (or name), else create."
+    )
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> ConvertBody:
+        if self.contact_id and self.new_contact:
+            raise ValueError("give contact_id or new_contact, not both")
+        if self.company_id and self.company:
+            raise ValueError("give company_id or company, not both")
+        return self
+
+
+class ConvertedView(BaseModel):
+    deal_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    company_id: uuid.UUID | None
+    reused_contact: bool
+    reused_company: bool
+
+
+class ReplyBody(Strict):
+    text: LongText
+    subject: OptText = None
+
+
+class ReplyQueued(BaseModel):
+    message_id: uuid.UUID
+    channel: str
+    to: str
+
+
+class ManualLeadBody(Strict):
+    name: OptText = None
+    email: OptText = None
+    phone: OptText = None
+    company: OptText = None
+    subject: OptText = None
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] | None = None
+    team: OptText = None
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    inquiry_id: uuid.UUID
+
+
+class CompanyQuery(Strict):
+    q: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class LiveQuery(Strict):
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+# --- admin ---------------------------------------------------------------------------
+
+
+class UserBody(Strict):
+    email: Email
+    name: Text
+    role: Role = "manager"
+    active: bool = True
+    timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    working_hours: dict[str, list[tuple[str, str]]] | None = None
+    password: Annotated[str, StringConstraints(min_length=10, max_length=200)] | None = None
+
+
+class UserPatch(Strict):
+    name: Text | None = None
+    role: Role | None = None
+    active: bool | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    working_hours: dict[str, list[tuple[str, str]]] | None = None
+    password: Annotated[str, StringConstraints(min_length=10, max_length=200)] | None = None
+
+
+class UserList(BaseModel):
+    items: list[UserView]
+
+
+class TeamBody(Strict):
+    name: Text
+    strategy: Literal["round_robin", "least_loaded", "weighted"] = "round_robin"
+    head_user_id: int | None = None
+    escalation: Literal["reassign", "notify_head", "none"] = "reassign"
+    escalation_grace_minutes: int = Field(default=15, ge=0, le=10_000)
+    escalation_max_hops: int = Field(default=2, ge=0, le=20)
+
+
+class TeamPatch(Strict):
+    name: Text | None = None
+    strategy: Literal["round_robin", "least_loaded", "weighted"] | None = None
+    head_user_id: int | None = None
+    escalation: Literal["reassign", "notify_head", "none"] | None = None
+    escalation_grace_minutes: int | None = Field(default=None, ge=0, le=10_000)
+    escalation_max_hops: int | None = Field(default=None, ge=0, le=20)
+
+
+class MemberBody(Strict):
+    capacity: int = Field(default=50, ge=0, le=100_000)
+    daily_cap: int | None = Field(default=None, ge=0, le=100_000)
+    weight: int = Field(default=1, ge=1, le=1000)
+    active: bool = True
+
+
+class AbsenceBody(Strict):
+    user_id: int
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: OptText = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AbsenceBody:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class FormFieldBody(Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    label: Text
+    maps_to: Literal["name", "email", "phone", "company", "subject", "message"] | None = None
+    required: bool = False
+    kind: Literal["text", "email", "tel", "textarea"] = "text"
+
+
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
+
+
+class FormBody(Strict):
+    name: Text
+    team: OptText = None
+    fields: list[FormFieldBody] = Field(min_length=1, max_length=50)
+    honeypot_field: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = (
+        "website"
+    )
+    allowed_origins: list[Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s]+)$")]] = (
+        Field(default_factory=list)
+    )
+    redirect_url: HttpUrl | None = None
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _reachable(self) -> FormBody:
+        maps = {f.maps_to for f in self.fields}
+        if not maps & {"email", "phone"}:
+            raise ValueError("a form needs a field that maps to email or phone")
+        if len({f.name for f in self.fields}) != len(self.fields):
+            raise ValueError("field names must be unique")
+        return self
+
+
+class FormCreate(FormBody):
+    slug: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
+
+
+class FormList(BaseModel):
+    items: list[Any]
+
+
+class FormTest(BaseModel):
+    ok: bool
+    url: str
+    detail: str
+
+
+class ConnectorBody(Strict):
+    team: OptText = None
+    active: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, Annotated[str, StringConstraints(max_length=4000)]] = Field(
+        default_factory=dict,
+        description="Write-only; omitted names keep their stored value, '' removes one.",
+    )
+
+
+class ConnectorCreate(ConnectorBody):
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+
+
+class ConnectorHealth(BaseModel):
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+class ConnectorView(BaseModel):
+    kind: str
+    name: str
+    team: str | None
+    active: bool
+    settings: dict[str, Any]
+    secrets: dict[str, Literal["set"]]
+    health: ConnectorHealth
+    updated_at: datetime | None
+
+
+class ConnectorList(BaseModel):
+    items: list[ConnectorView]
+    kinds: list[str]
+
+
+class RoutingRuleBody(Strict):
+    priority: int = Field(default=100, ge=0, le=1_000_000)
+    team_id: int
+    channel: Channel | None = None
+    form: OptText = None
+    connector: OptText = None
+    language: Annotated[str, StringConstraints(max_length=8)] | None = None
+    phone_country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    phone_region_prefix: Annotated[str, StringConstraints(pattern=r"^\+\d{1,15}$")] | None = None
+    utm_source: OptText = None
+    utm_campaign: OptText = None
+    active: bool = True
+
+
+class SlaBody(Strict):
+    minutes: dict[Channel, int] = Field(description="First-contact deadline per channel, minutes.")
+
+    @model_validator(mode="after")
+    def _positive(self) -> SlaBody:
+        if any(not 1 <= m <= 100_000 for m in self.minutes.values()):
+            raise ValueError("every SLA must be between 1 and 100000 minutes")
+        return self
+
+
+class SpamThresholdsBody(Strict):
+    suspicious: float = Field(default=0.5, ge=0)
+    junk: float = Field(default=1.0, ge=0)
+    min_seconds_to_submit: float = Field(default=3.0, ge=0)
+    max_recent_from_sender: int = Field(default=3, ge=1)
+    max_recent_from_ip: int = Field(default=10, ge=1)
+    max_links: int = Field(default=2, ge=0)
+    classifier_weight: float = Field(default=1.5, ge=0)
+
+    @model_validator(mode="after")
+    def _bands(self) -> SpamThresholdsBody:
+        if self.junk < self.suspicious:
+            raise ValueError("junk must be at least suspicious")
+        return self
+
+
+class RuleSettings(BaseModel):
+    sla_minutes: dict[str, int]
+    spam_thresholds: SpamThresholdsBody
+
+
+class BlocklistBody(Strict):
+    kind: Literal["email", "domain", "phone", "ip", "keyword"]
+    value: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=320)
+    ]
+
+
+# --- reports -------------------------------------------------------------------------
+
+
+class ReportQuery(Strict):
+    start: date | None = Field(default=None, alias="from", description="First day (UTC).")
+    end: date | None = Field(default=None, alias="to", description="Last day, included (UTC).")
+    team_id: int | None = None
+    user_id: int | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)

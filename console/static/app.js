@@ -1,0 +1,127 @@
+// LeadFlow console: forms post JSON to the API with the CSRF token; the queue polls.
+// Text from the server is only ever set with textContent, except the queue fragment,
+// which the server rendered with autoescaping.
+"use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+function setPath(target, path, value) {
+  const keys = path.split(".");
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    node[key] = node[key] || {};
+    node = node[key];
+  }
+  node[keys[keys.length - 1]] = value;
+}
+
+function formValue(el) {
+  if (el.type === "checkbox") return el.checked;
+  if (el.value === "") return undefined;
+  if (el.hasAttribute("data-json")) return JSON.parse(el.value);
+  if (el.type === "number" || el.hasAttribute("data-number")) return Number(el.value);
+  if (el.type === "datetime-local") return new Date(el.value).toISOString();
+  return el.value;
+}
+
+function formJson(form) {
+  const body = {};
+  const typedGroups = new Set();
+  for (const el of form.elements) {
+    if (!el.name || el.type === "submit") continue;
+    const value = formValue(el);
+    if (value === undefined) continue;
+    setPath(body, el.name, value);
+    const typed = (el.tagName === "TEXTAREA" || el.tagName === "INPUT") &&
+      !["datetime-local", "checkbox", "hidden"].includes(el.type);
+    if (typed && el.name.includes(".")) typedGroups.add(el.name.split(".")[0]);
+  }
+  // A nested group (e.g. "next") is sent only when something was typed into it.
+  for (const el of form.elements) {
+    if (el.name && el.name.includes(".")) {
+      const group = el.name.split(".")[0];
+      if (!typedGroups.has(group)) delete body[group];
+    }
+  }
+  return body;
+}
+
+function showMessage(form, text, ok) {
+  const box = form.querySelector(".error");
+  if (!box) return;
+  box.textContent = text;
+  box.hidden = false;
+  box.classList.toggle("ok", Boolean(ok));
+}
+
+async function submitApiForm(event) {
+  const form = event.target.closest("form[data-api]");
+  if (!form) return;
+  event.preventDefault();
+  if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+  let body;
+  try {
+    body = formJson(form);
+  } catch (err) {
+    showMessage(form, "A JSON field is not valid JSON: " + err.message);
+    return;
+  }
+  const method = form.dataset.method || "POST";
+  const response = await fetch(form.dataset.api, {
+    method,
+    headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrfToken()},
+    body: method === "DELETE" ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  let data = null;
+  try { data = await response.json(); } catch (err) { data = null; }
+  if (!response.ok) {
+    showMessage(form, (data && data.detail) || ("Failed: " + response.status));
+    return;
+  }
+  const then = form.dataset.then || "reload";
+  if (then === "reload") window.location.reload();
+  else if (then === "reload-later") { form.reset(); showMessage(form, "Accepted: the lead appears in a moment.", true); }
+  else if (then === "show") showMessage(form, (data && (data.detail || JSON.stringify(data))) || "Done.", true);
+}
+
+function updateCounters(counters) {
+  const colours = {overdue: "red", sla_breaches_today: "red", due_soon: "orange", new_untouched: "blue"};
+  for (const [name, colour] of Object.entries(colours)) {
+    const el = document.querySelector('[data-counter="' + name + '"]');
+    if (!el) continue;
+    el.textContent = String(counters[name]);
+    const badge = el.closest(".badge");
+    badge.classList.toggle(colour, counters[name] > 0);
+    badge.classList.toggle("grey", counters[name] === 0);
+  }
+}
+
+function startLive() {
+  const list = document.querySelector("[data-live]");
+  if (!list) return;
+  let version = null;
+  async function poll() {
+    try {
+      const response = await fetch(list.dataset.live, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
+      if (!response.ok) return;
+      const live = await response.json();
+      updateCounters(live.counters);
+      if (version !== null && live.version !== version) {
+        const fragment = await fetch("/queue/items" + window.location.search, {credentials: "same-origin"});
+        if (fragment.ok) list.innerHTML = await fragment.text();
+      }
+      version = live.version;
+    } catch (err) {
+      // offline for a moment: try again at the next tick
+    }
+  }
+  poll();
+  window.setInterval(poll, Number(list.dataset.interval || 3000));
+}
+
+document.addEventListener("submit", submitApiForm);
+document.addEventListener("DOMContentLoaded", startLive);

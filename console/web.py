@@ -1,0 +1,276 @@
+"""The console's web UI: server-rendered Jinja2 pages with a little plain JavaScript.
+
+Pages read through the same scoped store queries as the API; every change a page
+makes goes through the JSON API (`static/app.js` posts forms as JSON with the
+session's CSRF token), so there is one set of rules. The queue polls
+`/api/v1/live` and swaps in a server-rendered fragment when something changed.
+Autoescaping is on everywhere; customer text is only ever text; links are shown
+only when they are http(s). Imports `crm_store` and `console` helpers only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jinja2
+from aiohttp import web
+
+from console import charts
+from console.auth import COOKIE, Authenticator, set_cookie
+from console.http import ApiError, Auth
+from console.reports import period
+from console.schemas import ReportQuery
+from crm_store import card, configuration, connectors, people, queue, reports
+from crm_store.database import Database
+
+HERE = Path(__file__).parent
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
+Page = Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
+
+
+def safe_url(value: object) -> str:
+    """The URL if it is http(s), else empty: `javascript:` and friends never become links."""
+    text = str(value or "")
+    return text if urlsplit(text).scheme in ("http", "https") else ""
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["safe_url"] = safe_url
+    env.filters["when"] = when
+    return env
+
+
+class WebPages:
+    def __init__(
+        self, db: Database, authenticator: Authenticator, *, forms_base_url: str | None = None
+    ) -> None:
+        self._db = db
+        self._auth = authenticator
+        self._forms_base = forms_base_url
+        self._env = environment()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/", self._signed_in(self.home)),
+            web.get("/login", self.login_page),
+            web.post("/login", self.login),
+            web.post("/logout", self._signed_in(self.logout)),
+            web.get("/queue", self._signed_in(self.queue_page)),
+            web.get("/queue/items", self._signed_in(self.queue_items)),
+            web.get("/leads/{lead_id}", self._signed_in(self.lead_page)),
+            web.get("/reports", self._signed_in(self.reports_page)),
+            web.get("/admin/connectors", self._signed_in(self.connectors_page, admin=True)),
+            web.get("/admin/forms", self._signed_in(self.forms_page, admin=True)),
+            web.get("/admin/people", self._signed_in(self.people_page, admin=True)),
+            web.get("/admin/rules", self._signed_in(self.rules_page, admin=True)),
+            web.get("/static/{name}", self.static),
+        ]
+
+    def render(self, name: str, status: int = 200, **context: Any) -> web.Response:
+        html = self._env.get_template(name).render(**context)
+        response = web.Response(text=html, content_type="text/html", status=status)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
+    def _signed_in(
+        self, page: Page, *, admin: bool = False
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            try:
+                auth = await self._auth(request)
+            except ApiError:
+                auth = None
+            if auth is None:
+                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+            if admin and auth.who.role != "admin":
+                return self.render(
+                    "error.html", 403, auth=auth, message="Only an admin may open this page."
+                )
+            return await page(request, auth)
+
+        return handle
+
+    async def home(self, _request: web.Request, _auth: Auth) -> web.StreamResponse:
+        raise web.HTTPSeeOther("/queue")
+
+    async def login_page(self, request: web.Request) -> web.StreamResponse:
+        return self.render(
+            "login.html", auth=None, error=None, next=_next(request.query.get("next"))
+        )
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        email, password = str(form.get("email", "")), str(form.get("password", ""))
+        target = _next(str(form.get("next", "")))
+        try:
+            _auth, cookie = await self._auth.sign_in(request, email, password)
+        except ApiError as exc:
+            return self.render("login.html", exc.status, auth=None, error=exc.detail, next=target)
+        response = web.HTTPSeeOther(target)
+        set_cookie(request, response, cookie)
+        raise response
+
+    async def logout(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        form = await request.post()
+        sent = str(form.get("csrf_token", ""))
+        if not auth.csrf_token or not hmac.compare_digest(sent, auth.csrf_token):
+            return self.render("error.html", 403, auth=auth, message="The CSRF token is wrong.")
+        await self._auth.sign_out(auth)
+        response = web.HTTPSeeOther("/login")
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+    async def _queue_context(self, request: web.Request, auth: Auth) -> dict[str, Any]:
+        q = request.query
+        overdue = {"1": True, "0": False}.get(q.get("overdue", ""))
+        status = q.get("status", "new,in_progress")
+        statuses = [
+            s for s in status.split(",") if s in ("new", "in_progress", "converted", "junk")
+        ]
+        now = datetime.now(UTC)
+        async with self._db.sessions() as session:
+            page = await queue.queue(
+                session,
+                auth.who,
+                now=now,
+                statuses=statuses or ["new", "in_progress"],
+                channel=q.get("channel") or None,
+                overdue=overdue,
+                sort="-created_at" if q.get("sort") == "newest" else "due",
+                limit=100,
+            )
+            counts = await queue.counters(session, auth.who, now)
+        return {"auth": auth, "page": page, "counters": counts, "query": q, "now": now}
+
+    async def queue_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        return self.render("queue.html", **await self._queue_context(request, auth))
+
+    async def queue_items(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        return self.render("_queue_items.html", **await self._queue_context(request, auth))
+
+    async def lead_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        try:
+            lead_id = uuid.UUID(request.match_info["lead_id"])
+        except ValueError:
+            lead_id = None
+        async with self._db.sessions() as session:
+            view = await card.lead_card(session, auth.who, lead_id) if lead_id else None
+        if view is None:
+            return self.render(
+                "error.html", 404, auth=auth, message="There is no lead with this id."
+            )
+        timeline = sorted(
+            [("inquiry", i.received_at, i) for i in view.inquiries]
+            + [("activity", a.done_at or a.created_at, a) for a in view.activities],
+            key=lambda item: item[1],
+        )
+        soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+        return self.render(
+            "lead.html", auth=auth, lead=view, timeline=timeline, soon=soon, now=datetime.now(UTC)
+        )
+
+    async def reports_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        now = datetime.now(UTC)
+        try:
+            query = ReportQuery.model_validate(dict(request.query))
+            start, end = period(query, now)
+        except (ValueError, ApiError):
+            query = ReportQuery()
+            start, end = period(query, now)
+        async with self._db.sessions() as session:
+            rep = await reports.report(session, auth.who, start=start, end=end, now=now)
+        per_day = charts.stacked_columns(
+            [(d.day.strftime("%m-%d"), d.by_channel) for d in rep.per_day]
+        )
+        sla = charts.bars(
+            [(m.name, m.sla_kept_pct) for m in rep.managers if m.sla_kept_pct is not None],
+            maximum=100,
+            unit="%",
+        )
+        hist = charts.bars([(b.label, float(b.count)) for b in rep.first_response_histogram])
+        return self.render(
+            "reports.html",
+            auth=auth,
+            report=rep,
+            start=start.date(),
+            last=(end - timedelta(days=1)).date(),
+            per_day=per_day,
+            sla=sla,
+            hist=hist,
+        )
+
+    async def connectors_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:
+        async with self._db.sessions() as session:
+            rows = await connectors.list_connectors(session, active_only=False)
+            teams = await people.list_teams(session)
+        return self.render("admin_connectors.html", auth=auth, rows=rows, teams=teams)
+
+    async def forms_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        async with self._db.sessions() as session:
+            forms = await configuration.list_forms(session)
+            teams = await people.list_teams(session)
+        base = (self._forms_base or str(request.url.origin())).rstrip("/")
+        return self.render("admin_forms.html", auth=auth, forms=forms, teams=teams, base=base)
+
+    async def people_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:
+        async with self._db.sessions() as session:
+            users = await people.list_users(session)
+            teams = await people.list_teams(session)
+            absences = await people.list_absences(session)
+        return self.render(
+            "admin_people.html", auth=auth, users=users, teams=teams, absences=absences
+        )
+
+    async def rules_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:
+        async with self._db.sessions() as session:
+            rules = await configuration.list_routing_rules(session)
+            settings = await configuration.rule_settings(session)
+            blocklist = await configuration.list_blocklist(session)
+            teams = await people.list_teams(session)
+        return self.render(
+            "admin_rules.html",
+            auth=auth,
+            rules=rules,
+            settings=settings,
+            blocklist=blocklist,
+            teams=teams,
+        )
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        path = HERE / "static" / name
+        kind = STATIC_TYPES.get(path.suffix)
+        if kind is None or "/" in name or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=path.read_bytes(),
+            content_type=kind,
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
+
+
+def _next(value: str | None) -> str:
+    """Only a local path is a place to go back to after signing in."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/queue"

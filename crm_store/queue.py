@@ -1,0 +1,241 @@
+"""A manager's day: the queue of their leads, the counters, and the lead card.
+
+Read-only, and scoped by who asks through `crm_store.scope` inside every query.
+Counters: `new_untouched` = new leads without any activity done by a manager;
+`overdue` = planned activities past their deadline; `due_soon` = planned
+activities due within 15 minutes; `sla_breaches_today` = first-contact activities
+due today (UTC) that were done late or are still open past their deadline. Only
+open leads (new, in progress) count. Imports nothing of ours outside `crm_store`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_store.accounts import Principal
+from crm_store.leads import AssigneeView
+from crm_store.models import Activity, AppUser, Contact, Lead
+from crm_store.scope import lead_scope, user_scope
+
+DUE_SOON = timedelta(minutes=15)
+OPEN = ("new", "in_progress")
+QueueSort = Literal["created_at", "-created_at", "due", "-due"]
+
+
+class QueueItem(BaseModel):
+    id: uuid.UUID
+    status: str
+    channel: str
+    title: str
+    created_at: datetime
+    contact_name: str | None
+    contact_email: str | None
+    contact_phone: str | None
+    assignee: AssigneeView | None
+    first_contact_due_at: datetime | None
+    next_due_at: datetime | None
+    overdue: bool
+    untouched: bool
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    total: int
+
+
+class Counters(BaseModel):
+    new_untouched: int = 0
+    overdue: int = 0
+    due_soon: int = 0
+    sla_breaches_today: int = 0
+
+
+class UserCounters(BaseModel):
+    user_id: int
+    name: str
+    counters: Counters
+
+
+class CountersView(BaseModel):
+    total: Counters
+    by_user: list[UserCounters]
+
+
+def manager_touched(lead_id: Any) -> ColumnElement[bool]:
+    """Some activity on the lead was done by a person (not the customer's own message)."""
+    return exists().where(
+        Activity.lead_id == lead_id,
+        Activity.status == "done",
+        Activity.direction != "inbound",
+    )
+
+
+def _next_due() -> Any:
+    return (
+        select(Activity.lead_id, func.min(Activity.due_at).label("due"))
+        .where(Activity.status == "planned")
+        .group_by(Activity.lead_id)
+        .subquery()
+    )
+
+
+async def queue(
+    session: AsyncSession,
+    who: Principal,
+    *,
+    now: datetime,
+    statuses: Sequence[str] = OPEN,
+    channel: str | None = None,
+    overdue: bool | None = None,
+    assignee_id: int | None = None,
+    sort: QueueSort = "due",
+    limit: int = 50,
+    offset: int = 0,
+) -> QueuePage:
+    due = _next_due()
+    stmt = (
+        select(Lead, Contact, AppUser, due.c.due)
+        .outerjoin(Contact, Contact.id == Lead.contact_id)
+        .outerjoin(AppUser, AppUser.id == Lead.assignee_id)
+        .outerjoin(due, due.c.lead_id == Lead.id)
+        .where(lead_scope(who), Lead.status.in_(list(statuses)))
+    )
+    if channel:
+        stmt = stmt.where(Lead.channel == channel)
+    if assignee_id is not None:
+        stmt = stmt.where(Lead.assignee_id == assignee_id)
+    if overdue is True:
+        stmt = stmt.where(due.c.due < now)
+    elif overdue is False:
+        stmt = stmt.where(or_(due.c.due.is_(None), due.c.due >= now))
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = {
+        "created_at": [Lead.created_at.asc()],
+        "-created_at": [Lead.created_at.desc()],
+        "due": [due.c.due.asc().nulls_last(), Lead.created_at.desc()],
+        "-due": [due.c.due.desc().nulls_last(), Lead.created_at.desc()],
+    }[sort]
+    rows = (await session.execute(stmt.order_by(*order, Lead.id).limit(limit).offset(offset))).all()
+    touched = await _touched(session, [row[0].id for row in rows])
+    return QueuePage(
+        items=[_item(lead, c, u, d, now, touched) for lead, c, u, d in rows], total=total
+    )
+
+
+async def _touched(session: AsyncSession, lead_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    if not lead_ids:
+        return set()
+    found = await session.scalars(
+        select(Activity.lead_id).where(
+            Activity.lead_id.in_(lead_ids),
+            Activity.status == "done",
+            Activity.direction != "inbound",
+        )
+    )
+    return {lead_id for lead_id in found if lead_id is not None}
+
+
+def _item(
+    lead: Lead,
+    contact: Contact | None,
+    user: AppUser | None,
+    next_due: datetime | None,
+    now: datetime,
+    touched: set[uuid.UUID],
+) -> QueueItem:
+    return QueueItem(
+        id=lead.id,
+        status=lead.status,
+        channel=lead.channel,
+        title=lead.title,
+        created_at=lead.created_at,
+        contact_name=contact.name if contact else None,
+        contact_email=contact.email if contact else None,
+        contact_phone=contact.phone if contact else None,
+        assignee=AssigneeView(id=user.id, name=user.name) if user else None,
+        first_contact_due_at=lead.first_contact_due_at,
+        next_due_at=next_due,
+        overdue=next_due is not None and next_due < now,
+        untouched=lead.id not in touched,
+    )
+
+
+async def counters(session: AsyncSession, who: Principal, now: datetime) -> CountersView:
+    """The counters of every user `who` may see, and their sum."""
+    per_user: dict[int, Counters] = {}
+
+    def add(rows: Any, name: str) -> None:
+        for user_id, n in rows:
+            if user_id is not None:
+                setattr(per_user.setdefault(user_id, Counters()), name, int(n))
+
+    add(await session.execute(_untouched_counts(who)), "new_untouched")
+    open_activity = and_(
+        Activity.status == "planned",
+        Activity.lead_id.in_(select(Lead.id).where(Lead.status.in_(OPEN))),
+        user_scope(who, Activity.assignee_id),
+    )
+    for name, clause in (
+        ("overdue", Activity.due_at < now),
+        ("due_soon", and_(Activity.due_at >= now, Activity.due_at < now + DUE_SOON)),
+    ):
+        add(await session.execute(_activity_counts(and_(open_activity, clause))), name)
+    add(await session.execute(_breaches_today(who, now)), "sla_breaches_today")
+    per_user.setdefault(who.user_id, Counters())
+    names = dict(
+        (
+            await session.execute(select(AppUser.id, AppUser.name).where(AppUser.id.in_(per_user)))
+        ).all()
+    )
+    by_user = [
+        UserCounters(user_id=uid, name=names.get(uid, f"user {uid}"), counters=c)
+        for uid, c in sorted(per_user.items())
+    ]
+    total = Counters(
+        **{
+            field: sum(getattr(u.counters, field) for u in by_user)
+            for field in Counters.model_fields
+        }
+    )
+    return CountersView(total=total, by_user=by_user)
+
+
+def _untouched_counts(who: Principal) -> Any:
+    return (
+        select(Lead.assignee_id, func.count())
+        .where(
+            Lead.status == "new",
+            Lead.assignee_id.is_not(None),
+            user_scope(who, Lead.assignee_id),
+            ~manager_touched(Lead.id),
+        )
+        .group_by(Lead.assignee_id)
+    )
+
+
+def _activity_counts(clause: ColumnElement[bool]) -> Any:
+    return select(Activity.assignee_id, func.count()).where(clause).group_by(Activity.assignee_id)
+
+
+def _breaches_today(who: Principal, now: datetime) -> Any:
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    late = or_(
+        and_(Activity.status == "done", Activity.done_at > Activity.due_at),
+        and_(Activity.status == "planned", Activity.due_at < now),
+    )
+    return _activity_counts(
+        and_(
+            Activity.is_first_contact.is_(True),
+            Activity.due_at >= day,
+            Activity.due_at < day + timedelta(days=1),
+            user_scope(who, Activity.assignee_id),
+            late,
+        )
+    )

@@ -1,0 +1,42 @@
+"""Who may see what, as SQL clauses that every console query includes.
+
+admin: everything. head: the leads of the teams they head (`team.head_user_id`) and
+their own. manager: only the leads assigned to them. The scope is part of each
+query, never a filter applied afterwards, so what is out of scope does not exist
+for the caller (the API answers 404). Imports nothing of ours outside `crm_store`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
+
+from crm_store.accounts import Principal
+from crm_store.models import Lead, Team, TeamMember
+
+
+def headed_teams(who: Principal) -> Select[int]:
+    return select(Team.id).where(Team.head_user_id == who.user_id)
+
+
+def lead_scope(who: Principal) -> ColumnElement[bool]:
+    """A WHERE clause on `Lead` limiting rows to what `who` may see."""
+    if who.role == "admin":
+        return true()
+    if who.role == "head":
+        return or_(Lead.team_id.in_(headed_teams(who)), Lead.assignee_id == who.user_id)
+    return Lead.assignee_id == who.user_id
+
+
+def user_scope(
+    who: Principal, column: ColumnElement[Any] | InstrumentedAttribute[Any]
+) -> ColumnElement[bool]:
+    """A WHERE clause on a user-id `column` limiting rows to the users `who` may see."""
+    if who.role == "admin":
+        return true()
+    if who.role == "head":
+        members = select(TeamMember.user_id).where(TeamMember.team_id.in_(headed_teams(who)))
+        return or_(column.in_(members), column == who.user_id)
+    return column == who.user_id
