@@ -1,0 +1,146 @@
+"""The SMTP sender against aiosmtpd: authentication, headers, retries, refusals, repeats."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from connectors.mail_config import MailboxConfig, SmtpConfig
+from connectors.mail_render import MailRenderer
+from connectors.outbound import PermanentSendError
+from connectors.smtp import SmtpSender
+from ingest.contract import OutboundMessage
+
+from ..servers import MailSink, free_port
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+MAILBOX = MailboxConfig(
+    name="sales",
+    host="127.0.0.1",
+    security="plain",
+    username="sales@example.test",
+    password="x",
+)
+
+
+@pytest.fixture
+def auth_sink() -> Iterator[MailSink]:
+    sink = MailSink(username="robot", password="s3cret").start()
+    yield sink
+    sink.stop()
+
+
+def smtp_config(port: int, **overrides: Any) -> SmtpConfig:
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "plain",
+        "from_address": "Sales <robot@example.test>",
+        "timeout_s": 5.0,
+        "retry_attempts": 3,
+        "retry_backoff_s": 0.01,
+    }
+    values.update(overrides)
+    return SmtpConfig(**values)
+
+
+def ack(to: str = "ivan@example.com", **overrides: Any) -> OutboundMessage:
+    lead = uuid.uuid4()
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "channel": "email",
+        "purpose": "acknowledgement",
+        "connector": "sales",
+        "to": to,
+        "template": "ack",
+        "context": {"lead_id": str(lead), "name": "Ivan", "subject": "Price"},
+        "headers": {
+            "Auto-Submitted": "auto-replied",
+            "Message-ID": f"<ack-{lead}@leadflow.invalid>",
+            "In-Reply-To": "<orig@client.test>",
+            "References": "<orig@client.test>",
+        },
+        "lead_id": lead,
+        "created_at": NOW,
+    }
+    values.update(overrides)
+    return OutboundMessage(**values)
+
+
+def sender(config: SmtpConfig, counted: list[tuple[str, str]]) -> SmtpSender:
+    renderer = MailRenderer(config, mailboxes={"sales": MAILBOX})
+    return SmtpSender(config, renderer, count=lambda p, o: counted.append((p, o)))
+
+
+async def test_sends_with_auth_and_threading_headers(auth_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    config = smtp_config(auth_sink.port, username="robot", password="s3cret")
+    message = ack()
+    await sender(config, counted).send(message)
+    (got,) = await auth_sink.wait_for(1)
+    assert got.rcpt_tos == ["ivan@example.com"]
+    assert got.mail_from == "sales@example.test"
+    mail = got.message
+    assert mail["Auto-Submitted"] == "auto-replied"
+    assert mail["Message-ID"] == message.headers["Message-ID"]
+    assert mail["In-Reply-To"] == "<orig@client.test>"
+    assert mail["References"] == "<orig@client.test>"
+    assert mail["Subject"] == "Re: Price"
+    assert counted == [("acknowledgement", "sent")]
+
+
+async def test_wrong_password_is_permanent(auth_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    config = smtp_config(auth_sink.port, username="robot", password="wrong")
+    with pytest.raises(PermanentSendError, match="535"):
+        await sender(config, counted).send(ack())
+    assert counted == [("acknowledgement", "failed")]
+
+
+async def test_server_down_is_retried_with_backoff_then_given_up() -> None:
+    counted: list[tuple[str, str]] = []
+    with pytest.raises(PermanentSendError, match="gave up after 3 attempts"):
+        await sender(smtp_config(free_port()), counted).send(ack())
+    assert counted == [("acknowledgement", "retried")] * 2 + [("acknowledgement", "failed")]
+
+
+async def test_a_refused_recipient_is_not_retried(smtp_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    smtp_sink.refuse("gone@example.com")
+    with pytest.raises(PermanentSendError, match="550"):
+        await sender(smtp_config(smtp_sink.port), counted).send(ack(to="gone@example.com"))
+    assert counted == [("acknowledgement", "failed")]
+
+
+async def test_repeats_and_robots_are_not_sent(smtp_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    send = sender(smtp_config(smtp_sink.port), counted)
+    first = ack()
+    await send.send(first)
+    await send.send(first)  # redelivered
+    await send.send(ack())  # another lead of the same person, inside the window
+    await send.send(ack(to="noreply@shop.test"))
+    await send.send(ack(connector="form:contact"))  # a form without a template
+    assert len(await smtp_sink.wait_for(1)) == 1
+    assert [o for _, o in counted] == [
+        "sent",
+        "skipped_duplicate",
+        "skipped_window",
+        "skipped_robot_recipient",
+        "skipped_no_template",
+    ]
+
+
+async def test_no_window_sends_again(smtp_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    send = sender(replace(smtp_config(smtp_sink.port), ack_window_s=0), counted)
+    await send.send(ack())
+    await send.send(ack())
+    assert len(await smtp_sink.wait_for(2)) == 2
