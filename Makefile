@@ -32,7 +32,12 @@ lint: install
 	$(BIN)/mypy ingest connectors crm_store console leadflow
 	$(BIN)/lint-imports
 
+# Spam precision/recall, counters at 1M activities, IMAP ingest rate, then the
+# end-to-end pipeline against the naive peer (the long one). Results: bench/results/.
 bench: install services
+	$(BIN)/python -m bench.spam_eval
+	$(BIN)/python -m bench.counters
+	$(BIN)/python -m bench.imap_ingest
 	$(BIN)/python -m bench.e2e
 
 clean:

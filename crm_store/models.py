@@ -427,3 +427,36 @@ class RuleSetting(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A signed-in browser of the console; only the SHA-256 of the cookie is stored."""
+
+    __tablename__ = "web_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class MailboxCursor(Base):
+    """Where an IMAP mailbox's capture stands: its UIDVALIDITY and the last UID captured."""
+
+    __tablename__ = "mailbox_cursor"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class MailboxMessage(Base):
+    """A Message-ID an IMAP mailbox captured: the dedup fallback when UIDVALIDITY changes."""
+
+    __tablename__ = "mailbox_message"
+    mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    captured_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Self, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -47,6 +48,7 @@ from ingest.replies import ack_recipient
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+OUTBOX_POLL = timedelta(seconds=2)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 BatchHook = Callable[[Sequence[Record]], Awaitable[None]]
 
@@ -97,6 +99,7 @@ class InquiryConsumer:
         self._closed = False
         self._events_pending = True
         self._judgement = JudgementCache()
+        self._outbox_checked_at: datetime | None = None
 
     async def __aenter__(self) -> Self:
         if self._closed:
@@ -169,9 +172,24 @@ class InquiryConsumer:
             if records:
                 await self.process(records)
                 handled += len(records)
-            elif until_idle and await self._idle(consumer):
+                continue
+            await self._flush_others_outbox()
+            if until_idle and await self._idle(consumer):
                 break
         return handled
+
+    async def _flush_others_outbox(self) -> None:
+        """While idle, publish what other processes left in the outbox (a manager's
+        reply written by the console, a watcher's notice) every few seconds."""
+        now = self._clock()
+        if self._outbox_checked_at and now - self._outbox_checked_at < OUTBOX_POLL:
+            return
+        self._outbox_checked_at = now
+        self._events_pending = True
+        try:
+            await self.publish_outbox()
+        except (KafkaError, OperationalError, DBAPIError) as exc:
+            log.warning("could not publish the outbox now (%s); will retry", exc)
 
     async def _idle(self, consumer: AIOKafkaConsumer) -> bool:
         assignment = consumer.assignment()

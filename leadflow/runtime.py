@@ -31,15 +31,20 @@ from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Policy
+from ingest.watcher import SlaWatcher
 from leadflow.broker import EmbeddedBroker, create_topics
+from leadflow.channel_settings import KINDS
 from leadflow.channels import ChannelSet
 from leadflow.importer import advertised_broker
+from leadflow.mailboxes import MailChannel
+from leadflow.secrets import derived_key, load_secret_box
 from leadflow.seed import SeedReport, apply_configuration
 from leadflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FORM_REFRESH_S = 5.0
+RENDER_PURPOSE = "form-render-token"
 
 
 class Role(StrEnum):
@@ -147,6 +152,8 @@ async def run(
         started.seed = await apply_configuration(db, settings, demo=demo)
         if started.seed.admin_token:
             _write_token(settings.data_dir, started.seed.admin_token)
+        if started.seed.passwords:
+            started.seed.password_file = _write_passwords(settings.data_dir, started.seed.passwords)
         publisher = await stack.enter_async_context(
             Publisher(
                 bootstrap,
@@ -155,10 +162,13 @@ async def run(
                 linger_ms=settings.kafka.linger_ms,
             )
         )
+        render_secret = derived_key(settings.secret_key, settings.data_dir, RENDER_PURPOSE)
         forms = FormRegistry()
         await forms.refresh(db)
         channels = ChannelSet(settings, db, publisher, topics, bootstrap, registry)
         await stack.enter_async_context(channels)
+        mail = await stack.enter_async_context(MailChannel(settings, db, publisher, registry))
+        channels.outbound.register("email", mail.sender)
         app = _http_app(settings, roles, db, publisher, forms, registry)
         if Role.CONNECTORS in roles:
             app.add_routes(channels.routes())
@@ -174,16 +184,31 @@ async def run(
             if Role.CONNECTORS in roles:
                 tasks.create_task(_refresh_forms(forms, db, stop), name="refresh-forms")
                 tasks.create_task(channels.run(stop), name="channels")
+                tasks.create_task(mail.run(stop), name="mail")
             if Role.INGEST in roles:
                 consumer = await stack.enter_async_context(
                     InquiryConsumer(
                         _consumer_config(settings, bootstrap, topics),
                         db,
-                        policy=Policy(sla_minutes=dict(settings.ingest.sla_minutes)),
+                        policy=Policy(
+                            sla_minutes=dict(settings.ingest.sla_minutes),
+                            render_secret=render_secret,
+                        ),
                         metrics=IngestMetrics(registry),
                     )
                 )
                 tasks.create_task(consumer.run(stop), name="ingest-consumer")
+
+                async def after_watch() -> None:
+                    consumer.outbox_changed()
+                    await consumer.publish_outbox()
+
+                watcher = SlaWatcher(
+                    db, sla_minutes=settings.ingest.sla_minutes, on_changes=after_watch
+                )
+                tasks.create_task(
+                    watcher.run(stop, settings.ingest.watch_interval_s), name="sla-watcher"
+                )
             if on_started:
                 on_started(started)
             await stop.wait()
@@ -241,10 +266,20 @@ def _http_app(
             default_region=settings.ingest.default_region,
             trusted_proxies=settings.http.trusted_proxies,
             on_outcome=lambda outcome: outcomes.labels(outcome).inc(),
+            render_secret=derived_key(settings.secret_key, settings.data_dir, RENDER_PURPOSE),
         )
         app.add_routes(connector.routes())
     if Role.CONSOLE in roles:
-        app.add_routes(ConsoleApi(db).routes())
+        console = ConsoleApi(
+            db,
+            publish=publisher.publish,
+            secret_box=load_secret_box(settings.secret_key, settings.data_dir),
+            connector_kinds=KINDS,
+            forms_base_url=settings.http.public_url,
+            sla_defaults=settings.ingest.sla_minutes,
+            default_region=settings.ingest.default_region,
+        )
+        app.add_routes(console.routes())
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
@@ -291,3 +326,13 @@ def _write_token(data_dir: Path, token: str) -> None:
     path = data_dir / "admin-token"
     path.write_text(token + "\n")
     path.chmod(0o600)
+
+
+def _write_passwords(data_dir: Path, passwords: dict[str, str]) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-passwords"
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text("".join(f"{email} {password}\n" for email, password in passwords.items()))
+    path.chmod(0o600)
+    return path

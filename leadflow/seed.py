@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
-from crm_store import accounts
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from console.passwords import generate_password, hash_password
+from crm_store import accounts, people, sessions
 from crm_store.database import Database
 from leadflow.settings import (
     FormConfigModel,
@@ -36,6 +40,7 @@ DEMO_FORM = FormConfigModel(
     allowed_origins=["*"],
 )
 ADMIN_EMAIL = "admin@leadflow.local"
+DEMO_HEAD = MemberConfig(email="helen.head@demo.leadflow.test", name="Helen Head", role="head")
 
 
 @dataclass(slots=True)
@@ -43,6 +48,8 @@ class SeedReport:
     teams: list[str] = field(default_factory=list)
     forms: list[str] = field(default_factory=list)
     admin_token: str | None = None
+    passwords: dict[str, str] = field(default_factory=dict)
+    password_file: Path | None = None
 
     def lines(self) -> list[str]:
         out = []
@@ -50,6 +57,10 @@ class SeedReport:
             out.append(f"teams: {', '.join(self.teams)}")
         if self.forms:
             out.append(f"forms: {', '.join(self.forms)}")
+        if self.passwords:
+            where = f", saved to {self.password_file}" if self.password_file else ""
+            out.append(f"console sign-in (/login; demo passwords shown once{where}):")
+            out.extend(f"  {email}  {password}" for email, password in self.passwords.items())
         return out
 
 
@@ -106,4 +117,22 @@ async def apply_configuration(db: Database, settings: Settings, *, demo: bool) -
             )
             if given is None:
                 report.admin_token = token
+        if demo and empty:
+            report.passwords = await _demo_logins(session, now)
     return report
+
+
+async def _demo_logins(session: AsyncSession, now: datetime) -> dict[str, str]:
+    """A head of Sales, and a fresh random password for every demo account."""
+    head_id = await accounts.upsert_user(
+        session, email=DEMO_HEAD.email, name=DEMO_HEAD.name, role=DEMO_HEAD.role, now=now
+    )
+    sales = next(t for t in await people.list_teams(session) if t.name == DEMO_TEAM.name)
+    await people.save_team(session, sales.id, values={"head_user_id": head_id}, now=now)
+    emails = [ADMIN_EMAIL, DEMO_HEAD.email, *(m.email for m in DEMO_TEAM.members)]
+    passwords: dict[str, str] = {}
+    for user in await people.list_users(session):
+        if user.email in emails:
+            passwords[user.email] = generate_password()
+            await sessions.set_password_hash(session, user.id, hash_password(passwords[user.email]))
+    return dict(sorted(passwords.items(), key=lambda item: emails.index(item[0])))

@@ -24,6 +24,7 @@ from leadflow.channel_settings import (
     TwilioSettings,
     WhatsAppSettings,
 )
+from leadflow.mail_settings import MailboxSettings, SmtpSettings
 
 
 class KafkaSettings(BaseModel):
@@ -63,6 +64,9 @@ class HttpSettings(BaseModel):
 class IngestSettings(BaseModel):
     default_region: str = "RU"
     default_team: str | None = None
+    watch_interval_s: float = Field(
+        default=30.0, gt=0, description="How often the SLA watcher looks for overdue leads."
+    )
     sla_minutes: dict[str, int] = Field(
         default_factory=lambda: {
             "phone": 15,
@@ -107,6 +111,8 @@ class FormConfigModel(BaseModel):
     honeypot_field: str | None = "website"
     allowed_origins: list[str] = Field(default_factory=list)
     redirect_url: str | None = None
+    ack_subject: str | None = Field(default=None, description="Email acknowledgement subject.")
+    ack_body: str | None = Field(default=None, description="Email acknowledgement; none: no ack.")
 
 
 class Settings(BaseSettings):
@@ -132,6 +138,8 @@ class Settings(BaseSettings):
     whatsapp: list[WhatsAppSettings] = Field(default_factory=list)
     twilio: list[TwilioSettings] = Field(default_factory=list)
     phone_webhooks: list[PhoneWebhookSettings] = Field(default_factory=list)
+    mailboxes: list[MailboxSettings] = Field(default_factory=list)
+    smtp: SmtpSettings | None = None
 
     @classmethod
     def settings_customise_sources(
