@@ -23,6 +23,7 @@ from crm_store.models import (
     AssignmentLedger,
     Base,
     BlocklistEntry,
+    Company,
     Contact,
     ContactIdentity,
     InquiryRecord,
@@ -85,6 +86,7 @@ class LeadRow:
 class IntakeRows:
     """Rows to insert in one transaction, as column-name dicts."""
 
+    companies: list[dict[str, Any]] = field(default_factory=list)
     contacts: list[dict[str, Any]] = field(default_factory=list)
     identities: list[dict[str, Any]] = field(default_factory=list)
     leads: list[dict[str, Any]] = field(default_factory=list)
@@ -288,6 +290,7 @@ async def load_judgement(session: AsyncSession) -> JudgementData:
 async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
     """Insert a batch's rows, parents before children, and move the cursors."""
     for model, values in (
+        (Company, rows.companies),
         (Contact, rows.contacts),
         (ContactIdentity, rows.identities),
         (Lead, rows.leads),
@@ -322,6 +325,17 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         if team_id in rows.team_rotation:
             changes["rotation_state"] = rows.team_rotation[team_id]
         await session.execute(update(Team).where(Team.id == team_id).values(**changes))
+
+
+async def find_companies(session: AsyncSession, domains: Iterable[str]) -> dict[str, uuid.UUID]:
+    wanted = sorted(set(domains))
+    found: dict[str, uuid.UUID] = {}
+    for chunk in _chunks(wanted):
+        rows = await session.execute(
+            select(Company.domain, Company.id).where(Company.domain.in_(chunk))
+        )
+        found.update({domain: company_id for domain, company_id in rows if domain})
+    return found
 
 
 async def leads_for_contacts(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,18 +24,19 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake
+from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, Topics, normalize_email, normalize_phone
 from ingest.errors import ConsumerStopped, StoreUnavailable
 from ingest.judgement import JudgementCache, team_view
+from ingest.matching import company_from_email
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import (
     AppendToLead,
     Decision,
     LeadRef,
+    LinkTelegram,
     LogActivity,
-    NewLead,
     Policy,
     RecordOnly,
     Snapshot,
@@ -304,11 +306,7 @@ class InquiryConsumer:
                 snapshot, teams = await self._snapshot(session, fresh, now)
                 policy = (await self._judgement.get(session, now)).policy(self._policy)
                 plan = plan_batch(fresh, snapshot, now, policy)
-                assignees = {
-                    d.assignee_id
-                    for d in plan.decisions
-                    if isinstance(d, NewLead | AppendToLead) and d.assignee_id is not None
-                }
+                linked = await self._redeem_links(session, plan.decisions, now)
                 targets = [t for i in fresh if (t := ack_recipient(i)) is not None]
                 recently: set[tuple[str, str]] = set()
                 for channel in {c for c, _ in targets}:
@@ -324,14 +322,34 @@ class InquiryConsumer:
                     plan,
                     {t.id: t.name for t in teams.values()},
                     now,
-                    manager_emails=await intake.manager_emails(session, assignees),
                     recently_acknowledged=recently,
+                    linked=linked,
                 )
                 await intake.write_intake(session, rows)
                 self._events_pending = True
                 for decision in plan.decisions:
                     self._count(_outcome(decision))
         self._count("duplicate", duplicates)
+
+    @staticmethod
+    async def _redeem_links(
+        session: AsyncSession, decisions: Sequence[Decision], now: datetime
+    ) -> set[uuid.UUID]:
+        """Link the chats whose `/link CODE` names a pending code; the inquiry ids."""
+        linked: set[uuid.UUID] = set()
+        for d in decisions:
+            if isinstance(d, LinkTelegram):
+                user_id = await notifications.redeem_telegram_code(
+                    session,
+                    notifications.hash_link_code(d.code),
+                    chat_id=d.chat_id,
+                    bot=d.bot,
+                    now=now,
+                )
+                if user_id is not None:
+                    log.info("user %d linked a Telegram chat through bot %s", user_id, d.bot)
+                    linked.add(d.inquiry.id)
+        return linked
 
     async def _snapshot(
         self, session: AsyncSession, fresh: list[Inquiry], now: datetime
@@ -340,6 +358,9 @@ class InquiryConsumer:
             session, (key for i in fresh for key in identities_of(i))
         )
         leads = await intake.leads_for_contacts(session, set(contacts.values()))
+        companies = await intake.find_companies(
+            session, {d for i in fresh if (d := company_from_email(i.sender.email))}
+        )
         threads = await intake.leads_for_messages(
             session, (m for i in fresh for m in thread_ids_of(i))
         )
@@ -366,6 +387,7 @@ class InquiryConsumer:
                 for contact_id, rows in leads.items()
             },
             threads=threads,
+            companies=companies,
             recent_from_sender=recent,
         )
         return snapshot, teams
@@ -389,10 +411,10 @@ class InquiryConsumer:
             futures = [
                 await producer.send(
                     topics.lead_events,
-                    _json(payload),
+                    _json({"event_id": str(event_id), **payload}),
                     key=str(payload.get("lead_id", "")).encode(),
                 )
-                for _, _, payload in events
+                for event_id, _, payload in events
             ]
             futures += [
                 await producer.send(
@@ -418,6 +440,8 @@ def _outcome(decision: Decision) -> str:
         return "appended"
     if isinstance(decision, LogActivity):
         return "logged"
+    if isinstance(decision, LinkTelegram):
+        return "telegram_link"
     return "junk_lead" if decision.status == "junk" else "new_lead"
 
 

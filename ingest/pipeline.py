@@ -11,6 +11,7 @@ inquiry plans exactly the same rows. Imports only the contract.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 
 from ingest.classifier import TextClassifier
 from ingest.contract import Channel, Inquiry
+from ingest.matching import company_from_email
 from ingest.routing import MemberState, RoutingRule, TeamState, assign, pick_team
 from ingest.spam import Blocklist, SpamContext, SpamThresholds, SpamVerdict, inquiry_text, score
 from ingest.worktime import add_working_time
@@ -50,6 +52,7 @@ INBOUND_KIND: Mapping[str, str] = {
 
 MISSED_CALL = frozenset({"missed", "busy", "voicemail"})
 OPEN_STATUSES = frozenset({"new", "in_progress"})
+LINK_COMMAND = re.compile(r"^/link\s+(\S+)$")
 
 
 def derived_id(inquiry_id: uuid.UUID, role: str) -> uuid.UUID:
@@ -133,6 +136,7 @@ class Snapshot:
     default_team: str | None = None
     leads_by_contact: Mapping[uuid.UUID, tuple[LeadRef, ...]] = field(default_factory=dict)
     threads: Mapping[str, uuid.UUID] = field(default_factory=dict)  # message id → lead id
+    companies: Mapping[str, uuid.UUID] = field(default_factory=dict)  # domain → company
     recent_from_sender: Mapping[str, int] = field(default_factory=dict)
     recent_from_ip: Mapping[str, int] = field(default_factory=dict)
     rules: tuple[RoutingRule, ...] = ()
@@ -167,12 +171,23 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class CompanyChoice:
+    """The company a new contact works for, found or made from a business domain."""
+
+    id: uuid.UUID
+    domain: str
+    name: str
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NewContact:
     id: uuid.UUID
     name: str | None
     email: str | None
     phone: str | None
     identities: tuple[tuple[str, str], ...]
+    company: CompanyChoice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +272,18 @@ class LogActivity:
     reason: str
 
 
-Decision = RecordOnly | NewLead | AppendToLead | LogActivity
+@dataclass(frozen=True, slots=True)
+class LinkTelegram:
+    """A manager sent `/link CODE` to a bot: link that chat to the code's owner (no lead).
+    Resolving the code is the store's job, in the batch's transaction."""
+
+    inquiry: Inquiry
+    code: str
+    chat_id: str
+    bot: str | None
+
+
+Decision = RecordOnly | NewLead | AppendToLead | LogActivity | LinkTelegram
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +325,11 @@ def title_for(inquiry: Inquiry) -> str:
     return title[:500]
 
 
-def choose_contact(inquiry: Inquiry, known: Mapping[tuple[str, str], uuid.UUID]) -> ContactChoice:
+def choose_contact(
+    inquiry: Inquiry,
+    known: Mapping[tuple[str, str], uuid.UUID],
+    companies: Mapping[str, uuid.UUID] | None = None,
+) -> ContactChoice:
     """Match by any strong key; when keys point at different contacts, keep the
     strongest key's contact and record the conflict (never merge silently)."""
     identities = identities_of(inquiry)
@@ -321,8 +351,20 @@ def choose_contact(inquiry: Inquiry, known: Mapping[tuple[str, str], uuid.UUID])
             email=inquiry.sender.email,
             phone=inquiry.sender.phone,
             identities=identities,
+            company=choose_company(inquiry, companies or {}),
         ),
     )
+
+
+def choose_company(inquiry: Inquiry, companies: Mapping[str, uuid.UUID]) -> CompanyChoice | None:
+    """A business email domain makes (or finds) the company; free mail never does."""
+    domain = company_from_email(inquiry.sender.email)
+    if domain is None:
+        return None
+    name = inquiry.sender.company or domain
+    if domain in companies:
+        return CompanyChoice(companies[domain], domain, name, new=False)
+    return CompanyChoice(derived_id(inquiry.id, "company"), domain, name, new=True)
 
 
 def open_lead(leads: Sequence[LeadRef], now: datetime, window: timedelta) -> LeadRef | None:
@@ -385,7 +427,10 @@ def decide(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) 
             f"throttled: more than {policy.sender_limit} inquiries from this sender in "
             f"{int(policy.sender_window.total_seconds() // 60)} minutes",
         )
-    contact = choose_contact(inquiry, snapshot.contacts)
+    link = _link_command(inquiry)
+    if link is not None:
+        return link
+    contact = choose_contact(inquiry, snapshot.contacts, snapshot.companies)
     leads = snapshot.leads_by_contact.get(contact.id, ())
     call_status = inquiry.fields.get("call_status") if inquiry.channel == Channel.PHONE else None
 
@@ -405,6 +450,17 @@ def decide(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) 
             "answered call from a known customer with no open lead: logged on the contact",
         )
     return _new_lead(inquiry, contact, leads, snapshot, now, policy, call_status)
+
+
+def _link_command(inquiry: Inquiry) -> LinkTelegram | None:
+    chat_id = inquiry.channel_ids.get("chat_id")
+    if inquiry.channel != Channel.TELEGRAM or not chat_id:
+        return None
+    found = LINK_COMMAND.match((inquiry.text or "").strip())
+    if found is None:
+        return None
+    bot = inquiry.channel_ids.get("bot_id") or inquiry.routing.connector
+    return LinkTelegram(inquiry, found.group(1), chat_id, bot)
 
 
 def _threaded_lead(
@@ -614,6 +670,7 @@ def plan_batch(
     leads = dict(snapshot.leads_by_contact)
     recent = dict(snapshot.recent_from_sender)
     ips = dict(snapshot.recent_from_ip)
+    companies = dict(snapshot.companies)
     working = replace(
         snapshot,
         contacts=contacts,
@@ -621,6 +678,7 @@ def plan_batch(
         leads_by_contact=leads,
         recent_from_sender=recent,
         recent_from_ip=ips,
+        companies=companies,
     )
     decisions: list[Decision] = []
     cursors: dict[int, int | None] = {}
@@ -629,11 +687,14 @@ def plan_batch(
         decision = decide(inquiry, working, now, policy)
         decisions.append(decision)
         recent[inquiry.key] = recent.get(inquiry.key, 0) + 1
-        if isinstance(decision, RecordOnly):
+        if isinstance(decision, RecordOnly | LinkTelegram):
             continue
         if decision.contact.new is not None:
             for key in decision.contact.new.identities:
                 contacts.setdefault(key, decision.contact.id)
+            company = decision.contact.new.company
+            if company is not None:
+                companies.setdefault(company.domain, company.id)
         if isinstance(decision, NewLead):
             ref = LeadRef(
                 decision.lead_id, decision.status, decision.assignee_id, decision.team_id, now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Set
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from ingest.pipeline import (
     ContactChoice,
     Decision,
     DoneActivity,
+    LinkTelegram,
     LogActivity,
     NewLead,
     PlannedActivity,
@@ -21,7 +23,7 @@ from ingest.pipeline import (
     derived_id,
     title_for,
 )
-from ingest.replies import bare_message_id, outbound_for
+from ingest.replies import bare_message_id, link_reply, outbound_for
 
 
 def rows_for(
@@ -29,29 +31,35 @@ def rows_for(
     team_names: Mapping[int, str],
     now: datetime,
     *,
-    manager_emails: Mapping[int, str] | None = None,
     recently_acknowledged: Set[tuple[str, str]] = frozenset(),
+    linked: Set[uuid.UUID] = frozenset(),
 ) -> IntakeRows:
+    """`linked`: the inquiry ids of `LinkTelegram` decisions whose code the store
+    redeemed in this transaction (the others get the "not valid" answer)."""
     rows = IntakeRows(
         team_cursors=dict(plan.team_cursors),
         team_rotation={k: dict(v) for k, v in plan.team_rotation.items()},
     )
     acknowledged = set(recently_acknowledged)
     for decision in plan.decisions:
-        _add(rows, decision, team_names, now)
-        for message in outbound_for(
-            decision,
-            now=now,
-            manager_emails=manager_emails or {},
-            recently_acknowledged=acknowledged,
-        ):
+        _add(rows, decision, team_names, now, linked)
+        for message in outbound_for(decision, now=now, recently_acknowledged=acknowledged):
             _add_outbound(rows, message, now)
             if message.purpose == "acknowledgement":
                 acknowledged.add((message.channel, message.to))
     return rows
 
 
-def _add(rows: IntakeRows, d: Decision, team_names: Mapping[int, str], now: datetime) -> None:
+def _add(
+    rows: IntakeRows,
+    d: Decision,
+    team_names: Mapping[int, str],
+    now: datetime,
+    linked: Set[uuid.UUID],
+) -> None:
+    if isinstance(d, LinkTelegram):
+        _add_link(rows, d, d.inquiry.id in linked, now)
+        return
     if isinstance(d, RecordOnly):
         rows.inquiries.append(_inquiry_row(d.inquiry, None, None, "recorded", d.reason, now))
         return
@@ -78,12 +86,36 @@ def _add(rows: IntakeRows, d: Decision, team_names: Mapping[int, str], now: date
         rows.inquiries.append(_inquiry_row(d.inquiry, None, d.contact.id, "logged", d.reason, now))
 
 
+def _add_link(rows: IntakeRows, d: LinkTelegram, linked: bool, now: datetime) -> None:
+    # The one-time code is not kept in the stored payload.
+    redacted = d.inquiry.model_copy(update={"text": "/link [code]"})
+    outcome, reason = (
+        ("telegram_linked", "a manager linked this Telegram chat")
+        if linked
+        else ("telegram_link_failed", "the link code is not valid or expired")
+    )
+    rows.inquiries.append(_inquiry_row(redacted, None, None, outcome, reason, now))
+    _add_outbound(rows, link_reply(d, linked=linked, now=now), now)
+
+
 def _add_contact(rows: IntakeRows, inquiry: Inquiry, contact: ContactChoice, now: datetime) -> None:
     c = contact.new
     if c is None:
         return
+    company = c.company
+    if company is not None and company.new:
+        rows.companies.append(
+            {"id": company.id, "name": company.name, "domain": company.domain, "created_at": now}
+        )
     rows.contacts.append(
-        {"id": c.id, "name": c.name, "email": c.email, "phone": c.phone, "created_at": now}
+        {
+            "id": c.id,
+            "name": c.name,
+            "email": c.email,
+            "phone": c.phone,
+            "company_id": company.id if company else None,
+            "created_at": now,
+        }
     )
     rows.identities.extend(
         {

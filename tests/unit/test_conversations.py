@@ -259,3 +259,46 @@ def test_loop_guard_counts_inside_the_batch() -> None:
     assert kinds[0] == "NewLead"
     assert kinds[1:20] == ["AppendToLead"] * 19
     assert kinds[20:] == ["RecordOnly"] * 5
+
+
+def test_business_domain_makes_a_company_and_free_mail_does_not() -> None:
+    business = decide(
+        make_inquiry(sender=Sender(name="Olga", email="olga@msk.acme.ru", company="ACME LLC")),
+        make_snapshot(),
+        NOW,
+        Policy(),
+    )
+    free = decide(
+        make_inquiry(sender=Sender(email="olga@gmail.com")), make_snapshot(), NOW, Policy()
+    )
+    assert isinstance(business, NewLead) and isinstance(free, NewLead)
+    assert business.contact.new is not None and free.contact.new is not None
+    company = business.contact.new.company
+    assert company is not None
+    assert (company.domain, company.name, company.new) == ("acme.ru", "ACME LLC", True)
+    assert free.contact.new.company is None
+
+
+def test_known_company_is_reused_and_one_batch_makes_it_once() -> None:
+    known = uuid.uuid4()
+    d = decide(
+        make_inquiry(sender=Sender(email="a@acme.ru")),
+        make_snapshot(companies={"acme.ru": known}),
+        NOW,
+        Policy(),
+    )
+    assert isinstance(d, NewLead) and d.contact.new is not None
+    assert d.contact.new.company is not None and d.contact.new.company.id == known
+    plan = plan_batch(
+        [make_inquiry(sender=Sender(email=f"u{i}@corp.example")) for i in range(3)],
+        make_snapshot(),
+        NOW,
+        Policy(),
+    )
+    made = [
+        d.contact.new.company
+        for d in plan.decisions
+        if isinstance(d, NewLead) and d.contact.new and d.contact.new.company
+    ]
+    assert [c.new for c in made] == [True, False, False]
+    assert len({c.id for c in made}) == 1
