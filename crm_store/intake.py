@@ -289,6 +289,8 @@ async def load_judgement(session: AsyncSession) -> JudgementData:
 
 async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
     """Insert a batch's rows, parents before children, and move the cursors."""
+    if rows.companies:
+        await _reuse_known_companies(session, rows)
     for model, values in (
         (Company, rows.companies),
         (Contact, rows.contacts),
@@ -325,6 +327,19 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         if team_id in rows.team_rotation:
             changes["rotation_state"] = rows.team_rotation[team_id]
         await session.execute(update(Team).where(Team.id == team_id).values(**changes))
+
+
+async def _reuse_known_companies(session: AsyncSession, rows: IntakeRows) -> None:
+    """A company whose domain is already stored (made by another process or by a
+    manager meanwhile) is reused: its new row is dropped and contacts point at it."""
+    known = await find_companies(session, {c["domain"] for c in rows.companies})
+    if not known:
+        return
+    remap = {c["id"]: known[c["domain"]] for c in rows.companies if c["domain"] in known}
+    rows.companies = [c for c in rows.companies if c["domain"] not in known]
+    for contact in rows.contacts:
+        if contact.get("company_id") in remap:
+            contact["company_id"] = remap[contact["company_id"]]
 
 
 async def find_companies(session: AsyncSession, domains: Iterable[str]) -> dict[str, uuid.UUID]:
