@@ -30,7 +30,11 @@ from ingest.contract import OutboundMessage
 from .mail_config import MailboxConfig, MailTemplate, SmtpConfig
 
 TEMPLATES = Path(__file__).parent / "mail_templates"
-MANAGER_TEMPLATES = frozenset({"manager_new_lead", "manager_lead_updated"})
+MANAGER_TEMPLATES: dict[str, str] = {
+    "manager_new_lead": "New lead",
+    "manager_lead_reassigned": "Lead reassigned to you",
+    "manager_lead_updated": "Lead updated",
+}
 ROBOT_ADDRESS = re.compile(
     r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|mailer[-_.]?daemon|postmaster|"
     r"bounces?|notifications?|robot|auto[-_.]?reply)(?:[-+_.].*)?@",
@@ -127,8 +131,9 @@ class MailRenderer:
         context = {**message.context, **self._lead_facts(message)}
         who = context.get("name") or context.get("email") or context.get("phone") or "someone"
         what = context.get("subject") or (context.get("text") or "").split("\n", 1)[0]
-        prefix = "New lead" if name == "manager_new_lead" else "Lead updated"
-        title = clean_header(f"{prefix}: {who}" + (f": {what}" if what else ""), _SUBJECT_LIMIT)
+        headline = f"{who}: {what}" if what else context.get("title") or who
+        title = clean_header(f"{MANAGER_TEMPLATES[name]}: {headline}", _SUBJECT_LIMIT)
+        context.pop("title", None)
         text = self._files.get_template(f"{name}.txt").render(**context, title=title)
         html = self._files.get_template(f"{name}.html").render(**context, title=title)
         return self._compose(
@@ -173,7 +178,7 @@ class MailRenderer:
         lead = message.context.get("lead_id") or (str(message.lead_id) if message.lead_id else "")
         facts = {"link": f"{self._smtp.console_url.rstrip('/')}/leads/{lead}"}
         deadline = message.context.get("deadline")
-        if not deadline and message.template == "manager_new_lead":
+        if not deadline and message.template in ("manager_new_lead", "manager_lead_reassigned"):
             minutes = self._smtp.sla_minutes.get(message.context.get("channel", ""))
             if minutes is not None:
                 due = message.created_at + timedelta(minutes=minutes)

@@ -21,6 +21,7 @@ from console.auth import AuthEndpoints, Authenticator
 from console.connector_admin import ConnectorEndpoints, SecretCodec
 from console.http import Call, Endpoint, handler_for
 from console.manager import ManagerEndpoints, Publish
+from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
 from console.ratelimit import LoginLimiter
 from console.reports import ReportEndpoints
@@ -45,6 +46,7 @@ class ConsoleApi:
         self._groups = [
             AuthEndpoints(db, self.authenticator).endpoints(),
             ManagerEndpoints(db, publish, default_region=default_region).endpoints(),
+            NotificationEndpoints(db).endpoints(),
             ConnectorEndpoints(
                 db, secret_box=secret_box, connector_kinds=connector_kinds
             ).endpoints(),

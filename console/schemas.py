@@ -424,3 +424,18 @@ class ReportQuery(Strict):
     user_id: int | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- notifications ------------------------------------------------------------------
+
+
+class NotificationsBody(Strict):
+    notify_email: bool = Field(description="Email me when a lead is assigned to me.")
+    notify_telegram: bool = Field(description="Message me in Telegram (once linked).")
+
+
+class TelegramLinkCode(BaseModel):
+    code: str = Field(description="One-time code, shown this once only.")
+    command: str = Field(description="What to send the LeadFlow bot in Telegram.")
+    expires_at: datetime
+    instructions: str

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -460,3 +461,21 @@ class MailboxMessage(Base):
     mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
     captured_at: Mapped[datetime]
+
+
+class NotificationSetting(Base):
+    """A user's notification channels: preferences, the linked Telegram chat, and the
+    pending one-time link code (SHA-256 only, with its expiry). No row = the defaults."""
+
+    __tablename__ = "notification_setting"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    notify_email: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    notify_telegram: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(64))
+    telegram_bot: Mapped[str | None] = mapped_column(String(200))
+    telegram_linked_at: Mapped[datetime | None]
+    link_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_code_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

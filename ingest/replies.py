@@ -1,21 +1,22 @@
-"""Which messages a decision sends: the customer's acknowledgement, the manager's notice.
+"""Which messages a decision sends: the customer's acknowledgement, a link's answer.
 
 Pure: a decision and plain data in, `OutboundMessage`s out. An acknowledgement goes
 once per new lead, never for junk or what was only recorded (auto-replies, bounces,
 list mail), never to a no-reply address, and at most once per recipient within
-the window. The sending connector renders the named template.
+the window. The sending connector renders the named template. Managers' notices are
+not made here: `ingest.notifier` makes them from `leadflow.lead-events`.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Set
-from datetime import UTC, datetime
+from collections.abc import Set
+from datetime import datetime
 
 from ingest.contract import Channel, Inquiry, OutboundMessage
 from ingest.contract.outbound import OutboundChannel
-from ingest.pipeline import AppendToLead, Decision, NewLead, derived_id
+from ingest.pipeline import Decision, LinkTelegram, NewLead, derived_id
 
 NO_REPLY = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?|notifications?)"
@@ -23,6 +24,11 @@ NO_REPLY = re.compile(
     re.IGNORECASE,
 )
 ACK_MESSAGE_DOMAIN = "leadflow.invalid"
+LINKED_TEXT = "Linked: you will get LeadFlow notifications here."
+LINK_FAILED_TEXT = (
+    "This code is not valid or expired. Make a new one in the LeadFlow console "
+    "(Notifications) and send /link CODE again."
+)
 
 
 def ack_message_id(lead_id: uuid.UUID) -> str:
@@ -59,32 +65,25 @@ def outbound_for(
     decision: Decision,
     *,
     now: datetime,
-    manager_emails: Mapping[int, str],
     recently_acknowledged: Set[tuple[str, str]],
 ) -> list[OutboundMessage]:
     if isinstance(decision, NewLead):
-        return [
-            *_acknowledgement(decision, now, recently_acknowledged),
-            *_notice(
-                decision.inquiry,
-                decision.lead_id,
-                decision.assignee_id,
-                "manager_new_lead",
-                now,
-                manager_emails,
-                deadline=decision.first_contact.due_at if decision.first_contact else None,
-            ),
-        ]
-    if isinstance(decision, AppendToLead):
-        return _notice(
-            decision.inquiry,
-            decision.lead_id,
-            decision.assignee_id,
-            "manager_lead_updated",
-            now,
-            manager_emails,
-        )
+        return _acknowledgement(decision, now, recently_acknowledged)
     return []
+
+
+def link_reply(decision: LinkTelegram, *, linked: bool, now: datetime) -> OutboundMessage:
+    """The bot's answer to `/link CODE`: linked, or why not."""
+    return OutboundMessage(
+        id=derived_id(decision.inquiry.id, "link-reply"),
+        channel="telegram",
+        purpose="manager_notification",
+        connector=decision.bot,
+        to=decision.chat_id,
+        text=LINKED_TEXT if linked else LINK_FAILED_TEXT,
+        inquiry_id=decision.inquiry.id,
+        created_at=now,
+    )
 
 
 def _context(inquiry: Inquiry, lead_id: uuid.UUID) -> dict[str, str]:
@@ -137,37 +136,6 @@ def _acknowledgement(
             context=_context(inquiry, d.lead_id),
             headers=headers,
             lead_id=d.lead_id,
-            inquiry_id=inquiry.id,
-            created_at=now,
-        )
-    ]
-
-
-def _notice(
-    inquiry: Inquiry,
-    lead_id: uuid.UUID,
-    assignee_id: int | None,
-    template: str,
-    now: datetime,
-    manager_emails: Mapping[int, str],
-    *,
-    deadline: datetime | None = None,
-) -> list[OutboundMessage]:
-    address = manager_emails.get(assignee_id) if assignee_id is not None else None
-    if not address:
-        return []
-    context = _context(inquiry, lead_id)
-    if deadline is not None:
-        context["deadline"] = deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return [
-        OutboundMessage(
-            id=derived_id(inquiry.id, f"notice:{template}"),
-            channel="email",
-            purpose="manager_notification",
-            to=address,
-            template=template,
-            context=context,
-            lead_id=lead_id,
             inquiry_id=inquiry.id,
             created_at=now,
         )

@@ -4,8 +4,9 @@ Runs in the ingest role every `interval`; `run_once(now)` is the bounded form th
 tests drive. One transaction per pass holds the team rows (PostgreSQL) and the
 candidate leads (`SKIP LOCKED`), so several processes never act on one lead twice
 and the rotation stays fair with the consumer. Every change is written to the
-assignment ledger and as lead events; notices to managers and heads go through the
-outbound outbox. The same pass teaches the spam classifier the managers' new
+assignment ledger and as lead events (the notifier tells the new assignee from
+`lead.assigned` / `lead.reassigned`); the notice to a head goes through the outbound
+outbox. The same pass teaches the spam classifier the managers' new
 junk / not-junk marks.
 """
 
@@ -218,10 +219,6 @@ class SlaWatcher:
                     },
                 ),
             )
-        emails = await intake.manager_emails(session, [action.to_user])
-        await _notice(
-            session, lead, emails.get(action.to_user), "manager_new_lead", action.reason, now
-        )
         if hop:
             report.reassigned += 1
         else:

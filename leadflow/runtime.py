@@ -1,7 +1,7 @@
 """Starts LeadFlow's roles (connectors, ingest, console) in one process, in order.
 
 Every resource is entered in an `AsyncExitStack` and left in reverse on stop:
-broker → topics → database → configuration → publisher → HTTP → consumer. SIGINT and
+broker → topics → database → configuration → publisher → HTTP → consumer → notifier. SIGINT and
 SIGTERM set the stop event; the consumer finishes and commits its batch in hand.
 """
 
@@ -30,6 +30,7 @@ from ingest.consumer import ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
 from ingest.metrics import IngestMetrics
+from ingest.notifier import LeadNotifier, NotifierConfig
 from ingest.pipeline import Policy
 from ingest.watcher import SlaWatcher
 from leadflow.broker import EmbeddedBroker, create_topics
@@ -198,6 +199,10 @@ async def run(
                     )
                 )
                 tasks.create_task(consumer.run(stop), name="ingest-consumer")
+                notifier = await stack.enter_async_context(
+                    LeadNotifier(_notifier_config(settings, bootstrap, topics), db)
+                )
+                tasks.create_task(notifier.run(stop), name="lead-notifier")
 
                 async def after_watch() -> None:
                     consumer.outbox_changed()
@@ -227,6 +232,20 @@ def _consumer_config(settings: Settings, bootstrap: str, topics: Topics) -> Cons
         heartbeat_interval_ms=k.heartbeat_interval_ms,
         default_region=settings.ingest.default_region,
         default_team=settings.ingest.default_team,
+    )
+
+
+def _notifier_config(settings: Settings, bootstrap: str, topics: Topics) -> NotifierConfig:
+    k = settings.kafka
+    return NotifierConfig(
+        bootstrap_servers=bootstrap,
+        topics=topics,
+        group_id=f"{topics.prefix}leadflow-notifier",
+        fetch_max_wait_ms=k.fetch_max_wait_ms,
+        session_timeout_ms=k.session_timeout_ms,
+        heartbeat_interval_ms=k.heartbeat_interval_ms,
+        console_url=(settings.smtp.console_url if settings.smtp else None)
+        or settings.http.public_url,
     )
 
 

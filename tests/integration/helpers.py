@@ -19,6 +19,7 @@ from crm_store.models import Lead
 from ingest.consumer import BatchHook, ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
+from ingest.notifier import LeadNotifier, NotifierConfig
 
 from ..factories import make_form
 
@@ -73,6 +74,26 @@ def consumer_for(
         fetch_max_wait_ms=20,
     )
     return InquiryConsumer(config, db, before_offset_commit=before_offset_commit)
+
+
+def notifier_for(
+    bootstrap: str,
+    topics: Topics,
+    db: Database,
+    *,
+    group: str | None = None,
+    console_url: str | None = None,
+) -> LeadNotifier:
+    config = NotifierConfig(
+        bootstrap_servers=bootstrap,
+        topics=topics,
+        group_id=group or f"n-{uuid.uuid4().hex[:8]}",
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=500,
+        fetch_max_wait_ms=20,
+        console_url=console_url,
+    )
+    return LeadNotifier(config, db)
 
 
 async def lead_count(db: Database) -> int:

@@ -32,7 +32,7 @@ from leadflow.settings import Settings
 
 from ..conftest import BrokerProcess
 from ..servers import PASSWORD, Dovecot, ImapClient, MailSink
-from .helpers import consumer_for, lead_count, seed_team
+from .helpers import consumer_for, lead_count, notifier_for, seed_team
 from .mail_helpers import corpus, simple_mail, topic_size
 
 pytestmark = pytest.mark.integration
@@ -105,6 +105,11 @@ async def captured_up_to(mail: MailChannel, uid: int) -> None:
 async def consume(broker: BrokerProcess, topics: Topics, db: Database, group: str) -> None:
     async with consumer_for(broker.bootstrap_servers, topics, db, group=group) as consumer:
         await consumer.run(until_idle=True)
+    # The managers' notices come from the lead events, in the notifier's own group.
+    async with notifier_for(
+        broker.bootstrap_servers, topics, db, group=f"{group}-notify"
+    ) as notifier:
+        await notifier.run(until_idle=True)
 
 
 async def dispatch(broker: BrokerProcess, topics: Topics, mail: MailChannel, group: str) -> None:

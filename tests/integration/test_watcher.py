@@ -79,6 +79,11 @@ async def test_overdue_first_contact_is_breached_then_reassigned_and_ledgered(
         events = set(
             await session.scalars(select(LeadEvent.type).where(LeadEvent.lead_id == lead.id))
         )
+        notices = list(
+            await session.scalars(
+                select(OutboundRecord.id).where(OutboundRecord.purpose == "manager_notification")
+            )
+        )
     assert after is not None and activity is not None
     assert after.assignee_id == members[1] != lead.assignee_id
     assert activity.assignee_id == after.assignee_id
@@ -87,6 +92,9 @@ async def test_overdue_first_contact_is_breached_then_reassigned_and_ledgered(
     assert activity.due_at is not None and activity.due_at > due
     assert ledger == ["assigned", "reassigned"]
     assert {"activity.overdue", "lead.reassigned"} <= events
+    # The new manager hears of it from the `lead.reassigned` event (ingest.notifier),
+    # not from a notice the watcher writes itself.
+    assert notices == []
 
 
 async def test_head_is_notified_once_when_hops_run_out(

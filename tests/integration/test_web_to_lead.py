@@ -19,7 +19,7 @@ from ingest.contract import Sender, Topics
 
 from ..conftest import BrokerProcess
 from ..factories import make_inquiry
-from .helpers import consumer_for, form_client, lead_count, seed_team
+from .helpers import consumer_for, form_client, lead_count, notifier_for, seed_team
 
 pytestmark = pytest.mark.integration
 
@@ -262,6 +262,12 @@ async def test_repeat_inquiry_joins_the_open_lead_and_messages_go_out(
     )
     async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
         await consumer.run(until_idle=True)
+    # Ingest sends only the customer's acknowledgement; the managers' notices come
+    # from the lead events, through the notifier.
+    (only,) = await _read_all(broker, topics.outbound, 1)
+    assert only["purpose"] == "acknowledgement"
+    async with notifier_for(broker.bootstrap_servers, topics, db) as notifier:
+        await notifier.run(until_idle=True)
     async with db.sessions() as session:
         page = await list_leads(session, ADMIN)
         rows = await session.execute(select(InquiryRecord.idempotency_key, InquiryRecord.outcome))

@@ -1,4 +1,4 @@
-"""Acknowledgements and manager notices a decision sends."""
+"""Acknowledgements a decision sends (managers' notices come from lead events)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_email_lead_gets_a_threaded_auto_submitted_ack() -> None:
         routing=Routing(team="Sales", connector="sales-inbox"),
         channel_ids={"message_id": "<m1@client>", "references": "<m0@client>"},
     )
-    (ack,) = list(outbound_for(d, now=NOW, manager_emails={}, recently_acknowledged=set()))
+    (ack,) = list(outbound_for(d, now=NOW, recently_acknowledged=set()))
     assert ack.channel == "email"
     assert ack.to == "ivan@example.com"
     assert ack.connector == "sales-inbox"
@@ -52,15 +52,10 @@ def test_email_lead_gets_a_threaded_auto_submitted_ack() -> None:
     assert ack.subject == "Re: Quote"
 
 
-def test_manager_is_notified_of_a_new_lead() -> None:
+def test_a_new_lead_sends_no_manager_notice_from_ingest() -> None:
     d = new_lead()
-    messages = outbound_for(
-        d, now=NOW, manager_emails={1: "anna@corp.test"}, recently_acknowledged=set()
-    )
-    notice = next(m for m in messages if m.purpose == "manager_notification")
-    assert notice.to == "anna@corp.test"
-    assert notice.context["lead_id"] == str(d.lead_id)
-    assert notice.context["deadline"] == "2026-11-27 10:30 UTC", "the form's 30-minute SLA"
+    messages = outbound_for(d, now=NOW, recently_acknowledged=set())
+    assert [m.purpose for m in messages] == ["acknowledgement"]
 
 
 @pytest.mark.parametrize(
@@ -76,7 +71,7 @@ def test_no_ack(kw: dict[str, object]) -> None:
     d = new_lead(**kw)
     acks = [
         m
-        for m in outbound_for(d, now=NOW, manager_emails={}, recently_acknowledged=set())
+        for m in outbound_for(d, now=NOW, recently_acknowledged=set())
         if m.purpose == "acknowledgement"
     ]
     assert acks == []
@@ -85,7 +80,7 @@ def test_no_ack(kw: dict[str, object]) -> None:
 def test_repeat_within_the_window_is_suppressed() -> None:
     d = new_lead()
     recently = {("email", "ivan@example.com")}
-    assert outbound_for(d, now=NOW, manager_emails={}, recently_acknowledged=recently) == []
+    assert outbound_for(d, now=NOW, recently_acknowledged=recently) == []
 
 
 def test_telegram_ack_goes_to_the_chat_through_the_bot() -> None:
@@ -95,5 +90,5 @@ def test_telegram_ack_goes_to_the_chat_through_the_bot() -> None:
         routing=Routing(connector="bot-1"),
         channel_ids={"chat_id": "555"},
     )
-    (ack,) = outbound_for(d, now=NOW, manager_emails={}, recently_acknowledged=set())
+    (ack,) = outbound_for(d, now=NOW, recently_acknowledged=set())
     assert (ack.channel, ack.to, ack.connector, ack.template) == ("telegram", "555", "bot-1", "ack")
