@@ -34,6 +34,7 @@ MANAGER_TEMPLATES: dict[str, str] = {
     "manager_new_lead": "New lead",
     "manager_lead_reassigned": "Lead reassigned to you",
     "manager_lead_updated": "Lead updated",
+    "sla_escalated": "SLA escalation",
 }
 ROBOT_ADDRESS = re.compile(
     r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|mailer[-_.]?daemon|postmaster|"

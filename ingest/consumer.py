@@ -69,6 +69,8 @@ class ConsumerConfig:
     store_attempts: int = 6
     max_message_bytes: int = 1_048_576
     ack_window: timedelta = timedelta(hours=24)
+    # Where messages can be delivered; without SMTP settings there is no email to queue.
+    outbound_channels: frozenset[str] = frozenset({"email", "telegram"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +326,7 @@ class InquiryConsumer:
                     now,
                     recently_acknowledged=recently,
                     linked=linked,
+                    channels=self._config.outbound_channels,
                 )
                 await intake.write_intake(session, rows)
                 self._events_pending = True

@@ -92,6 +92,7 @@ def notices_for(
     *,
     inquiry: Mapping[str, Any] | None = None,
     console_url: str | None = None,
+    email: bool = True,
 ) -> list[OutboundMessage]:
     if lead is None or recipient is None or event.assignee_id is None:
         return []
@@ -99,7 +100,7 @@ def notices_for(
         return []  # the lead has moved on since; its new manager hears of that event
     context = _context(event, lead, inquiry)
     messages: list[OutboundMessage] = []
-    if recipient.email:
+    if recipient.email and email:
         messages.append(
             OutboundMessage(
                 id=derived_id(event.id, "notice:email"),

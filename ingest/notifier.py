@@ -49,6 +49,7 @@ class NotifierConfig:
     heartbeat_interval_ms: int = 3_000
     store_attempts: int = 6
     console_url: str | None = None
+    email: bool = True  # False without SMTP settings: no email notice to queue
 
 
 class LeadNotifier:
@@ -188,6 +189,7 @@ class LeadNotifier:
                     now,
                     inquiry=inquiries.get(event.inquiry_id) if event.inquiry_id else None,
                     console_url=self._config.console_url,
+                    email=self._config.email,
                 ):
                     rows.append(
                         {

@@ -33,6 +33,7 @@ def rows_for(
     *,
     recently_acknowledged: Set[tuple[str, str]] = frozenset(),
     linked: Set[uuid.UUID] = frozenset(),
+    channels: Set[str] = frozenset({"email", "telegram"}),
 ) -> IntakeRows:
     """`linked`: the inquiry ids of `LinkTelegram` decisions whose code the store
     redeemed in this transaction (the others get the "not valid" answer)."""
@@ -43,7 +44,9 @@ def rows_for(
     acknowledged = set(recently_acknowledged)
     for decision in plan.decisions:
         _add(rows, decision, team_names, now, linked)
-        for message in outbound_for(decision, now=now, recently_acknowledged=acknowledged):
+        for message in outbound_for(
+            decision, now=now, recently_acknowledged=acknowledged, channels=channels
+        ):
             _add_outbound(rows, message, now)
             if message.purpose == "acknowledgement":
                 acknowledged.add((message.channel, message.to))
@@ -253,6 +256,9 @@ def _add_planned(
             "created_at": now,
         }
     )
+    if a.is_first_contact:
+        # lead.assigned already carries the first contact's deadline.
+        return
     rows.events.append(
         _event(
             inquiry,

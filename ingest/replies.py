@@ -66,9 +66,12 @@ def outbound_for(
     *,
     now: datetime,
     recently_acknowledged: Set[tuple[str, str]],
+    channels: Set[str] = frozenset({"email", "telegram"}),
 ) -> list[OutboundMessage]:
+    """`channels`: where something can be delivered at all (no SMTP, no email)."""
     if isinstance(decision, NewLead):
-        return _acknowledgement(decision, now, recently_acknowledged)
+        acks = _acknowledgement(decision, now, recently_acknowledged)
+        return [m for m in acks if m.channel in channels]
     return []
 
 

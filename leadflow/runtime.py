@@ -232,6 +232,7 @@ def _consumer_config(settings: Settings, bootstrap: str, topics: Topics) -> Cons
         heartbeat_interval_ms=k.heartbeat_interval_ms,
         default_region=settings.ingest.default_region,
         default_team=settings.ingest.default_team,
+        outbound_channels=frozenset({"telegram"} | ({"email"} if settings.smtp else set())),
     )
 
 
@@ -246,6 +247,7 @@ def _notifier_config(settings: Settings, bootstrap: str, topics: Topics) -> Noti
         heartbeat_interval_ms=k.heartbeat_interval_ms,
         console_url=(settings.smtp.console_url if settings.smtp else None)
         or settings.http.public_url,
+        email=settings.smtp is not None,
     )
 
 

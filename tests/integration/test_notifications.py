@@ -134,7 +134,7 @@ async def test_assignment_notifies_by_email_and_linked_telegram_once(
     await ingest(broker, topics, db)
     assert await notices(db) == [], "ingest itself tells no manager"
 
-    assert await notify(broker, topics, db) >= 3  # created, assigned, activity.scheduled
+    assert await notify(broker, topics, db) >= 2  # lead.created, lead.assigned
     email, telegram = await notices(db)
     async with db.sessions() as session:
         lead = await session.scalar(select(Lead))

@@ -62,7 +62,7 @@ async def test_form_post_becomes_assigned_lead_with_deadline(
         ("call", "planned", lead.first_contact_due_at)
     ]
     assert record is not None and record.lead_id == lead.id
-    assert events == ["activity.scheduled", "lead.assigned", "lead.created"]
+    assert events == ["lead.assigned", "lead.created"]
     assert unpublished is None, "the outbox was published"
 
 
@@ -74,8 +74,8 @@ async def test_lead_events_reach_the_topic(
         assert (await client.post("/forms/contact", data=FORM)).status == 202
     async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
         await consumer.run(until_idle=True)
-    types = [e["type"] for e in await _read_all(broker, topics.lead_events, 3)]
-    assert sorted(types) == ["activity.scheduled", "lead.assigned", "lead.created"]
+    types = [e["type"] for e in await _read_all(broker, topics.lead_events, 2)]
+    assert sorted(types) == ["lead.assigned", "lead.created"]
 
 
 async def test_same_submission_twice_gives_one_lead(

@@ -288,3 +288,23 @@ def test_parse_select_search_and_fetch() -> None:
     assert (first.uid, first.raw, second.uid, second.raw) == (5, b"hello", 6, b"abc")
     assert first.internal_date == datetime(2026, 11, 27, 0, 32, 18, tzinfo=UTC)
     assert second.internal_date is None
+
+
+def test_head_escalation_mail_names_the_lead_and_why() -> None:
+    notice = message(
+        purpose="manager_notification",
+        connector=None,
+        to="helen@example.test",
+        template="sla_escalated",
+        context={
+            "lead_id": str(LEAD),
+            "reason": "first contact overdue; hop limit reached",
+            "channel": "web_form",
+        },
+        headers={},
+    )
+    mail = render(notice)
+    assert mail["Subject"].startswith("SLA escalation")
+    text, _html = parts(mail)
+    assert "hop limit reached" in text
+    assert f"https://crm.example.test/leads/{LEAD}" in text

@@ -92,3 +92,11 @@ def test_telegram_ack_goes_to_the_chat_through_the_bot() -> None:
     )
     (ack,) = outbound_for(d, now=NOW, recently_acknowledged=set())
     assert (ack.channel, ack.to, ack.connector, ack.template) == ("telegram", "555", "bot-1", "ack")
+
+
+def test_without_smtp_no_email_is_queued() -> None:
+    d = new_lead()
+    assert (
+        outbound_for(d, now=NOW, recently_acknowledged=set(), channels=frozenset({"telegram"}))
+        == []
+    )
