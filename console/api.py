@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from console.admin import AdminEndpoints
 from console.auth import AuthEndpoints, Authenticator
-from console.connector_admin import ConnectorEndpoints, SecretCodec
+from console.connector_admin import ConnectionTester, ConnectorEndpoints, SecretCodec
 from console.http import Call, Endpoint, handler_for
 from console.manager import ManagerEndpoints, Publish
 from console.notifications import NotificationEndpoints
@@ -37,6 +37,7 @@ class ConsoleApi:
         publish: Publish | None = None,
         secret_box: SecretCodec | None = None,
         connector_kinds: Mapping[str, type[BaseModel]] | None = None,
+        connection_tester: ConnectionTester | None = None,
         forms_base_url: str | None = None,
         sla_defaults: Mapping[str, int] | None = None,
         default_region: str = "RU",
@@ -48,7 +49,10 @@ class ConsoleApi:
             ManagerEndpoints(db, publish, default_region=default_region).endpoints(),
             NotificationEndpoints(db).endpoints(),
             ConnectorEndpoints(
-                db, secret_box=secret_box, connector_kinds=connector_kinds
+                db,
+                secret_box=secret_box,
+                connector_kinds=connector_kinds,
+                tester=connection_tester,
             ).endpoints(),
             AdminEndpoints(
                 db,

@@ -5,20 +5,21 @@ injected `SecretCodec` (Fernet, key from settings) before they reach the store, 
 the API only ever says which are "set". Settings are checked against the kind's
 pydantic model (injected too, so the console imports no connector); the running
 connectors reload the table every few seconds, so changes apply without a restart.
-A connection test exists for no kind yet (501). Imports `crm_store` and `console`
-helpers only.
+The connection test is injected as well (`ConnectionTester`): the runtime's reaches
+the service (Telegram getMe, an IMAP login); without one the action answers 501.
+Imports `crm_store` and `console` helpers only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
-from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from console.http import ApiError, Call, Endpoint, Reply, collect, field_errors, invalid, route
 from console.schemas import (
+    ConnectionTestResult,
     ConnectorBody,
     ConnectorCreate,
     ConnectorHealth,
@@ -37,6 +38,10 @@ class SecretCodec(Protocol):
     def decrypt(self, token: str | None) -> dict[str, str]: ...
 
 
+ConnectionTester = Callable[[str, str, dict[str, Any], dict[str, str]], Awaitable[tuple[bool, str]]]
+"""(kind, name, settings, clear secrets) → (ok, a sentence without secrets)."""
+
+
 def _secret_fields(model: type[BaseModel]) -> tuple[str, ...]:
     fields: tuple[str, ...] = getattr(model, "SECRET_FIELDS", ())
     return fields
@@ -51,10 +56,12 @@ class ConnectorEndpoints:
         *,
         secret_box: SecretCodec | None = None,
         connector_kinds: Mapping[str, type[BaseModel]] | None = None,
+        tester: ConnectionTester | None = None,
     ) -> None:
         self._db = db
         self._box = secret_box
         self._kinds = dict(connector_kinds or {})
+        self._tester = tester
 
     def endpoints(self) -> list[Endpoint]:
         return collect(self, tag="admin", access="admin")
@@ -195,11 +202,24 @@ class ConnectorEndpoints:
     @route(
         "POST",
         "/api/v1/admin/connectors/{name}/test",
-        "Test a connector's connection (501 for now)",
+        "Test a connector's connection: reach the service with its settings and secrets",
+        response=ConnectionTestResult,
     )
-    async def test_connector(self, call: Call) -> web.StreamResponse:
+    async def test_connector(self, call: Call) -> ConnectionTestResult:
+        name = call.request.match_info["name"]
         async with self._db.sessions() as session:
-            kind, _ = await configuration.connector_secrets(
-                session, call.request.match_info["name"]
+            kind, encrypted = await configuration.connector_secrets(session, name)
+            row = next(
+                (
+                    r
+                    for r in await connectors.list_connectors(session, active_only=False)
+                    if r.name == name
+                ),
+                None,
             )
-        raise ApiError(501, f"{self.NOT_TESTABLE} ({kind})", kind=kind)
+        if self._tester is None or self._box is None or row is None:
+            raise ApiError(501, f"{self.NOT_TESTABLE} ({kind})", kind=kind)
+        ok, detail = await self._tester(
+            kind, name, dict(row.settings), self._box.decrypt(encrypted)
+        )
+        return ConnectionTestResult(ok=ok, detail=detail)

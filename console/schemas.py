@@ -340,6 +340,11 @@ class ConnectorCreate(ConnectorBody):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 
 
+class ConnectionTestResult(BaseModel):
+    ok: bool
+    detail: str
+
+
 class ConnectorHealth(BaseModel):
     last_success_at: datetime | None
     last_error: str | None

@@ -36,6 +36,7 @@ from ingest.watcher import SlaWatcher
 from leadflow.broker import EmbeddedBroker, create_topics
 from leadflow.channel_settings import KINDS
 from leadflow.channels import ChannelSet
+from leadflow.connection_tests import test_connection
 from leadflow.importer import advertised_broker
 from leadflow.mailboxes import MailChannel
 from leadflow.secrets import derived_key, load_secret_box
@@ -296,6 +297,7 @@ def _http_app(
             publish=publisher.publish,
             secret_box=load_secret_box(settings.secret_key, settings.data_dir),
             connector_kinds=KINDS,
+            connection_tester=test_connection,
             forms_base_url=settings.http.public_url,
             sla_defaults=settings.ingest.sla_minutes,
             default_region=settings.ingest.default_region,

@@ -299,3 +299,42 @@ async def test_rules_settings_and_blocklist(db: Database) -> None:
             )
         ).status == 204
         assert root
+
+
+async def test_connection_test_reaches_the_service(db: Database) -> None:
+    from leadflow.broker import free_port
+    from leadflow.connection_tests import test_connection
+
+    from .fake_telegram import FakeBotApi
+
+    admin = await token_of(db, await make_user(db, "root@x.test", "admin"))
+    token = "7012345678:AAE-test-token"
+    fake = FakeBotApi()
+    async with (
+        fake.serve() as root,
+        console_client(db, connection_tester=test_connection) as client,
+    ):
+        for name, base in (("good", root), ("dead", f"http://127.0.0.1:{free_port()}")):
+            body = {
+                "kind": "telegram",
+                "name": name,
+                "settings": {"api_base_url": base},
+                "secrets": {"token": token},
+            }
+            assert (
+                await client.post("/api/v1/admin/connectors", json=body, headers=admin)
+            ).status == 201
+        good = await (await client.post("/api/v1/admin/connectors/good/test", headers=admin)).json()
+        dead = await (await client.post("/api/v1/admin/connectors/dead/test", headers=admin)).json()
+        webhook = {
+            "kind": "whatsapp",
+            "name": "wa",
+            "secrets": {"app_secret": "s", "verify_token": "v"},
+        }
+        assert (
+            await client.post("/api/v1/admin/connectors", json=webhook, headers=admin)
+        ).status == 201
+        wa = await (await client.post("/api/v1/admin/connectors/wa/test", headers=admin)).json()
+    assert good["ok"] is True and good["detail"].startswith("reached the bot @")
+    assert dead["ok"] is False and token not in dead["detail"]
+    assert wa["ok"] is True and "webhook" in wa["detail"]
