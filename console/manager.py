@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from console.http import ApiError, Call, Endpoint, Reply, collect, invalid, route
 from console.schemas import (
@@ -31,16 +32,19 @@ from console.schemas import (
     ListQuery,
     LiveQuery,
     ManualLeadBody,
+    NotDuplicateBody,
+    NotDuplicateView,
     QueueQuery,
     ReplyBody,
     ReplyQueued,
     StatusBody,
     StatusView,
 )
-from crm_store import card, leads, queue, work
+from crm_store import card, intake, leads, queue, work
 from crm_store.card import CompanyView, LeadCard
 from crm_store.database import Database
 from crm_store.leads import LeadPage, LeadView
+from crm_store.models import Contact
 from crm_store.queue import Counters, CountersView, QueueItem, QueuePage
 from ingest.contract import (
     Channel,
@@ -209,6 +213,30 @@ class ManagerEndpoints:
                 session, call.who, activity_id, result=body.result, next_plan=plan, now=call.now
             )
         return Completed(lead_id=lead_id, next_activity_id=next_id)
+
+    @route(
+        "POST",
+        "/api/v1/contacts/not-duplicate",
+        "Mark two contacts as different people (kept org-wide; stops conflict notes)",
+        body=NotDuplicateBody,
+        response=NotDuplicateView,
+    )
+    async def not_duplicate(self, call: Call) -> NotDuplicateView:
+        body = call.body_as(NotDuplicateBody)
+        if body.contact_a == body.contact_b:
+            raise ApiError(422, "A contact is always a duplicate of itself: give two contacts.")
+        async with self._db.sessions() as session, session.begin():
+            found = set(
+                await session.scalars(
+                    select(Contact.id).where(Contact.id.in_([body.contact_a, body.contact_b]))
+                )
+            )
+            if len(found) != 2:
+                raise ApiError(404, "There is no contact with one of these ids.")
+            created = await intake.mark_not_duplicate(
+                session, body.contact_a, body.contact_b, call.who.user_id, call.now
+            )
+        return NotDuplicateView(contact_a=body.contact_a, contact_b=body.contact_b, created=created)
 
     @route(
         "POST",

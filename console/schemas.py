@@ -444,3 +444,14 @@ class TelegramLinkCode(BaseModel):
     command: str = Field(description="What to send the LeadFlow bot in Telegram.")
     expires_at: datetime
     instructions: str
+
+
+class NotDuplicateBody(BaseModel):
+    contact_a: uuid.UUID
+    contact_b: uuid.UUID
+
+
+class NotDuplicateView(BaseModel):
+    contact_a: uuid.UUID
+    contact_b: uuid.UUID
+    created: bool

@@ -30,6 +30,7 @@ from crm_store.models import (
     Lead,
     LeadEvent,
     MessageRef,
+    NotDuplicateMark,
     OutboundRecord,
     RoutingRule,
     RuleSetting,
@@ -351,6 +352,39 @@ async def find_companies(session: AsyncSession, domains: Iterable[str]) -> dict[
         )
         found.update({domain: company_id for domain, company_id in rows if domain})
     return found
+
+
+async def not_duplicate_pairs(
+    session: AsyncSession, contact_ids: Iterable[uuid.UUID]
+) -> set[frozenset[uuid.UUID]]:
+    """Pairs of these contacts that someone marked as different people (org-wide)."""
+    ids = sorted({str(c) for c in contact_ids})
+    pairs: set[frozenset[uuid.UUID]] = set()
+    for chunk in _chunks(ids):
+        rows = await session.execute(
+            select(NotDuplicateMark.key_a, NotDuplicateMark.key_b).where(
+                NotDuplicateMark.key_a.in_(chunk) | NotDuplicateMark.key_b.in_(chunk)
+            )
+        )
+        pairs.update(frozenset({uuid.UUID(a), uuid.UUID(b)}) for a, b in rows)
+    return pairs
+
+
+async def mark_not_duplicate(
+    session: AsyncSession, a: uuid.UUID, b: uuid.UUID, user_id: int | None, now: datetime
+) -> bool:
+    """Record that contacts `a` and `b` are different people; False if already marked."""
+    key_a, key_b = sorted((str(a), str(b)))
+    exists = await session.scalar(
+        select(NotDuplicateMark.id).where(
+            NotDuplicateMark.key_a == key_a, NotDuplicateMark.key_b == key_b
+        )
+    )
+    if exists is not None:
+        return False
+    session.add(NotDuplicateMark(key_a=key_a, key_b=key_b, user_id=user_id, created_at=now))
+    await session.flush()
+    return True
 
 
 async def leads_for_contacts(

@@ -361,6 +361,7 @@ class InquiryConsumer:
             session, (key for i in fresh for key in identities_of(i))
         )
         leads = await intake.leads_for_contacts(session, set(contacts.values()))
+        not_duplicates = await intake.not_duplicate_pairs(session, set(contacts.values()))
         companies = await intake.find_companies(
             session, {d for i in fresh if (d := company_from_email(i.sender.email))}
         )
@@ -391,6 +392,7 @@ class InquiryConsumer:
             },
             threads=threads,
             companies=companies,
+            not_duplicates=frozenset(not_duplicates),
             recent_from_sender=recent,
         )
         return snapshot, teams

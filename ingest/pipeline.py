@@ -137,6 +137,7 @@ class Snapshot:
     leads_by_contact: Mapping[uuid.UUID, tuple[LeadRef, ...]] = field(default_factory=dict)
     threads: Mapping[str, uuid.UUID] = field(default_factory=dict)  # message id → lead id
     companies: Mapping[str, uuid.UUID] = field(default_factory=dict)  # domain → company
+    not_duplicates: frozenset[frozenset[uuid.UUID]] = frozenset()  # org-wide marks
     recent_from_sender: Mapping[str, int] = field(default_factory=dict)
     recent_from_ip: Mapping[str, int] = field(default_factory=dict)
     rules: tuple[RoutingRule, ...] = ()
@@ -329,6 +330,7 @@ def choose_contact(
     inquiry: Inquiry,
     known: Mapping[tuple[str, str], uuid.UUID],
     companies: Mapping[str, uuid.UUID] | None = None,
+    not_duplicates: frozenset[frozenset[uuid.UUID]] = frozenset(),
 ) -> ContactChoice:
     """Match by any strong key; when keys point at different contacts, keep the
     strongest key's contact and record the conflict (never merge silently)."""
@@ -339,7 +341,7 @@ def choose_contact(
         conflict = tuple(
             f"{kind} {value} belongs to another contact"
             for (kind, value), cid in matches
-            if cid != chosen
+            if cid != chosen and frozenset({cid, chosen}) not in not_duplicates
         )
         return ContactChoice(chosen, None, conflict)
     new_id = derived_id(inquiry.id, "contact")
@@ -430,7 +432,9 @@ def decide(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) 
     link = _link_command(inquiry)
     if link is not None:
         return link
-    contact = choose_contact(inquiry, snapshot.contacts, snapshot.companies)
+    contact = choose_contact(
+        inquiry, snapshot.contacts, snapshot.companies, snapshot.not_duplicates
+    )
     leads = snapshot.leads_by_contact.get(contact.id, ())
     call_status = inquiry.fields.get("call_status") if inquiry.channel == Channel.PHONE else None
 

@@ -425,3 +425,41 @@ async def test_manual_lead_without_a_broker_is_503(db: Database) -> None:
             "/api/v1/leads", json={"email": "x@example.com"}, headers=await token_of(db, user)
         )
         assert resp.status == 503
+
+
+async def test_not_duplicate_mark_is_kept_org_wide_and_used_by_the_pipeline(db: Database) -> None:
+    from crm_store import intake
+    from crm_store.models import Contact
+
+    members, _ = await seeded(db, 2)
+    async with db.sessions() as session:
+        a, b = list(await session.scalars(select(Contact.id).limit(2)))
+    async with console_client(db) as client:
+        h = await token_of(db, members[0])
+        first = await client.post(
+            "/api/v1/contacts/not-duplicate",
+            json={"contact_a": str(a), "contact_b": str(b)},
+            headers=h,
+        )
+        again = await client.post(
+            "/api/v1/contacts/not-duplicate",
+            json={"contact_a": str(b), "contact_b": str(a)},
+            headers=h,
+        )
+        same = await client.post(
+            "/api/v1/contacts/not-duplicate",
+            json={"contact_a": str(a), "contact_b": str(a)},
+            headers=h,
+        )
+        ghost = await client.post(
+            "/api/v1/contacts/not-duplicate",
+            json={"contact_a": str(a), "contact_b": str(uuid.uuid4())},
+            headers=h,
+        )
+        assert first.status == 200
+        assert (await first.json())["created"] is True
+        assert (await again.json())["created"] is False, "one mark, in either order"
+        assert same.status == 422
+        assert ghost.status == 404
+    async with db.sessions() as session:
+        assert await intake.not_duplicate_pairs(session, [a]) == {frozenset({a, b})}

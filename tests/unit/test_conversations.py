@@ -302,3 +302,13 @@ def test_known_company_is_reused_and_one_batch_makes_it_once() -> None:
     ]
     assert [c.new for c in made] == [True, False, False]
     assert len({c.id for c in made}) == 1
+
+
+def test_not_duplicate_mark_silences_the_conflict_note() -> None:
+    other = uuid.uuid4()
+    known = {("email", "ivan@example.com"): CONTACT, ("phone", "+79123456789"): other}
+    marked = make_snapshot(contacts=known, not_duplicates=frozenset({frozenset({CONTACT, other})}))
+    d = decide(make_inquiry(), marked, NOW, Policy())
+    assert isinstance(d, NewLead)
+    assert d.contact.id == CONTACT
+    assert d.contact.conflict == ()
