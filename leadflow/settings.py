@@ -91,7 +91,7 @@ class MemberConfig(BaseModel):
 
 class TeamConfig(BaseModel):
     name: str
-    strategy: Literal["round_robin"] = "round_robin"
+    strategy: Literal["round_robin", "least_loaded", "weighted"] = "round_robin"
     members: list[MemberConfig] = Field(default_factory=list)
 
 
