@@ -29,6 +29,7 @@ from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, Topics, normalize_email, normalize_phone
 from ingest.errors import ConsumerStopped, StoreUnavailable
 from ingest.judgement import JudgementCache, team_view
+from ingest.kafka_pair import KafkaPair, PairConfig
 from ingest.matching import company_from_email
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import (
@@ -98,61 +99,41 @@ class InquiryConsumer:
         self._metrics = metrics
         self._clock = clock
         self._before_commit = before_offset_commit
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._closed = False
+        self._kafka: KafkaPair | None = None
         self._events_pending = True
         self._judgement = JudgementCache()
         self._outbox_checked_at: datetime | None = None
 
     async def __aenter__(self) -> Self:
-        if self._closed:
-            raise ConsumerStopped("an InquiryConsumer cannot be restarted; make a new one")
+        if self._kafka is not None:
+            raise ConsumerStopped("a InquiryConsumer is entered once; make a new one")
         cfg = self._config
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=cfg.bootstrap_servers,
-            client_id="leadflow-ingest",
-            acks="all",
-            enable_idempotence=False,
+        self._kafka = KafkaPair(
+            PairConfig(
+                bootstrap_servers=cfg.bootstrap_servers,
+                topic=cfg.topics.inquiries,
+                group_id=cfg.group_id,
+                client_id="leadflow-ingest",
+                fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+                session_timeout_ms=cfg.session_timeout_ms,
+                heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+                max_partition_fetch_bytes=cfg.max_message_bytes,
+            ),
+            "InquiryConsumer",
         )
-        self._consumer = AIOKafkaConsumer(
-            cfg.topics.inquiries,
-            bootstrap_servers=cfg.bootstrap_servers,
-            group_id=cfg.group_id,
-            client_id="leadflow-ingest",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
-            max_partition_fetch_bytes=cfg.max_message_bytes,
-            session_timeout_ms=cfg.session_timeout_ms,
-            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
-        )
-        try:
-            await self._producer.start()
-            await self._consumer.start()
-        except BaseException:
-            await self._stop_clients()
-            raise
+        await self._kafka.start()
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._stop_clients()
-
-    async def _stop_clients(self) -> None:
-        self._closed = True
-        consumer, self._consumer = self._consumer, None
-        producer, self._producer = self._producer, None
-        if consumer is not None:
-            await consumer.stop()
-        if producer is not None:
-            await producer.stop()
+        if self._kafka is not None:
+            await self._kafka.stop()
 
     def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
-        if self._consumer is None or self._producer is None:
+        if self._kafka is None:
             raise ConsumerStopped("use the InquiryConsumer inside 'async with'")
-        return self._consumer, self._producer
+        return self._kafka.clients()
 
     async def run(
         self,

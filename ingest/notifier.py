@@ -30,6 +30,7 @@ from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Topics
 from ingest.errors import ConsumerStopped, StoreUnavailable
+from ingest.kafka_pair import KafkaPair, PairConfig
 from ingest.notices import LeadEventView, notices_for, read_event
 
 log = logging.getLogger(__name__)
@@ -61,57 +62,37 @@ class LeadNotifier:
         self._config = config
         self._db = db
         self._clock = clock
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._closed = False
+        self._kafka: KafkaPair | None = None
 
     async def __aenter__(self) -> Self:
-        if self._closed or self._consumer is not None:
+        if self._kafka is not None:
             raise ConsumerStopped("a LeadNotifier is entered once; make a new one")
         cfg = self._config
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=cfg.bootstrap_servers,
-            client_id="leadflow-notifier",
-            acks="all",
-            enable_idempotence=False,
+        self._kafka = KafkaPair(
+            PairConfig(
+                bootstrap_servers=cfg.bootstrap_servers,
+                topic=cfg.topics.lead_events,
+                group_id=cfg.group_id,
+                client_id="leadflow-notifier",
+                fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+                session_timeout_ms=cfg.session_timeout_ms,
+                heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+            ),
+            "LeadNotifier",
         )
-        self._consumer = AIOKafkaConsumer(
-            cfg.topics.lead_events,
-            bootstrap_servers=cfg.bootstrap_servers,
-            group_id=cfg.group_id,
-            client_id="leadflow-notifier",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
-            session_timeout_ms=cfg.session_timeout_ms,
-            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
-        )
-        try:
-            await self._producer.start()
-            await self._consumer.start()
-        except BaseException:
-            await self._stop_clients()
-            raise
+        await self._kafka.start()
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._stop_clients()
-
-    async def _stop_clients(self) -> None:
-        self._closed = True
-        consumer, self._consumer = self._consumer, None
-        producer, self._producer = self._producer, None
-        if consumer is not None:
-            await consumer.stop()
-        if producer is not None:
-            await producer.stop()
+        if self._kafka is not None:
+            await self._kafka.stop()
 
     def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
-        if self._consumer is None or self._producer is None:
+        if self._kafka is None:
             raise ConsumerStopped("use the LeadNotifier inside 'async with'")
-        return self._consumer, self._producer
+        return self._kafka.clients()
 
     async def run(
         self,
