@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, Topics, normalize_email, normalize_phone
-from ingest.errors import ConsumerStopped, StoreUnavailable
+from ingest.errors import StoreUnavailable
 from ingest.judgement import JudgementCache, team_view
 from ingest.kafka_pair import KafkaPair, PairConfig
 from ingest.matching import company_from_email
@@ -99,40 +99,33 @@ class InquiryConsumer:
         self._metrics = metrics
         self._clock = clock
         self._before_commit = before_offset_commit
-        self._kafka: KafkaPair | None = None
+        self._kafka = KafkaPair(
+            PairConfig(
+                bootstrap_servers=config.bootstrap_servers,
+                topic=config.topics.inquiries,
+                group_id=config.group_id,
+                client_id="leadflow-ingest",
+                fetch_max_wait_ms=config.fetch_max_wait_ms,
+                session_timeout_ms=config.session_timeout_ms,
+                heartbeat_interval_ms=config.heartbeat_interval_ms,
+                max_partition_fetch_bytes=config.max_message_bytes,
+            ),
+            "InquiryConsumer",
+        )
         self._events_pending = True
         self._judgement = JudgementCache()
         self._outbox_checked_at: datetime | None = None
 
     async def __aenter__(self) -> Self:
-        if self._kafka is not None:
-            raise ConsumerStopped("a InquiryConsumer is entered once; make a new one")
-        cfg = self._config
-        self._kafka = KafkaPair(
-            PairConfig(
-                bootstrap_servers=cfg.bootstrap_servers,
-                topic=cfg.topics.inquiries,
-                group_id=cfg.group_id,
-                client_id="leadflow-ingest",
-                fetch_max_wait_ms=cfg.fetch_max_wait_ms,
-                session_timeout_ms=cfg.session_timeout_ms,
-                heartbeat_interval_ms=cfg.heartbeat_interval_ms,
-                max_partition_fetch_bytes=cfg.max_message_bytes,
-            ),
-            "InquiryConsumer",
-        )
         await self._kafka.start()
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._kafka is not None:
-            await self._kafka.stop()
+        await self._kafka.stop()
 
     def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
-        if self._kafka is None:
-            raise ConsumerStopped("use the InquiryConsumer inside 'async with'")
         return self._kafka.clients()
 
     async def run(

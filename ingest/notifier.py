@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Topics
-from ingest.errors import ConsumerStopped, StoreUnavailable
+from ingest.errors import StoreUnavailable
 from ingest.kafka_pair import KafkaPair, PairConfig
 from ingest.notices import LeadEventView, notices_for, read_event
 
@@ -62,36 +62,29 @@ class LeadNotifier:
         self._config = config
         self._db = db
         self._clock = clock
-        self._kafka: KafkaPair | None = None
-
-    async def __aenter__(self) -> Self:
-        if self._kafka is not None:
-            raise ConsumerStopped("a LeadNotifier is entered once; make a new one")
-        cfg = self._config
         self._kafka = KafkaPair(
             PairConfig(
-                bootstrap_servers=cfg.bootstrap_servers,
-                topic=cfg.topics.lead_events,
-                group_id=cfg.group_id,
+                bootstrap_servers=config.bootstrap_servers,
+                topic=config.topics.lead_events,
+                group_id=config.group_id,
                 client_id="leadflow-notifier",
-                fetch_max_wait_ms=cfg.fetch_max_wait_ms,
-                session_timeout_ms=cfg.session_timeout_ms,
-                heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+                fetch_max_wait_ms=config.fetch_max_wait_ms,
+                session_timeout_ms=config.session_timeout_ms,
+                heartbeat_interval_ms=config.heartbeat_interval_ms,
             ),
             "LeadNotifier",
         )
+
+    async def __aenter__(self) -> Self:
         await self._kafka.start()
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._kafka is not None:
-            await self._kafka.stop()
+        await self._kafka.stop()
 
     def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
-        if self._kafka is None:
-            raise ConsumerStopped("use the LeadNotifier inside 'async with'")
         return self._kafka.clients()
 
     async def run(
