@@ -18,10 +18,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from ingest.contract import Topics
+from ingest.contract.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -134,21 +135,6 @@ async def create_topics(
     bootstrap_servers: str, topics: Topics, *, partitions: int = 6, replication_factor: int = 1
 ) -> list[str]:
     """Create LeadFlow's topics; returns the ones that did not exist yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [t for t in topics.all() if t not in existing]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            t, num_partitions=partitions, replication_factor=replication_factor
-                        )
-                        for t in wanted
-                    ]
-                )
-        return wanted
-    finally:
-        await admin.close()
+    return await ensure_topics(
+        bootstrap_servers, topics, partitions=partitions, replication_factor=replication_factor
+    )

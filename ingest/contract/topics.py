@@ -1,8 +1,17 @@
-"""Kafka topic names. A prefix lets several deployments (or tests) share a broker."""
+"""Kafka topic names and their creation. A prefix lets several deployments share a broker.
+
+`ensure_topics` lives here, beside the names, because every role that talks to Kafka
+(the connectors' relay, the consumer, the CLI) must be able to recreate the topics of
+a broker that came back empty, and connectors may import only the contract.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +27,12 @@ class Topics:
         return f"{self.prefix}leadflow.inquiries.dlq"
 
     @property
+    def stored(self) -> str:
+        """Store confirmations: the consumer names the idempotency keys it has handled,
+        so every edge journal can drop its copies (see `ingest.contract.confirm`)."""
+        return f"{self.prefix}leadflow.inquiries.stored"
+
+    @property
     def lead_events(self) -> str:
         return f"{self.prefix}leadflow.lead-events"
 
@@ -26,4 +41,28 @@ class Topics:
         return f"{self.prefix}leadflow.outbound"
 
     def all(self) -> tuple[str, ...]:
-        return (self.inquiries, self.dlq, self.lead_events, self.outbound)
+        return (self.inquiries, self.dlq, self.stored, self.lead_events, self.outbound)
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: Topics, *, partitions: int = 6, replication_factor: int = 1
+) -> list[str]:
+    """Create LeadFlow's topics that are missing; returns the ones that did not exist yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics.all() if t not in existing]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            t, num_partitions=partitions, replication_factor=replication_factor
+                        )
+                        for t in wanted
+                    ]
+                )
+        return wanted
+    finally:
+        await admin.close()
