@@ -22,7 +22,7 @@ from ingest.contract import InvalidIdentity, normalize_phone
 from ingest.pipeline import Policy, TeamView
 from ingest.routing import MemberState, RoutingRule
 from ingest.spam import Blocklist, SpamThresholds
-from ingest.worktime import Interval, WeeklyHours
+from ingest.worktime import Interval, WeeklyHours, zone_problem
 
 log = logging.getLogger(__name__)
 
@@ -131,20 +131,30 @@ def team_view(team: intake.TeamRow) -> TeamView:
 
 
 def _member_state(m: intake.MemberRow) -> MemberState:
+    """A member's state; a stored setting that cannot be used makes them ineligible
+    (with the reason) instead of failing the batch, and is replaced by a harmless
+    value so no later working-time sum can raise on it."""
+    problems: list[str] = []
+    timezone = m.timezone
+    if (problem := zone_problem(timezone)) is not None:
+        problems.append(problem)
+        timezone = "UTC"
     hours = WeeklyHours.always()
     if m.working_hours:
         try:
             hours = WeeklyHours.from_mapping(
                 {day: [tuple(span) for span in spans] for day, spans in m.working_hours.items()}
             )
-        except (ValueError, TypeError):
-            log.warning("working hours of %s are invalid; treating as always working", m.name)
+        except (ValueError, TypeError, AttributeError) as exc:
+            problems.append(f"working hours unusable ({exc})")
+    if problems:
+        log.warning("member %s cannot take leads: %s", m.name, "; ".join(problems))
     return MemberState(
         user_id=m.user_id,
         name=m.name,
         active=True,
         capacity=m.capacity,
-        timezone=m.timezone,
+        timezone=timezone,
         working_hours=hours,
         absences=tuple(Interval(start, end) for start, end in m.absences if end > start),
         assigned_today=m.assigned_today,
@@ -152,4 +162,5 @@ def _member_state(m: intake.MemberRow) -> MemberState:
         daily_cap=m.daily_cap,
         weight=m.weight,
         pending_first_contacts=m.pending_first_contacts,
+        unusable="; ".join(problems) or None,
     )

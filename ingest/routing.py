@@ -145,7 +145,9 @@ class MemberState:
     """What assignment needs to know about one team member, right now.
 
     `capacity` caps open leads (None = no cap); `daily_cap` caps leads assigned
-    today; `weight` is the member's share under the weighted strategy."""
+    today; `weight` is the member's share under the weighted strategy. `unusable`
+    says why a stored setting cannot be used (an unknown time zone, impossible
+    hours): such a member is ineligible until an admin fixes it, and never raises."""
 
     user_id: int
     name: str
@@ -159,6 +161,7 @@ class MemberState:
     daily_cap: int | None = None
     weight: int = 1
     pending_first_contacts: int = 0
+    unusable: str | None = None
 
     @property
     def load(self) -> int:
@@ -216,6 +219,8 @@ def ineligibility(member: MemberState, now: datetime) -> str | None:
     """Why `member` cannot take a lead at `now`, or None when they can."""
     if not member.active:
         return "deactivated"
+    if member.unusable is not None:
+        return f"ineligible: {member.unusable}"
     if any(absence.contains(now) for absence in member.absences):
         return "on absence"
     if not is_working(member.working_hours, member.timezone, now):

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MINUTES_PER_DAY = 24 * 60
 # How far ahead to look for working time before calling the calendar empty.
@@ -57,8 +57,11 @@ class WeeklyHours:
         for name, day in zip(WEEKDAY_NAMES, self.days, strict=True):
             previous_end = 0
             for start, end in day:
-                if not 0 <= start < end <= MINUTES_PER_DAY or start < previous_end:
-                    raise ValueError(f"{name}: bad or overlapping interval {start}-{end}")
+                shown = f"{_hhmm(start)}-{_hhmm(end)}"
+                if not 0 <= start < end <= MINUTES_PER_DAY:
+                    raise ValueError(f"{name}: {shown} does not start before it ends")
+                if start < previous_end:
+                    raise ValueError(f"{name}: {shown} overlaps the previous interval")
                 previous_end = end
 
     @classmethod
@@ -89,7 +92,22 @@ class WeeklyHours:
         return cls((days[0], days[1], days[2], days[3], days[4], days[5], days[6]))
 
 
+def zone_problem(name: str) -> str | None:
+    """Why `name` is not a usable IANA time zone ("Europe/Moskow"), or None when it is."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return f"unknown time zone {name!r}"
+    return None
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def _minutes(hhmm: str) -> int:
+    if not isinstance(hhmm, str):  # stored JSON may hold anything
+        raise ValueError(f"{hhmm!r} is not HH:MM")
     found = _HHMM.match(hhmm.strip())
     if found is None:
         raise ValueError(f"{hhmm!r} is not HH:MM")
