@@ -2,8 +2,14 @@
 
 Per batch: decode (undecodable or invalid → dead-letter topic with the reason), drop
 idempotency keys already stored, read a snapshot, `plan_batch`, write every row in
-one transaction, then publish the lead events and only then commit the offsets. A
-crash anywhere replays the batch and the idempotency keys make the replay a no-op.
+one transaction. A transient fault (database or broker away, serialization failure,
+SQLite busy) is retried with backoff for as long as it lasts; any other failure
+splits the batch (`ingest.resilience.isolate`) until the failing inquiry is alone,
+which goes to the dead-letter topic with the exception as its reason while the rest
+are stored. Then the consumer confirms every handled idempotency key on
+`Topics.stored` (the edge journals drop their copies), publishes the outbox (never
+failing the batch), and only then commits the offsets, with a deadline. A crash
+anywhere replays the batch and the idempotency keys make the replay a no-op.
 """
 
 from __future__ import annotations
@@ -12,24 +18,24 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, Self
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, Topics, normalize_email, normalize_phone
-from ingest.errors import StoreUnavailable
+from ingest.contract.confirm import encode_confirmation
+from ingest.errors import Interrupted, Poison
+from ingest.health import LoopHealth
 from ingest.judgement import JudgementCache, team_view
-from ingest.kafka_pair import KafkaPair, PairConfig
+from ingest.kafka_pair import KafkaPair, PairConfig, Record
 from ingest.matching import company_from_email
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import (
@@ -47,13 +53,16 @@ from ingest.pipeline import (
 )
 from ingest.records import rows_for
 from ingest.replies import ack_recipient
+from ingest.resilience import Backoff, describe, is_transient, isolate, pause, retry_transient
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 OUTBOX_POLL = timedelta(seconds=2)
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
 BatchHook = Callable[[Sequence[Record]], Awaitable[None]]
+# Called inside the store transaction with the inquiries about to be written; what it
+# raises fails that store attempt like a bug in the pipeline would (tests use it).
+StoreHook = Callable[[Sequence[Inquiry]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +76,17 @@ class ConsumerConfig:
     heartbeat_interval_ms: int = 3_000
     default_region: str = "RU"
     default_team: str | None = None
-    store_attempts: int = 6
     max_message_bytes: int = 1_048_576
+    # A batch that keeps conflicting with concurrent writers after this many fresh
+    # snapshots is split like poison; alone, the inquiry is dead-lettered.
+    conflict_attempts: int = 4
+    backoff: Backoff = field(default_factory=Backoff)
+    # Deadline of an offset commit, a topic check, a client restart (seconds).
+    broker_deadline_s: float = 10.0
+    # While idle, check this often that the broker still has our topics.
+    heal_interval_s: float = 5.0
+    partitions: int = 6
+    replication_factor: int = 1
     ack_window: timedelta = timedelta(hours=24)
     # Where messages can be delivered; without SMTP settings there is no email to queue.
     outbound_channels: frozenset[str] = frozenset({"email", "telegram"})
@@ -78,6 +96,12 @@ class ConsumerConfig:
 class DeadLetter:
     record: Record
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    record: Record
+    inquiry: Inquiry
 
 
 class InquiryConsumer:
@@ -92,6 +116,8 @@ class InquiryConsumer:
         metrics: IngestMetrics | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         before_offset_commit: BatchHook | None = None,
+        before_store: StoreHook | None = None,
+        health: LoopHealth | None = None,
     ) -> None:
         self._config = config
         self._db = db
@@ -99,6 +125,10 @@ class InquiryConsumer:
         self._metrics = metrics
         self._clock = clock
         self._before_commit = before_offset_commit
+        self._before_store = before_store
+        self.health = health or LoopHealth("ingest consumer")
+        self._stop: asyncio.Event | None = None
+        self._healed_at = 0.0
         self._kafka = KafkaPair(
             PairConfig(
                 bootstrap_servers=config.bootstrap_servers,
@@ -109,6 +139,7 @@ class InquiryConsumer:
                 session_timeout_ms=config.session_timeout_ms,
                 heartbeat_interval_ms=config.heartbeat_interval_ms,
                 max_partition_fetch_bytes=config.max_message_bytes,
+                deadline_s=config.broker_deadline_s,
             ),
             "InquiryConsumer",
         )
@@ -136,8 +167,12 @@ class InquiryConsumer:
         max_messages: int | None = None,
     ) -> int:
         """Consume until `stop` is set, the topic is drained (`until_idle`), or
-        `max_messages` were handled. Returns how many messages were handled."""
-        consumer, _ = self._clients()
+        `max_messages` were handled. Returns how many messages were handled.
+
+        Faults of the database or the broker never end the loop: they are retried
+        until they pass or `stop` is set (then the batch in hand is not committed).
+        """
+        self._stop = stop
         handled = 0
         while stop is None or not stop.is_set():
             limit = self._config.max_batch
@@ -145,16 +180,83 @@ class InquiryConsumer:
                 limit = min(limit, max_messages - handled)
                 if limit <= 0:
                     break
-            batches = await consumer.getmany(timeout_ms=200, max_records=limit)
-            records = [r for part in batches.values() for r in part]
-            if records:
-                await self.process(records)
-                handled += len(records)
-                continue
-            await self._flush_others_outbox()
-            if until_idle and await self._idle(consumer):
+            try:
+                records = await self._fetch(limit)
+                if records:
+                    await self.process(records)
+                    handled += len(records)
+                    continue
+                await self._flush_others_outbox()
+                if await self._caught_up() and until_idle:
+                    break
+            except Interrupted:
+                log.info("stopping with a batch in hand; it will replay")
                 break
         return handled
+
+    async def _fetch(self, limit: int) -> list[Record]:
+        consumer, _ = self._clients()
+        try:
+            batches = await consumer.getmany(timeout_ms=200, max_records=limit)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            await self._broker_fault(exc)
+            if await pause(self._config.backoff.first, self._stop):
+                raise Interrupted("stopped while fetching") from exc
+            return []
+        return [r for part in batches.values() for r in part]
+
+    async def _caught_up(self) -> bool:
+        """Whether every assigned partition is read to its end; keeps `health` and
+        the broker's topics in order meanwhile."""
+        try:
+            lag = await self._kafka.lag()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            lag = None
+        if lag is not None and not lag.behind and not lag.unknown and self._assigned():
+            self.health.progressed(caught_up=True)
+        elif lag is not None:
+            self.health.waiting(lag.behind)
+        await self._heal_now_and_then()
+        return lag is not None and self._assigned() and not lag.behind and not lag.unknown
+
+    def _assigned(self) -> bool:
+        consumer, _ = self._clients()
+        return bool(consumer.assignment())
+
+    async def _heal_now_and_then(self) -> None:
+        """While idle, check every few seconds that the broker still has our topics
+        (a broker restarted empty has none, and our group would wait forever)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._healed_at < self._config.heal_interval_s:
+            return
+        self._healed_at = now
+        await self._heal()
+
+    async def _heal(self) -> None:
+        try:
+            await self._kafka.heal(
+                self._config.topics,
+                partitions=self._config.partitions,
+                replication_factor=self._config.replication_factor,
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self.health.failing(f"broker: {type(exc).__name__}: {exc}")
+            log.warning("cannot check the broker's topics now (%s: %s)", type(exc).__name__, exc)
+
+    async def _broker_fault(self, exc: BaseException) -> None:
+        self.health.failing(f"broker: {type(exc).__name__}: {exc}")
+        await self._heal()
+
+    def _store_fault(self, exc: BaseException) -> None:
+        self.health.failing(f"store: {type(exc).__name__}: {exc}")
+        if self._metrics:
+            self._metrics.retries.inc()
 
     async def _flush_others_outbox(self) -> None:
         """While idle, publish what other processes left in the outbox (a manager's
@@ -164,35 +266,54 @@ class InquiryConsumer:
             return
         self._outbox_checked_at = now
         self._events_pending = True
+        await self._publish_outbox_safely()
+
+    async def _publish_outbox_safely(self) -> None:
+        """Publish the outbox; a failure leaves the rows for the next try and never
+        fails the batch (the store already has them)."""
         try:
             await self.publish_outbox()
-        except (KafkaError, OperationalError, DBAPIError) as exc:
-            log.warning("could not publish the outbox now (%s); will retry", exc)
-
-    async def _idle(self, consumer: AIOKafkaConsumer) -> bool:
-        assignment = consumer.assignment()
-        if not assignment:
-            return False
-        for tp in assignment:
-            high = consumer.highwater(tp)
-            if high is None or await consumer.position(tp) < high:
-                return False
-        return True
+        except Exception as exc:
+            self._events_pending = True
+            log.warning(
+                "could not publish the outbox now (%s: %s); will retry", type(exc).__name__, exc
+            )
 
     async def process(self, records: Sequence[Record]) -> None:
-        """Handle one batch end to end and commit its offsets."""
-        consumer, _ = self._clients()
+        """Handle one batch end to end and commit its offsets.
+
+        Raises `Interrupted` when the stop event is set while a fault is retried;
+        nothing is committed then and the batch replays.
+        """
         good, dead = self._decode(records)
         for letter in dead:
             await self._dead_letter(letter)
-        await self._store_with_retry(good)
-        await self.publish_outbox()
+        for decoded, failure in await isolate(good, self._store_or_poison):
+            self._count("poison")
+            await self._dead_letter(DeadLetter(decoded.record, describe(failure)))
+        await self._confirm([d.inquiry.idempotency_key for d in good])
+        await self._publish_outbox_safely()
         if self._before_commit is not None:
             await self._before_commit(records)
-        await consumer.commit(_next_offsets(records))
+        await self._kafka.commit(records)
+        self.health.progressed()
 
-    def _decode(self, records: Sequence[Record]) -> tuple[list[Inquiry], list[DeadLetter]]:
-        good: list[Inquiry] = []
+    async def _confirm(self, keys: list[str]) -> None:
+        """Tell the edge journals which idempotency keys the store now holds."""
+        if not keys:
+            return
+        _, producer = self._clients()
+        body = encode_confirmation(keys)
+        await retry_transient(
+            lambda: producer.send_and_wait(self._config.topics.stored, body),
+            what="publishing a store confirmation",
+            stop=self._stop,
+            backoff=self._config.backoff,
+            on_retry=self._broker_fault,
+        )
+
+    def _decode(self, records: Sequence[Record]) -> tuple[list[Decoded], list[DeadLetter]]:
+        good: list[Decoded] = []
         dead: list[DeadLetter] = []
         for record in records:
             if record.value is None:
@@ -203,7 +324,10 @@ class InquiryConsumer:
             except ValidationError as exc:
                 dead.append(DeadLetter(record, _validation_reason(exc)))
                 continue
-            good.append(self._renormalized(inquiry))
+            try:
+                good.append(Decoded(record, self._renormalized(inquiry)))
+            except Exception as exc:  # a bug in normalization must not stop the batch
+                dead.append(DeadLetter(record, describe(exc)))
         return good, dead
 
     def _renormalized(self, inquiry: Inquiry) -> Inquiry:
@@ -238,46 +362,76 @@ class InquiryConsumer:
         r = letter.record
         log.warning("dead-lettering %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason)
         headers = [
-            ("reason", letter.reason.encode()),
+            ("reason", letter.reason[:1000].encode()),
             ("source_topic", r.topic.encode()),
             ("source_partition", str(r.partition).encode()),
             ("source_offset", str(r.offset).encode()),
         ]
-        await producer.send_and_wait(
-            self._config.topics.dlq, r.value or b"", key=r.key, headers=headers
+        await retry_transient(
+            lambda: producer.send_and_wait(
+                self._config.topics.dlq, r.value or b"", key=r.key, headers=headers
+            ),
+            what="dead-lettering",
+            stop=self._stop,
+            backoff=self._config.backoff,
+            on_retry=self._broker_fault,
         )
         self._count("dead_letter")
 
-    async def _store_with_retry(self, inquiries: list[Inquiry]) -> None:
-        if not inquiries:
-            return
-        delay = 0.2
-        for attempt in range(1, self._config.store_attempts + 1):
+    async def _store_or_poison(self, batch: Sequence[Decoded]) -> None:
+        """Store `batch`, retrying transient faults for as long as they last.
+
+        A conflict with a concurrent writer is retried with a fresh snapshot a few
+        times; anything else (bad data the database refuses, a bug) raises `Poison`
+        so that `isolate` splits the batch.
+        """
+        inquiries = [d.inquiry for d in batch]
+        conflicts = 0
+        delay: float | None = None
+        while True:
             try:
-                await self._store(inquiries)
+                await retry_transient(
+                    lambda: self._store(inquiries),
+                    what="storing a batch",
+                    stop=self._stop,
+                    backoff=self._config.backoff,
+                    on_retry=self._store_fault,
+                )
                 return
+            except Interrupted:
+                raise
             except IntegrityError as exc:
+                conflicts += 1
+                if conflicts >= self._config.conflict_attempts:
+                    raise Poison(exc) from exc
                 # Another consumer created the same contact meanwhile: re-read and retry.
                 log.info("batch conflicted (%s); retrying with a fresh snapshot", exc.orig)
-            except (OperationalError, DBAPIError) as exc:
-                if attempt == self._config.store_attempts:
-                    raise StoreUnavailable(f"store failed {attempt} times: {exc}") from exc
-                log.warning("store error (attempt %d): %s", attempt, exc)
+            except Exception as exc:
+                if len(batch) == 1:
+                    log.exception("inquiry %s cannot be stored", inquiries[0].idempotency_key)
+                else:
+                    log.warning(
+                        "a batch of %d failed (%s); splitting it", len(batch), describe(exc, 300)
+                    )
+                raise Poison(exc) from exc
             if self._metrics:
                 self._metrics.retries.inc()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        raise StoreUnavailable("batch kept conflicting")
+            delay = self._config.backoff.after(delay)
+            if await pause(delay, self._stop):
+                raise Interrupted("stopped while retrying a conflicting batch")
 
     async def _store(self, inquiries: list[Inquiry]) -> None:
         unique: dict[str, Inquiry] = {}
         for inquiry in inquiries:
             unique.setdefault(inquiry.idempotency_key, inquiry)
         now = self._clock()
+        outcomes: list[str] = []
         async with self._db.sessions() as session, session.begin():
             known = await intake.known_idempotency_keys(session, list(unique))
             fresh = [i for k, i in unique.items() if k not in known]
             duplicates = len(inquiries) - len(fresh)
+            if fresh and self._before_store is not None:
+                self._before_store(fresh)
             if fresh:
                 snapshot, teams = await self._snapshot(session, fresh, now)
                 policy = (await self._judgement.get(session, now)).policy(self._policy)
@@ -303,9 +457,12 @@ class InquiryConsumer:
                     channels=self._config.outbound_channels,
                 )
                 await intake.write_intake(session, rows)
-                self._events_pending = True
-                for decision in plan.decisions:
-                    self._count(_outcome(decision))
+                outcomes = [_outcome(decision) for decision in plan.decisions]
+        # Counted once committed: a failed attempt is retried or split, not counted.
+        if outcomes:
+            self._events_pending = True
+        for outcome in outcomes:
+            self._count(outcome)
         self._count("duplicate", duplicates)
 
     @staticmethod
@@ -422,14 +579,6 @@ def _outcome(decision: Decision) -> str:
     if isinstance(decision, LinkTelegram):
         return "telegram_link"
     return "junk_lead" if decision.status == "junk" else "new_lead"
-
-
-def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMetadata]:
-    offsets: dict[TopicPartition, int] = {}
-    for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
-    return {tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
 
 
 def _validation_reason(exc: ValidationError) -> str:

@@ -1,7 +1,11 @@
 """Errors of the ingest package.
 
 IngestError
-├── StoreUnavailable   the database kept failing past the retry limit; exit non-zero
+├── Poison             one input failed for a non-transient reason (bad data, a bug);
+│                      `cause` is the original exception. The batch is split until the
+│                      input is alone, which goes to the dead-letter topic.
+├── Interrupted        the stop event was set while a transient fault was being retried;
+│                      the batch in hand is left uncommitted and replays
 └── ConsumerStopped    the consumer was used after it was closed
 """
 
@@ -10,7 +14,13 @@ class IngestError(Exception):
     pass
 
 
-class StoreUnavailable(IngestError):
+class Poison(IngestError):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+class Interrupted(IngestError):
     pass
 
 

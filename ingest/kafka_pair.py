@@ -1,18 +1,33 @@
-"""A group consumer and a producer that start and stop together.
+"""A group consumer and a producer that start and stop together, and heal together.
 
 The ingest consumer and the notifier both read one topic in a consumer group with
 manual offset commits from the earliest offset, and produce to others; this is
-that setup once. Idempotence stays off: Tansu does not support it, and the
-idempotency keys in the store make replays harmless anyway.
+that setup once, with what both need to survive the broker: an offset commit with
+a deadline (a frozen broker must not hang the loop), and `heal`, which recreates
+the topics of a broker that came back empty, rejoins the group when our topic had
+vanished, and rewinds a partition whose position is past its end. Idempotence
+stays off: Tansu does not support it, and the idempotency keys in the store make
+replays harmless anyway. Imports only the contract and `ingest.errors` of ours.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
+from ingest.contract.topics import Topics, ensure_topics
 from ingest.errors import ConsumerStopped
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +40,19 @@ class PairConfig:
     session_timeout_ms: int
     heartbeat_interval_ms: int
     max_partition_fetch_bytes: int = 1_048_576
+    # A send to a topic the broker lost waits this long for metadata before failing.
+    request_timeout_ms: int = 10_000
+    # How long a commit, a topic check or a restart may take before we give up on it.
+    deadline_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """The consumer's view of its partitions: `behind` when a known end is ahead of
+    the position; `unknown` when the broker has not told us (yet)."""
+
+    behind: bool
+    unknown: bool
 
 
 class KafkaPair:
@@ -38,12 +66,16 @@ class KafkaPair:
     async def start(self) -> None:
         if self._closed or self._consumer is not None:
             raise ConsumerStopped(f"a {self._owner} is entered once; make a new one")
+        await self._open()
+
+    async def _open(self) -> None:
         c = self._config
         self._producer = AIOKafkaProducer(
             bootstrap_servers=c.bootstrap_servers,
             client_id=c.client_id,
             acks="all",
             enable_idempotence=False,
+            request_timeout_ms=c.request_timeout_ms,
         )
         self._consumer = AIOKafkaConsumer(
             c.topic,
@@ -56,25 +88,127 @@ class KafkaPair:
             max_partition_fetch_bytes=c.max_partition_fetch_bytes,
             session_timeout_ms=c.session_timeout_ms,
             heartbeat_interval_ms=c.heartbeat_interval_ms,
+            request_timeout_ms=max(c.request_timeout_ms, c.session_timeout_ms + 5000),
         )
         try:
             await self._producer.start()
             await self._consumer.start()
         except BaseException:
-            await self.stop()
+            await self._close_clients()
             raise
 
     async def stop(self) -> None:
         """Stop both clients; harmless when already stopped. Offsets are not committed."""
         self._closed = True
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
-        if consumer is not None:
-            await consumer.stop()
-        if producer is not None:
-            await producer.stop()
+        for client in (consumer, producer):
+            if client is None:
+                continue
+            try:
+                await asyncio.wait_for(client.stop(), self._config.deadline_s)
+            except (TimeoutError, KafkaError, OSError) as exc:
+                log.warning("%s: a Kafka client did not stop cleanly: %s", self._owner, exc)
+
+    async def restart(self) -> None:
+        """Close both clients and open new ones: a fresh group join, fresh metadata.
+
+        Raises a `KafkaError` (or `TimeoutError`) when the broker cannot be reached;
+        the caller retries. Offsets are not committed: what was in hand replays.
+        """
+        if self._closed:
+            raise ConsumerStopped(f"the {self._owner} is closed")
+        await self._close_clients()
+        await asyncio.wait_for(self._open(), self._config.deadline_s * 3)
+        log.warning("%s: rejoined the consumer group on %s", self._owner, self._config.topic)
 
     def clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
         if self._consumer is None or self._producer is None:
             raise ConsumerStopped(f"use the {self._owner} inside 'async with'")
         return self._consumer, self._producer
+
+    async def commit(self, records: Sequence[Record]) -> bool:
+        """Commit the offsets after `records`, within the deadline; whether it worked.
+
+        A failed or late commit is only logged: the batch replays after a rebalance
+        or a restart, and the idempotency keys make that harmless.
+        """
+        consumer, _ = self.clients()
+        try:
+            await asyncio.wait_for(consumer.commit(next_offsets(records)), self._config.deadline_s)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning(
+                "%s: offset commit failed (%s: %s); the batch may replay",
+                self._owner,
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        return True
+
+    async def lag(self) -> Lag:
+        """Whether assigned partitions have messages beyond our position.
+
+        Rewinds to the beginning a partition whose position is past its end: the
+        broker came back without its data, and waiting for the end to catch up
+        would skip that many new messages.
+        """
+        consumer, _ = self.clients()
+        behind = unknown = False
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                unknown = True
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), self._config.deadline_s)
+            except (TimeoutError, KafkaError):
+                unknown = True
+                continue
+            if position > high:
+                log.warning(
+                    "%s: position %d of %s is past its end %d (the broker lost data?); "
+                    "reading it again from the beginning",
+                    self._owner,
+                    position,
+                    tp,
+                    high,
+                )
+                await consumer.seek_to_beginning(tp)
+                behind = True
+            elif position < high:
+                behind = True
+        return Lag(behind=behind, unknown=unknown)
+
+    async def heal(self, topics: Topics, *, partitions: int, replication_factor: int) -> bool:
+        """Recreate the topics a broker lost; rejoin when ours was among them.
+
+        Returns whether anything was repaired. Raises `KafkaError` or `TimeoutError`
+        when the broker cannot be reached (the caller retries later).
+        """
+        created = await asyncio.wait_for(
+            ensure_topics(
+                self._config.bootstrap_servers,
+                topics,
+                partitions=partitions,
+                replication_factor=replication_factor,
+            ),
+            self._config.deadline_s,
+        )
+        if not created:
+            return False
+        log.warning("%s: the broker had lost topics %s; recreated them", self._owner, created)
+        if self._config.topic in created:
+            await self.restart()
+        return True
+
+
+def next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMetadata]:
+    offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
+    return {tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}

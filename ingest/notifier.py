@@ -8,6 +8,9 @@ and insert the ones not stored yet into the `outbound_record` outbox in one
 transaction, publish this batch's unpublished notices to `leadflow.outbound` (the
 connectors role sends them) and mark them published, and only then commit the
 offsets. A replayed event plans the same ids, so it writes and sends nothing twice.
+Like the ingest consumer it survives faults: transient ones are retried until they
+pass or the stop event is set, an event that fails otherwise is isolated by
+splitting the batch and dead-lettered, and a broker that lost its topics is healed.
 """
 
 from __future__ import annotations
@@ -17,25 +20,24 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, Self
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
-from sqlalchemy.exc import DBAPIError, OperationalError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Topics
-from ingest.errors import StoreUnavailable
-from ingest.kafka_pair import KafkaPair, PairConfig
+from ingest.errors import Interrupted, Poison
+from ingest.health import LoopHealth
+from ingest.kafka_pair import KafkaPair, PairConfig, Record
 from ingest.notices import LeadEventView, notices_for, read_event
+from ingest.resilience import Backoff, describe, is_transient, isolate, pause, retry_transient
 
 log = logging.getLogger(__name__)
 
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Clock = Callable[[], datetime]
 
 
@@ -48,7 +50,11 @@ class NotifierConfig:
     fetch_max_wait_ms: int = 20
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
-    store_attempts: int = 6
+    backoff: Backoff = field(default_factory=Backoff)
+    broker_deadline_s: float = 10.0
+    heal_interval_s: float = 5.0
+    partitions: int = 6
+    replication_factor: int = 1
     console_url: str | None = None
     email: bool = True  # False without SMTP settings: no email notice to queue
 
@@ -62,6 +68,9 @@ class LeadNotifier:
         self._config = config
         self._db = db
         self._clock = clock
+        self.health = LoopHealth("lead notifier")
+        self._stop: asyncio.Event | None = None
+        self._healed_at = 0.0
         self._kafka = KafkaPair(
             PairConfig(
                 bootstrap_servers=config.bootstrap_servers,
@@ -71,6 +80,7 @@ class LeadNotifier:
                 fetch_max_wait_ms=config.fetch_max_wait_ms,
                 session_timeout_ms=config.session_timeout_ms,
                 heartbeat_interval_ms=config.heartbeat_interval_ms,
+                deadline_s=config.broker_deadline_s,
             ),
             "LeadNotifier",
         )
@@ -96,7 +106,7 @@ class LeadNotifier:
     ) -> int:
         """Notify until `stop` is set, the topic is drained (`until_idle`), or
         `max_messages` events were handled. Returns how many events were handled."""
-        consumer, _ = self._clients()
+        self._stop = stop
         handled = 0
         while stop is None or not stop.is_set():
             limit = self._config.max_batch
@@ -104,20 +114,76 @@ class LeadNotifier:
                 limit = min(limit, max_messages - handled)
                 if limit <= 0:
                     break
-            batches = await consumer.getmany(timeout_ms=200, max_records=limit)
-            records = [r for part in batches.values() for r in part]
-            if records:
-                await self.process(records)
-                handled += len(records)
-                continue
-            if until_idle and await _idle(consumer):
+            try:
+                records = await self._fetch(limit)
+                if records:
+                    await self.process(records)
+                    handled += len(records)
+                    continue
+                if await self._caught_up() and until_idle:
+                    break
+            except Interrupted:
+                log.info("notifier stopping with a batch in hand; it will replay")
                 break
         return handled
 
-    async def process(self, records: Sequence[Record]) -> None:
-        """Handle one batch end to end and commit its offsets."""
+    async def _fetch(self, limit: int) -> list[Record]:
         consumer, _ = self._clients()
-        events: list[LeadEventView] = []
+        try:
+            batches = await consumer.getmany(timeout_ms=200, max_records=limit)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            await self._broker_fault(exc)
+            if await pause(self._config.backoff.first, self._stop):
+                raise Interrupted("stopped while fetching") from exc
+            return []
+        return [r for part in batches.values() for r in part]
+
+    async def _caught_up(self) -> bool:
+        try:
+            lag = await self._kafka.lag()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            lag = None
+        consumer, _ = self._clients()
+        done = lag is not None and bool(consumer.assignment()) and not lag.behind
+        done = done and lag is not None and not lag.unknown
+        if done:
+            self.health.progressed(caught_up=True)
+        elif lag is not None:
+            self.health.waiting(lag.behind)
+        now = asyncio.get_running_loop().time()
+        if now - self._healed_at >= self._config.heal_interval_s:
+            self._healed_at = now
+            await self._heal()
+        return done
+
+    async def _heal(self) -> None:
+        try:
+            await self._kafka.heal(
+                self._config.topics,
+                partitions=self._config.partitions,
+                replication_factor=self._config.replication_factor,
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self.health.failing(f"broker: {type(exc).__name__}: {exc}")
+            log.warning("notifier cannot check the broker's topics now (%s)", exc)
+
+    async def _broker_fault(self, exc: BaseException) -> None:
+        self.health.failing(f"broker: {type(exc).__name__}: {exc}")
+        await self._heal()
+
+    def _store_fault(self, exc: BaseException) -> None:
+        self.health.failing(f"store: {type(exc).__name__}: {exc}")
+
+    async def process(self, records: Sequence[Record]) -> None:
+        """Handle one batch end to end and commit its offsets (`Interrupted` when
+        stopped while a fault is retried: nothing is committed, the batch replays)."""
+        events: list[tuple[Record, LeadEventView]] = []
         for record in records:
             try:
                 event = read_event(record.value or b"")
@@ -125,24 +191,36 @@ class LeadNotifier:
                 await self._dead_letter(record, str(exc))
                 continue
             if event is not None:
-                events.append(event)
-        if events:
-            ids = await self._store_with_retry(events)
-            await self._publish(ids)
-        await consumer.commit(_next_offsets(records))
+                events.append((record, event))
+        ids: list[uuid.UUID] = []
 
-    async def _store_with_retry(self, events: list[LeadEventView]) -> list[uuid.UUID]:
-        delay = 0.2
-        for attempt in range(1, self._config.store_attempts + 1):
+        async def store(batch: Sequence[tuple[Record, LeadEventView]]) -> None:
+            ids.extend(await self._store_or_poison([e for _, e in batch]))
+
+        for (record, _), failure in await isolate(events, store):
+            await self._dead_letter(record, describe(failure))
+        if ids:
             try:
-                return await self._store(events)
-            except (OperationalError, DBAPIError) as exc:
-                if attempt == self._config.store_attempts:
-                    raise StoreUnavailable(f"store failed {attempt} times: {exc}") from exc
-                log.warning("notifier store error (attempt %d): %s", attempt, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        raise StoreUnavailable("unreachable")
+                await self._publish(ids)
+            except Exception as exc:  # the rows stay unpublished; the ingest outbox sweeps them
+                log.warning("notifier could not publish its notices now (%s)", exc)
+        await self._kafka.commit(records)
+        self.health.progressed()
+
+    async def _store_or_poison(self, events: list[LeadEventView]) -> list[uuid.UUID]:
+        try:
+            return await retry_transient(
+                lambda: self._store(events),
+                what="storing notices",
+                stop=self._stop,
+                backoff=self._config.backoff,
+                on_retry=self._store_fault,
+            )
+        except Interrupted:
+            raise
+        except Exception as exc:
+            log.warning("notifier: %d event(s) failed (%s)", len(events), describe(exc, 300))
+            raise Poison(exc) from exc
 
     async def _store(self, events: list[LeadEventView]) -> list[uuid.UUID]:
         now = self._clock()
@@ -211,25 +289,12 @@ class LeadNotifier:
             ("source_partition", str(record.partition).encode()),
             ("source_offset", str(record.offset).encode()),
         ]
-        await producer.send_and_wait(
-            self._config.topics.dlq, record.value or b"", key=record.key, headers=headers
+        await retry_transient(
+            lambda: producer.send_and_wait(
+                self._config.topics.dlq, record.value or b"", key=record.key, headers=headers
+            ),
+            what="dead-lettering",
+            stop=self._stop,
+            backoff=self._config.backoff,
+            on_retry=self._broker_fault,
         )
-
-
-async def _idle(consumer: AIOKafkaConsumer) -> bool:
-    assignment = consumer.assignment()
-    if not assignment:
-        return False
-    for tp in assignment:
-        high = consumer.highwater(tp)
-        if high is None or await consumer.position(tp) < high:
-            return False
-    return True
-
-
-def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMetadata]:
-    offsets: dict[TopicPartition, int] = {}
-    for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
-    return {tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
