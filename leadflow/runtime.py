@@ -2,7 +2,9 @@
 
 Every resource is entered in an `AsyncExitStack` and left in reverse on stop:
 broker → topics → database → configuration → publisher → HTTP → consumer → notifier. SIGINT and
-SIGTERM set the stop event; the consumer finishes and commits its batch in hand.
+SIGTERM set the stop event; the consumer finishes and commits its batch in hand. Each
+long-running task runs under a `Supervisor`: one that fails is logged, counted and
+restarted with backoff while the HTTP edge and the other roles keep serving.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,6 +31,7 @@ from crm_store.migrate import upgrade_async
 from ingest.consumer import ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
+from ingest.health import LoopHealth
 from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
 from ingest.pipeline import Policy
@@ -42,6 +45,7 @@ from leadflow.mailboxes import MailChannel
 from leadflow.secrets import derived_key, load_secret_box
 from leadflow.seed import SeedReport, apply_configuration
 from leadflow.settings import Settings
+from leadflow.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +109,15 @@ async def run(
     demo: bool = False,
     stop: asyncio.Event | None = None,
     on_started: Callable[[Started], None] | None = None,
+    extra_tasks: Mapping[str, Callable[[], Awaitable[None]]] | None = None,
 ) -> None:
-    """Run the given roles until `stop` is set."""
+    """Run the given roles until `stop` is set. `extra_tasks` are more long-running
+    tasks to supervise beside the roles (tests inject one that fails)."""
     stop = stop or asyncio.Event()
     started = Started()
     registry = CollectorRegistry()
+    supervisor = Supervisor(registry)
+    loops: list[LoopHealth] = []
     async with AsyncExitStack() as stack:
         bootstrap = settings.kafka.bootstrap_servers
         if not bootstrap:
@@ -171,7 +179,7 @@ async def run(
         await stack.enter_async_context(channels)
         mail = await stack.enter_async_context(MailChannel(settings, db, publisher, registry))
         channels.outbound.register("email", mail.sender)
-        app = _http_app(settings, roles, db, publisher, forms, registry)
+        app = _http_app(settings, roles, db, publisher, forms, registry, loops)
         if Role.CONNECTORS in roles:
             app.add_routes(channels.routes())
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -183,10 +191,14 @@ async def run(
         started.http_url = f"http://{settings.http.host}:{port}"
 
         async with asyncio.TaskGroup() as tasks:
+
+            def keep(name: str, start: Callable[[], Awaitable[None]]) -> None:
+                tasks.create_task(supervisor.supervise(name, start, stop), name=name)
+
             if Role.CONNECTORS in roles:
-                tasks.create_task(_refresh_forms(forms, db, stop), name="refresh-forms")
-                tasks.create_task(channels.run(stop), name="channels")
-                tasks.create_task(mail.run(stop), name="mail")
+                keep("refresh-forms", lambda: _refresh_forms(forms, db, stop))
+                keep("channels", lambda: channels.run(stop))
+                keep("mail", lambda: mail.run(stop))
             if Role.INGEST in roles:
                 consumer = await stack.enter_async_context(
                     InquiryConsumer(
@@ -199,11 +211,13 @@ async def run(
                         metrics=IngestMetrics(registry),
                     )
                 )
-                tasks.create_task(consumer.run(stop), name="ingest-consumer")
+                loops.append(consumer.health)
+                keep("ingest-consumer", lambda: _handled(consumer.run(stop)))
                 notifier = await stack.enter_async_context(
                     LeadNotifier(_notifier_config(settings, bootstrap, topics), db)
                 )
-                tasks.create_task(notifier.run(stop), name="lead-notifier")
+                loops.append(notifier.health)
+                keep("lead-notifier", lambda: _handled(notifier.run(stop)))
 
                 async def after_watch() -> None:
                     consumer.outbox_changed()
@@ -212,13 +226,17 @@ async def run(
                 watcher = SlaWatcher(
                     db, sla_minutes=settings.ingest.sla_minutes, on_changes=after_watch
                 )
-                tasks.create_task(
-                    watcher.run(stop, settings.ingest.watch_interval_s), name="sla-watcher"
-                )
+                keep("sla-watcher", lambda: watcher.run(stop, settings.ingest.watch_interval_s))
+            for name, start in (extra_tasks or {}).items():
+                keep(name, start)
             if on_started:
                 on_started(started)
             await stop.wait()
         log.info("stopping")
+
+
+async def _handled(run: Awaitable[int]) -> None:
+    await run
 
 
 def _consumer_config(settings: Settings, bootstrap: str, topics: Topics) -> ConsumerConfig:
@@ -233,6 +251,8 @@ def _consumer_config(settings: Settings, bootstrap: str, topics: Topics) -> Cons
         heartbeat_interval_ms=k.heartbeat_interval_ms,
         default_region=settings.ingest.default_region,
         default_team=settings.ingest.default_team,
+        partitions=k.partitions,
+        replication_factor=k.replication_factor,
         outbound_channels=frozenset({"telegram"} | ({"email"} if settings.smtp else set())),
     )
 
@@ -246,6 +266,8 @@ def _notifier_config(settings: Settings, bootstrap: str, topics: Topics) -> Noti
         fetch_max_wait_ms=k.fetch_max_wait_ms,
         session_timeout_ms=k.session_timeout_ms,
         heartbeat_interval_ms=k.heartbeat_interval_ms,
+        partitions=k.partitions,
+        replication_factor=k.replication_factor,
         console_url=(settings.smtp.console_url if settings.smtp else None)
         or settings.http.public_url,
         email=settings.smtp is not None,
@@ -271,6 +293,7 @@ def _http_app(
     publisher: Publisher,
     forms: FormRegistry,
     registry: CollectorRegistry,
+    loops: list[LoopHealth],
 ) -> web.Application:
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problem_middleware]
@@ -310,9 +333,16 @@ def _http_app(
     async def readyz(_request: web.Request) -> web.Response:
         store_ok = await _store_reachable(db)
         broker_ok = await publisher.ping()
-        ready = store_ok and broker_ok
+        # A consumer that makes no progress while it has work is not ready either.
+        stalled = [r for h in loops if (r := h.stalled(settings.ingest.stall_after_s))]
+        ready = store_ok and broker_ok and not stalled
         return web.json_response(
-            {"status": "ready" if ready else "not ready", "store": store_ok, "broker": broker_ok},
+            {
+                "status": "ready" if ready else "not ready",
+                "store": store_ok,
+                "broker": broker_ok,
+                "stalled": stalled,
+            },
             status=200 if ready else 503,
         )
 

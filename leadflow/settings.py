@@ -67,6 +67,11 @@ class IngestSettings(BaseModel):
     watch_interval_s: float = Field(
         default=30.0, gt=0, description="How often the SLA watcher looks for overdue leads."
     )
+    stall_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="/readyz turns 503 when a consumer made no progress this long with work.",
+    )
     sla_minutes: dict[str, int] = Field(
         default_factory=lambda: {
             "phone": 15,

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -16,9 +17,10 @@ from connectors.webform import WebFormConnector
 from crm_store import accounts
 from crm_store.database import Database
 from crm_store.models import Lead
-from ingest.consumer import BatchHook, ConsumerConfig, InquiryConsumer
+from ingest.consumer import BatchHook, ConsumerConfig, InquiryConsumer, StoreHook
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
+from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
 
 from ..factories import make_form
@@ -64,6 +66,9 @@ def consumer_for(
     *,
     group: str | None = None,
     before_offset_commit: BatchHook | None = None,
+    before_store: StoreHook | None = None,
+    metrics: IngestMetrics | None = None,
+    **config_options: Any,
 ) -> InquiryConsumer:
     config = ConsumerConfig(
         bootstrap_servers=bootstrap,
@@ -72,8 +77,15 @@ def consumer_for(
         session_timeout_ms=2000,
         heartbeat_interval_ms=500,
         fetch_max_wait_ms=20,
+        **config_options,
     )
-    return InquiryConsumer(config, db, before_offset_commit=before_offset_commit)
+    return InquiryConsumer(
+        config,
+        db,
+        before_offset_commit=before_offset_commit,
+        before_store=before_store,
+        metrics=metrics,
+    )
 
 
 def notifier_for(
