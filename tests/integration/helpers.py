@@ -95,6 +95,7 @@ def notifier_for(
     *,
     group: str | None = None,
     console_url: str | None = None,
+    **config_options: Any,
 ) -> LeadNotifier:
     config = NotifierConfig(
         bootstrap_servers=bootstrap,
@@ -104,6 +105,7 @@ def notifier_for(
         heartbeat_interval_ms=500,
         fetch_max_wait_ms=20,
         console_url=console_url,
+        **config_options,
     )
     return LeadNotifier(config, db)
 

@@ -1,0 +1,222 @@
+"""The consumer and the notifier survive their surroundings: a database that refuses
+connections for a while, a broker restarted empty on the same port. Nothing is lost
+and neither loop exits. Real Tansu processes of our own, real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import func, select
+
+from crm_store.database import Database, open_database
+from crm_store.migrate import upgrade
+from crm_store.models import Contact, Lead, OutboundRecord
+from ingest.contract import Inquiry, Sender, Topics
+from ingest.resilience import Backoff
+from leadflow.broker import create_topics
+
+from ..conftest import BrokerProcess, _psql, start_tansu, stop_tansu
+from ..factories import make_inquiry
+from .helpers import consumer_for, lead_count, notifier_for, seed_team
+
+pytestmark = pytest.mark.integration
+
+FAST = {"backoff": Backoff(first=0.05, cap=0.5), "heal_interval_s": 0.5, "broker_deadline_s": 3.0}
+
+
+def customers(n: int, prefix: str) -> list[Inquiry]:
+    return [
+        make_inquiry(
+            idempotency_key=f"{prefix}:{i}",
+            sender=Sender(name=f"Customer {i}", email=f"{prefix}{i}@example.com"),
+        )
+        for i in range(n)
+    ]
+
+
+async def produce(bootstrap: str, topic: str, inquiries: Sequence[Inquiry]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for inquiry in inquiries:
+            key, value = inquiry.to_kafka()
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 (polling the store is the point)
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def own_pg() -> Iterator[str]:
+    """A PostgreSQL database of this test alone, so it may refuse connections."""
+    name = f"leadflow_outage_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    upgrade(url)
+    yield name
+    _psql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def own_db(own_pg: str) -> AsyncIterator[Database]:
+    async with open_database(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{own_pg}") as db:
+        yield db
+
+
+async def test_database_refusing_connections_loses_nothing_and_the_consumer_waits(
+    broker: BrokerProcess, topics: Topics, own_pg: str, own_db: Database
+) -> None:
+    await seed_team(own_db)
+    stop = asyncio.Event()
+    async with consumer_for(broker.bootstrap_servers, topics, own_db, **FAST) as consumer:
+        task = asyncio.create_task(consumer.run(stop), name="consumer")
+        await produce(broker.bootstrap_servers, topics.inquiries, customers(5, "before"))
+        await until(lambda: _count_is(own_db, 5))
+
+        _psql(f'ALTER DATABASE "{own_pg}" ALLOW_CONNECTIONS false')
+        _psql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{own_pg}' AND pid <> pg_backend_pid()"
+        )
+        await produce(broker.bootstrap_servers, topics.inquiries, customers(5, "during"))
+
+        async def failing() -> bool:
+            return (consumer.health.trouble or "").startswith("store:")
+
+        await until(failing)
+        assert not task.done(), "the consumer keeps waiting for the store"
+        assert consumer.health.stalled(0) is not None
+
+        _psql(f'ALTER DATABASE "{own_pg}" ALLOW_CONNECTIONS true')
+        await until(lambda: _count_is(own_db, 10))
+        assert not task.done()
+        stop.set()
+        assert await task >= 10
+    assert consumer.health.trouble is None
+
+
+async def _count_is(db: Database, n: int) -> bool:
+    return await lead_count(db) == n
+
+
+async def test_a_database_outage_interrupted_by_stop_commits_nothing(
+    broker: BrokerProcess, topics: Topics, own_pg: str, own_db: Database
+) -> None:
+    await seed_team(own_db)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    _psql(f'ALTER DATABASE "{own_pg}" ALLOW_CONNECTIONS false')
+    _psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{own_pg}' AND pid <> pg_backend_pid()"
+    )
+    await produce(broker.bootstrap_servers, topics.inquiries, customers(3, "x"))
+    stop = asyncio.Event()
+    async with consumer_for(
+        broker.bootstrap_servers, topics, own_db, group=group, **FAST
+    ) as consumer:
+        task = asyncio.create_task(consumer.run(stop), name="consumer")
+
+        async def failing() -> bool:
+            return (consumer.health.trouble or "").startswith("store:")
+
+        await until(failing)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    _psql(f'ALTER DATABASE "{own_pg}" ALLOW_CONNECTIONS true')
+    # Nothing was committed: the same group reads the batch again and stores it.
+    async with consumer_for(broker.bootstrap_servers, topics, own_db, group=group) as consumer:
+        assert await consumer.run(until_idle=True) == 3
+    assert await lead_count(own_db) == 3
+
+
+@pytest.fixture
+def own_broker() -> Iterator[BrokerProcess]:
+    b = start_tansu()
+    yield b
+    stop_tansu(b)
+
+
+async def test_broker_restarted_empty_consumer_and_notifier_recover(
+    own_broker: BrokerProcess, db: Database
+) -> None:
+    await seed_team(db)
+    bootstrap = own_broker.bootstrap_servers
+    topics = Topics(prefix=f"r{uuid.uuid4().hex[:6]}.")
+    await create_topics(bootstrap, topics, partitions=3)
+    stop = asyncio.Event()
+    consumer = consumer_for(bootstrap, topics, db, partitions=3, **FAST)
+    notifier = notifier_for(bootstrap, topics, db, partitions=3, **FAST)
+    async with consumer, notifier:
+        tasks = [
+            asyncio.create_task(consumer.run(stop), name="consumer"),
+            asyncio.create_task(notifier.run(stop), name="notifier"),
+        ]
+        try:
+            await _restart_broker_under(tasks, own_broker, bootstrap, topics, db)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+
+async def _restart_broker_under(
+    tasks: list[asyncio.Task[int]],
+    own_broker: BrokerProcess,
+    bootstrap: str,
+    topics: Topics,
+    db: Database,
+) -> None:
+    await produce(bootstrap, topics.inquiries, customers(4, "before"))
+    await until(lambda: _count_is(db, 4))
+    await until(lambda: _notices_at_least(db, "before", 4))
+
+    stop_tansu(own_broker)
+    restarted = start_tansu(own_broker.port)
+    own_broker.process = restarted.process
+
+    await until(lambda: _has_topics(bootstrap, topics))
+    await produce(bootstrap, topics.inquiries, customers(4, "after"))
+    await until(lambda: _count_is(db, 8), within=60)
+    await until(lambda: _notices_at_least(db, "after", 4), within=60)
+    assert not any(t.done() for t in tasks), "neither loop ever exits"
+
+
+async def _has_topics(bootstrap: str, topics: Topics) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        return set(topics.all()) <= set(await admin.list_topics())
+    except Exception:  # the broker is still starting
+        return False
+    finally:
+        await admin.close()
+
+
+async def _notices_at_least(db: Database, prefix: str, n: int) -> bool:
+    return await _notices_for(db, prefix) >= n
+
+
+async def _notices_for(db: Database, prefix: str) -> int:
+    async with db.sessions() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(OutboundRecord)
+                .join(Lead, Lead.id == OutboundRecord.lead_id)
+                .join(Contact, Contact.id == Lead.contact_id)
+                .where(OutboundRecord.purpose != "acknowledgement")
+                .where(Contact.email.like(f"{prefix}%"))
+            )
+            or 0
+        )
