@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -19,7 +23,9 @@ from crm_store.migrate import upgrade
 from crm_store.models import Contact, Lead, OutboundRecord
 from ingest.contract import Inquiry, Sender, Topics
 from ingest.resilience import Backoff
+from leadflow import runtime
 from leadflow.broker import create_topics
+from leadflow.settings import Settings
 
 from ..conftest import BrokerProcess, _psql, start_tansu, stop_tansu
 from ..factories import make_inquiry
@@ -220,3 +226,87 @@ async def _notices_for(db: Database, prefix: str) -> int:
             )
             or 0
         )
+
+
+async def test_readyz_turns_503_with_the_reason_while_the_consumer_is_stuck(
+    broker: BrokerProcess, own_pg: str, tmp_path: Path
+) -> None:
+    prefix = f"z{uuid.uuid4().hex[:8]}."
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database={"url": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{own_pg}"},
+        http={"port": 0},
+        ingest={"stall_after_s": 0.5},
+        kafka={
+            "bootstrap_servers": broker.bootstrap_servers,
+            "topic_prefix": prefix,
+            "partitions": 1,
+            "session_timeout_ms": 2000,
+            "heartbeat_interval_ms": 500,
+        },
+    )
+    stop = asyncio.Event()
+    ready: asyncio.Future[runtime.Started] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        runtime.run(settings, stop=stop, on_started=ready.set_result), name="leadflow"
+    )
+    try:
+        started = await asyncio.wait_for(asyncio.shield(ready), 60)
+        _refuse_connections(own_pg)
+        await produce(broker.bootstrap_servers, Topics(prefix).inquiries, customers(2, "z"))
+        async with aiohttp.ClientSession(started.http_url) as http:
+
+            async def readiness(status: int, stalled: bool) -> dict[str, Any]:
+                async with asyncio.timeout(60):
+                    while True:
+                        async with http.get("/readyz") as resp:
+                            body: dict[str, Any] = await resp.json()
+                            if resp.status == status and bool(body["stalled"]) is stalled:
+                                return body
+                        await asyncio.sleep(0.1)
+
+            body = await readiness(503, stalled=True)
+            assert body["store"] is False
+            assert any(
+                r.startswith("ingest consumer: no progress for") and "store:" in r
+                for r in body["stalled"]
+            ), body
+            _psql(f'ALTER DATABASE "{own_pg}" ALLOW_CONNECTIONS true')
+            await readiness(200, stalled=False)
+            assert not task.done(), "the process never exited"
+        async with open_database(settings.database.url) as db:
+            assert await lead_count(db) == 2
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def _refuse_connections(name: str) -> None:
+    _psql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+
+
+async def test_a_frozen_broker_does_not_hang_the_offset_commit(
+    own_broker: BrokerProcess, db: Database
+) -> None:
+    await seed_team(db)
+    bootstrap = own_broker.bootstrap_servers
+    topics = Topics(prefix=f"f{uuid.uuid4().hex[:6]}.")
+    await create_topics(bootstrap, topics, partitions=1)
+    await produce(bootstrap, topics.inquiries, customers(3, "frozen"))
+    pid = own_broker.process.pid
+
+    async def freeze(_records: Sequence[Any]) -> None:
+        os.kill(pid, signal.SIGSTOP)
+
+    consumer = consumer_for(bootstrap, topics, db, before_offset_commit=freeze, **FAST)
+    try:
+        async with consumer:
+            handled = await asyncio.wait_for(consumer.run(max_messages=3), 25)
+            assert handled == 3
+            assert await lead_count(db) == 3
+    finally:
+        os.kill(pid, signal.SIGCONT)
