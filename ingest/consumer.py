@@ -358,7 +358,6 @@ class InquiryConsumer:
         )
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
-        _, producer = self._clients()
         r = letter.record
         log.warning("dead-lettering %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason)
         headers = [
@@ -367,16 +366,38 @@ class InquiryConsumer:
             ("source_partition", str(r.partition).encode()),
             ("source_offset", str(r.offset).encode()),
         ]
+        try:
+            await self._send_dead_letter(r.value or b"", r.key, headers)
+        except Interrupted:
+            raise
+        except Exception as exc:
+            # The broker will never take it (e.g. too large): send the reason and
+            # where it came from, so the message can still be found in its topic.
+            log.error("cannot dead-letter offset %d whole: %s", r.offset, describe(exc))
+            headers.append(("dead_letter_error", describe(exc).encode()))
+            try:
+                await self._send_dead_letter(b"", r.key, headers)
+            except Interrupted:
+                raise
+            except Exception:
+                log.exception("cannot dead-letter offset %d at all; skipping it", r.offset)
+                self._count("dead_letter_failed")
+                return
+        self._count("dead_letter")
+
+    async def _send_dead_letter(
+        self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        _, producer = self._clients()
         await retry_transient(
             lambda: producer.send_and_wait(
-                self._config.topics.dlq, r.value or b"", key=r.key, headers=headers
+                self._config.topics.dlq, value, key=key, headers=headers
             ),
             what="dead-lettering",
             stop=self._stop,
             backoff=self._config.backoff,
             on_retry=self._broker_fault,
         )
-        self._count("dead_letter")
 
     async def _store_or_poison(self, batch: Sequence[Decoded]) -> None:
         """Store `batch`, retrying transient faults for as long as they last.

@@ -18,7 +18,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    ProducerClosed,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+)
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -35,6 +42,15 @@ T = TypeVar("T")
 # lock timeout (55P03).
 _TRANSIENT_STATES = frozenset({"40001", "40P01", "55000", "55P03"})
 _TRANSIENT_CLASSES = frozenset({"08", "53", "57"})
+# Broker errors that no amount of waiting fixes; every other one is retried (Tansu
+# answers UnknownError to passing trouble too).
+_KAFKA_PERMANENT = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+    ProducerClosed,
+)
 _SQLITE_BUSY = ("database is locked", "database table is locked", "unable to open database")
 
 
@@ -56,6 +72,8 @@ def is_transient(exc: BaseException) -> bool:
     that a fresh snapshot resolves, or bad data): callers handle it themselves.
     """
     if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, _KAFKA_PERMANENT):
         return False
     if isinstance(exc, KafkaError | DisconnectionError | PoolTimeout):
         return True

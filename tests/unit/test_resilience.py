@@ -8,7 +8,13 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    UnknownError,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ingest.errors import Interrupted, Poison
@@ -61,6 +67,8 @@ def wrapped(orig: BaseException, *, invalidated: bool = False) -> DBAPIError:
         pytest.param(KafkaConnectionError(), True, id="broker-unreachable"),
         pytest.param(KafkaTimeoutError(), True, id="broker-timeout"),
         pytest.param(NotLeaderForPartitionError(), True, id="broker-not-leader"),
+        pytest.param(UnknownError(), True, id="broker-unknown-error"),
+        pytest.param(MessageSizeTooLargeError(), False, id="broker-message-too-large"),
         pytest.param(ValueError("bad"), False, id="bug-value-error"),
         pytest.param(KeyError("x"), False, id="bug-key-error"),
     ],
