@@ -195,8 +195,9 @@ class InquiryConsumer:
         return handled
 
     async def _fetch(self, limit: int) -> list[Record]:
-        consumer, _ = self._clients()
         try:
+            await self._kafka.reopen_if_needed()
+            consumer, _ = self._clients()
             batches = await consumer.getmany(timeout_ms=200, max_records=limit)
         except Exception as exc:
             if not is_transient(exc):
@@ -216,16 +217,16 @@ class InquiryConsumer:
             if not is_transient(exc):
                 raise
             lag = None
-        if lag is not None and not lag.behind and not lag.unknown and self._assigned():
+        done = lag is not None and self._assigned() and not lag.behind and not lag.unknown
+        if done:
             self.health.progressed(caught_up=True)
         elif lag is not None:
             self.health.waiting(lag.behind)
         await self._heal_now_and_then()
-        return lag is not None and self._assigned() and not lag.behind and not lag.unknown
+        return done
 
     def _assigned(self) -> bool:
-        consumer, _ = self._clients()
-        return bool(consumer.assignment())
+        return self._kafka.is_open and bool(self._clients()[0].assignment())
 
     async def _heal_now_and_then(self) -> None:
         """While idle, check every few seconds that the broker still has our topics
@@ -302,10 +303,9 @@ class InquiryConsumer:
         """Tell the edge journals which idempotency keys the store now holds."""
         if not keys:
             return
-        _, producer = self._clients()
         body = encode_confirmation(keys)
         await retry_transient(
-            lambda: producer.send_and_wait(self._config.topics.stored, body),
+            lambda: self._kafka.send(self._config.topics.stored, body),
             what="publishing a store confirmation",
             stop=self._stop,
             backoff=self._config.backoff,
@@ -388,11 +388,8 @@ class InquiryConsumer:
     async def _send_dead_letter(
         self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
-        _, producer = self._clients()
         await retry_transient(
-            lambda: producer.send_and_wait(
-                self._config.topics.dlq, value, key=key, headers=headers
-            ),
+            lambda: self._kafka.send(self._config.topics.dlq, value, key=key, headers=headers),
             what="dead-lettering",
             stop=self._stop,
             backoff=self._config.backoff,

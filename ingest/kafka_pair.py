@@ -125,6 +125,29 @@ class KafkaPair:
         await asyncio.wait_for(self._open(), self._config.deadline_s * 3)
         log.warning("%s: rejoined the consumer group on %s", self._owner, self._config.topic)
 
+    @property
+    def is_open(self) -> bool:
+        return self._consumer is not None and self._producer is not None
+
+    async def reopen_if_needed(self) -> None:
+        """Open new clients when a failed `restart` left none (broker was away)."""
+        if not self.is_open and not self._closed:
+            await self.restart()
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Send and wait for the acknowledgement, on the producer of the moment (a
+        `restart` replaces it), reopening the clients if a restart left none."""
+        await self.reopen_if_needed()
+        _, producer = self.clients()
+        await producer.send_and_wait(topic, value, key=key, headers=headers)
+
     def clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
         if self._consumer is None or self._producer is None:
             raise ConsumerStopped(f"use the {self._owner} inside 'async with'")

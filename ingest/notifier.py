@@ -128,8 +128,9 @@ class LeadNotifier:
         return handled
 
     async def _fetch(self, limit: int) -> list[Record]:
-        consumer, _ = self._clients()
         try:
+            await self._kafka.reopen_if_needed()
+            consumer, _ = self._clients()
             batches = await consumer.getmany(timeout_ms=200, max_records=limit)
         except Exception as exc:
             if not is_transient(exc):
@@ -147,9 +148,8 @@ class LeadNotifier:
             if not is_transient(exc):
                 raise
             lag = None
-        consumer, _ = self._clients()
-        done = lag is not None and bool(consumer.assignment()) and not lag.behind
-        done = done and lag is not None and not lag.unknown
+        assigned = self._kafka.is_open and bool(self._clients()[0].assignment())
+        done = lag is not None and assigned and not lag.behind and not lag.unknown
         if done:
             self.health.progressed(caught_up=True)
         elif lag is not None:
@@ -279,7 +279,6 @@ class LeadNotifier:
             await intake.mark_outbound_published(session, [i for i, _ in pending], self._clock())
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
-        _, producer = self._clients()
         log.warning(
             "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
         )
@@ -290,7 +289,7 @@ class LeadNotifier:
             ("source_offset", str(record.offset).encode()),
         ]
         await retry_transient(
-            lambda: producer.send_and_wait(
+            lambda: self._kafka.send(
                 self._config.topics.dlq, record.value or b"", key=record.key, headers=headers
             ),
             what="dead-lettering",

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from crm_store.database import Database, open_database
 from crm_store.migrate import upgrade
 from crm_store.models import Contact, Lead, OutboundRecord
+from ingest.consumer import InquiryConsumer
 from ingest.contract import Inquiry, Sender, Topics
 from ingest.resilience import Backoff
 from leadflow import runtime
@@ -170,7 +171,7 @@ async def test_broker_restarted_empty_consumer_and_notifier_recover(
             asyncio.create_task(notifier.run(stop), name="notifier"),
         ]
         try:
-            await _restart_broker_under(tasks, own_broker, bootstrap, topics, db)
+            await _restart_broker_under(tasks, consumer, own_broker, bootstrap, topics, db)
         finally:
             stop.set()
             await asyncio.gather(*tasks)
@@ -178,6 +179,7 @@ async def test_broker_restarted_empty_consumer_and_notifier_recover(
 
 async def _restart_broker_under(
     tasks: list[asyncio.Task[int]],
+    consumer: InquiryConsumer,
     own_broker: BrokerProcess,
     bootstrap: str,
     topics: Topics,
@@ -188,6 +190,11 @@ async def _restart_broker_under(
     await until(lambda: _notices_at_least(db, "before", 4))
 
     stop_tansu(own_broker)
+
+    async def broker_missed() -> bool:
+        return (consumer.health.trouble or "").startswith("broker:")
+
+    await until(broker_missed)  # the broker stays away a while: the loops wait it out
     restarted = start_tansu(own_broker.port)
     own_broker.process = restarted.process
 
