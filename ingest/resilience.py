@@ -39,9 +39,12 @@ T = TypeVar("T")
 # serialization failure and deadlock (40001, 40P01), insufficient resources (53),
 # operator intervention such as admin shutdown or "cannot connect now" (57), a
 # database not accepting connections now (55000, from ALLOW_CONNECTIONS false), a
-# lock timeout (55P03).
-_TRANSIENT_STATES = frozenset({"40001", "40P01", "55000", "55P03"})
-_TRANSIENT_CLASSES = frozenset({"08", "53", "57"})
+# lock timeout (55P03). Faults of the deployment rather than of one input are
+# waited out too (readyz says so) instead of dead-lettering every inquiry: a
+# refused login (28), a missing database (3D000), a missing table (42P01, the
+# migrations have not run yet).
+_TRANSIENT_STATES = frozenset({"40001", "40P01", "55000", "55P03", "3D000", "42P01"})
+_TRANSIENT_CLASSES = frozenset({"08", "28", "53", "57"})
 # Broker errors that no amount of waiting fixes; every other one is retried (Tansu
 # answers UnknownError to passing trouble too).
 _KAFKA_PERMANENT = (
@@ -51,7 +54,13 @@ _KAFKA_PERMANENT = (
     TopicAuthorizationFailedError,
     ProducerClosed,
 )
-_SQLITE_BUSY = ("database is locked", "database table is locked", "unable to open database")
+_SQLITE_BUSY = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database",
+    "no such table",
+    "disk i/o error",
+)
 
 
 @dataclass(frozen=True, slots=True)

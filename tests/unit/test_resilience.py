@@ -47,6 +47,14 @@ def wrapped(orig: BaseException, *, invalidated: bool = False) -> DBAPIError:
         pytest.param(wrapped(PgError("22021")), False, id="nul-byte"),
         pytest.param(wrapped(PgError("22001")), False, id="value-too-long"),
         pytest.param(wrapped(PgError("42703")), False, id="undefined-column"),
+        pytest.param(wrapped(PgError("42P01")), True, id="not-migrated"),
+        pytest.param(wrapped(PgError("3D000")), True, id="database-missing"),
+        pytest.param(wrapped(PgError("28P01")), True, id="login-refused"),
+        pytest.param(
+            OperationalError("x", {}, sqlite3.OperationalError("near 'x': syntax error")),
+            False,
+            id="sqlite-bug",
+        ),
         pytest.param(wrapped(PgError("XX000"), invalidated=True), True, id="invalidated"),
         pytest.param(
             OperationalError("x", {}, sqlite3.OperationalError("database is locked")),
@@ -55,8 +63,8 @@ def wrapped(orig: BaseException, *, invalidated: bool = False) -> DBAPIError:
         ),
         pytest.param(
             OperationalError("x", {}, sqlite3.OperationalError("no such table: lead")),
-            False,
-            id="sqlite-no-table",
+            True,
+            id="sqlite-not-migrated",
         ),
         pytest.param(
             IntegrityError("x", {}, PgError("23505", "duplicate key")), False, id="integrity"
