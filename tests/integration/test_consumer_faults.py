@@ -34,7 +34,11 @@ from .helpers import consumer_for, lead_count, notifier_for, seed_team
 
 pytestmark = pytest.mark.integration
 
-FAST = {"backoff": Backoff(first=0.05, cap=0.5), "heal_interval_s": 0.5, "broker_deadline_s": 3.0}
+FAST: dict[str, Any] = {
+    "backoff": Backoff(first=0.05, cap=0.5),
+    "heal_interval_s": 0.5,
+    "broker_deadline_s": 3.0,
+}
 
 
 def customers(n: int, prefix: str) -> list[Inquiry]:
@@ -87,31 +91,39 @@ async def test_database_refusing_connections_loses_nothing_and_the_consumer_wait
 ) -> None:
     await seed_team(own_db)
     stop = asyncio.Event()
-    async with consumer_for(broker.bootstrap_servers, topics, own_db, **FAST) as consumer:
+    consumer = consumer_for(broker.bootstrap_servers, topics, own_db, **FAST)
+    notifier = notifier_for(broker.bootstrap_servers, topics, own_db, **FAST)
+    async with consumer, notifier:
         task = asyncio.create_task(consumer.run(stop), name="consumer")
         await produce(broker.bootstrap_servers, topics.inquiries, customers(5, "before"))
         await until(lambda: _count_is(own_db, 5))
 
-        _psql(f'ALTER DATABASE "{own_pg}" ALLOW_CONNECTIONS false')
-        _psql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            f"WHERE datname = '{own_pg}' AND pid <> pg_backend_pid()"
-        )
+        _refuse_connections(own_pg)
         await produce(broker.bootstrap_servers, topics.inquiries, customers(5, "during"))
+        # The notifier starts now: the lead events of the first five wait for the store.
+        notifying = asyncio.create_task(notifier.run(stop), name="notifier")
 
         async def failing() -> bool:
-            return (consumer.health.trouble or "").startswith("store:")
+            return all(
+                (loop.health.trouble or "").startswith("store:") for loop in (consumer, notifier)
+            )
 
         await until(failing)
         assert not task.done(), "the consumer keeps waiting for the store"
+        assert not notifying.done(), "so does the notifier"
         assert consumer.health.stalled(0) is not None
 
         _psql(f'ALTER DATABASE "{own_pg}" ALLOW_CONNECTIONS true')
         await until(lambda: _count_is(own_db, 10))
+        await until(lambda: _notices_at_least(own_db, "before", 5))
+        await until(lambda: _notices_at_least(own_db, "during", 5))
         assert not task.done()
+        assert not notifying.done()
         stop.set()
         assert await task >= 10
+        assert await notifying >= 5
     assert consumer.health.trouble is None
+    assert notifier.health.trouble is None
 
 
 async def _count_is(db: Database, n: int) -> bool:
