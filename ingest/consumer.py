@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,35 +23,19 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake, notifications
+from crm_store import intake
 from crm_store.database import Database
-from ingest.contract import Inquiry, InvalidIdentity, Topics, normalize_email, normalize_phone
+from ingest.batch_store import BatchStore, StoreHook, StoreOptions
+from ingest.contract import Inquiry, Topics
 from ingest.contract.confirm import encode_confirmation
+from ingest.decoding import DeadLetter, Decoded, decode
 from ingest.errors import Interrupted, Poison
 from ingest.health import LoopHealth
-from ingest.judgement import JudgementCache, team_view
 from ingest.kafka_pair import KafkaPair, PairConfig, Record
-from ingest.matching import company_from_email
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import (
-    AppendToLead,
-    Decision,
-    LeadRef,
-    LinkTelegram,
-    LogActivity,
-    Policy,
-    RecordOnly,
-    Snapshot,
-    identities_of,
-    plan_batch,
-    thread_ids_of,
-)
-from ingest.records import rows_for
-from ingest.replies import ack_recipient
+from ingest.pipeline import Policy
 from ingest.resilience import Backoff, describe, is_transient, isolate, pause, retry_transient
 
 log = logging.getLogger(__name__)
@@ -60,9 +43,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 OUTBOX_POLL = timedelta(seconds=2)
 BatchHook = Callable[[Sequence[Record]], Awaitable[None]]
-# Called inside the store transaction with the inquiries about to be written; what it
-# raises fails that store attempt like a bug in the pipeline would (tests use it).
-StoreHook = Callable[[Sequence[Inquiry]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +72,6 @@ class ConsumerConfig:
     outbound_channels: frozenset[str] = frozenset({"email", "telegram"})
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    record: Record
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    record: Record
-    inquiry: Inquiry
-
-
 class InquiryConsumer:
     """Reads `leadflow.inquiries` in a consumer group and writes leads to the store."""
 
@@ -125,7 +93,16 @@ class InquiryConsumer:
         self._metrics = metrics
         self._clock = clock
         self._before_commit = before_offset_commit
-        self._before_store = before_store
+        self._batches = BatchStore(
+            db,
+            self._policy,
+            StoreOptions(
+                default_team=config.default_team,
+                ack_window=config.ack_window,
+                outbound_channels=config.outbound_channels,
+            ),
+            before_store=before_store,
+        )
         self.health = health or LoopHealth("ingest consumer")
         self._stop: asyncio.Event | None = None
         self._healed_at = 0.0
@@ -144,7 +121,6 @@ class InquiryConsumer:
             "InquiryConsumer",
         )
         self._events_pending = True
-        self._judgement = JudgementCache()
         self._outbox_checked_at: datetime | None = None
 
     async def __aenter__(self) -> Self:
@@ -286,7 +262,7 @@ class InquiryConsumer:
         Raises `Interrupted` when the stop event is set while a fault is retried;
         nothing is committed then and the batch replays.
         """
-        good, dead = self._decode(records)
+        good, dead = decode(records, self._config.default_region)
         for letter in dead:
             await self._dead_letter(letter)
         for decoded, failure in await isolate(good, self._store_or_poison):
@@ -310,51 +286,6 @@ class InquiryConsumer:
             stop=self._stop,
             backoff=self._config.backoff,
             on_retry=self._broker_fault,
-        )
-
-    def _decode(self, records: Sequence[Record]) -> tuple[list[Decoded], list[DeadLetter]]:
-        good: list[Decoded] = []
-        dead: list[DeadLetter] = []
-        for record in records:
-            if record.value is None:
-                dead.append(DeadLetter(record, "empty message (tombstone)"))
-                continue
-            try:
-                inquiry = Inquiry.from_kafka(record.value)
-            except ValidationError as exc:
-                dead.append(DeadLetter(record, _validation_reason(exc)))
-                continue
-            try:
-                good.append(Decoded(record, self._renormalized(inquiry)))
-            except Exception as exc:  # a bug in normalization must not stop the batch
-                dead.append(DeadLetter(record, describe(exc)))
-        return good, dead
-
-    def _renormalized(self, inquiry: Inquiry) -> Inquiry:
-        """Producers in other languages may send raw addresses; normalize them here.
-
-        An identity that does not normalize is kept aside in `fields` rather than
-        rejecting the inquiry: the customer still asked something.
-        """
-        sender = inquiry.sender
-        updates: dict[str, Any] = {}
-        fields = dict(inquiry.fields)
-        if sender.email:
-            try:
-                updates["email"] = normalize_email(sender.email)
-            except InvalidIdentity:
-                updates["email"] = None
-                fields["_invalid_email"] = sender.email
-        if sender.phone:
-            try:
-                updates["phone"] = normalize_phone(sender.phone, self._config.default_region)
-            except InvalidIdentity:
-                updates["phone"] = None
-                fields["_invalid_phone"] = sender.phone
-        if updates == {"email": sender.email, "phone": sender.phone} or not updates:
-            return inquiry
-        return inquiry.model_copy(
-            update={"sender": sender.model_copy(update=updates), "fields": fields}
         )
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
@@ -395,6 +326,15 @@ class InquiryConsumer:
             backoff=self._config.backoff,
             on_retry=self._broker_fault,
         )
+
+    async def _store(self, inquiries: list[Inquiry]) -> None:
+        written = await self._batches.write(inquiries, self._clock())
+        # Counted once committed: a failed attempt is retried or split, not counted.
+        if written.outcomes:
+            self._events_pending = True
+        for outcome in written.outcomes:
+            self._count(outcome)
+        self._count("duplicate", written.duplicates)
 
     async def _store_or_poison(self, batch: Sequence[Decoded]) -> None:
         """Store `batch`, retrying transient faults for as long as they last.
@@ -438,114 +378,6 @@ class InquiryConsumer:
             if await pause(delay, self._stop):
                 raise Interrupted("stopped while retrying a conflicting batch")
 
-    async def _store(self, inquiries: list[Inquiry]) -> None:
-        unique: dict[str, Inquiry] = {}
-        for inquiry in inquiries:
-            unique.setdefault(inquiry.idempotency_key, inquiry)
-        now = self._clock()
-        outcomes: list[str] = []
-        async with self._db.sessions() as session, session.begin():
-            known = await intake.known_idempotency_keys(session, list(unique))
-            fresh = [i for k, i in unique.items() if k not in known]
-            duplicates = len(inquiries) - len(fresh)
-            if fresh and self._before_store is not None:
-                self._before_store(fresh)
-            if fresh:
-                snapshot, teams = await self._snapshot(session, fresh, now)
-                policy = (await self._judgement.get(session, now)).policy(self._policy)
-                plan = plan_batch(fresh, snapshot, now, policy)
-                linked = await self._redeem_links(session, plan.decisions, now)
-                targets = [t for i in fresh if (t := ack_recipient(i)) is not None]
-                recently: set[tuple[str, str]] = set()
-                for channel in {c for c, _ in targets}:
-                    found = await intake.recent_recipients(
-                        session,
-                        channel,
-                        "acknowledgement",
-                        [a for c, a in targets if c == channel],
-                        now - self._config.ack_window,
-                    )
-                    recently.update((channel, address) for address in found)
-                rows = rows_for(
-                    plan,
-                    {t.id: t.name for t in teams.values()},
-                    now,
-                    recently_acknowledged=recently,
-                    linked=linked,
-                    channels=self._config.outbound_channels,
-                )
-                await intake.write_intake(session, rows)
-                outcomes = [_outcome(decision) for decision in plan.decisions]
-        # Counted once committed: a failed attempt is retried or split, not counted.
-        if outcomes:
-            self._events_pending = True
-        for outcome in outcomes:
-            self._count(outcome)
-        self._count("duplicate", duplicates)
-
-    @staticmethod
-    async def _redeem_links(
-        session: AsyncSession, decisions: Sequence[Decision], now: datetime
-    ) -> set[uuid.UUID]:
-        """Link the chats whose `/link CODE` names a pending code; the inquiry ids."""
-        linked: set[uuid.UUID] = set()
-        for d in decisions:
-            if isinstance(d, LinkTelegram):
-                user_id = await notifications.redeem_telegram_code(
-                    session,
-                    notifications.hash_link_code(d.code),
-                    chat_id=d.chat_id,
-                    bot=d.bot,
-                    now=now,
-                )
-                if user_id is not None:
-                    log.info("user %d linked a Telegram chat through bot %s", user_id, d.bot)
-                    linked.add(d.inquiry.id)
-        return linked
-
-    async def _snapshot(
-        self, session: AsyncSession, fresh: list[Inquiry], now: datetime
-    ) -> tuple[Snapshot, dict[str, intake.TeamRow]]:
-        contacts = await intake.find_contacts(
-            session, (key for i in fresh for key in identities_of(i))
-        )
-        leads = await intake.leads_for_contacts(session, set(contacts.values()))
-        not_duplicates = await intake.not_duplicate_pairs(session, set(contacts.values()))
-        companies = await intake.find_companies(
-            session, {d for i in fresh if (d := company_from_email(i.sender.email))}
-        )
-        threads = await intake.leads_for_messages(
-            session, (m for i in fresh for m in thread_ids_of(i))
-        )
-        recent = await intake.recent_inquiry_counts(
-            session, {i.key for i in fresh}, now - self._policy.sender_window
-        )
-        ips = await intake.recent_ip_counts(
-            session, {i.client.ip for i in fresh if i.client.ip}, now - self._policy.rate_window
-        )
-        judgement = await self._judgement.get(session, now)
-        teams = await intake.load_teams(session, lock=self._db.dialect == "postgresql", now=now)
-        snapshot = Snapshot(
-            contacts=contacts,
-            teams={name: team_view(t) for name, t in teams.items()},
-            recent_from_ip=ips,
-            rules=judgement.rules,
-            blocklist=judgement.blocklist,
-            classifier=judgement.classifier,
-            default_team=self._config.default_team or next(iter(teams), None),
-            leads_by_contact={
-                contact_id: tuple(
-                    LeadRef(r.id, r.status, r.assignee_id, r.team_id, r.created_at) for r in rows
-                )
-                for contact_id, rows in leads.items()
-            },
-            threads=threads,
-            companies=companies,
-            not_duplicates=frozenset(not_duplicates),
-            recent_from_sender=recent,
-        )
-        return snapshot, teams
-
     def outbox_changed(self) -> None:
         self._events_pending = True
 
@@ -585,26 +417,6 @@ class InquiryConsumer:
     def _count(self, outcome: str, n: int = 1) -> None:
         if self._metrics and n:
             self._metrics.messages.labels(outcome).inc(n)
-
-
-def _outcome(decision: Decision) -> str:
-    if isinstance(decision, RecordOnly):
-        return "recorded_only"
-    if isinstance(decision, AppendToLead):
-        return "appended"
-    if isinstance(decision, LogActivity):
-        return "logged"
-    if isinstance(decision, LinkTelegram):
-        return "telegram_link"
-    return "junk_lead" if decision.status == "junk" else "new_lead"
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "message"
-        parts.append(f"{where}: {err['msg']}")
-    return "not a valid Inquiry: " + "; ".join(parts)
 
 
 def _json(payload: dict[str, Any]) -> bytes:

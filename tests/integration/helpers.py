@@ -17,7 +17,8 @@ from connectors.webform import WebFormConnector
 from crm_store import accounts
 from crm_store.database import Database
 from crm_store.models import Lead
-from ingest.consumer import BatchHook, ConsumerConfig, InquiryConsumer, StoreHook
+from ingest.batch_store import StoreHook
+from ingest.consumer import BatchHook, ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
 from ingest.metrics import IngestMetrics
