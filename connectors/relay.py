@@ -18,7 +18,6 @@ Imports only `ingest.contract` of ours.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -127,6 +126,12 @@ class Relay:
                 await self._broker_failed("publishing the journal", exc, failures)
                 await _wait(stop, self._backoff(failures))
                 continue
+            except Exception:  # a bug must not stop the relay either; logged loudly
+                failures += 1
+                log.exception("relay: publishing the journal failed unexpectedly")
+                await self._drop_producer()
+                await _wait(stop, self._backoff(failures))
+                continue
             failures = 0
             self.connected = True
             if not sent:
@@ -212,6 +217,10 @@ class Relay:
                 failures += 1
                 await self._broker_failed("reading confirmations", exc, failures)
                 await _wait(stop, self._backoff(failures))
+            except Exception:  # a bug must not stop the relay either; logged loudly
+                failures += 1
+                log.exception("relay: reading confirmations failed unexpectedly")
+                await _wait(stop, self._backoff(failures))
             finally:
                 if consumer is not None:
                     await _close(consumer.stop(), self._config.timeout_s)
@@ -252,8 +261,12 @@ class Relay:
         return consumer
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> set[int]:
-        await asyncio.wait_for(consumer.topics(), self._config.timeout_s)  # refresh metadata
-        return set(consumer.partitions_for_topic(self._config.topics.stored) or ())
+        # Fresh metadata: `partitions_for_topic` answers from a cache refreshed only every
+        # few minutes, so it would not see a topic recreated by a broker that came back.
+        cluster = await asyncio.wait_for(
+            consumer._client.fetch_all_metadata(), self._config.timeout_s
+        )
+        return set(cluster.partitions_for_topic(self._config.topics.stored) or ())
 
     async def _read_confirmations(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         c = self._config
@@ -279,6 +292,11 @@ class Relay:
                 checked = time.monotonic()
                 await self._journal.resync()
                 now = await self._partitions(consumer)
+                log.debug(
+                    "relay: confirmations at %s, partitions %s",
+                    {tp.partition: await consumer.position(tp) for tp in consumer.assignment()},
+                    now,
+                )
                 if now != assigned:
                     if not now:
                         await self._ensure_topics()
@@ -303,5 +321,12 @@ async def _wait(stop: asyncio.Event, seconds: float, also: asyncio.Event | None 
 
 async def _close(closing: Awaitable[T], timeout_s: float) -> None:
     """Close a Kafka client, giving up after `timeout_s` (a frozen broker never answers)."""
-    with contextlib.suppress(*BROKER_ERRORS):
+    try:
         await asyncio.wait_for(closing, timeout_s)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        # Not ours: aiokafka's fetcher re-raises the cancellation of its own tasks on stop.
+    except BROKER_ERRORS:
+        pass

@@ -1,0 +1,186 @@
+"""The relay against the real Tansu broker: order, confirmations, republishing, a lost broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from connectors.journal import EdgeJournal
+from connectors.relay import Relay, RelayConfig
+from ingest.contract import Inquiry, Topics
+from ingest.contract.confirm import encode_confirmation
+from leadflow.broker import create_topics
+from tests.factories import make_inquiry
+
+from ..conftest import BrokerProcess, start_tansu, stop_tansu
+from .channel_helpers import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def relay_config(bootstrap: str, topics: Topics, **overrides: object) -> RelayConfig:
+    values: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "topics": topics,
+        "timeout_s": 1.0,
+        "max_backoff_s": 0.5,
+        "partition_check_s": 0.5,
+        "partitions": 3,
+    }
+    values.update(overrides)
+    return RelayConfig(**values)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def relaying(journal: EdgeJournal, config: RelayConfig) -> AsyncIterator[Relay]:
+    relay = Relay(journal, config)
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(relay.run(stop), name="relay-under-test")
+        try:
+            yield relay
+        finally:
+            stop.set()
+
+
+async def confirm(bootstrap: str, topics: Topics, keys: list[str]) -> None:
+    """What the consumer does after its store commit."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.stored, encode_confirmation(keys))
+    finally:
+        await producer.stop()
+
+
+def same_sender(n: int) -> list[Inquiry]:
+    """`n` inquiries of one sender: one Kafka key, so one partition keeps their order."""
+    return [make_inquiry() for _ in range(n)]
+
+
+async def test_publishes_the_journal_in_order(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    inquiries = same_sender(60)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal:
+        for inquiry in inquiries:
+            await journal.publish(inquiry)
+        async with relaying(journal, relay_config(broker.bootstrap_servers, topics, batch=7)):
+            await eventually(lambda: journal.stats().published == 60)
+        assert journal.stats().entries == 60, "held until the store confirms"
+    records = await read_topic(broker.bootstrap_servers, topics.inquiries, 60)
+    keys = [Inquiry.from_kafka(v).idempotency_key for v, _ in records]
+    assert keys == [i.idempotency_key for i in inquiries]
+
+
+async def test_confirmations_delete_the_entries(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    inquiries = same_sender(10)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal:
+        for inquiry in inquiries:
+            await journal.publish(inquiry)
+        async with relaying(journal, relay_config(broker.bootstrap_servers, topics)):
+            await eventually(lambda: journal.stats().published == 10)
+            await confirm(
+                broker.bootstrap_servers, topics, [i.idempotency_key for i in inquiries[:4]]
+            )
+            await eventually(lambda: journal.stats().entries == 6)
+            await confirm(
+                broker.bootstrap_servers, topics, [i.idempotency_key for i in inquiries[4:]]
+            )
+            await eventually(lambda: journal.stats().entries == 0)
+        stats = journal.stats()
+    assert (stats.confirmed, stats.bytes, stats.oldest_age_s) == (10, 0, 0.0)
+
+
+async def test_unconfirmed_entries_are_published_again(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    [inquiry] = same_sender(1)
+    config = relay_config(broker.bootstrap_servers, topics, republish_after_s=0.5)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal:
+        await journal.publish(inquiry)
+        async with relaying(journal, config):
+            await eventually(lambda: journal.stats().republished >= 1)
+            await confirm(broker.bootstrap_servers, topics, [inquiry.idempotency_key])
+            await eventually(lambda: journal.stats().entries == 0)
+    records = await read_topic(broker.bootstrap_servers, topics.inquiries, 2)
+    assert {Inquiry.from_kafka(v).idempotency_key for v, _ in records} == {inquiry.idempotency_key}
+
+
+async def test_a_restart_publishes_every_unconfirmed_entry_again(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    inquiries = same_sender(3)
+    path = tmp_path / "j.sqlite3"
+    config = relay_config(broker.bootstrap_servers, topics)
+    async with EdgeJournal(path) as journal:
+        for inquiry in inquiries:
+            await journal.publish(inquiry)
+        async with relaying(journal, config):
+            await eventually(lambda: journal.stats().published == 3)
+    async with EdgeJournal(path) as journal, relaying(journal, config):
+        await eventually(lambda: journal.stats().published == 3)
+    records = await read_topic(broker.bootstrap_servers, topics.inquiries, 6)
+    assert len(records) == 6
+
+
+async def test_a_broker_restarted_empty_gets_its_topics_and_the_entries_back(
+    topics: Topics, tmp_path: Path
+) -> None:
+    own = start_tansu()
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=3)
+        first, second = make_inquiry(), make_inquiry()
+        config = relay_config(own.bootstrap_servers, topics, republish_after_s=1.0)
+        async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config):
+            await journal.publish(first)
+            await eventually(lambda: journal.stats().published >= 1)
+            stop_tansu(own)
+            await journal.publish(second)  # accepted while the broker is away
+            own = start_tansu(own.port)  # same port, nothing in it
+            # The relay recreates the topics and publishes both (the first again).
+            records = await read_topic(own.bootstrap_servers, topics.inquiries, 2, within=30)
+            got = {Inquiry.from_kafka(v).idempotency_key for v, _ in records}
+            assert got == {first.idempotency_key, second.idempotency_key}
+            # Its confirmation consumer found the new partitions and offsets.
+            keys = [first.idempotency_key, second.idempotency_key]
+            await confirm(own.bootstrap_servers, topics, keys)
+            await eventually(lambda: journal.stats().entries == 0, within=30)
+    finally:
+        stop_tansu(own)
+
+
+async def test_a_frozen_broker_holds_nothing_up_for_good(topics: Topics, tmp_path: Path) -> None:
+    own = start_tansu()
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=3)
+        before, during = make_inquiry(), make_inquiry()
+        config = relay_config(own.bootstrap_servers, topics)
+        async with (
+            EdgeJournal(tmp_path / "j.sqlite3") as journal,
+            relaying(journal, config) as relay,
+        ):
+            await journal.publish(before)
+            await eventually(lambda: journal.stats().published == 1)
+            os.kill(own.process.pid, signal.SIGSTOP)
+            try:
+                await journal.publish(during)  # the journal answers; the broker does not
+                await eventually(lambda: relay.errors >= 1, within=30)
+            finally:
+                os.kill(own.process.pid, signal.SIGCONT)
+            await eventually(lambda: journal.stats().published >= 2, within=30)
+            await confirm(
+                own.bootstrap_servers, topics, [before.idempotency_key, during.idempotency_key]
+            )
+            await eventually(lambda: journal.stats().entries == 0, within=30)
+    finally:
+        stop_tansu(own)
