@@ -141,6 +141,7 @@ class EdgeJournal:
         self._bytes = 0
         self._reserved = 0
         self._oldest_at: float | None = None
+        self._last_size = 1
         self._counts = dict.fromkeys(
             ("appended", "duplicates", "refused", "published", "republished", "confirmed"), 0
         )
@@ -191,6 +192,7 @@ class EdgeJournal:
         """True when added, False when an entry with this key is already held."""
         if self._closed or self._loop is None:
             raise JournalUnavailable("the journal is closed")
+        self._last_size = len(value)
         reason = self.refusal(len(value))
         if reason is not None:
             self._counts["refused"] += 1
@@ -255,6 +257,21 @@ class EdgeJournal:
         await self._call(write)
         self._counts["published"] += len(entries)
         self._counts["republished"] += sum(1 for e in entries if e.publish_count > 0)
+
+    async def unpublish(self, keys: Iterable[str]) -> None:
+        """Make these entries due now (a re-run of `leadflow import` publishes its rows)."""
+        wanted = list(set(keys))
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                for chunk in _chunks(wanted):
+                    conn.execute(
+                        "UPDATE entry SET published_at = NULL "
+                        f"WHERE idempotency_key IN ({_marks(chunk)})",
+                        chunk,
+                    )
+
+        await self._call(write)
 
     async def unpublish_all(self) -> None:
         """After a restart nothing is known about what reached the broker: publish it all."""
@@ -326,7 +343,8 @@ class EdgeJournal:
             entries=self._entries,
             bytes=self._bytes,
             oldest_age_s=self.oldest_age_s(),
-            full=self.refusal(1) is not None,  # not even one more byte fits
+            # Full: the next entry, if like the last one offered, would be refused.
+            full=self.refusal(self._last_size) is not None,
             appended=c["appended"],
             duplicates=c["duplicates"],
             refused=c["refused"],

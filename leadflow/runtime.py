@@ -1,7 +1,8 @@
 """Starts LeadFlow's roles (connectors, ingest, console) in one process, in order.
 
 Every resource is entered in an `AsyncExitStack` and left in reverse on stop:
-broker → topics → database → configuration → publisher → HTTP → consumer → notifier. SIGINT and
+broker → topics → database → configuration → publisher → edge journal → HTTP → consumer →
+notifier. SIGINT and
 SIGTERM set the stop event; the consumer finishes and commits its batch in hand.
 """
 
@@ -20,7 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from sqlalchemy import text
 
-from connectors.publisher import Publisher
+from connectors.publisher import InquirySink, Publisher
 from connectors.webform import FormConfig, FormField, WebFormConnector
 from console.api import ConsoleApi
 from crm_store import accounts
@@ -37,6 +38,7 @@ from leadflow.broker import EmbeddedBroker, create_topics
 from leadflow.channel_settings import KINDS
 from leadflow.channels import ChannelSet
 from leadflow.connection_tests import test_connection
+from leadflow.edge_journal import EdgeJournalRole
 from leadflow.importer import advertised_broker
 from leadflow.mailboxes import MailChannel
 from leadflow.secrets import derived_key, load_secret_box
@@ -56,6 +58,8 @@ class Role(StrEnum):
 
 
 ALL_ROLES = frozenset(Role)
+# Roles that accept inquiries, so write them to the edge journal first.
+JOURNAL_ROLES = frozenset({Role.CONNECTORS, Role.CONSOLE})
 
 
 @dataclass(slots=True)
@@ -130,9 +134,11 @@ async def run(
                 }
             )
             log.warning(
-                "using the embedded Tansu broker on %s: it keeps messages in MEMORY ONLY; "
-                "anything not yet consumed is lost when LeadFlow stops",
+                "using the embedded Tansu broker on %s: it keeps messages in memory only; "
+                "accepted inquiries are safe in the edge journal (%s) until the store "
+                "confirms them, and are published again after a restart",
                 bootstrap,
+                settings.journal.file(settings.data_dir),
             )
         started.bootstrap_servers = bootstrap
         topics = Topics(settings.kafka.topic_prefix)
@@ -164,14 +170,22 @@ async def run(
                 linger_ms=settings.kafka.linger_ms,
             )
         )
+        # Connectors and the console acknowledge an inquiry once it is in the journal.
+        edge: EdgeJournalRole | None = None
+        sink: InquirySink = publisher
+        if roles & JOURNAL_ROLES:
+            edge = await stack.enter_async_context(
+                EdgeJournalRole(settings, bootstrap, topics, registry)
+            )
+            sink = edge.journal
         render_secret = derived_key(settings.secret_key, settings.data_dir, RENDER_PURPOSE)
         forms = FormRegistry()
         await forms.refresh(db)
-        channels = ChannelSet(settings, db, publisher, topics, bootstrap, registry)
+        channels = ChannelSet(settings, db, sink, topics, bootstrap, registry)
         await stack.enter_async_context(channels)
-        mail = await stack.enter_async_context(MailChannel(settings, db, publisher, registry))
+        mail = await stack.enter_async_context(MailChannel(settings, db, sink, registry))
         channels.outbound.register("email", mail.sender)
-        app = _http_app(settings, roles, db, publisher, forms, registry)
+        app = _http_app(settings, roles, db, publisher, forms, registry, sink=sink, edge=edge)
         if Role.CONNECTORS in roles:
             app.add_routes(channels.routes())
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -183,6 +197,8 @@ async def run(
         started.http_url = f"http://{settings.http.host}:{port}"
 
         async with asyncio.TaskGroup() as tasks:
+            if edge is not None:
+                tasks.create_task(edge.relay.run(stop), name="edge-relay")
             if Role.CONNECTORS in roles:
                 tasks.create_task(_refresh_forms(forms, db, stop), name="refresh-forms")
                 tasks.create_task(channels.run(stop), name="channels")
@@ -271,6 +287,9 @@ def _http_app(
     publisher: Publisher,
     forms: FormRegistry,
     registry: CollectorRegistry,
+    *,
+    sink: InquirySink,
+    edge: EdgeJournalRole | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problem_middleware]
@@ -283,7 +302,7 @@ def _http_app(
             registry=registry,
         )
         connector = WebFormConnector(
-            publisher,
+            sink,
             forms.get,
             default_region=settings.ingest.default_region,
             trusted_proxies=settings.http.trusted_proxies,
@@ -294,7 +313,7 @@ def _http_app(
     if Role.CONSOLE in roles:
         console = ConsoleApi(
             db,
-            publish=publisher.publish,
+            publish=sink.publish,
             secret_box=load_secret_box(settings.secret_key, settings.data_dir),
             connector_kinds=KINDS,
             connection_tester=test_connection,
@@ -310,9 +329,16 @@ def _http_app(
     async def readyz(_request: web.Request) -> web.Response:
         store_ok = await _store_reachable(db)
         broker_ok = await publisher.ping()
-        ready = store_ok and broker_ok
+        body: dict[str, object] = {"store": store_ok, "broker": broker_ok}
+        if edge is None:
+            ready = store_ok and broker_ok
+        else:
+            # With a journal the edge accepts while the broker is away, up to its bound.
+            journal = edge.readiness()
+            body["journal"] = journal
+            ready = store_ok and bool(journal["accepting"])
         return web.json_response(
-            {"status": "ready" if ready else "not ready", "store": store_ok, "broker": broker_ok},
+            {"status": "ready" if ready else "not ready", **body},
             status=200 if ready else 503,
         )
 

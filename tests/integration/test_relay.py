@@ -2,62 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from connectors.journal import EdgeJournal
-from connectors.relay import Relay, RelayConfig
 from ingest.contract import Inquiry, Topics
-from ingest.contract.confirm import encode_confirmation
 from leadflow.broker import create_topics
 from tests.factories import make_inquiry
 
 from ..conftest import BrokerProcess, start_tansu, stop_tansu
 from .channel_helpers import eventually, read_topic
+from .journal_helpers import confirm, relay_config, relaying
 
 pytestmark = pytest.mark.integration
-
-
-def relay_config(bootstrap: str, topics: Topics, **overrides: object) -> RelayConfig:
-    values: dict[str, object] = {
-        "bootstrap_servers": bootstrap,
-        "topics": topics,
-        "timeout_s": 1.0,
-        "max_backoff_s": 0.5,
-        "partition_check_s": 0.5,
-        "partitions": 3,
-    }
-    values.update(overrides)
-    return RelayConfig(**values)  # type: ignore[arg-type]
-
-
-@asynccontextmanager
-async def relaying(journal: EdgeJournal, config: RelayConfig) -> AsyncIterator[Relay]:
-    relay = Relay(journal, config)
-    stop = asyncio.Event()
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(relay.run(stop), name="relay-under-test")
-        try:
-            yield relay
-        finally:
-            stop.set()
-
-
-async def confirm(bootstrap: str, topics: Topics, keys: list[str]) -> None:
-    """What the consumer does after its store commit."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topics.stored, encode_confirmation(keys))
-    finally:
-        await producer.stop()
 
 
 def same_sender(n: int) -> list[Inquiry]:
