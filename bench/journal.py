@@ -65,9 +65,7 @@ async def main() -> None:
             results.append(result)
     print(f"{'concurrency':>12} {'appends/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for r in results:
-        print(
-            f"{r['concurrency']:>12} {r['appends_per_s']:>10} {r['p50_ms']:>8} {r['p99_ms']:>8}"
-        )
+        print(f"{r['concurrency']:>12} {r['appends_per_s']:>10} {r['p50_ms']:>8} {r['p99_ms']:>8}")
 
 
 if __name__ == "__main__":

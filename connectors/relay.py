@@ -51,6 +51,7 @@ class RelayConfig:
     max_backoff_s: float = 5.0
     fetch_max_wait_ms: int = 20
     partition_check_s: float = 5.0  # how often the confirmation topic's layout is checked
+    resync_s: float = 60.0  # how often the journal's depth is re-read (a full scan)
     partitions: int = 6  # for topics the relay has to recreate
     replication_factor: int = 1
     client_id: str = "leadflow-relay"
@@ -271,7 +272,7 @@ class Relay:
     async def _read_confirmations(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         c = self._config
         assigned = {tp.partition for tp in consumer.assignment()}
-        checked = time.monotonic()
+        checked = resynced = time.monotonic()
         while not stop.is_set():
             batch = await asyncio.wait_for(
                 consumer.getmany(timeout_ms=200, max_records=5000), c.timeout_s
@@ -290,13 +291,11 @@ class Relay:
             self.connected = True
             if time.monotonic() - checked > c.partition_check_s:
                 checked = time.monotonic()
-                await self._journal.resync()
+                if checked - resynced > c.resync_s:
+                    # Another process may share the file (`leadflow import`).
+                    resynced = checked
+                    await self._journal.resync()
                 now = await self._partitions(consumer)
-                log.debug(
-                    "relay: confirmations at %s, partitions %s",
-                    {tp.partition: await consumer.position(tp) for tp in consumer.assignment()},
-                    now,
-                )
                 if now != assigned:
                     if not now:
                         await self._ensure_topics()
