@@ -2,8 +2,9 @@
 
 Every resource is entered in an `AsyncExitStack` and left in reverse on stop:
 broker → topics → database → configuration → publisher → edge journal → HTTP → consumer →
-notifier. SIGINT and
-SIGTERM set the stop event; the consumer finishes and commits its batch in hand.
+notifier. SIGINT and SIGTERM set the stop event; the consumer finishes and commits its
+batch in hand. Connectors and the console write inquiries to the edge journal, whose
+relay runs in the same TaskGroup.
 """
 
 from __future__ import annotations
