@@ -101,16 +101,25 @@ class Relay:
 
         For one-shot callers (`leadflow import`); entries stay until confirmed.
         """
+        failures = 0
+        last: BaseException | None = None
         try:
             async with asyncio.timeout(within):
                 while True:
                     entries = await self._journal.due(self._config.batch, republish_before=0.0)
                     if not entries:
                         return
-                    await self._send(entries)
+                    try:
+                        await self._send(entries)
+                    except BROKER_ERRORS as exc:  # transient (a topic being created): retry
+                        failures += 1
+                        last = exc
+                        await self._broker_failed("publishing the journal", exc, failures)
+                        await asyncio.sleep(self._backoff(failures))
+                        continue
                     await self._journal.mark_published(entries)
-        except BROKER_ERRORS as exc:
-            raise PublishFailed(f"the broker did not take the journal: {exc!r}") from exc
+        except TimeoutError as exc:
+            raise PublishFailed(f"the broker did not take the journal: {last!r}") from exc
         finally:
             await self._drop_producer()
 
