@@ -144,3 +144,25 @@ async def test_a_frozen_broker_holds_nothing_up_for_good(topics: Topics, tmp_pat
             await eventually(lambda: journal.stats().entries == 0, within=30)
     finally:
         stop_tansu(own)
+
+
+async def test_an_unreachable_broker_gets_the_entries_once_it_is_there(
+    topics: Topics, tmp_path: Path
+) -> None:
+    from leadflow.broker import free_port
+
+    port = free_port()
+    [inquiry] = same_sender(1)
+    config = relay_config(f"127.0.0.1:{port}", topics)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config) as relay:
+        await journal.publish(inquiry)
+        await eventually(lambda: relay.errors >= 2)  # refused, backing off, still running
+        assert journal.stats().published == 0
+        own = start_tansu(port)
+        try:
+            # Nobody created the topics: the relay does.
+            await eventually(lambda: journal.stats().published == 1, within=30)
+            [(value, _)] = await read_topic(own.bootstrap_servers, topics.inquiries, 1)
+            assert Inquiry.from_kafka(value).idempotency_key == inquiry.idempotency_key
+        finally:
+            stop_tansu(own)
