@@ -233,7 +233,7 @@ class Relay:
                 await _wait(stop, self._backoff(failures))
             finally:
                 if consumer is not None:
-                    await _close(consumer.stop(), self._config.timeout_s)
+                    await _stop_consumer(consumer, self._config.timeout_s)
 
     async def _open_confirmations(self) -> AIOKafkaConsumer:
         c = self._config
@@ -266,7 +266,7 @@ class Relay:
                 else:
                     await asyncio.wait_for(consumer.seek_to_beginning(tp), c.timeout_s)
         except BaseException:
-            await _close(consumer.stop(), c.timeout_s)
+            await _stop_consumer(consumer, c.timeout_s)
             raise
         return consumer
 
@@ -325,6 +325,13 @@ async def _wait(stop: asyncio.Event, seconds: float, also: asyncio.Event | None 
     finally:
         for w in waits:
             w.cancel()
+
+
+async def _stop_consumer(consumer: AIOKafkaConsumer, timeout_s: float) -> None:
+    await _close(consumer.stop(), timeout_s)
+    # aiokafka's fetcher can re-raise its tasks' cancellation from stop() before the
+    # client's connections are closed; close them (closing twice is harmless).
+    await _close(consumer._client.close(), timeout_s)
 
 
 async def _close(closing: Awaitable[T], timeout_s: float) -> None:
