@@ -37,6 +37,7 @@ lint: install
 bench: install services
 	$(BIN)/python -m bench.spam_eval
 	$(BIN)/python -m bench.counters
+	$(BIN)/python -m bench.journal
 	$(BIN)/python -m bench.imap_ingest
 	$(BIN)/python -m bench.e2e
 

@@ -3,7 +3,7 @@
 `ImapMailbox` watches one folder: each pass fetches the messages whose UID is above
 the last one captured, parses them (`parse_email`), publishes every result (a
 `FilteredMessage` becomes an `Inquiry` with `not_a_lead` set, so the consumer records
-it without a lead or a reply), and ONLY after the broker acknowledged marks them
+it without a lead or a reply), and ONLY once they are durable (journal) marks them
 \\Seen or moves them, then saves the last UID. UIDVALIDITY and the last UID live in
 the store (`MailboxState`), so a restart never re-imports; a first start, or a
 UIDVALIDITY change, begins at the oldest unseen message and skips Message-IDs the
@@ -31,7 +31,7 @@ from ingest.contract import Channel, Inquiry, Routing, Sender
 from .email_parse import FilteredMessage, ParsedEmail, header_text, parse_email
 from .imap_session import Fetched, ImapSession
 from .mail_config import MailboxConfig
-from .publisher import PublishFailed
+from .publisher import InquirySink, PublishFailed
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ class MailboxState(Protocol):
         """None: a pass succeeded; else the error sentence."""
 
 
-class InquiryPublisher(Protocol):
-    async def publish(self, inquiry: Inquiry) -> None: ...
+InquiryPublisher = InquirySink  # the older name, kept for callers
 
 
 def _no_count(_outcome: str) -> None:
@@ -83,7 +82,7 @@ class ImapMailbox:
     def __init__(
         self,
         config: MailboxConfig,
-        publisher: InquiryPublisher,
+        publisher: InquirySink,
         state: MailboxState,
         *,
         default_region: str = "RU",
@@ -186,7 +185,7 @@ class ImapMailbox:
     async def _acknowledge(
         self, session: ImapSession, validity: int, done: list[_Captured], upto: int | None
     ) -> None:
-        """After the broker's ack: mark or move what was published, then move the cursor."""
+        """Once journalled: mark or move what was published, then move the cursor."""
         if done:
             captured = [c.uid for c in done]
             await session.mark_seen(captured)

@@ -5,8 +5,8 @@
 the request path, else the request's own URL). `POST /webhooks/phone/{name}` takes a
 `CallEvent` JSON signed with `X-LeadFlow-Timestamp` / `X-LeadFlow-Signature`; stale,
 replayed or badly signed requests are refused, and a body that is not a `CallEvent`
-gets a 422 naming each field. Both answer 200 only after the broker's ack (503
-otherwise). Imports only `ingest.contract` of ours.
+gets a 422 naming each field. Both answer 200 only once the inquiry is durable in the
+edge journal (503 otherwise). Imports only `ingest.contract` of ours.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from .phone import (
     verify_generic_signature,
     verify_twilio_signature,
 )
-from .publisher import Publisher, PublishFailed
+from .publisher import InquirySink, PublishFailed
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _utc_now() -> datetime:
 class _PhoneEdge:
     def __init__(
         self,
-        publisher: Publisher,
+        publisher: InquirySink,
         *,
         default_region: str,
         count_request: Count,
@@ -102,7 +102,7 @@ class TwilioWebhook(_PhoneEdge):
 
     def __init__(
         self,
-        publisher: Publisher,
+        publisher: InquirySink,
         accounts: Callable[[str], TwilioConfig | None],
         *,
         default_region: str = "RU",
@@ -175,7 +175,7 @@ class GenericPhoneWebhook(_PhoneEdge):
 
     def __init__(
         self,
-        publisher: Publisher,
+        publisher: InquirySink,
         hooks: Callable[[str], PhoneWebhookConfig | None],
         *,
         default_region: str = "RU",

@@ -1,7 +1,9 @@
 """Publishes inquiries to Kafka and reports whether the broker acknowledged them.
 
-Every connector acknowledges its source only after `publish` returned, so a broker
-that does not answer in time raises `PublishFailed` (the HTTP edge answers 503).
+`InquirySink` is what every connector is handed: something with `publish(inquiry)`
+that returns once the inquiry is durable, or raises `PublishFailed` (the HTTP edge
+answers 503) when nothing was recorded. In the runtime that is the edge journal
+(`connectors.journal`); `Publisher` here sends straight to the broker (the relay, tools).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -20,7 +22,13 @@ log = logging.getLogger(__name__)
 
 
 class PublishFailed(RuntimeError):
-    """The broker did not acknowledge the inquiry in time; the sender should retry."""
+    """The inquiry was not recorded (broker or journal); the sender should retry."""
+
+
+class InquirySink(Protocol):
+    """Where a connector puts an inquiry before it acknowledges the source."""
+
+    async def publish(self, inquiry: Inquiry) -> None: ...
 
 
 class Publisher:

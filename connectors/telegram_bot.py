@@ -2,9 +2,9 @@
 
 `TelegramBots` runs any number of bots (python-telegram-bot's `Bot`, one per
 configured token). In polling mode each bot long-polls `getUpdates` and advances its
-offset past an update only after the broker acknowledged the inquiry, so nothing is
-lost when the broker is down. In webhook mode `POST /webhooks/telegram/{name}` checks
-`X-Telegram-Bot-Api-Secret-Token` and answers 200 only after the broker's ack (503
+offset past an update only once the inquiry is durable in the edge journal, so
+nothing is lost when the broker is down. In webhook mode `POST /webhooks/telegram/{name}` checks
+`X-Telegram-Bot-Api-Secret-Token` and answers 200 only once the inquiry is journalled (503
 otherwise, so Telegram retries); with a public URL the bot calls `setWebhook` at
 start. `TelegramSender` is the `OutboundDispatcher`'s sender for channel "telegram".
 The set of bots can change while running (`update`). Imports only `ingest.contract`
@@ -41,7 +41,7 @@ from .edge import (
 )
 from .outbound import PermanentSendError
 from .outcome import Ignored
-from .publisher import Publisher, PublishFailed
+from .publisher import InquirySink, PublishFailed
 from .telegram import normalize_telegram_update, render_ack_context
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class TelegramBot:
     def __init__(
         self,
         config: TelegramBotConfig,
-        publisher: Publisher,
+        publisher: InquirySink,
         *,
         default_region: str = "RU",
         counters: TelegramCounters = TelegramCounters(),
@@ -148,7 +148,7 @@ class TelegramBot:
                 )
                 for update in updates:
                     await self.handle(update.to_dict())
-                    # Only now, after the broker's ack, may Telegram forget this update.
+                    # Only now, with the update durable (journal commit), may Telegram forget it.
                     offset = update.update_id + 1
             except (TelegramError, PublishFailed) as exc:
                 failures += 1
@@ -223,7 +223,7 @@ class TelegramBots:
 
     def __init__(
         self,
-        publisher: Publisher,
+        publisher: InquirySink,
         *,
         default_region: str = "RU",
         counters: TelegramCounters = TelegramCounters(),

@@ -1,9 +1,10 @@
-"""The web-form channel: `POST /forms/{slug}` in, one `Inquiry` out to Kafka.
+"""The web-form channel: `POST /forms/{slug}` in, one `Inquiry` out (journal, then Kafka).
 
 `normalize_submission` is the pure part (form definition + submitted fields →
 Inquiry, or `FormRejected` with per-field reasons); `WebFormConnector` is the aiohttp
-edge: body parsing, CORS, size limits, redirects, and a 202 only after the broker
-acknowledged. Imports only `ingest.contract` of ours; forms are handed in as data.
+edge: body parsing, CORS, size limits, redirects, and a 202 only once the inquiry is
+durable (the edge journal's commit). Imports only `ingest.contract` of ours; forms
+are handed in as data.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from ingest.contract import (
 from ingest.contract.problem import problem
 from ingest.contract.render_token import make_render_token
 
-from .publisher import Publisher, PublishFailed
+from .publisher import InquirySink, PublishFailed
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class WebFormConnector:
 
     def __init__(
         self,
-        publisher: Publisher,
+        publisher: InquirySink,
         forms: FormLookup,
         *,
         default_region: str = "RU",

@@ -3,7 +3,7 @@
 `GET` answers Meta's subscription handshake (echoes `hub.challenge` when
 `hub.verify_token` matches). `POST` checks `X-Hub-Signature-256` on the raw body
 (403 when missing or wrong), publishes one inquiry per customer message and answers
-200 only after every one was acknowledged by the broker (503 otherwise: Meta retries,
+200 only once every one is durable in the edge journal (503 otherwise: Meta retries,
 and the message ids as idempotency keys make the retry harmless). Status events are
 counted and answered 200. Imports only `ingest.contract` of ours.
 """
@@ -28,7 +28,7 @@ from .edge import (
     unknown_connector,
 )
 from .outcome import Ignored, SignatureError
-from .publisher import Publisher, PublishFailed
+from .publisher import InquirySink, PublishFailed
 from .whatsapp import (
     SIGNATURE_HEADER,
     classify_whatsapp_payload,
@@ -46,7 +46,7 @@ class WhatsAppWebhook:
 
     def __init__(
         self,
-        publisher: Publisher,
+        publisher: InquirySink,
         apps: WhatsAppLookup,
         *,
         default_region: str = "RU",

@@ -34,7 +34,7 @@ from connectors.config import (
 )
 from connectors.outbound import OutboundConfig, OutboundDispatcher
 from connectors.phone_webhook import GenericPhoneWebhook, TwilioWebhook
-from connectors.publisher import Publisher
+from connectors.publisher import InquirySink
 from connectors.telegram_bot import TelegramBots, TelegramCounters, TelegramSender
 from connectors.whatsapp_webhook import WhatsAppWebhook
 from crm_store import connectors as store
@@ -87,7 +87,7 @@ class ChannelSet:
         self,
         settings: Settings,
         db: Database,
-        publisher: Publisher,
+        publisher: InquirySink,
         topics: Topics,
         bootstrap: str,
         registry: CollectorRegistry,

@@ -1,7 +1,8 @@
 """`leadflow import FILE`: one inquiry per spreadsheet row, published on the `import` channel.
 
 Reads a `.csv` or `.xlsx` file (`connectors.spreadsheet` detects encoding, delimiter
-and columns), publishes each good row through the `Publisher`, and reports: a
+and columns), writes each good row to the edge journal (`<data_dir>/journal.sqlite3`,
+as every connector does), publishes the rows with the journal's relay, and reports: a
 progress bar on stderr, then rows published and rows rejected with their line
 numbers and reasons, and a CSV of the rejected rows to fix and import again.
 Re-importing a file is harmless: a row's idempotency key is the file's hash and its
@@ -12,6 +13,7 @@ advertises in `<data_dir>/broker` (written by the runtime, see `advertised_broke
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import sys
 import zipfile
@@ -22,7 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from connectors.publisher import Publisher, PublishFailed
+from connectors.journal import EdgeJournal, JournalBound
+from connectors.publisher import InquirySink, Publisher, PublishFailed
+from connectors.relay import Relay, RelayConfig
 from connectors.spreadsheet import (
     RejectedRow,
     SheetRow,
@@ -36,6 +40,7 @@ from ingest.contract import Inquiry, Topics
 from leadflow.settings import Settings
 
 BROKER_FILE = "broker"
+CHUNK = 500  # rows journalled together (one group commit)
 
 
 @contextmanager
@@ -81,6 +86,7 @@ class ImportReport:
     published: int = 0
     rejected: list[tuple[RejectedRow, SheetRow]] = field(default_factory=list)
     rejected_file: Path | None = None
+    keys: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"{self.file.name}: {self.published} rows published, {len(self.rejected)} rejected"]
@@ -116,7 +122,7 @@ class ProgressBar:
 
 async def import_file(
     path: Path,
-    publisher: Publisher,
+    publisher: InquirySink,
     *,
     team: str | None = None,
     mapping: dict[str, str] | None = None,
@@ -124,7 +130,7 @@ async def import_file(
     default_region: str = "RU",
     progress: TextIO | None = None,
 ) -> ImportReport:
-    """Publish every good row of `path`; raises `PublishFailed` if the broker stops acking.
+    """Publish every good row of `path`; raises `PublishFailed` if it cannot be recorded.
 
     Raises `ValueError` (a sentence) when the file cannot be read or mapped.
     """
@@ -135,6 +141,14 @@ async def import_file(
     received_at = datetime.now(UTC)
     report = ImportReport(path)
     bar = ProgressBar(len(rows), progress) if progress is not None else None
+    chunk: list[Inquiry] = []
+
+    async def flush() -> None:
+        await asyncio.gather(*(publisher.publish(i) for i in chunk))
+        report.published += len(chunk)
+        report.keys.extend(i.idempotency_key for i in chunk)
+        chunk.clear()
+
     try:
         for done, row in enumerate(rows, start=1):
             outcome = normalize_row(
@@ -147,12 +161,14 @@ async def import_file(
                 default_region=default_region,
             )
             if isinstance(outcome, Inquiry):
-                await publisher.publish(outcome)
-                report.published += 1
+                chunk.append(outcome)
+                if len(chunk) >= CHUNK:
+                    await flush()
             else:
                 report.rejected.append((outcome, row))
             if bar is not None:
                 bar.update(done)
+        await flush()
     finally:
         if bar is not None:
             bar.close()
@@ -197,15 +213,30 @@ async def run_import(
     async with Publisher(
         bootstrap, topics, timeout_s=settings.kafka.produce_timeout_s, client_id="leadflow-import"
     ) as publisher:
-        if not await publisher.ping():
-            print(
-                f"leadflow: the broker at {bootstrap} is not reachable; nothing imported.", file=err
-            )
-            return 1
+        reachable = await publisher.ping()
+    if not reachable:
+        print(f"leadflow: the broker at {bootstrap} is not reachable; nothing imported.", file=err)
+        return 1
+    j = settings.journal
+    async with EdgeJournal(
+        j.file(settings.data_dir), bound=JournalBound(max_bytes=j.max_bytes, max_age_s=j.max_age_s)
+    ) as journal:
+        relay = Relay(
+            journal,
+            RelayConfig(
+                bootstrap,
+                topics,
+                batch=j.relay_batch,
+                timeout_s=settings.kafka.produce_timeout_s,
+                partitions=settings.kafka.partitions,
+                replication_factor=settings.kafka.replication_factor,
+                client_id="leadflow-import",
+            ),
+        )
         try:
             report = await import_file(
                 args.file,
-                publisher,
+                journal,
                 team=args.team,
                 mapping=mapping,
                 rejected_path=args.rejected,
@@ -217,8 +248,20 @@ async def run_import(
             return 2
         except PublishFailed as exc:
             print(
-                f"leadflow: the broker stopped acknowledging ({exc}); run the same import "
-                "again: rows already published are not duplicated.",
+                f"leadflow: rows could not be recorded ({exc}); run the same import "
+                "again: rows already recorded are not duplicated.",
+                file=err,
+            )
+            return 1
+        try:
+            # Rows of an earlier run of this file that are still held go out again too.
+            await journal.unpublish(report.keys)
+            await relay.drain(within=max(30.0, 10 * settings.kafka.produce_timeout_s))
+        except PublishFailed as exc:
+            print(
+                f"leadflow: the rows are recorded in {journal.path} but the broker did not "
+                f"take them ({exc}); 'leadflow up' or 'leadflow serve connectors' with this "
+                "data directory publishes them, or run the same import again.",
                 file=err,
             )
             return 1

@@ -23,10 +23,11 @@ from typing import Self
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
-from connectors.imap import ImapMailbox, ImapMailboxes, InquiryPublisher
+from connectors.imap import ImapMailbox, ImapMailboxes
 from connectors.mail_config import MailboxConfig, MailTemplate
 from connectors.mail_render import MailRenderer, TemplateProblem, compile_template
 from connectors.outbound import OutboundSender
+from connectors.publisher import InquirySink
 from connectors.smtp import NoSmtpSender, SmtpSender
 from crm_store import connectors as store
 from crm_store import mailboxes as cursors
@@ -113,7 +114,7 @@ class MailChannel:
         self,
         settings: Settings,
         db: Database,
-        publisher: InquiryPublisher,
+        publisher: InquirySink,
         registry: CollectorRegistry,
         *,
         reload_s: float = RELOAD_S,

@@ -1,10 +1,12 @@
 """Starts LeadFlow's roles (connectors, ingest, console) in one process, in order.
 
 Every resource is entered in an `AsyncExitStack` and left in reverse on stop:
-broker → topics → database → configuration → publisher → HTTP → consumer → notifier. SIGINT and
-SIGTERM set the stop event; the consumer finishes and commits its batch in hand. Each
-long-running task runs under a `Supervisor`: one that fails is logged, counted and
-restarted with backoff while the HTTP edge and the other roles keep serving.
+broker → topics → database → configuration → publisher → edge journal → HTTP → consumer →
+notifier. SIGINT and SIGTERM set the stop event; the consumer finishes and commits its
+batch in hand. Connectors and the console write inquiries to the edge journal, whose
+relay publishes them. Each long-running task runs under a `Supervisor`: one that fails
+is logged, counted and restarted with backoff while the HTTP edge and the other roles
+keep serving.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from sqlalchemy import text
 
-from connectors.publisher import Publisher
+from connectors.publisher import InquirySink, Publisher
 from connectors.webform import FormConfig, FormField, WebFormConnector
 from console.api import ConsoleApi
 from crm_store import accounts
@@ -40,6 +42,7 @@ from leadflow.broker import EmbeddedBroker, create_topics
 from leadflow.channel_settings import KINDS
 from leadflow.channels import ChannelSet
 from leadflow.connection_tests import test_connection
+from leadflow.edge_journal import EdgeJournalRole
 from leadflow.importer import advertised_broker
 from leadflow.mailboxes import MailChannel
 from leadflow.secrets import derived_key, load_secret_box
@@ -60,6 +63,8 @@ class Role(StrEnum):
 
 
 ALL_ROLES = frozenset(Role)
+# Roles that accept inquiries, so write them to the edge journal first.
+JOURNAL_ROLES = frozenset({Role.CONNECTORS, Role.CONSOLE})
 
 
 @dataclass(slots=True)
@@ -138,9 +143,11 @@ async def run(
                 }
             )
             log.warning(
-                "using the embedded Tansu broker on %s: it keeps messages in MEMORY ONLY; "
-                "anything not yet consumed is lost when LeadFlow stops",
+                "using the embedded Tansu broker on %s: it keeps messages in memory only; "
+                "accepted inquiries are safe in the edge journal (%s) until the store "
+                "confirms them, and are published again after a restart",
                 bootstrap,
+                settings.journal.file(settings.data_dir),
             )
         started.bootstrap_servers = bootstrap
         topics = Topics(settings.kafka.topic_prefix)
@@ -172,14 +179,24 @@ async def run(
                 linger_ms=settings.kafka.linger_ms,
             )
         )
+        # Connectors and the console acknowledge an inquiry once it is in the journal.
+        edge: EdgeJournalRole | None = None
+        sink: InquirySink = publisher
+        if roles & JOURNAL_ROLES:
+            edge = await stack.enter_async_context(
+                EdgeJournalRole(settings, bootstrap, topics, registry)
+            )
+            sink = edge.journal
         render_secret = derived_key(settings.secret_key, settings.data_dir, RENDER_PURPOSE)
         forms = FormRegistry()
         await forms.refresh(db)
-        channels = ChannelSet(settings, db, publisher, topics, bootstrap, registry)
+        channels = ChannelSet(settings, db, sink, topics, bootstrap, registry)
         await stack.enter_async_context(channels)
-        mail = await stack.enter_async_context(MailChannel(settings, db, publisher, registry))
+        mail = await stack.enter_async_context(MailChannel(settings, db, sink, registry))
         channels.outbound.register("email", mail.sender)
-        app = _http_app(settings, roles, db, publisher, forms, registry, loops)
+        app = _http_app(
+            settings, roles, db, publisher, forms, registry, loops, sink=sink, edge=edge
+        )
         if Role.CONNECTORS in roles:
             app.add_routes(channels.routes())
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -195,6 +212,9 @@ async def run(
             def keep(name: str, start: Callable[[], Awaitable[None]]) -> None:
                 tasks.create_task(supervisor.supervise(name, start, stop), name=name)
 
+            if edge is not None:
+                relay = edge.relay
+                keep("edge-relay", lambda: relay.run(stop))
             if Role.CONNECTORS in roles:
                 keep("refresh-forms", lambda: _refresh_forms(forms, db, stop))
                 keep("channels", lambda: channels.run(stop))
@@ -294,6 +314,9 @@ def _http_app(
     forms: FormRegistry,
     registry: CollectorRegistry,
     loops: list[LoopHealth],
+    *,
+    sink: InquirySink,
+    edge: EdgeJournalRole | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problem_middleware]
@@ -306,7 +329,7 @@ def _http_app(
             registry=registry,
         )
         connector = WebFormConnector(
-            publisher,
+            sink,
             forms.get,
             default_region=settings.ingest.default_region,
             trusted_proxies=settings.http.trusted_proxies,
@@ -317,7 +340,7 @@ def _http_app(
     if Role.CONSOLE in roles:
         console = ConsoleApi(
             db,
-            publish=publisher.publish,
+            publish=sink.publish,
             secret_box=load_secret_box(settings.secret_key, settings.data_dir),
             connector_kinds=KINDS,
             connection_tester=test_connection,
@@ -335,14 +358,16 @@ def _http_app(
         broker_ok = await publisher.ping()
         # A consumer that makes no progress while it has work is not ready either.
         stalled = [r for h in loops if (r := h.stalled(settings.ingest.stall_after_s))]
-        ready = store_ok and broker_ok and not stalled
+        body: dict[str, object] = {"store": store_ok, "broker": broker_ok, "stalled": stalled}
+        if edge is None:
+            ready = store_ok and broker_ok and not stalled
+        else:
+            # With a journal the edge accepts while the broker is away, up to its bound.
+            journal = edge.readiness()
+            body["journal"] = journal
+            ready = store_ok and bool(journal["accepting"]) and not stalled
         return web.json_response(
-            {
-                "status": "ready" if ready else "not ready",
-                "store": store_ok,
-                "broker": broker_ok,
-                "stalled": stalled,
-            },
+            {"status": "ready" if ready else "not ready", **body},
             status=200 if ready else 503,
         )
 

@@ -85,6 +85,31 @@ class IngestSettings(BaseModel):
     )
 
 
+class JournalSettings(BaseModel):
+    """The edge journal every connector writes to before it acknowledges (see README)."""
+
+    path: Path | None = Field(
+        default=None, description="The SQLite file; unset: <data_dir>/journal.sqlite3."
+    )
+    max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=0,
+        description="Past this many bytes held, connectors answer 503 at once; 0: no limit.",
+    )
+    max_age_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="Past this age of the oldest unconfirmed entry, 503 at once; 0: no limit.",
+    )
+    republish_after_s: float = Field(
+        default=120.0, gt=0, description="Publish an entry again when unconfirmed this long."
+    )
+    relay_batch: int = Field(default=500, ge=1, description="Entries per publish round.")
+
+    def file(self, data_dir: Path) -> Path:
+        return self.path or data_dir / "journal.sqlite3"
+
+
 class MemberConfig(BaseModel):
     email: str
     name: str
@@ -134,6 +159,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
     teams: list[TeamConfig] = Field(default_factory=list)
     forms: list[FormConfigModel] = Field(default_factory=list)
     secret_key: SecretStr | None = Field(

@@ -107,6 +107,13 @@ def test_up_demo_end_to_end_and_clean_stop(tmp_path: Path) -> None:
         assert lead["activities"][0]["status"] == "planned"
         assert lead["first_contact_due_at"]
         assert _get(f"{base}/healthz")[1] == {"status": "alive"}
+        ready = _get(f"{base}/readyz")[1]
+        assert ready["journal"]["accepting"] is True
+        assert {"entries", "bytes", "oldest_age_s"} <= set(ready["journal"])
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        assert 'leadflow_journal_events_total{event="appended"} 1.0' in metrics
+        assert "leadflow_journal_oldest_age_seconds" in metrics
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -114,6 +121,7 @@ def test_up_demo_end_to_end_and_clean_stop(tmp_path: Path) -> None:
     assert "admin API token" in out
     assert token in out
     assert f"{base}/forms/contact" in out
-    assert "MEMORY ONLY" in err
+    assert "safe in the edge journal" in err
+    assert (tmp_path / "data" / "journal.sqlite3").is_file()
     tansu = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, check=False)
     assert tansu.stdout == b"", "the embedded broker stopped with LeadFlow"

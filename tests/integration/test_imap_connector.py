@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,9 @@ from leadflow.mailboxes import StoreMailboxState
 
 from ..conftest import BrokerProcess
 from ..servers import Dovecot, ImapClient
-from .channel_helpers import DEAD_BROKER, eventually, read_inquiries
+from .channel_helpers import eventually, read_inquiries
 from .helpers import seed_team
+from .journal_helpers import open_journal
 from .mail_helpers import MemoryState, corpus, mailbox_config, simple_mail, topic_size
 
 pytestmark = pytest.mark.integration
@@ -59,17 +61,17 @@ async def test_capture_publishes_then_marks_seen(
     assert state.cursors["sales"][1] == 2
 
 
-async def test_broker_down_leaves_the_mail_unseen_and_the_cursor_still(
-    broker: BrokerProcess, topics: Topics, dovecot: Dovecot
+async def test_a_refusing_journal_leaves_the_mail_unseen_and_the_cursor_still(
+    broker: BrokerProcess, topics: Topics, dovecot: Dovecot, tmp_path: Path
 ) -> None:
     user = dovecot.add_user()
     async with ImapClient(dovecot.port, user) as client:
         await client.append(simple_mail())
     config = mailbox_config(dovecot, user)
     state = MemoryState()
-    async with Publisher(DEAD_BROKER, topics, timeout_s=0.5) as dead:
+    async with open_journal(tmp_path, max_bytes=1) as full:  # past its bound: refuses
         with pytest.raises(PublishFailed):
-            await capture_once(ImapMailbox(config, dead, state))
+            await capture_once(ImapMailbox(config, full, state))
     async with ImapClient(dovecot.port, user) as client:
         assert "\\Seen" not in (await client.flags())[1]
     assert state.cursors["sales"][1] == 0

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaProducer
 
 from connectors.config import TelegramBotConfig
+from connectors.journal import EdgeJournal
 from connectors.outbound import OutboundConfig, OutboundDispatcher, RetryPolicy
 from connectors.publisher import Publisher
 from connectors.telegram_bot import SECRET_HEADER, TelegramBots, TelegramSender
@@ -23,6 +25,7 @@ from ingest.contract.problem import problem_middleware
 from ..conftest import BrokerProcess
 from .channel_helpers import DEAD_BROKER, eventually, fixture, read_inquiries, read_topic
 from .fake_telegram import FakeBotApi
+from .journal_helpers import open_journal
 
 pytestmark = pytest.mark.integration
 
@@ -73,14 +76,30 @@ async def test_polling_publishes_updates_and_then_advances_the_offset(
     assert start.source.utm_source == "google"
 
 
-async def test_offset_does_not_advance_while_the_broker_does_not_ack(topics: Topics) -> None:
+async def test_offset_does_not_advance_while_the_journal_refuses(tmp_path: Path) -> None:
+    """Past its bound the journal refuses at once (no broker involved, nothing to hang on)."""
     fake = FakeBotApi([fixture("telegram", "private_text")])
-    async with fake.serve() as root, Publisher(DEAD_BROKER, topics, timeout_s=0.3) as publisher:
-        bots = TelegramBots(publisher)
+    async with fake.serve() as root, open_journal(tmp_path, max_bytes=1) as journal:
+        bots = TelegramBots(journal)
         bots.update({"sales": bot_config(root)})
         async with running(bots):
             await eventually(lambda: len(fake.offsets) >= 2)
+        assert journal.stats().refused >= 1
+        assert journal.stats().entries == 0
     assert set(fake.offsets) == {None}, "no update was confirmed to Telegram"
+
+
+async def test_offset_advances_once_journalled_while_the_broker_is_down(tmp_path: Path) -> None:
+    """The journal, not the broker, is what makes an update safe to forget."""
+    update = fixture("telegram", "private_text")
+    fake = FakeBotApi([update])
+    async with fake.serve() as root, open_journal(tmp_path) as journal:
+        bots = TelegramBots(journal)  # no relay, no broker: the entry waits in the journal
+        bots.update({"sales": bot_config(root)})
+        async with running(bots):
+            await eventually(lambda: update["update_id"] + 1 in fake.offsets)
+        [entry] = await journal.due(10, republish_before=0.0)
+    assert entry.idempotency_key == f"telegram:sales:{update['update_id']}"
 
 
 async def test_webhook_mode_sets_the_webhook_with_its_secret(topics: Topics) -> None:
@@ -108,6 +127,18 @@ async def webhook_client(
         app.add_routes(bots.routes())
         async with TestClient(TestServer(app)) as client:
             yield client
+
+
+@asynccontextmanager
+async def journal_webhook_client(
+    journal: EdgeJournal,
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    bots = TelegramBots(journal)
+    bots.update({"sales": bot_config(mode="webhook", webhook_secret=SECRET)})
+    app = web.Application(middlewares=[problem_middleware])
+    app.add_routes(bots.routes())
+    async with TestClient(TestServer(app)) as client:
+        yield client
 
 
 async def test_webhook_refuses_requests_without_the_secret(
@@ -161,15 +192,21 @@ async def test_webhook_accepts_real_updates(
         assert inquiry.sender.messenger_ids == {"telegram": "123456789"}
 
 
-async def test_webhook_answers_503_when_the_broker_does_not_ack(topics: Topics) -> None:
-    async with webhook_client(DEAD_BROKER, topics, timeout_s=0.3) as client:
-        resp = await client.post(
-            "/webhooks/telegram/sales",
-            json=fixture("telegram", "private_text"),
-            headers={SECRET_HEADER: SECRET},
-        )
-        assert resp.status == 503
-        assert resp.headers["Retry-After"] == "5"
+async def test_webhook_answers_200_from_the_journal_and_503_past_its_bound(
+    tmp_path: Path,
+) -> None:
+    for bound, status in ((None, 200), (1, 503)):
+        journal = open_journal(tmp_path / str(bound), **({"max_bytes": bound} if bound else {}))
+        async with journal, journal_webhook_client(journal) as client:
+            resp = await client.post(
+                "/webhooks/telegram/sales",
+                json=fixture("telegram", "private_text"),
+                headers={SECRET_HEADER: SECRET},
+            )
+            assert resp.status == status
+            assert journal.stats().entries == (1 if status == 200 else 0)
+            if status == 503:
+                assert resp.headers["Retry-After"] == "5"
 
 
 def ack(**overrides: object) -> OutboundMessage:

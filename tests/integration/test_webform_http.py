@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from ingest.contract import Topics
+from ingest.contract import Inquiry, Topics
+from leadflow.broker import create_topics
 
 from ..conftest import BrokerProcess, start_tansu, stop_tansu
+from .channel_helpers import eventually, read_topic
 from .helpers import form_client
+from .journal_helpers import confirm, journal_form_client, open_journal, relay_config, relaying
 
 pytestmark = pytest.mark.integration
 
@@ -115,24 +118,58 @@ async def test_embeddable_page_posts_back_to_itself(broker: BrokerProcess, topic
         assert 'name="email"' in page
 
 
-async def test_broker_down_gives_503_not_a_hang(topics: Topics) -> None:
+async def test_broker_down_still_gets_202_and_the_journal_empties_when_it_is_back(
+    topics: Topics, tmp_path: Path
+) -> None:
     own = start_tansu()
-    from leadflow.broker import create_topics
-
-    await create_topics(own.bootstrap_servers, topics, partitions=1)
-    async with form_client(own.bootstrap_servers, topics, timeout_s=2.0) as client:
-        assert (await client.post("/forms/contact", json=FORM)).status == 202
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=3)
+        config = relay_config(own.bootstrap_servers, topics, republish_after_s=1.0)
+        async with (
+            open_journal(tmp_path) as journal,
+            relaying(journal, config),
+            journal_form_client(journal) as client,
+        ):
+            assert (await client.post("/forms/contact", json=FORM)).status == 202
+            await eventually(lambda: journal.stats().published == 1)
+            stop_tansu(own)
+            # The broker is gone: the journal answers, at once and with a 202.
+            for n in range(5):
+                resp = await client.post("/forms/contact", json={**FORM, "message": f"m{n}"})
+                assert resp.status == 202
+            assert journal.stats().entries == 6
+            own = start_tansu(own.port)  # back, and empty
+            records = await read_topic(own.bootstrap_servers, topics.inquiries, 6, within=30)
+            keys = sorted({Inquiry.from_kafka(v).idempotency_key for v, _ in records})
+            assert len(keys) == 6, "every accepted post reached the new broker"
+            await confirm(own.bootstrap_servers, topics, keys)  # what ingest will send
+            await eventually(lambda: journal.stats().entries == 0, within=30)
+    finally:
         stop_tansu(own)
-        # The produce deadline (2 s) answers; wait_for only guards against a hang.
-        resp = await asyncio.wait_for(client.post("/forms/contact", json=FORM), 15)
+
+
+async def test_broker_down_at_start_still_gets_202(topics: Topics, tmp_path: Path) -> None:
+    from leadflow.broker import free_port
+
+    config = relay_config(f"127.0.0.1:{free_port()}", topics)
+    async with (
+        open_journal(tmp_path) as journal,
+        relaying(journal, config),
+        journal_form_client(journal) as client,
+    ):
+        resp = await client.post("/forms/contact", json=FORM)
+        assert resp.status == 202
+        assert journal.stats().entries == 1
+
+
+async def test_past_the_journal_bound_a_post_gets_503_at_once(tmp_path: Path) -> None:
+    async with (
+        open_journal(tmp_path, max_bytes=1) as journal,
+        journal_form_client(journal) as client,
+    ):
+        resp = await client.post("/forms/contact", json=FORM)
         assert resp.status == 503
         assert resp.headers["Retry-After"] == "5"
         assert "try again" in (await resp.json())["detail"]
-
-
-async def test_broker_down_at_start_gives_503(topics: Topics) -> None:
-    from leadflow.broker import free_port
-
-    async with form_client(f"127.0.0.1:{free_port()}", topics, timeout_s=1.0) as client:
-        resp = await client.post("/forms/contact", json=FORM)
-        assert resp.status == 503
+        stats = journal.stats()
+    assert (stats.entries, stats.refused) == (0, 1), "a 503 means nothing was recorded"

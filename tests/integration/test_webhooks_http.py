@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -19,13 +20,14 @@ from twilio.request_validator import RequestValidator
 from connectors.config import PhoneWebhookConfig, TwilioConfig, WhatsAppConfig
 from connectors.phone import sign_generic
 from connectors.phone_webhook import GenericPhoneWebhook, TwilioWebhook
-from connectors.publisher import Publisher
+from connectors.publisher import InquirySink, Publisher
 from connectors.whatsapp_webhook import WhatsAppWebhook
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
 
 from ..conftest import BrokerProcess
-from .channel_helpers import DEAD_BROKER, fixture, fixture_bytes, read_inquiries
+from .channel_helpers import fixture, fixture_bytes, read_inquiries
+from .journal_helpers import open_journal
 
 pytestmark = pytest.mark.integration
 
@@ -171,15 +173,20 @@ async def test_whatsapp_unsigned_or_badly_signed_is_refused(
     assert refused == 3
 
 
-async def test_whatsapp_503_when_the_broker_does_not_ack(topics: Topics) -> None:
+async def test_whatsapp_503_when_nothing_could_be_recorded(tmp_path: Path) -> None:
     body = fixture_bytes("whatsapp", "text")
-    async with webhook_client(DEAD_BROKER, topics, timeout_s=0.3) as client:
-        resp = await client.post(
-            "/webhooks/whatsapp/wa",
-            data=body,
-            headers={"X-Hub-Signature-256": meta_signature(body)},
-        )
-        assert resp.status == 503
+    async with open_journal(tmp_path, max_bytes=1) as full:  # past its bound: refuses
+        app = web.Application(middlewares=[problem_middleware])
+        app.add_routes(WhatsAppWebhook(full, {"wa": WHATSAPP}.get).routes())
+        async with TestClient(TestServer(app)) as client:
+            resp = await client.post(
+                "/webhooks/whatsapp/wa",
+                data=body,
+                headers={"X-Hub-Signature-256": meta_signature(body)},
+            )
+            assert resp.status == 503
+            assert resp.headers["Retry-After"] == "5"
+        assert full.stats().entries == 0
 
 
 # --- Twilio -------------------------------------------------------------------------
@@ -338,16 +345,16 @@ async def test_generic_bad_bodies_name_the_problem(broker: BrokerProcess, topics
 
 
 async def test_generic_retry_after_a_503_is_not_a_replay(
-    broker: BrokerProcess, topics: Topics
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
 ) -> None:
     body = fixture_bytes("phone", "generic_missed")
     headers = signed(body)
-    # One app, one replay guard; the broker goes from down to up between the two tries.
+    # One app, one replay guard; recording goes from refused to working between the tries.
     async with (
-        Publisher(DEAD_BROKER, topics, timeout_s=0.3) as dead,
+        open_journal(tmp_path, max_bytes=1) as full,
         Publisher(broker.bootstrap_servers, topics) as live,
     ):
-        current = {"publisher": dead}
+        current: dict[str, InquirySink] = {"publisher": full}
 
         class Switch:
             async def publish(self, inquiry):  # type: ignore[no-untyped-def]

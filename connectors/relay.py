@@ -1,0 +1,347 @@
+"""The relay: publishes the edge journal to Kafka and deletes what the store confirmed.
+
+Two loops run side by side until `stop`:
+- publish: the entries never published, in journal order and in batches, then those
+  not confirmed within `republish_after_s`; each batch is marked published once the
+  broker acked all of it (acks=all, idempotence off: Tansu has no InitProducerId;
+  the consumer's idempotency keys drop the repeats). At start every unconfirmed
+  entry is due again: nothing is known about what reached the broker before.
+- confirm: a group-less consumer over every partition of `Topics.stored` reads the
+  consumer's confirmations (`ingest.contract.confirm`) and deletes the named entries,
+  saving its offsets in the journal in the same transaction.
+Every broker call has a deadline (a frozen broker answers nothing), every broker
+error drops the client and backs off, and the topics are recreated when the broker
+lost them (restarted empty); neither loop ever exits on a broker error.
+Imports only `ingest.contract` of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from ingest.contract.confirm import InvalidConfirmation, decode_confirmation
+from ingest.contract.topics import Topics, ensure_topics
+
+from .journal import EdgeJournal, Entry
+from .publisher import PublishFailed
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What a broker that is down, frozen, restarted or lost its topics raises at us.
+BROKER_ERRORS = (KafkaError, TimeoutError, OSError, ConnectionError)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    bootstrap_servers: str
+    topics: Topics
+    batch: int = 500
+    republish_after_s: float = 120.0
+    timeout_s: float = 5.0  # the deadline of every broker call
+    max_backoff_s: float = 5.0
+    fetch_max_wait_ms: int = 20
+    partition_check_s: float = 5.0  # how often the confirmation topic's layout is checked
+    resync_s: float = 60.0  # how often the journal's depth is re-read (a full scan)
+    partitions: int = 6  # for topics the relay has to recreate
+    replication_factor: int = 1
+    client_id: str = "leadflow-relay"
+
+
+class Relay:
+    """Runs beside an `EdgeJournal`: `await relay.run(stop)`."""
+
+    def __init__(
+        self,
+        journal: EdgeJournal,
+        config: RelayConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._journal = journal
+        self._config = config
+        self._clock = clock
+        self._producer: AIOKafkaProducer | None = None
+        self._topics_ok = False
+        self.connected = False  # the last broker call succeeded (for /readyz)
+        self.errors = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish and apply confirmations until `stop` is set."""
+        await self._journal.unpublish_all()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._publish_loop(stop), name="relay-publish")
+                tasks.create_task(self._confirm_loop(stop), name="relay-confirm")
+        finally:
+            await self._drop_producer()
+
+    async def publish_due(self) -> int:
+        """One round: publish the due entries (at most one batch); how many. Raises on error."""
+        c = self._config
+        entries = await self._journal.due(
+            c.batch, republish_before=self._clock() - c.republish_after_s
+        )
+        if entries:
+            await self._send(entries)
+            await self._journal.mark_published(entries)
+        return len(entries)
+
+    async def drain(self, *, within: float) -> None:
+        """Publish every entry not yet published; `PublishFailed` if the broker will not.
+
+        For one-shot callers (`leadflow import`); entries stay until confirmed.
+        """
+        failures = 0
+        last: BaseException | None = None
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    entries = await self._journal.due(self._config.batch, republish_before=0.0)
+                    if not entries:
+                        return
+                    try:
+                        await self._send(entries)
+                    except BROKER_ERRORS as exc:  # transient (a topic being created): retry
+                        failures += 1
+                        last = exc
+                        await self._broker_failed("publishing the journal", exc, failures)
+                        await asyncio.sleep(self._backoff(failures))
+                        continue
+                    await self._journal.mark_published(entries)
+        except TimeoutError as exc:
+            raise PublishFailed(f"the broker did not take the journal: {last!r}") from exc
+        finally:
+            await self._drop_producer()
+
+    # ---- publishing ------------------------------------------------------------------
+
+    async def _publish_loop(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            self._journal.appended.clear()
+            try:
+                sent = await self.publish_due()
+            except BROKER_ERRORS as exc:
+                failures += 1
+                await self._broker_failed("publishing the journal", exc, failures)
+                await _wait(stop, self._backoff(failures))
+                continue
+            except Exception:  # a bug must not stop the relay either; logged loudly
+                failures += 1
+                log.exception("relay: publishing the journal failed unexpectedly")
+                await self._drop_producer()
+                await _wait(stop, self._backoff(failures))
+                continue
+            failures = 0
+            self.connected = True
+            if not sent:
+                # Wake on a new entry, else look again for entries due to be republished.
+                idle = min(1.0, self._config.republish_after_s / 4)
+                await _wait(stop, idle, self._journal.appended)
+
+    async def _send(self, entries: list[Entry]) -> None:
+        c = self._config
+        producer = await self._ready_producer()
+        async with asyncio.timeout(c.timeout_s):
+            # In order: one producer, sends issued in journal order, all awaited together.
+            acks = [
+                await producer.send(c.topics.inquiries, e.value, key=e.kafka_key) for e in entries
+            ]
+            await asyncio.gather(*acks)
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        c = self._config
+        if not self._topics_ok:
+            await self._ensure_topics()
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=c.bootstrap_servers,
+                client_id=c.client_id,
+                acks="all",
+                enable_idempotence=False,
+                linger_ms=0,
+                request_timeout_ms=int(c.timeout_s * 1000),
+            )
+            try:
+                await asyncio.wait_for(producer.start(), c.timeout_s)
+            except BaseException:
+                await _close(producer.stop(), c.timeout_s)
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _ensure_topics(self) -> None:
+        c = self._config
+        created = await asyncio.wait_for(
+            ensure_topics(
+                c.bootstrap_servers,
+                c.topics,
+                partitions=c.partitions,
+                replication_factor=c.replication_factor,
+            ),
+            c.timeout_s,
+        )
+        if created:
+            log.warning("relay: the broker had lost topics %s; created them", ", ".join(created))
+        self._topics_ok = True
+
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            # stop() flushes; a frozen broker would hold it forever.
+            await _close(producer.stop(), self._config.timeout_s)
+
+    async def _broker_failed(self, what: str, exc: BaseException, failures: int) -> None:
+        self.connected = False
+        self.errors += 1
+        self._topics_ok = False  # a broker restarted empty lost them: check again
+        level = logging.WARNING if failures <= 3 or failures % 20 == 0 else logging.DEBUG
+        log.log(level, "relay: %s failed (attempt %d): %r", what, failures, exc)
+        if what.startswith("publishing"):
+            await self._drop_producer()
+
+    def _backoff(self, failures: int) -> float:
+        return float(min(0.1 * 2 ** min(failures - 1, 10), self._config.max_backoff_s))
+
+    # ---- confirmations ---------------------------------------------------------------
+
+    async def _confirm_loop(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            consumer: AIOKafkaConsumer | None = None
+            try:
+                consumer = await self._open_confirmations()
+                failures = 0
+                await self._read_confirmations(consumer, stop)
+            except (*BROKER_ERRORS, _Relayout) as exc:
+                failures += 1
+                await self._broker_failed("reading confirmations", exc, failures)
+                await _wait(stop, self._backoff(failures))
+            except Exception:  # a bug must not stop the relay either; logged loudly
+                failures += 1
+                log.exception("relay: reading confirmations failed unexpectedly")
+                await _wait(stop, self._backoff(failures))
+            finally:
+                if consumer is not None:
+                    await _stop_consumer(consumer, self._config.timeout_s)
+
+    async def _open_confirmations(self) -> AIOKafkaConsumer:
+        c = self._config
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=c.bootstrap_servers,
+            client_id=f"{c.client_id}-confirm",
+            group_id=None,
+            enable_auto_commit=False,
+            # A position past the end means the broker came back empty: start over.
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=c.fetch_max_wait_ms,
+            request_timeout_ms=int(c.timeout_s * 1000),
+        )
+        try:
+            await asyncio.wait_for(consumer.start(), c.timeout_s)
+            partitions = await self._partitions(consumer)
+            if not partitions:
+                await self._ensure_topics()
+                raise _Relayout(f"topic {c.topics.stored} has no partitions yet")
+            tps = [TopicPartition(c.topics.stored, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            cursor = await self._journal.cursor(c.topics.stored)
+            empty = self._journal.stats().entries == 0
+            for tp in tps:
+                if tp.partition in cursor:
+                    consumer.seek(tp, cursor[tp.partition])
+                elif empty:
+                    # Nothing held: earlier confirmations cannot concern us.
+                    await asyncio.wait_for(consumer.seek_to_end(tp), c.timeout_s)
+                else:
+                    await asyncio.wait_for(consumer.seek_to_beginning(tp), c.timeout_s)
+        except BaseException:
+            await _stop_consumer(consumer, c.timeout_s)
+            raise
+        return consumer
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> set[int]:
+        # Fresh metadata: `partitions_for_topic` answers from a cache refreshed only every
+        # few minutes, so it would not see a topic recreated by a broker that came back.
+        cluster = await asyncio.wait_for(
+            consumer._client.fetch_all_metadata(), self._config.timeout_s
+        )
+        return set(cluster.partitions_for_topic(self._config.topics.stored) or ())
+
+    async def _read_confirmations(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        c = self._config
+        assigned = {tp.partition for tp in consumer.assignment()}
+        checked = resynced = time.monotonic()
+        while not stop.is_set():
+            batch = await asyncio.wait_for(
+                consumer.getmany(timeout_ms=200, max_records=5000), c.timeout_s
+            )
+            keys: list[str] = []
+            offsets: dict[int, int] = {}
+            for tp, records in batch.items():
+                for record in records:
+                    offsets[tp.partition] = record.offset + 1
+                    try:
+                        keys.extend(decode_confirmation(record.value))
+                    except InvalidConfirmation as exc:
+                        log.warning("relay: skipped a message on %s: %s", tp.topic, exc)
+            if offsets:
+                await self._journal.confirm(keys, topic=c.topics.stored, offsets=offsets)
+            self.connected = True
+            if time.monotonic() - checked > c.partition_check_s:
+                checked = time.monotonic()
+                if checked - resynced > c.resync_s:
+                    # Another process may share the file (`leadflow import`).
+                    resynced = checked
+                    await self._journal.resync()
+                now = await self._partitions(consumer)
+                if now != assigned:
+                    if not now:
+                        await self._ensure_topics()
+                    raise _Relayout(f"partitions of {c.topics.stored}: {assigned} -> {now}")
+
+
+class _Relayout(Exception):
+    """The confirmation topic changed (lost, recreated): reassign from scratch."""
+
+
+async def _wait(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
+    """Sleep `seconds`, ending early on `stop` (or on `also`)."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if also is not None:
+        waits.append(asyncio.ensure_future(also.wait()))
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+async def _stop_consumer(consumer: AIOKafkaConsumer, timeout_s: float) -> None:
+    await _close(consumer.stop(), timeout_s)
+    # aiokafka's fetcher can re-raise its tasks' cancellation from stop() before the
+    # client's connections are closed; close them (closing twice is harmless).
+    await _close(consumer._client.close(), timeout_s)
+
+
+async def _close(closing: Awaitable[T], timeout_s: float) -> None:
+    """Close a Kafka client, giving up after `timeout_s` (a frozen broker never answers)."""
+    try:
+        await asyncio.wait_for(closing, timeout_s)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        # Not ours: aiokafka's fetcher re-raises the cancellation of its own tasks on stop.
+    except BROKER_ERRORS:
+        pass

@@ -1,0 +1,168 @@
+"""The relay against the real Tansu broker: order, confirmations, republishing, a lost broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from connectors.journal import EdgeJournal
+from ingest.contract import Inquiry, Topics
+from leadflow.broker import create_topics
+from tests.factories import make_inquiry
+
+from ..conftest import BrokerProcess, start_tansu, stop_tansu
+from .channel_helpers import eventually, read_topic
+from .journal_helpers import confirm, relay_config, relaying
+
+pytestmark = pytest.mark.integration
+
+
+def same_sender(n: int) -> list[Inquiry]:
+    """`n` inquiries of one sender: one Kafka key, so one partition keeps their order."""
+    return [make_inquiry() for _ in range(n)]
+
+
+async def test_publishes_the_journal_in_order(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    inquiries = same_sender(60)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal:
+        for inquiry in inquiries:
+            await journal.publish(inquiry)
+        async with relaying(journal, relay_config(broker.bootstrap_servers, topics, batch=7)):
+            await eventually(lambda: journal.stats().published == 60)
+        assert journal.stats().entries == 60, "held until the store confirms"
+    records = await read_topic(broker.bootstrap_servers, topics.inquiries, 60)
+    keys = [Inquiry.from_kafka(v).idempotency_key for v, _ in records]
+    assert keys == [i.idempotency_key for i in inquiries]
+
+
+async def test_confirmations_delete_the_entries(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    inquiries = same_sender(10)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal:
+        for inquiry in inquiries:
+            await journal.publish(inquiry)
+        async with relaying(journal, relay_config(broker.bootstrap_servers, topics)):
+            await eventually(lambda: journal.stats().published == 10)
+            await confirm(
+                broker.bootstrap_servers, topics, [i.idempotency_key for i in inquiries[:4]]
+            )
+            await eventually(lambda: journal.stats().entries == 6)
+            await confirm(
+                broker.bootstrap_servers, topics, [i.idempotency_key for i in inquiries[4:]]
+            )
+            await eventually(lambda: journal.stats().entries == 0)
+        stats = journal.stats()
+    assert (stats.confirmed, stats.bytes, stats.oldest_age_s) == (10, 0, 0.0)
+
+
+async def test_unconfirmed_entries_are_published_again(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    [inquiry] = same_sender(1)
+    config = relay_config(broker.bootstrap_servers, topics, republish_after_s=0.5)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal:
+        await journal.publish(inquiry)
+        async with relaying(journal, config):
+            await eventually(lambda: journal.stats().republished >= 1)
+            await confirm(broker.bootstrap_servers, topics, [inquiry.idempotency_key])
+            await eventually(lambda: journal.stats().entries == 0)
+    records = await read_topic(broker.bootstrap_servers, topics.inquiries, 2)
+    assert {Inquiry.from_kafka(v).idempotency_key for v, _ in records} == {inquiry.idempotency_key}
+
+
+async def test_a_restart_publishes_every_unconfirmed_entry_again(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    inquiries = same_sender(3)
+    path = tmp_path / "j.sqlite3"
+    config = relay_config(broker.bootstrap_servers, topics)
+    async with EdgeJournal(path) as journal:
+        for inquiry in inquiries:
+            await journal.publish(inquiry)
+        async with relaying(journal, config):
+            await eventually(lambda: journal.stats().published == 3)
+    async with EdgeJournal(path) as journal, relaying(journal, config):
+        await eventually(lambda: journal.stats().published == 3)
+    records = await read_topic(broker.bootstrap_servers, topics.inquiries, 6)
+    assert len(records) == 6
+
+
+async def test_a_broker_restarted_empty_gets_its_topics_and_the_entries_back(
+    topics: Topics, tmp_path: Path
+) -> None:
+    own = start_tansu()
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=3)
+        first, second = make_inquiry(), make_inquiry()
+        config = relay_config(own.bootstrap_servers, topics, republish_after_s=1.0)
+        async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config):
+            await journal.publish(first)
+            await eventually(lambda: journal.stats().published >= 1)
+            stop_tansu(own)
+            await journal.publish(second)  # accepted while the broker is away
+            own = start_tansu(own.port)  # same port, nothing in it
+            # The relay recreates the topics and publishes both (the first again).
+            records = await read_topic(own.bootstrap_servers, topics.inquiries, 2, within=30)
+            got = {Inquiry.from_kafka(v).idempotency_key for v, _ in records}
+            assert got == {first.idempotency_key, second.idempotency_key}
+            # Its confirmation consumer found the new partitions and offsets.
+            keys = [first.idempotency_key, second.idempotency_key]
+            await confirm(own.bootstrap_servers, topics, keys)
+            await eventually(lambda: journal.stats().entries == 0, within=30)
+    finally:
+        stop_tansu(own)
+
+
+async def test_a_frozen_broker_holds_nothing_up_for_good(topics: Topics, tmp_path: Path) -> None:
+    own = start_tansu()
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=3)
+        before, during = make_inquiry(), make_inquiry()
+        config = relay_config(own.bootstrap_servers, topics)
+        async with (
+            EdgeJournal(tmp_path / "j.sqlite3") as journal,
+            relaying(journal, config) as relay,
+        ):
+            await journal.publish(before)
+            await eventually(lambda: journal.stats().published == 1)
+            os.kill(own.process.pid, signal.SIGSTOP)
+            try:
+                await journal.publish(during)  # the journal answers; the broker does not
+                await eventually(lambda: relay.errors >= 1, within=30)
+            finally:
+                os.kill(own.process.pid, signal.SIGCONT)
+            await eventually(lambda: journal.stats().published >= 2, within=30)
+            await confirm(
+                own.bootstrap_servers, topics, [before.idempotency_key, during.idempotency_key]
+            )
+            await eventually(lambda: journal.stats().entries == 0, within=30)
+    finally:
+        stop_tansu(own)
+
+
+async def test_an_unreachable_broker_gets_the_entries_once_it_is_there(
+    topics: Topics, tmp_path: Path
+) -> None:
+    from leadflow.broker import free_port
+
+    port = free_port()
+    [inquiry] = same_sender(1)
+    config = relay_config(f"127.0.0.1:{port}", topics)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config) as relay:
+        await journal.publish(inquiry)
+        await eventually(lambda: relay.errors >= 2)  # refused, backing off, still running
+        assert journal.stats().published == 0
+        own = start_tansu(port)
+        try:
+            # Nobody created the topics: the relay does.
+            await eventually(lambda: journal.stats().published == 1, within=30)
+            [(value, _)] = await read_topic(own.bootstrap_servers, topics.inquiries, 1)
+            assert Inquiry.from_kafka(value).idempotency_key == inquiry.idempotency_key
+        finally:
+            stop_tansu(own)
