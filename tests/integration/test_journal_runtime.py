@@ -18,6 +18,7 @@ from ..conftest import BrokerProcess
 
 pytestmark = pytest.mark.integration
 
+NEW_LEAD = 'leadflow_ingest_messages_total{outcome="new_lead"} 1.0'
 FORM = {"name": "Ivan", "email": "ivan@example.com", "message": "hello"}
 
 
@@ -97,3 +98,33 @@ async def test_within_the_bound_the_form_is_journalled_and_relayed(
         ready = await (await http.get(f"{url}/readyz")).json()
     assert ready["journal"]["entries"] == 1, "held until the store confirms it"
     assert ready["status"] == "ready"
+
+
+async def test_the_store_confirmation_empties_the_journal(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    """The whole spine in one process: the entry leaves the journal only once the
+    consumer has stored the lead and said so on the confirmation topic."""
+    settings = settings_for(broker, topics, tmp_path)
+    stop = asyncio.Event()
+    ready: asyncio.Future[runtime.Started] = asyncio.get_running_loop().create_future()
+    roles = frozenset({runtime.Role.CONNECTORS, runtime.Role.INGEST})
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(
+            runtime.run(settings, roles, stop=stop, on_started=ready.set_result), name="spine"
+        )
+        try:
+            started = await asyncio.wait_for(asyncio.shield(ready), 60)
+            async with aiohttp.ClientSession() as http:
+                post = await http.post(f"{started.http_url}/forms/contact", json=FORM)
+                assert post.status == 202
+                async with asyncio.timeout(30):
+                    while True:
+                        body = await (await http.get(f"{started.http_url}/readyz")).json()
+                        metrics = await (await http.get(f"{started.http_url}/metrics")).text()
+                        if body["journal"]["entries"] == 0 and NEW_LEAD in metrics:
+                            break
+                        await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+    assert 'leadflow_journal_events_total{event="confirmed"} 1.0' in metrics
