@@ -20,6 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from sqlalchemy import text
 
+from connectors.edge import BODY_TIMEOUT
 from connectors.publisher import Publisher
 from connectors.webform import FormConfig, FormField, WebFormConnector
 from console.api import ConsoleApi
@@ -174,7 +175,13 @@ async def run(
         app = _http_app(settings, roles, db, publisher, forms, registry)
         if Role.CONNECTORS in roles:
             app.add_routes(channels.routes())
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            # aiohttp closes a connection whose request headers are not complete by then.
+            keepalive_timeout=settings.http.header_timeout_s,
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
@@ -275,6 +282,7 @@ def _http_app(
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problem_middleware]
     )
+    app[BODY_TIMEOUT] = settings.http.body_timeout_s
     if Role.CONNECTORS in roles:
         outcomes = Counter(
             "leadflow_form_submissions_total",
