@@ -6,7 +6,9 @@ at INFO). So two defences: the chatty client loggers (httpx, httpcore, telegram,
 aiohttp, aiokafka's INFO chatter stays) are raised to WARNING, and a `RedactSecrets`
 filter on the handler rewrites every record (message, arguments and traceback) with
 bot tokens, URL passwords, bearer tokens and secret query parameters replaced by
-`[redacted]`. Every role's entry point (`leadflow` CLI) calls `configure_logging`.
+`[redacted]`. A request line or header that aiohttp refuses (too long, not HTTP)
+is the client's error, not ours: `ClientErrorsAtInfo` writes it at INFO without a
+traceback. Every role's entry point (`leadflow` CLI) calls `configure_logging`.
 Imports nothing of ours.
 """
 
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, SecretStr
 
 REDACTED = "[redacted]"
@@ -79,6 +82,19 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class ClientErrorsAtInfo(logging.Filter):
+    """aiohttp's "Error handling request" for a malformed request: INFO, one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.name == "aiohttp.server" and isinstance(exc, HttpProcessingError):
+            record.msg = f"{record.getMessage()}: refused a malformed request ({exc.message})"
+            record.args = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def secret_values(value: object) -> list[str]:
     """Every `SecretStr` inside a settings object (nested models, lists, dicts)."""
     if isinstance(value, SecretStr):
@@ -98,6 +114,7 @@ def configure_logging(
     """One stream handler on the root logger, redacting; quiet the URL-logging clients."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(ClientErrorsAtInfo())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):

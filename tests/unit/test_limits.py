@@ -379,3 +379,24 @@ def test_the_filter_redacts_arguments_and_tracebacks_and_known_secrets() -> None
     assert TOKEN not in text
     assert "opaque-s3cret" not in text
     assert "RuntimeError" in text
+
+
+def test_a_malformed_request_is_logged_at_info_without_a_traceback() -> None:
+    from aiohttp.http_exceptions import LineTooLong
+
+    from leadflow.logs import ClientErrorsAtInfo
+
+    exc = LineTooLong("X-Forwarded-For", "8190")
+    record = logging.LogRecord(
+        "aiohttp.server",
+        logging.ERROR,
+        __file__,
+        1,
+        "Error handling request from %s",
+        ("127.0.0.1",),
+        (type(exc), exc, None),
+    )
+    ClientErrorsAtInfo().filter(record)
+    assert record.levelno == logging.INFO
+    assert record.exc_info is None
+    assert "127.0.0.1" in record.getMessage()
