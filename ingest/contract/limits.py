@@ -16,16 +16,17 @@ refuse: any producer's JSON is cleaned when the consumer decodes it, not only ou
 
 The store agrees with these numbers, chosen this way: `crm_store` imports nothing of
 ours and this package imports nothing but itself, so the store cannot name these
-constants. Where a bound adds nothing and the pipeline derives a value that no
-single constant bounds, the column is unbounded `Text` (migration 0007): company
-names and domains (made from an email address when no company was given), outbound
-recipients and linked Telegram chat ids (channel ids). In PostgreSQL `varchar(n)`
-and `text` are stored alike and SQLite ignores `n`, so a length there only turned
-an overlong value into a crash of the consumer. The other columns fed from an
-inquiry keep their lengths (keys and indexed values: idempotency key, partition
-key, email, phone, client IP, identities, message ids; and names, titles and
-subjects that the pipeline cuts), and `tests/unit/test_limits.py` pins each of them
-to the constants here, so changing one without the other fails the build.
+constants. Where a bound adds nothing and a column is fed from more than one
+place, the column is unbounded `Text` (migration 0007): company names and domains
+(from an inquiry, from an email domain, or typed into the console), outbound
+recipients (an address or a channel's chat id) and linked Telegram chat ids. In
+PostgreSQL `varchar(n)` and `text` are stored alike and SQLite ignores `n`, so a
+length there only turned an overlong value into a crash of the consumer. The
+other columns fed from an inquiry keep their lengths (keys and indexed values:
+idempotency key, partition key, email, phone, client IP, identities, message ids;
+and names, titles and subjects that the pipeline cuts), and
+`tests/unit/test_limits.py` pins each of them to the constants here, so changing
+one without the other fails the build.
 
 Imports nothing of ours.
 """
@@ -115,66 +116,66 @@ def valid_ip(value: object) -> str | None:
 
 
 Name = Annotated[
-    str, BeforeValidator(_clean), StringConstraints(strip_whitespace=True, max_length=NAME_MAX)
+    str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX), BeforeValidator(_clean)
 ]
 Email = Annotated[
-    str, BeforeValidator(_clean), StringConstraints(strip_whitespace=True, max_length=EMAIL_MAX)
+    str, StringConstraints(strip_whitespace=True, max_length=EMAIL_MAX), BeforeValidator(_clean)
 ]
 Phone = Annotated[
-    str, BeforeValidator(_clean), StringConstraints(strip_whitespace=True, max_length=PHONE_MAX)
+    str, StringConstraints(strip_whitespace=True, max_length=PHONE_MAX), BeforeValidator(_clean)
 ]
 Company = Annotated[
-    str, BeforeValidator(_clean), StringConstraints(strip_whitespace=True, max_length=COMPANY_MAX)
+    str, StringConstraints(strip_whitespace=True, max_length=COMPANY_MAX), BeforeValidator(_clean)
 ]
 Subject = Annotated[
-    str, BeforeValidator(_clean), StringConstraints(strip_whitespace=True, max_length=SUBJECT_MAX)
+    str, StringConstraints(strip_whitespace=True, max_length=SUBJECT_MAX), BeforeValidator(_clean)
 ]
-Message = Annotated[str, BeforeValidator(_clean), StringConstraints(max_length=MESSAGE_MAX)]
+Message = Annotated[str, StringConstraints(max_length=MESSAGE_MAX), BeforeValidator(_clean)]
 FieldName = Annotated[
     str,
-    BeforeValidator(_clean),
     StringConstraints(strip_whitespace=True, max_length=FIELD_NAME_MAX),
+    BeforeValidator(_clean),
 ]
-FieldValue = Annotated[str, BeforeValidator(_clean), StringConstraints(max_length=FIELD_VALUE_MAX)]
+FieldValue = Annotated[str, StringConstraints(max_length=FIELD_VALUE_MAX), BeforeValidator(_clean)]
 IdempotencyKey = Annotated[
     str,
-    BeforeValidator(_clean),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=IDEMPOTENCY_KEY_MAX),
+    BeforeValidator(_clean),
 ]
 PartitionKey = Annotated[
-    str, BeforeValidator(_clean), StringConstraints(min_length=1, max_length=PARTITION_KEY_MAX)
+    str, StringConstraints(min_length=1, max_length=PARTITION_KEY_MAX), BeforeValidator(_clean)
 ]
 ChannelIdName = Annotated[
     str,
-    BeforeValidator(_clean),
     StringConstraints(strip_whitespace=True, max_length=CHANNEL_ID_NAME_MAX),
+    BeforeValidator(_clean),
 ]
 ChannelId = Annotated[
     str,
-    BeforeValidator(_clean),
     StringConstraints(strip_whitespace=True, max_length=CHANNEL_ID_MAX),
+    BeforeValidator(_clean),
 ]
 MessengerKind = Annotated[
     str,
-    BeforeValidator(_clean),
     StringConstraints(strip_whitespace=True, max_length=MESSENGER_KIND_MAX),
+    BeforeValidator(_clean),
 ]
 MessengerId = Annotated[
     str,
-    BeforeValidator(_clean),
     StringConstraints(strip_whitespace=True, max_length=MESSENGER_ID_MAX),
+    BeforeValidator(_clean),
 ]
 RoutingName = Annotated[
     str,
-    BeforeValidator(_clean),
     StringConstraints(strip_whitespace=True, max_length=ROUTING_NAME_MAX),
+    BeforeValidator(_clean),
 ]
-Url = Annotated[str, BeforeValidator(_cutter(URL_MAX)), StringConstraints(max_length=URL_MAX)]
+Url = Annotated[str, StringConstraints(max_length=URL_MAX), BeforeValidator(_cutter(URL_MAX))]
 UserAgent = Annotated[
-    str, BeforeValidator(_cutter(USER_AGENT_MAX)), StringConstraints(max_length=USER_AGENT_MAX)
+    str, StringConstraints(max_length=USER_AGENT_MAX), BeforeValidator(_cutter(USER_AGENT_MAX))
 ]
-Utm = Annotated[str, BeforeValidator(_cutter(UTM_MAX)), StringConstraints(max_length=UTM_MAX)]
+Utm = Annotated[str, StringConstraints(max_length=UTM_MAX), BeforeValidator(_cutter(UTM_MAX))]
 NotALeadReason = Annotated[
-    str, BeforeValidator(_cutter(NOT_A_LEAD_MAX)), StringConstraints(max_length=NOT_A_LEAD_MAX)
+    str, StringConstraints(max_length=NOT_A_LEAD_MAX), BeforeValidator(_cutter(NOT_A_LEAD_MAX))
 ]
 ClientIp = Annotated[str | None, BeforeValidator(valid_ip)]
