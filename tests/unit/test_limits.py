@@ -400,3 +400,34 @@ def test_a_malformed_request_is_logged_at_info_without_a_traceback() -> None:
     assert record.levelno == logging.INFO
     assert record.exc_info is None
     assert "127.0.0.1" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        pytest.param({"Company": "c" * 301}, "'Company' is longer than 300", id="company-301"),
+        pytest.param({"Last": "l" * 300, "First": "f" * 300}, "longer than 500", id="joined-name"),
+        pytest.param({f"x{i}": "v" for i in range(101)}, "more than 100 extra", id="101-extras"),
+        pytest.param({"x" * 101: "v"}, "column name is longer", id="long-column-name"),
+    ],
+)
+def test_import_rows_past_the_contract_limits_are_rejected_not_raised(
+    row: dict[str, str], words: str
+) -> None:
+    from connectors.spreadsheet import (
+        RejectedRow,
+        normalize_row,
+        parse_mapping_option,
+        resolve_mapping,
+    )
+
+    full = {"Phone": "89161234567", **row}
+    option = "Phone=phone,Company=company,Last=name,First=name"
+    headers = ["Phone", "Company", "Last", "First", *row]
+    mapping = resolve_mapping(list(dict.fromkeys(headers)), parse_mapping_option(option))
+    mapping = {h: f for h, f in mapping.items() if h in full}
+    result = normalize_row(
+        full, mapping=mapping, file_hash="f" * 64, row_number=2, received_at=NOW, team=None
+    )
+    assert isinstance(result, RejectedRow)
+    assert words in result.reason
