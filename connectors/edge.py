@@ -24,12 +24,12 @@ from aiohttp import web
 from pydantic_core import from_json
 
 from ingest.contract.limits import FIELDS_MAX, valid_ip
-from ingest.contract.problem import problem
+from ingest.contract.problem import BODY_TIMEOUT as BODY_TIMEOUT
+from ingest.contract.problem import CLIENT_GONE, problem
+from ingest.contract.problem import reads_own_body as reads_own_body
 
 log = logging.getLogger(__name__)
 
-# Seconds a client has to send its whole body; the runtime sets it from settings.
-BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
 DEFAULT_BODY_TIMEOUT_S = 30.0
 # X-Forwarded-For: at most this many hops are read (from the right), and an entry
 # longer than this is not an address.
@@ -37,8 +37,6 @@ FORWARDED_MAX_HOPS = 16
 FORWARDED_ENTRY_MAX = 64
 # Fields of an urlencoded body; more is not a form a person filled in.
 FORM_FIELDS_MAX = FIELDS_MAX + 50
-# A peer that closed mid-body surfaces as one of these, depending on the moment.
-_GONE = (ConnectionError, web.RequestPayloadError, asyncio.IncompleteReadError)
 
 Count = Callable[[str], None]
 # (connector name, None on success or the error sentence): the runtime stores it.
@@ -97,7 +95,7 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
         raise WebhookProblem(
             413, "The request body is larger than this endpoint accepts.", "too_large"
         ) from exc
-    except _GONE as exc:
+    except CLIENT_GONE as exc:
         # Nobody is left to answer; not an error of ours, so no traceback.
         log.info("%s %s: the client went away mid-body (%s)", request.method, request.path, exc)
         raise WebhookProblem(400, "The request body ended early.", "client_gone") from exc

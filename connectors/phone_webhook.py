@@ -30,6 +30,7 @@ from .edge import (
     parse_json_object,
     parse_urlencoded,
     read_body,
+    reads_own_body,
     unknown_connector,
 )
 from .outcome import Ignored, SignatureError
@@ -73,6 +74,7 @@ class _PhoneEdge:
         self._count_event = count_event
         self._clock = clock
 
+    @reads_own_body
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             outcome = await self._receive(request)

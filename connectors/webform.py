@@ -42,7 +42,14 @@ from ingest.contract import (
 from ingest.contract.problem import problem
 from ingest.contract.render_token import make_render_token
 
-from .edge import WebhookProblem, body_deadline, client_ip, parse_json_object, parse_urlencoded
+from .edge import (
+    WebhookProblem,
+    body_deadline,
+    client_ip,
+    parse_json_object,
+    parse_urlencoded,
+    reads_own_body,
+)
 from .publisher import Publisher, PublishFailed
 
 log = logging.getLogger(__name__)
@@ -304,6 +311,7 @@ class WebFormConnector:
         headers["Access-Control-Max-Age"] = "600"
         return web.Response(status=204, headers=headers)
 
+    @reads_own_body
     async def submit(self, request: web.Request) -> web.StreamResponse:
         try:
             form = self._form(request)

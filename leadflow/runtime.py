@@ -20,7 +20,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from sqlalchemy import text
 
-from connectors.edge import BODY_TIMEOUT
 from connectors.publisher import Publisher
 from connectors.webform import FormConfig, FormField, WebFormConnector
 from console.api import ConsoleApi
@@ -29,7 +28,7 @@ from crm_store.database import Database, open_database
 from crm_store.migrate import upgrade_async
 from ingest.consumer import ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
-from ingest.contract.problem import problem_middleware
+from ingest.contract.problem import BODY_TIMEOUT, problem_middleware
 from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
 from ingest.pipeline import Policy

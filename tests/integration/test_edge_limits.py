@@ -18,12 +18,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from connectors.edge import BODY_TIMEOUT
 from connectors.phone import GENERIC_SIGNATURE_HEADER, GENERIC_TIMESTAMP_HEADER, sign_generic
 from connectors.publisher import Publisher
 from connectors.webform import WebFormConnector
 from ingest.contract import Topics, limits
-from ingest.contract.problem import problem_middleware
+from ingest.contract.problem import BODY_TIMEOUT, problem_middleware
 
 from ..conftest import BrokerProcess
 from ..factories import make_form
@@ -324,3 +323,67 @@ async def test_webhooks_answer_400_to_invalid_utf8_and_deep_json(
             },
         )
         assert "nested too deeply" in await _problem(phone, 400)
+
+
+@asynccontextmanager
+async def plain_json_app(body_timeout_s: float) -> AsyncIterator[tuple[int, web.Server, list[str]]]:
+    """A handler as the console writes them (`await request.json()`), behind the shared
+    middleware, on a real AppRunner."""
+    seen: list[str] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.json()
+        seen.append(str(body))
+        return web.json_response(body)
+
+    app = web.Application(middlewares=[problem_middleware])
+    app[BODY_TIMEOUT] = body_timeout_s
+    app.router.add_post("/api/v1/echo", echo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        assert runner.server is not None
+        yield runner.addresses[0][1], runner.server, seen
+    finally:
+        await runner.cleanup()
+
+
+def _echo_head(length: int) -> bytes:
+    return (
+        "POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+async def test_every_route_behind_the_middleware_reads_its_body_under_the_deadline() -> None:
+    async with plain_json_app(body_timeout_s=0.3) as (port, _, seen):
+        reader, writer = await _send(port, _echo_head(100) + b'{"a": ')
+        try:
+            async with asyncio.timeout(10):
+                status_line = await reader.readline()
+        finally:
+            writer.close()
+        ok_reader, ok_writer = await _send(port, _echo_head(8) + b'{"a": 1}')
+        try:
+            async with asyncio.timeout(10):
+                ok_line = await ok_reader.readline()
+        finally:
+            ok_writer.close()
+    assert status_line.startswith(b"HTTP/1.1 408"), status_line
+    assert ok_line.startswith(b"HTTP/1.1 200"), ok_line
+    assert seen == ["{'a': 1}"], "the handler got the body the middleware read"
+
+
+async def test_a_client_gone_from_any_route_is_an_info_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with plain_json_app(body_timeout_s=30) as (port, server, _):
+        _reader, writer = await _send(port, _echo_head(100) + b'{"a": ')
+        await eventually(lambda: server.requests_count >= 1)
+        writer.close()
+        await writer.wait_closed()
+        await eventually(lambda: any("went away" in r.getMessage() for r in caplog.records))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if r.exc_info]
