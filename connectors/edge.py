@@ -130,15 +130,30 @@ def _json_sentence(error: str) -> str:
     return f"The body is not valid JSON: {error}."
 
 
-def parse_urlencoded(raw: bytes) -> list[tuple[str, str]]:
-    """An `application/x-www-form-urlencoded` body as (name, value) pairs, strictly UTF-8."""
+def parse_urlencoded(raw: bytes, charset: str | None = None) -> list[tuple[str, str]]:
+    """An `application/x-www-form-urlencoded` body as (name, value) pairs.
+
+    Strictly UTF-8 (percent-escapes included) unless the Content-Type declares
+    another charset, as a page in windows-1251 may.
+    """
+    encoding = charset or "utf-8"
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(encoding)
         return parse_qsl(
-            text, keep_blank_values=True, errors="strict", max_num_fields=FORM_FIELDS_MAX
+            text,
+            keep_blank_values=True,
+            encoding=encoding,
+            errors="strict",
+            max_num_fields=FORM_FIELDS_MAX,
         )
+    except LookupError as exc:
+        raise WebhookProblem(
+            400, f"The body's charset {charset!r} is not one we know.", "malformed"
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise WebhookProblem(400, "The form body is not valid UTF-8 text.", "malformed") from exc
+        raise WebhookProblem(
+            400, f"The form body is not valid {encoding.upper()} text.", "malformed"
+        ) from exc
     except ValueError as exc:  # max_num_fields
         raise WebhookProblem(
             413, f"The form has more than {FORM_FIELDS_MAX} fields.", "too_large"

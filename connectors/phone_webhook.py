@@ -169,7 +169,7 @@ async def _form(request: web.Request) -> dict[str, str]:
             "unsupported_media_type",
         )
     # Parsed here, not by aiohttp: invalid UTF-8 is a 400, never a 500.
-    return dict(parse_urlencoded(await read_body(request)))
+    return dict(parse_urlencoded(await read_body(request), request.charset))
 
 
 class GenericPhoneWebhook(_PhoneEdge):

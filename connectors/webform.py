@@ -379,7 +379,7 @@ class WebFormConnector:
         if ctype == "application/x-www-form-urlencoded":
             async with body_deadline(request):
                 raw = await request.read()
-            return _first_values(parse_urlencoded(raw)), html
+            return _first_values(parse_urlencoded(raw, request.charset)), html
         if ctype == "multipart/form-data":
             try:
                 async with body_deadline(request):

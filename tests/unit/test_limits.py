@@ -431,3 +431,11 @@ def test_import_rows_past_the_contract_limits_are_rejected_not_raised(
     )
     assert isinstance(result, RejectedRow)
     assert words in result.reason
+
+
+def test_a_declared_charset_is_honoured_and_an_unknown_one_refused() -> None:
+    assert parse_urlencoded("name=Иван".encode("cp1251"), "windows-1251") == [("name", "Иван")]
+    assert parse_urlencoded(b"name=%C8%E2%E0%ED", "windows-1251") == [("name", "Иван")]
+    with pytest.raises(WebhookProblem) as caught:
+        parse_urlencoded(b"name=x", "no-such-charset")
+    assert caught.value.status == 400
