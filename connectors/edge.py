@@ -5,9 +5,10 @@ a `Count` callback (the runtime binds it to a Prometheus counter), so no connect
 imports the metrics registry. Bodies are read under a deadline (`BODY_TIMEOUT`, set
 on the application by the runtime); a client that sends too slowly gets 408, one
 that goes away mid-body is logged at INFO, without a traceback. JSON must be UTF-8
-and at most ~200 levels deep, urlencoded bodies UTF-8: anything else is a 400 with a
-sentence, never a 500. `client_ip` reads `X-Forwarded-For` right to left past the
-trusted proxies. Imports only `ingest.contract` of ours.
+and at most ~200 levels deep, urlencoded bodies UTF-8 (or their declared charset):
+anything else is a 400 with a sentence, never a 500. `client_ip` reads
+`X-Forwarded-For` right to left past the trusted proxies. Imports only
+`ingest.contract` of ours.
 """
 
 from __future__ import annotations
