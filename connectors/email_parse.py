@@ -25,18 +25,26 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses
 
-from ingest.contract import Channel, Inquiry, InvalidIdentity, Routing, Sender, normalize_email
+from ingest.contract import (
+    Channel,
+    Inquiry,
+    InvalidIdentity,
+    Routing,
+    Sender,
+    limits,
+    normalize_email,
+)
 
 from .email_body import find_signature_phone, is_forward_subject, split_body, unflow
 from .email_html import html_to_text
 
 _MAX_DEPTH = 20  # MIME nesting deeper than this is an attack or a loop, not a client.
-_TEXT_LIMIT = 100_000  # Inquiry.text
+_TEXT_LIMIT = limits.MESSAGE_MAX
 _FULL_TEXT_LIMIT = 1_000_000
-_SHORT_LIMIT = 500  # Inquiry's ShortText fields
+_SHORT_LIMIT = min(limits.SUBJECT_MAX, limits.CHANNEL_ID_MAX)  # subject, channel ids
 _NAME_LIMIT = 200
-_FIELD_LIMIT = 10_000
-_KEY_LIMIT = 300  # Inquiry.idempotency_key
+_FIELD_LIMIT = limits.FIELD_VALUE_MAX
+_KEY_LIMIT = limits.IDEMPOTENCY_KEY_MAX
 _FALLBACK_CHARSETS = ("utf-8", "cp1251")
 _MOSTLY_UTF8 = 4  # Valid non-ASCII characters needed per broken one.
 _FORWARD_MARKER = "---------- Forwarded message ---------"

@@ -26,7 +26,7 @@ from email import policy
 from email.parser import BytesParser
 from typing import Protocol
 
-from ingest.contract import Channel, Inquiry, Routing, Sender
+from ingest.contract import Channel, Inquiry, Routing, Sender, limits
 
 from .email_parse import FilteredMessage, ParsedEmail, header_text, parse_email
 from .imap_session import Fetched, ImapSession
@@ -39,8 +39,8 @@ FETCH_CHUNK = 50
 IDLE_RENEW_S = 300.0  # RFC 2177: re-issue IDLE well within 29 minutes
 MAX_BACKOFF_S = 60.0
 THREAD_PARSE_BYTES = 256 * 1024  # parse bigger messages off the event loop
-_SHORT = 500
-_KEY_LIMIT = 300
+_SHORT = min(limits.SUBJECT_MAX, limits.CHANNEL_ID_MAX, limits.NOT_A_LEAD_MAX)
+_KEY_LIMIT = limits.IDEMPOTENCY_KEY_MAX
 
 Count = Callable[[str], None]
 
@@ -263,7 +263,7 @@ def recorded_inquiry(
         idempotency_key=key,
         channel=Channel.EMAIL,
         received_at=received_at,
-        sender=Sender(email=filtered.sender[:_SHORT] if filtered.sender else None),
+        sender=Sender(email=filtered.sender[: limits.EMAIL_MAX] if filtered.sender else None),
         subject=_subject(raw),
         routing=Routing(team=config.team, connector=config.name),
         channel_ids={k: v[:_SHORT] for k, v in ids.items() if v},

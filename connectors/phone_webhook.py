@@ -28,7 +28,9 @@ from .edge import (
     broker_unavailable,
     no_count,
     parse_json_object,
+    parse_urlencoded,
     read_body,
+    reads_own_body,
     unknown_connector,
 )
 from .outcome import Ignored, SignatureError
@@ -72,6 +74,7 @@ class _PhoneEdge:
         self._count_event = count_event
         self._clock = clock
 
+    @reads_own_body
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             outcome = await self._receive(request)
@@ -165,9 +168,8 @@ async def _form(request: web.Request) -> dict[str, str]:
             f"not {request.content_type or 'no content type'}.",
             "unsupported_media_type",
         )
-    await read_body(request)  # a counted 413 for oversized bodies
-    posted = await request.post()
-    return {name: value for name, value in posted.items() if isinstance(value, str)}
+    # Parsed here, not by aiohttp: invalid UTF-8 is a 400, never a 500.
+    return dict(parse_urlencoded(await read_body(request), request.charset))
 
 
 class GenericPhoneWebhook(_PhoneEdge):
@@ -210,13 +212,16 @@ class GenericPhoneWebhook(_PhoneEdge):
             raise WebhookProblem(403, str(exc), "replayed") from exc
         try:
             event = _call_event(parse_json_object(raw))
-            inquiry = normalize_call_event(
-                event,
-                provider=hook.provider,
-                connector=hook.name,
-                team=hook.team,
-                default_region=self._region,
-            )
+            try:
+                inquiry = normalize_call_event(
+                    event,
+                    provider=hook.provider,
+                    connector=hook.name,
+                    team=hook.team,
+                    default_region=self._region,
+                )
+            except ValueError as exc:  # a value past the contract's limits
+                raise WebhookProblem(422, str(exc), "invalid") from exc
             return await self._publish(inquiry, name)
         except WebhookProblem:
             guard.forget(signature)  # the sender may fix and retry, or retry after a 503

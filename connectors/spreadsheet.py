@@ -32,6 +32,7 @@ from ingest.contract import (
     Routing,
     Sender,
     Source,
+    limits,
     normalize_email,
     normalize_phone,
 )
@@ -40,9 +41,17 @@ FIELDS = ("name", "phone", "email", "company", "comment", "source", "subject")
 IGNORE = "ignore"
 # Several columns may feed these (Фамилия + Имя); every other field takes one column.
 _JOINED_FIELDS = {"name": " ", "comment": "\n"}
-_SHORT_LIMIT = 500
-_LIMITS = {"comment": 100_000}
-_EXTRA_LIMIT = 10_000
+# Each field's limit in the contract; a value past it rejects the row, naming the column.
+_LIMITS = {
+    "name": limits.NAME_MAX,
+    "email": limits.EMAIL_MAX,
+    "phone": limits.PHONE_MAX,
+    "company": limits.COMPANY_MAX,
+    "comment": limits.MESSAGE_MAX,
+    "subject": limits.SUBJECT_MAX,
+    "source": limits.UTM_MAX,
+}
+_EXTRA_LIMIT = limits.FIELD_VALUE_MAX
 
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "name": (
@@ -308,11 +317,12 @@ def normalize_row(
         value = (row.get(header) or "").strip()
         if not value:
             continue
-        limit = _LIMITS.get(field, _SHORT_LIMIT)
-        if len(value) > limit:
-            return RejectedRow(row_number, f"Column {header!r} is longer than {limit} characters.")
+        limit = _LIMITS.get(field, limits.FIELD_VALUE_MAX)
         joiner = _JOINED_FIELDS.get(field)
-        values[field] = values[field] + joiner + value if joiner and field in values else value
+        joined = values[field] + joiner + value if joiner and field in values else value
+        if len(joined) > limit:
+            return RejectedRow(row_number, f"Column {header!r} is longer than {limit} characters.")
+        values[field] = joined
         columns.setdefault(field, header)
 
     identities: dict[str, str] = {}
@@ -337,6 +347,12 @@ def normalize_row(
     too_long = next((h for h, v in extras.items() if len(v) > _EXTRA_LIMIT), None)
     if too_long:
         reason = f"Column {too_long!r} is longer than {_EXTRA_LIMIT} characters."
+        return RejectedRow(row_number, reason)
+    if len(extras) > limits.FIELDS_MAX:
+        return RejectedRow(row_number, f"The row has more than {limits.FIELDS_MAX} extra columns.")
+    long_name = next((h for h in extras if len(h) > limits.FIELD_NAME_MAX), None)
+    if long_name:
+        reason = f"A column name is longer than {limits.FIELD_NAME_MAX} characters."
         return RejectedRow(row_number, reason)
     return Inquiry(
         idempotency_key=f"import:{file_hash}:{row_number}",

@@ -37,6 +37,7 @@ from .edge import (
     no_health,
     parse_json_object,
     read_body,
+    reads_own_body,
     unknown_connector,
 )
 from .outbound import PermanentSendError
@@ -290,6 +291,7 @@ class TelegramBots:
         with contextlib.suppress(asyncio.CancelledError):
             await running.task
 
+    @reads_own_body
     async def webhook(self, request: web.Request) -> web.StreamResponse:
         try:
             answer = await self._receive(request)

@@ -1,10 +1,12 @@
 """The web-form channel: `POST /forms/{slug}` in, one `Inquiry` out (journal, then Kafka).
 
 `normalize_submission` is the pure part (form definition + submitted fields →
-Inquiry, or `FormRejected` with per-field reasons); `WebFormConnector` is the aiohttp
-edge: body parsing, CORS, size limits, redirects, and a 202 only once the inquiry is
-durable (the edge journal's commit). Imports only `ingest.contract` of ours; forms
-are handed in as data.
+Inquiry, or `FormRejected` with per-field reasons, among them any customer field
+longer than the contract's limit); `WebFormConnector` is the aiohttp edge: body
+parsing (strict UTF-8, bounded JSON depth, a read deadline), CORS, size limits,
+redirects, and a 202 only once the inquiry is durable (the edge journal's commit). Overlong metadata
+(Referer, User-Agent, `utm_*`) is cut by the contract's types, never refused.
+Imports only `ingest.contract` of ours; forms are handed in as data.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
 import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
+from pydantic import ValidationError
 
 from ingest.contract import (
     Channel,
@@ -32,12 +35,21 @@ from ingest.contract import (
     Routing,
     Sender,
     Source,
+    limits,
     normalize_email,
     normalize_phone,
 )
 from ingest.contract.problem import problem
 from ingest.contract.render_token import make_render_token
 
+from .edge import (
+    WebhookProblem,
+    body_deadline,
+    client_ip,
+    parse_json_object,
+    parse_urlencoded,
+    reads_own_body,
+)
 from .publisher import InquirySink, PublishFailed
 
 log = logging.getLogger(__name__)
@@ -48,6 +60,16 @@ SUBMISSION_ID_FIELD = "_submission_id"
 RENDER_TOKEN_FIELD = "_rt"  # noqa: S105 (a field name, not a secret)
 # Identical bodies inside this bucket are one submission (a double-clicked button).
 DEDUP_BUCKET_SECONDS = 600
+# What each customer field may hold; past it the submission is refused, naming it.
+FIELD_LIMITS: Mapping[MapsTo | None, int] = {
+    "name": limits.NAME_MAX,
+    "email": limits.EMAIL_MAX,
+    "phone": limits.PHONE_MAX,
+    "company": limits.COMPANY_MAX,
+    "subject": limits.SUBJECT_MAX,
+    "message": limits.MESSAGE_MAX,
+    None: limits.FIELD_VALUE_MAX,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +135,21 @@ def normalize_submission(
             if spec.required:
                 errors[spec.name] = f"{spec.label} is required."
             continue
-        if spec.maps_to is None:
+        limit = FIELD_LIMITS[spec.maps_to]
+        if len(value) > limit:
+            errors[spec.name] = f"{spec.label} is longer than {limit:,} characters."
+        elif spec.maps_to is None:
             extras[spec.name] = value
         else:
             mapped[spec.maps_to] = value
     for name, value in sub.data.items():
         if _is_extra(name, value, known, form.honeypot_field):
-            extras[name] = value.strip()[:10_000]
+            extras[name] = value.strip()
+    _check_extras(extras, errors)
+    if sub.submission_id is not None and len(sub.submission_id) > limits.SUBMISSION_ID_MAX:
+        errors["Idempotency-Key"] = (
+            f"The submission id is longer than {limits.SUBMISSION_ID_MAX} characters."
+        )
 
     email = _checked(mapped.get("email"), normalize_email, "email", form, errors)
     phone = _checked(
@@ -151,12 +181,25 @@ def normalize_submission(
     )
 
 
+def _check_extras(extras: dict[str, str], errors: dict[str, str]) -> None:
+    if len(extras) > limits.FIELDS_MAX:
+        errors["_form"] = f"The form has more than {limits.FIELDS_MAX} fields."
+        return
+    for name, value in extras.items():
+        if len(name) > limits.FIELD_NAME_MAX:
+            errors[name[:40] + "…"] = (
+                f"A field name is longer than {limits.FIELD_NAME_MAX} characters."
+            )
+        elif len(value) > limits.FIELD_VALUE_MAX:
+            errors[name] = f"{name} is longer than {limits.FIELD_VALUE_MAX:,} characters."
+
+
 def _channel_ids(form: FormConfig, sub: Submission) -> dict[str, str]:
     ids = {"form": form.slug}
     if sub.submission_id:
         ids["submission_id"] = sub.submission_id
     if sub.render_token:
-        ids["render_token"] = sub.render_token[:400]
+        ids["render_token"] = sub.render_token[: limits.CHANNEL_ID_MAX]
     return ids
 
 
@@ -209,7 +252,7 @@ class WebFormConnector:
         self._publisher = publisher
         self._forms = forms
         self._region = default_region
-        self._proxies = [ip_network(p, strict=False) for p in trusted_proxies]
+        self._proxies = tuple(ip_network(p, strict=False) for p in trusted_proxies)
         self._count = on_outcome or (lambda _outcome: None)
         self._clock = clock
         self._templates = jinja2.Environment(
@@ -268,24 +311,30 @@ class WebFormConnector:
         headers["Access-Control-Max-Age"] = "600"
         return web.Response(status=204, headers=headers)
 
+    @reads_own_body
     async def submit(self, request: web.Request) -> web.StreamResponse:
         try:
             form = self._form(request)
             cors = self._cors_headers(form, request)
             data, is_html_form = await self._read_body(request)
-        except _Problem as p:
+        except (_Problem, WebhookProblem) as p:
             self._count(f"rejected_{p.status}")
-            return p.response()
+            return problem(p.status, p.detail, headers=p.headers)
         sub = Submission(
             data=data,
             received_at=self._clock(),
-            client_ip=self._client_ip(request),
+            client_ip=client_ip(
+                request.remote, request.headers.get("X-Forwarded-For"), self._proxies
+            ),
             user_agent=request.headers.get("User-Agent"),
             referrer=request.headers.get("Referer"),
             submission_id=request.headers.get("Idempotency-Key") or data.get(SUBMISSION_ID_FIELD),
             render_token=data.get(RENDER_TOKEN_FIELD),
         )
-        outcome = normalize_submission(form, sub, default_region=self._region)
+        try:
+            outcome = normalize_submission(form, sub, default_region=self._region)
+        except ValidationError as exc:  # a limit this edge did not check first
+            outcome = _rejected(exc)
         if isinstance(outcome, FormRejected):
             self._count("rejected_422")
             return problem(
@@ -327,17 +376,21 @@ class WebFormConnector:
     async def _read_body(self, request: web.Request) -> tuple[dict[str, str], bool]:
         ctype = request.content_type
         html = "text/html" in request.headers.get("Accept", "")
-        if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            posted = await request.post()
+        if ctype == "application/x-www-form-urlencoded":
+            async with body_deadline(request):
+                raw = await request.read()
+            return _first_values(parse_urlencoded(raw, request.charset)), html
+        if ctype == "multipart/form-data":
+            try:
+                async with body_deadline(request):
+                    posted = await request.post()
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise _Problem(400, "The multipart form is not valid UTF-8 form data.") from exc
             return _flatten(posted), html
         if ctype == "application/json":
-            raw = await request.read()
-            try:
-                body = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise _Problem(400, f"The body is not valid JSON: {exc}.") from exc
-            if not isinstance(body, dict):
-                raise _Problem(400, "The JSON body must be an object of field names to values.")
+            async with body_deadline(request):
+                raw = await request.read()
+            body = parse_json_object(raw)
             return {str(k): _as_text(v) for k, v in body.items() if v is not None}, False
         raise _Problem(
             415,
@@ -345,19 +398,20 @@ class WebFormConnector:
             f"or application/json, not {ctype or 'no content type'}.",
         )
 
-    def _client_ip(self, request: web.Request) -> str | None:
-        peer = request.remote
-        forwarded = request.headers.get("X-Forwarded-For")
-        if peer and forwarded and self._trusted(peer):
-            return forwarded.split(",")[0].strip()
-        return peer
 
-    def _trusted(self, peer: str) -> bool:
-        try:
-            address = ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in net for net in self._proxies)
+def _rejected(exc: ValidationError) -> FormRejected:
+    errors = {
+        ".".join(str(p) for p in e["loc"]) or "_form": str(e["msg"])
+        for e in exc.errors(include_url=False)
+    }
+    return FormRejected(errors)
+
+
+def _first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        out.setdefault(name, value)
+    return out
 
 
 def _flatten(posted: MultiDictProxy[str | bytes | bytearray | web.FileField]) -> dict[str, str]:
@@ -383,6 +437,7 @@ class _Problem(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers: dict[str, str] | None = None
 
     def response(self) -> web.Response:
         return problem(self.status, self.detail)

@@ -25,6 +25,7 @@ from .edge import (
     no_count,
     parse_json_object,
     read_body,
+    reads_own_body,
     unknown_connector,
 )
 from .outcome import Ignored, SignatureError
@@ -82,6 +83,7 @@ class WhatsAppWebhook:
         self._count("verified")
         return web.Response(text=challenge, content_type="text/plain")
 
+    @reads_own_body
     async def receive(self, request: web.Request) -> web.StreamResponse:
         try:
             outcome = await self._receive(request)

@@ -139,8 +139,9 @@ class TeamMember(Base):
 class Company(Base):
     __tablename__ = "company"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    name: Mapped[str] = mapped_column(String(300))
-    domain: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Unbounded: a company's name may be made from an email domain (see 0007).
+    name: Mapped[str] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime]
 
 
@@ -325,7 +326,7 @@ class OutboundRecord(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     purpose: Mapped[str] = mapped_column(String(32))
-    recipient: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(Text)  # an address or a channel's chat id
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
@@ -473,7 +474,7 @@ class NotificationSetting(Base):
     )
     notify_email: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     notify_telegram: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    telegram_chat_id: Mapped[str | None] = mapped_column(String(64))
+    telegram_chat_id: Mapped[str | None] = mapped_column(Text)
     telegram_bot: Mapped[str | None] = mapped_column(String(200))
     telegram_linked_at: Mapped[datetime | None]
     link_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

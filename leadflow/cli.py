@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ingest.contract import Topics, inquiry_json_schema
 from leadflow import importer, runtime
+from leadflow.logs import configure_logging, secret_values
 from leadflow.settings import Settings, load_settings
 
 log = logging.getLogger("leadflow")
@@ -49,10 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"leadflow: bad settings: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, secrets=secret_values(settings))
     if args.command == "migrate":
         from crm_store.migrate import upgrade
 

@@ -32,7 +32,7 @@ from crm_store.database import Database, open_database
 from crm_store.migrate import upgrade_async
 from ingest.consumer import ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
-from ingest.contract.problem import problem_middleware
+from ingest.contract.problem import BODY_TIMEOUT, problem_middleware
 from ingest.health import LoopHealth
 from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
@@ -199,7 +199,13 @@ async def run(
         )
         if Role.CONNECTORS in roles:
             app.add_routes(channels.routes())
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            # aiohttp closes a connection whose request headers are not complete by then.
+            keepalive_timeout=settings.http.header_timeout_s,
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
@@ -321,6 +327,7 @@ def _http_app(
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[problem_middleware]
     )
+    app[BODY_TIMEOUT] = settings.http.body_timeout_s
     if Role.CONNECTORS in roles:
         outcomes = Counter(
             "leadflow_form_submissions_total",

@@ -59,6 +59,16 @@ class HttpSettings(BaseModel):
     public_url: str | None = Field(default=None, description="Base URL used in links.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     trusted_proxies: list[str] = Field(default_factory=list)
+    header_timeout_s: float = Field(
+        default=75.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers, from connecting or "
+        "from the previous response; also how long an idle keep-alive connection stays open "
+        "(keep it above a load balancer's idle timeout, 60 s on most).",
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="Seconds a client has to send a request's whole body."
+    )
 
 
 class IngestSettings(BaseModel):

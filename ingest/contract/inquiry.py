@@ -2,7 +2,8 @@
 
 This is the Kafka contract of topic `leadflow.inquiries`: any client in any language
 that writes this JSON gets a lead. Bump `SCHEMA_VERSION` on any incompatible change.
-Imports nothing of ours but `identity`.
+Every string is bounded and cleaned by the types in `limits` (the one place the
+limits are defined). Imports nothing of ours but `identity` and `limits`.
 """
 
 from __future__ import annotations
@@ -10,24 +11,43 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     field_validator,
     model_validator,
 )
 
+from ingest.contract import limits
 from ingest.contract.identity import identity_key
+from ingest.contract.limits import (
+    ChannelId,
+    ChannelIdName,
+    ClientIp,
+    Company,
+    Email,
+    FieldName,
+    FieldValue,
+    IdempotencyKey,
+    Message,
+    MessengerId,
+    MessengerKind,
+    Name,
+    NotALeadReason,
+    PartitionKey,
+    Phone,
+    RoutingName,
+    Subject,
+    Url,
+    UserAgent,
+    Utm,
+)
 
 SCHEMA_VERSION: Literal[1] = 1
-
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-LongText = Annotated[str, StringConstraints(max_length=100_000)]
 
 
 class Channel(StrEnum):
@@ -47,12 +67,13 @@ class _Frozen(BaseModel):
 class Sender(_Frozen):
     """Who wrote. `email` and `phone` are already normalized (lower-case, E.164)."""
 
-    name: ShortText | None = None
-    email: ShortText | None = None
-    phone: ShortText | None = None
-    company: ShortText | None = None
-    messenger_ids: dict[str, ShortText] = Field(
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    company: Company | None = None
+    messenger_ids: dict[MessengerKind, MessengerId] = Field(
         default_factory=dict,
+        max_length=limits.MESSENGER_IDS_MAX,
         description="Per messenger, the sender's id there, e.g. {'telegram': '123456'}.",
     )
 
@@ -64,28 +85,28 @@ class Sender(_Frozen):
 class Source(_Frozen):
     """Where the inquiry came from: UTM tags, referrer and landing page."""
 
-    utm_source: ShortText | None = None
-    utm_medium: ShortText | None = None
-    utm_campaign: ShortText | None = None
-    utm_term: ShortText | None = None
-    utm_content: ShortText | None = None
-    referrer: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    landing_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    utm_source: Utm | None = None
+    utm_medium: Utm | None = None
+    utm_campaign: Utm | None = None
+    utm_term: Utm | None = None
+    utm_content: Utm | None = None
+    referrer: Url | None = None
+    landing_url: Url | None = None
 
 
 class ClientInfo(_Frozen):
     """What the edge saw of the submitting client; used by spam scoring."""
 
-    ip: ShortText | None = None
-    user_agent: ShortText | None = None
+    ip: ClientIp = Field(default=None, description="A valid IP address; anything else is None.")
+    user_agent: UserAgent | None = None
 
 
 class Routing(_Frozen):
     """Hints from the connector's configuration: which team, which form/connector."""
 
-    team: ShortText | None = None
-    form: ShortText | None = None
-    connector: ShortText | None = None
+    team: RoutingName | None = None
+    form: RoutingName | None = None
+    connector: RoutingName | None = None
 
 
 class Inquiry(_Frozen):
@@ -93,28 +114,31 @@ class Inquiry(_Frozen):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=300)]
-    key: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+    idempotency_key: IdempotencyKey
+    key: PartitionKey = Field(
         default="",
         description="Partition key; derived from the sender when left empty.",
     )
     channel: Channel
     received_at: AwareDatetime
     sender: Sender = Field(default_factory=Sender)
-    subject: ShortText | None = None
-    text: LongText | None = None
+    subject: Subject | None = None
+    text: Message | None = None
     source: Source = Field(default_factory=Source)
     routing: Routing = Field(default_factory=Routing)
     client: ClientInfo = Field(default_factory=ClientInfo)
-    channel_ids: dict[str, ShortText] = Field(
+    channel_ids: dict[ChannelIdName, ChannelId] = Field(
         default_factory=dict,
+        max_length=limits.CHANNEL_IDS_MAX,
         description="The channel's own ids: message id, mailbox, update id, call id ...",
     )
-    fields: dict[str, Annotated[str, StringConstraints(max_length=10_000)]] = Field(
-        default_factory=dict, description="Extra form fields, as submitted."
+    fields: dict[FieldName, FieldValue] = Field(
+        default_factory=dict,
+        max_length=limits.FIELDS_MAX,
+        description="Extra form fields, as submitted.",
     )
     honeypot: bool = Field(default=False, description="The form's hidden trap field was filled in.")
-    not_a_lead: ShortText | None = Field(
+    not_a_lead: NotALeadReason | None = Field(
         default=None,
         description="Record the inquiry but make no lead, for this reason "
         "(auto-reply, bounce, list mail ...).",
