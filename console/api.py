@@ -10,7 +10,7 @@ it imports `crm_store` and `ingest`, never a connector or `leadflow`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -42,8 +42,9 @@ class ConsoleApi:
         sla_defaults: Mapping[str, int] | None = None,
         default_region: str = "RU",
         limiter: LoginLimiter | None = None,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
-        self.authenticator = Authenticator(db, limiter)
+        self.authenticator = Authenticator(db, limiter, trusted_proxies)
         self._groups = [
             AuthEndpoints(db, self.authenticator).endpoints(),
             ManagerEndpoints(db, publish, default_region=default_region).endpoints(),

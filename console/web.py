@@ -270,7 +270,21 @@ class WebPages:
 
 
 def _next(value: str | None) -> str:
-    """Only a local path is a place to go back to after signing in."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/queue"
+    """Only a path of this site is a place to go back to after signing in; else "/".
+
+    Browsers drop tabs and line breaks from URLs and read a backslash as a slash, so
+    `/%09/evil.example` or `/\\evil` would leave the site: any control character,
+    space or backslash, and anything with a scheme or a host, falls back to "/".
+    """
+    if (
+        not value
+        or len(value) > 2000
+        or not value.startswith("/")
+        or value.startswith("//")
+        or any(ch <= " " or ch in "\\\x7f" for ch in value)
+    ):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
