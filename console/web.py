@@ -28,6 +28,7 @@ from console.reports import period
 from console.schemas import ReportQuery
 from crm_store import card, configuration, connectors, people, queue, reports
 from crm_store.database import Database
+from ingest.hours import known_timezones
 
 HERE = Path(__file__).parent
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
@@ -238,7 +239,12 @@ class WebPages:
             teams = await people.list_teams(session)
             absences = await people.list_absences(session)
         return self.render(
-            "admin_people.html", auth=auth, users=users, teams=teams, absences=absences
+            "admin_people.html",
+            auth=auth,
+            users=users,
+            teams=teams,
+            absences=absences,
+            zones=known_timezones(),
         )
 
     async def rules_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:

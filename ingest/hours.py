@@ -27,6 +27,11 @@ def _zones() -> frozenset[str]:
     return (frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules"}) | {"UTC"}
 
 
+def known_timezones() -> list[str]:
+    """Every zone `check_timezone` accepts, sorted (for pickers in the UI)."""
+    return sorted(_zones())
+
+
 def check_timezone(name: str) -> str:
     """`name` when it is an IANA zone that zoneinfo knows; else `ValueError` saying so."""
     if name not in _zones():

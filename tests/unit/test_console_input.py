@@ -3,6 +3,7 @@ text cleaning and the bounds of the request models."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from console.schemas import (
     UserPatch,
 )
 from ingest.hours import check_hours, check_timezone
+from leadflow.settings import load_settings
 
 PROXY = networks(["10.0.0.0/8"])
 
@@ -112,3 +114,40 @@ def test_nullable_patch_fields_still_take_null() -> None:
     patch = TeamPatch.model_validate({"head_user_id": None})
     assert patch.model_dump(exclude_unset=True) == {"head_user_id": None}
     assert UserPatch.model_validate({"working_hours": None}).working_hours is None
+
+
+def _toml(tmp_path: Path, member: str) -> Path:
+    path = tmp_path / "leadflow.toml"
+    path.write_text(
+        '[[teams]]\nname = "Sales"\n[[teams.members]]\nemail = "anna@x.test"\n'
+        f'name = "Anna"\n{member}\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        pytest.param('timezone = "Europe/Moskow"', "not a time zone", id="zone-typo"),
+        pytest.param(
+            'working_hours = { mon = [["09:00", "25:00"]] }', "between 00:00 and 24:00", id="25h"
+        ),
+        pytest.param(
+            'working_hours = { mon = [["18:00", "09:00"]] }', "start before", id="reversed"
+        ),
+    ],
+)
+def test_toml_teams_refuse_unusable_zones_and_hours(
+    tmp_path: Path, member: str, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        load_settings(_toml(tmp_path, member))
+
+
+def test_toml_teams_take_real_zones_and_hours(tmp_path: Path) -> None:
+    member = 'timezone = "Europe/Moscow"\nworking_hours = { mon = [["09:00", "18:00"]] }'
+    settings = load_settings(_toml(tmp_path, member))
+    anna = settings.teams[0].members[0]
+    assert anna.timezone == "Europe/Moscow"
+    assert anna.working_hours == {"mon": [("09:00", "18:00")]}
