@@ -150,7 +150,8 @@ def _no_constant(name: str) -> Any:
 
 
 def sanitize(value: Any, where: str = "body") -> Any:
-    """`value` (parsed JSON or a query) with NUL removed from every string and key.
+    """`value` (parsed JSON or a query) with NUL removed from every string and key,
+    and whole floats (`11.0`) as integers.
 
     NUL is never meant and PostgreSQL cannot store it; a lone surrogate (`"\\ud800"`)
     cannot be encoded at all, so it is a 422 naming the field. Per-field cleaning of
@@ -169,6 +170,8 @@ def sanitize(value: Any, where: str = "body") -> Any:
         }
     if isinstance(value, list):
         return [sanitize(v, f"{where}.{i}") for i, v in enumerate(value)]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON has one number type: 11.0 is the integer 11
     return value
 
 
@@ -193,7 +196,9 @@ async def parse_body(model: type[M], request: web.Request) -> M:
     if not isinstance(data, dict):
         raise ApiError(400, "The body must be a JSON object.")
     try:
-        return model.model_validate(sanitize(data))
+        # Strict JSON validation: `false` or `1.5` is not an integer, "1" not a number,
+        # as the OpenAPI document says (dates, times and UUIDs still come as strings).
+        return model.model_validate_json(json.dumps(sanitize(data)), strict=True)
     except ValidationError as exc:
         raise invalid(field_errors(exc)) from None
 
