@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -23,6 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from console.schemas import SEEN
 from crm_store.accounts import Principal
 from crm_store.people import NotFound, PeopleError
 from crm_store.work import WorkConflict
@@ -136,7 +137,8 @@ def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, str]:
     errors: dict[str, str] = {}
     for e in exc.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "body"
-        errors[prefix + loc] = e["msg"]
+        blank = e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == SEEN
+        errors[prefix + loc] = "must not be empty or blank" if blank else e["msg"]
     return errors
 
 
@@ -203,6 +205,33 @@ async def parse_body(model: type[M], request: web.Request) -> M:
         raise invalid(field_errors(exc)) from None
 
 
+MAX_PATH_PARAM = 200
+
+
+def _check_path(request: web.Request) -> None:
+    """Path parameters are names and ids: NUL, unencodable text or a very long value
+    names nothing, and must never reach the database (PostgreSQL refuses NUL)."""
+    for value in request.match_info.values():
+        if len(value) > MAX_PATH_PARAM or "\x00" in value:
+            raise ApiError(404, "There is nothing at this address.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(404, "There is nothing at this address.") from None
+
+
+def method_not_allowed(methods: Sequence[str]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler for every undeclared method of a path: 405 with `Allow` (RFC 9110)."""
+    allow = ", ".join(sorted(set(methods)))
+
+    async def handle(request: web.Request) -> web.Response:
+        return problem(
+            405, f"This address does not accept {request.method}.", headers={"Allow": allow}
+        )
+
+    return handle
+
+
 def _allowed(access: Access, auth: Auth | None) -> None:
     if access == "public":
         return
@@ -263,6 +292,7 @@ def handler_for(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
+            _check_path(request)
             auth = await authenticate(request)
             _allowed(endpoint.access, auth)
             if endpoint.csrf:

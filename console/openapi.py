@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from console.http import MAX_ID, Endpoint
+from console.http import MAX_ID, MAX_PATH_PARAM, Endpoint
 
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
@@ -62,7 +62,7 @@ def _path_params(path: str) -> list[dict[str, Any]]:
         elif name.endswith(INT_SUFFIX):
             schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
         else:
-            schema = {"type": "string"}
+            schema = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_PARAM}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     return params
 

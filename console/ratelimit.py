@@ -59,6 +59,8 @@ class LoginLimiter:
         keys = [_key("account-ip", account, ip), _key("ip", ip)]
         async with self._db.sessions() as session, session.begin():
             counted = await throttle.count_attempt(session, keys, now=now, window_s=self._window)
+            if counted[1][0] == 1:  # a new address or window: forget the windows that ended
+                await throttle.purge(session, now=now, window_s=self._window)
         waits = [
             start + self._window - now
             for (attempts, start), limit in zip(counted, self._limits, strict=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -24,7 +25,7 @@ from pydantic import (
 
 from crm_store.people import TokenView, UserView
 from ingest.contract import InvalidIdentity, normalize_email
-from ingest.hours import check_hours, check_timezone
+from ingest.hours import check_hours, check_timezone, known_timezones
 
 # Bounds of every integer the API takes, declared in the OpenAPI document: ids are
 # positive 32-bit (the store's INTEGER), offsets and counts are capped so that no
@@ -77,11 +78,20 @@ Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)
 # One-line text, required (1..N characters once cleaned), by the column it fills.
 Line = AfterValidator(clean_line)
 NonEmpty = AfterValidator(_required)
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500), Line, NonEmpty]
-Text300 = Annotated[str, StringConstraints(min_length=1, max_length=300), Line, NonEmpty]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), Line, NonEmpty]
+# Declared in the schema too: at least one character that is neither blank nor control.
+SEEN = r"[^\s\x00-\x1f\x7f]"
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=SEEN), Line, NonEmpty]
+Text300 = Annotated[
+    str, StringConstraints(min_length=1, max_length=300, pattern=SEEN), Line, NonEmpty
+]
+Text200 = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=SEEN), Line, NonEmpty
+]
 LongText = Annotated[
-    str, StringConstraints(min_length=1, max_length=10_000), AfterValidator(clean_block), NonEmpty
+    str,
+    StringConstraints(min_length=1, max_length=10_000, pattern=SEEN),
+    AfterValidator(clean_block),
+    NonEmpty,
 ]
 # Optional one-line text: null, or up to N characters once cleaned.
 OptText = Annotated[str, StringConstraints(max_length=500), Line] | None
@@ -89,8 +99,17 @@ OptText300 = Annotated[str, StringConstraints(max_length=300), Line] | None
 OptText200 = Annotated[str, StringConstraints(max_length=200), Line] | None
 OptText100 = Annotated[str, StringConstraints(max_length=100), Line] | None
 OptPhone = Annotated[str, StringConstraints(max_length=32), Line] | None
+
+
+def _zone_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = known_timezones()
+
+
 TimeZone = Annotated[
-    str, StringConstraints(min_length=1, max_length=64), AfterValidator(check_timezone)
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(check_timezone),
+    Field(json_schema_extra=_zone_enum),
 ]
 HourSpan = tuple[
     Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}$")],
@@ -113,16 +132,21 @@ Strategy = Literal["round_robin", "least_loaded", "weighted"]
 Escalation = Literal["reassign", "notify_head", "none"]
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
+def keep(also: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """In a PATCH, a field typed without `None` may be omitted (kept), never sent as null.
 
+    `also` adds to the field's JSON schema (a Field here replaces the type's own).
+    """
 
-def keep() -> Any:
-    """In a PATCH, a field typed without `None` may be omitted (kept), never sent as null."""
+    def schema_of(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+        if also is not None:
+            also(schema)
+
     return Field(
         default=None,
         description="Omit to keep the current value; null is refused.",
-        json_schema_extra=_no_default,
+        json_schema_extra=schema_of,
     )
 
 
@@ -320,7 +344,7 @@ class UserPatch(Strict):
     name: Text200 = keep()
     role: Role = keep()
     active: bool = keep()
-    timezone: TimeZone = keep()
+    timezone: TimeZone = keep(_zone_enum)
     working_hours: WorkingHours | None = Field(default=None, description="null: always working.")
     password: Password | None = Field(default=None, description="Omit or null to keep.")
 
@@ -502,7 +526,7 @@ class BlocklistBody(Strict):
     kind: Literal["email", "domain", "phone", "ip", "keyword"]
     value: Annotated[
         str,
-        StringConstraints(to_lower=True, min_length=1, max_length=320),
+        StringConstraints(to_lower=True, min_length=1, max_length=320, pattern=SEEN),
         Line,
         NonEmpty,
         _at_most(320),

@@ -300,3 +300,31 @@ async def test_a_manager_finds_only_the_companies_of_their_own_leads(db: Databas
         assert [c["name"] for c in (await resp.json())["items"]] == ["Acme Mine"]
         resp = await client.get("/api/v1/companies", params={"q": "acme"}, headers=admin)
         assert [c["name"] for c in (await resp.json())["items"]] == ["Acme Mine", "Acme Theirs"]
+
+
+async def test_an_undeclared_method_is_405_naming_the_allowed_ones(db: Database) -> None:
+    async with console_client(db) as client:
+        resp = await client.request("TRACE", "/api/v1/tokens")
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "GET, POST"
+        assert resp.content_type == "application/problem+json"
+        resp = await client.request("PATCH", "/api/v1/admin/users/1")
+        assert resp.status == 401  # a declared method reaches its endpoint
+        resp = await client.request("PUT", "/api/v1/admin/users/1")
+        assert resp.status == 405 and resp.headers["Allow"] == "GET, PATCH"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/admin/forms/a%00b",
+        "/api/v1/admin/connectors/a%00b",
+        "/api/v1/admin/forms/%ED%A0%80",
+        "/api/v1/admin/forms/" + "x" * 201,
+    ],
+)
+async def test_a_path_name_with_nul_or_no_text_is_404(db: Database, path: str) -> None:
+    headers = await admin_headers(db)
+    async with console_client(db) as client:
+        resp = await client.get(path, headers=headers)
+        assert resp.status == 404, await resp.text()
