@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -25,12 +25,13 @@ from console import charts
 from console.auth import COOKIE, Authenticator, set_cookie
 from console.http import ApiError, Auth
 from console.reports import period
-from console.schemas import ReportQuery
+from console.schemas import Channel, ReportQuery
 from crm_store import card, configuration, connectors, people, queue, reports
 from crm_store.database import Database
 from ingest.hours import known_timezones
 
 HERE = Path(__file__).parent
+CHANNELS = frozenset(get_args(Channel))
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 Page = Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
 
@@ -155,7 +156,8 @@ class WebPages:
                 auth.who,
                 now=now,
                 statuses=statuses or ["new", "in_progress"],
-                channel=q.get("channel") or None,
+                # Only a known channel reaches the query (a NUL would fail on PostgreSQL).
+                channel=q.get("channel") if q.get("channel") in CHANNELS else None,
                 overdue=overdue,
                 sort="-created_at" if q.get("sort") == "newest" else "due",
                 limit=100,

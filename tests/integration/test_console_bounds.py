@@ -16,7 +16,7 @@ from crm_store.database import Database
 from crm_store.models import AppUser, Company, Contact, FormDefinition, Lead, Team
 from ingest.contract import Inquiry
 
-from .console_helpers import console_client, make_user, seeded, token_of
+from .console_helpers import console_client, email_of, make_user, seeded, sign_in, token_of
 
 pytestmark = pytest.mark.integration
 
@@ -328,3 +328,12 @@ async def test_a_path_name_with_nul_or_no_text_is_404(db: Database, path: str) -
     async with console_client(db) as client:
         resp = await client.get(path, headers=headers)
         assert resp.status == 404, await resp.text()
+
+
+async def test_the_queue_page_ignores_an_unknown_channel(db: Database) -> None:
+    members, _ = await seeded(db, 1)
+    async with console_client(db) as client:
+        email = await email_of(db, members[0])
+        await sign_in(client, email)
+        resp = await client.get("/queue", params={"channel": "a\x00b"})
+        assert resp.status == 200
