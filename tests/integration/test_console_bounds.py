@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from sqlalchemy import select
 from crm_store.database import Database
 from crm_store.models import AppUser, Company, Contact, FormDefinition, Lead, Team
 from ingest.contract import Inquiry
+from leadflow.seed import apply_configuration
+from leadflow.settings import load_settings
 
 from .console_helpers import console_client, email_of, make_user, seeded, sign_in, token_of
 
@@ -337,3 +340,18 @@ async def test_the_queue_page_ignores_an_unknown_channel(db: Database) -> None:
         await sign_in(client, email)
         resp = await client.get("/queue", params={"channel": "a\x00b"})
         assert resp.status == 200
+
+
+async def test_toml_working_hours_reach_the_store(db: Database, tmp_path: Path) -> None:
+    config = tmp_path / "leadflow.toml"
+    config.write_text(
+        '[[teams]]\nname = "Sales"\n[[teams.members]]\nemail = "olga@x.test"\nname = "Olga"\n'
+        'timezone = "Europe/Moscow"\nworking_hours = { mon = [["09:00", "18:00"]] }\n',
+        encoding="utf-8",
+    )
+    await apply_configuration(db, load_settings(config), demo=False)
+    async with db.sessions() as session:
+        user = await session.scalar(select(AppUser).where(AppUser.email == "olga@x.test"))
+    assert user is not None
+    assert user.timezone == "Europe/Moscow"
+    assert user.working_hours == {"mon": [["09:00", "18:00"]]}
