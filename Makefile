@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 UV_VERSION := 0.13.9
 
-.PHONY: install run test lint bench services clean
+.PHONY: install run test lint bench services clean fuzz
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,19 @@ lint: install
 	$(BIN)/mypy ingest connectors crm_store console leadflow
 	$(BIN)/lint-imports
 
+# schemathesis over the console API on SQLite and PostgreSQL (scripts/fuzz-api); fails
+# on any server error. Its tools live in their own venv, from requirements-fuzz.lock.
+FUZZ_VENV  := .venv-fuzz
+FUZZ_STAMP := $(FUZZ_VENV)/.installed-$(shell cat requirements-fuzz.lock | cksum | cut -d' ' -f1)
+
+$(FUZZ_STAMP): requirements-fuzz.lock $(STAMP)
+	@test -x $(FUZZ_VENV)/bin/python || $(PYTHON) -m venv $(FUZZ_VENV)
+	$(BIN)/uv pip install --python $(FUZZ_VENV)/bin/python -q -r requirements-fuzz.lock
+	@rm -f $(FUZZ_VENV)/.installed-* && touch $@
+
+fuzz: install services $(FUZZ_STAMP)
+	bash scripts/fuzz-api
+
 # Spam precision/recall, counters at 1M activities, IMAP ingest rate, then the
 # end-to-end pipeline against the naive peer (the long one). Results: bench/results/.
 bench: install services
@@ -42,4 +55,4 @@ bench: install services
 	$(BIN)/python -m bench.e2e
 
 clean:
-	rm -rf $(VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(FUZZ_VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache

@@ -10,7 +10,7 @@ it imports `crm_store` and `ingest`, never a connector or `leadflow`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from console.admin import AdminEndpoints
 from console.auth import AuthEndpoints, Authenticator
 from console.connector_admin import ConnectionTester, ConnectorEndpoints, SecretCodec
-from console.http import Call, Endpoint, handler_for
+from console.http import Call, Endpoint, handler_for, method_not_allowed
 from console.manager import ManagerEndpoints, Publish
 from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
@@ -42,8 +42,9 @@ class ConsoleApi:
         sla_defaults: Mapping[str, int] | None = None,
         default_region: str = "RU",
         limiter: LoginLimiter | None = None,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
-        self.authenticator = Authenticator(db, limiter)
+        self.authenticator = Authenticator(db, limiter, trusted_proxies)
         self._groups = [
             AuthEndpoints(db, self.authenticator).endpoints(),
             ManagerEndpoints(db, publish, default_region=default_region).endpoints(),
@@ -81,8 +82,11 @@ class ConsoleApi:
         return web.json_response(self._document)
 
     def routes(self) -> list[web.RouteDef]:
-        api = [
-            web.route(e.method, e.path, handler_for(e, self.authenticator))
-            for e in self.endpoints()
-        ]
-        return api + self.pages.routes()
+        endpoints = self.endpoints()
+        api = [web.route(e.method, e.path, handler_for(e, self.authenticator)) for e in endpoints]
+        # Last, per path: any other method is a 405 that names the allowed ones.
+        methods: dict[str, list[str]] = {}
+        for e in endpoints:
+            methods.setdefault(e.path, []).append(e.method)
+        others = [web.route("*", path, method_not_allowed(m)) for path, m in methods.items()]
+        return api + self.pages.routes() + others

@@ -6,7 +6,8 @@ session cookie: random, HttpOnly, SameSite=Lax, Secure over https, stored
 server-side as SHA-256 only. Every cookie-authenticated write must carry the
 session's CSRF token in `X-CSRF-Token`; the token is derived from the cookie (an
 HMAC), so it needs no storage and another site cannot know it. Failed sign-ins are
-limited per account and per IP (429 with Retry-After). Imports `crm_store` and
+limited per (account, client IP) and per client IP, counted in the database before
+the password is checked (429 with Retry-After; `console.ratelimit`). Imports `crm_store` and
 `console` helpers only.
 """
 
@@ -16,10 +17,12 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from console.client_ip import client_ip, networks
 from console.http import ApiError, Auth, Call, Endpoint, Reply, collect, route
 from console.passwords import hash_password, verify_password
 from console.ratelimit import LoginLimiter
@@ -38,9 +41,18 @@ def csrf_for(session_token: str) -> str:
 class Authenticator:
     """Resolves who calls; signs browsers in and out."""
 
-    def __init__(self, db: Database, limiter: LoginLimiter | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        limiter: LoginLimiter | None = None,
+        trusted_proxies: Sequence[str] = (),
+    ) -> None:
         self._db = db
-        self._limiter = limiter or LoginLimiter()
+        self._limiter = limiter or LoginLimiter(db)
+        self._proxies = networks(trusted_proxies)
+
+    def client_ip(self, request: web.Request) -> str:
+        return client_ip(request.remote, request.headers.get("X-Forwarded-For"), self._proxies)
 
     async def __call__(self, request: web.Request) -> Auth | None:
         header = request.headers.get("Authorization", "")
@@ -76,13 +88,20 @@ class Authenticator:
         return Auth(who, "token")
 
     async def sign_in(self, request: web.Request, email: str, password: str) -> tuple[Auth, str]:
-        """Check the password and open a session; returns it with the cookie value."""
-        keys = [f"account:{email.strip().lower()}", f"ip:{request.remote or '?'}"]
-        wait = self._limiter.retry_after(keys)
-        if wait is not None:
+        """Check the password and open a session; returns it with the cookie value.
+
+        The attempt is counted before the password is checked, so parallel guesses
+        past the limit are refused without hashing (see `console.ratelimit`).
+        """
+        # The web form sends anything: drop NUL (PostgreSQL refuses it) and bound it.
+        email = email.replace("\x00", "").strip().lower()[:320]
+        ip = self.client_ip(request)
+        attempt = await self._limiter.attempt(email, ip)
+        if attempt.retry_after is not None:
+            wait = attempt.retry_after
             raise ApiError(
                 429,
-                f"Too many failed sign-ins; try again in {wait} seconds.",
+                f"Too many sign-in attempts; try again in {wait} seconds.",
                 headers={"Retry-After": str(wait)},
             )
         async with self._db.sessions() as session:
@@ -90,9 +109,8 @@ class Authenticator:
         stored = creds.password_hash if creds else None
         ok = await asyncio.to_thread(verify_password, password, stored)
         if not ok or creds is None or not creds.active:
-            self._limiter.fail(keys)
             raise ApiError(401, "The email or the password is wrong.")
-        self._limiter.succeed(keys[0])
+        await self._limiter.succeeded(attempt)
         return await self._open(request, creds.user_id)
 
     async def _open(self, request: web.Request, user_id: int) -> tuple[Auth, str]:
@@ -106,7 +124,7 @@ class Authenticator:
                 token_hash=accounts.hash_token(cookie),
                 now=now,
                 ttl=SESSION_TTL,
-                ip=request.remote,
+                ip=self.client_ip(request),
                 user_agent=request.headers.get("User-Agent"),
             )
             user = await people.get_user(session, user_id)

@@ -398,7 +398,7 @@ class ManagerEndpoints:
     async def companies(self, call: Call) -> CompanyList:
         q = call.query_as(CompanyQuery).q
         async with self._db.sessions() as session:
-            return CompanyList(items=await work.search_companies(session, q))
+            return CompanyList(items=await work.search_companies(session, call.who, q))
 
 
 def _reply_message(

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from console.http import Endpoint
+from console.http import MAX_ID, MAX_PATH_PARAM, Endpoint
 
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
@@ -60,9 +60,9 @@ def _path_params(path: str) -> list[dict[str, Any]]:
         if name in UUID_PARAMS:
             schema: dict[str, Any] = {"type": "string", "format": "uuid"}
         elif name.endswith(INT_SUFFIX):
-            schema = {"type": "integer"}
+            schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
         else:
-            schema = {"type": "string"}
+            schema = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_PARAM}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     return params
 

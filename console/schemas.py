@@ -7,7 +7,9 @@ response models. Imports `crm_store` views and nothing that does I/O.
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -23,6 +25,34 @@ from pydantic import (
 
 from crm_store.people import TokenView, UserView
 from ingest.contract import InvalidIdentity, normalize_email
+from ingest.hours import check_hours, check_timezone, known_timezones
+
+# Bounds of every integer the API takes, declared in the OpenAPI document: ids are
+# positive 32-bit (the store's INTEGER), offsets and counts are capped so that no
+# value can overflow a database integer.
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 1_000_000
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2199, 12, 31)
+
+# C0 controls (and DEL) are never part of what a person means: one-line text loses
+# them all, multi-line text keeps tab and line breaks. NUL would fail on PostgreSQL.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_line(value: str) -> str:
+    return _CONTROLS.sub("", value).strip()
+
+
+def clean_block(value: str) -> str:
+    return _CONTROLS_BUT_LINES.sub("", value).strip()
+
+
+def _required(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty or blank")
+    return value
 
 
 def _email(value: str) -> str:
@@ -32,15 +62,92 @@ def _email(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _at_most(limit: int) -> AfterValidator:
+    """After a transformation that may lengthen text (lower-casing), check it again."""
+
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return value
+
+    return AfterValidator(check)
+
+
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-OptText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None
+# One-line text, required (1..N characters once cleaned), by the column it fills.
+Line = AfterValidator(clean_line)
+NonEmpty = AfterValidator(_required)
+# Declared in the schema too: at least one character that is neither blank nor control.
+SEEN = r"[^\s\x00-\x1f\x7f]"
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=SEEN), Line, NonEmpty]
+Text300 = Annotated[
+    str, StringConstraints(min_length=1, max_length=300, pattern=SEEN), Line, NonEmpty
+]
+Text200 = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=SEEN), Line, NonEmpty
+]
+LongText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=10_000, pattern=SEEN),
+    AfterValidator(clean_block),
+    NonEmpty,
+]
+# Optional one-line text: null, or up to N characters once cleaned.
+OptText = Annotated[str, StringConstraints(max_length=500), Line] | None
+OptText300 = Annotated[str, StringConstraints(max_length=300), Line] | None
+OptText200 = Annotated[str, StringConstraints(max_length=200), Line] | None
+OptText100 = Annotated[str, StringConstraints(max_length=100), Line] | None
+OptPhone = Annotated[str, StringConstraints(max_length=32), Line] | None
+
+
+def _zone_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = known_timezones()
+
+
+TimeZone = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(check_timezone),
+    Field(json_schema_extra=_zone_enum),
+]
+HourSpan = tuple[
+    Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}$")],
+    Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}$")],
+]
+WorkingHours = Annotated[
+    dict[
+        Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        Annotated[list[HourSpan], Field(max_length=24)],
+    ],
+    AfterValidator(check_hours),
+    Field(description="Per weekday, [start, end] spans as HH:MM within 00:00-24:00."),
+]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
 Status = Literal["new", "in_progress", "converted", "junk"]
 Role = Literal["admin", "head", "manager"]
 ActivityKind = Literal["call", "email", "message", "meeting", "task"]
 Channel = Literal["web_form", "email", "telegram", "whatsapp", "phone", "import", "manual"]
+Strategy = Literal["round_robin", "least_loaded", "weighted"]
+Escalation = Literal["reassign", "notify_head", "none"]
+
+
+def keep(also: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """In a PATCH, a field typed without `None` may be omitted (kept), never sent as null.
+
+    `also` adds to the field's JSON schema (a Field here replaces the type's own).
+    """
+
+    def schema_of(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+        if also is not None:
+            also(schema)
+
+    return Field(
+        default=None,
+        description="Omit to keep the current value; null is refused.",
+        json_schema_extra=schema_of,
+    )
 
 
 class Strict(BaseModel):
@@ -67,12 +174,12 @@ class Me(BaseModel):
 
 class PasswordBody(Strict):
     current_password: Annotated[str, StringConstraints(max_length=200)]
-    new_password: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+    new_password: Password
 
 
 class TokenBody(Strict):
-    name: Text
-    user_id: int | None = Field(default=None, description="Admins may make tokens for others.")
+    name: Text200
+    user_id: Id | None = Field(default=None, description="Admins may make tokens for others.")
 
 
 class TokenCreated(TokenView):
@@ -88,10 +195,10 @@ class TokenList(BaseModel):
 
 class ListQuery(Strict):
     status: Status | None = None
-    assignee_id: int | None = None
-    contact_email: str | None = None
+    assignee_id: Id | None = None
+    contact_email: Annotated[str, StringConstraints(max_length=320)] | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class QueueQuery(Strict):
@@ -103,10 +210,10 @@ class QueueQuery(Strict):
     ] = Field(default="new,in_progress", description="Comma-separated statuses.")
     channel: Channel | None = None
     overdue: bool | None = None
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
     sort: Literal["created_at", "-created_at", "due", "-due"] = "due"
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class PlanBody(Strict):
@@ -141,20 +248,25 @@ class StatusView(BaseModel):
 class PersonBody(Strict):
     name: OptText = None
     email: Email | None = None
-    phone: OptText = None
+    phone: OptPhone = None
 
 
 class CompanyBody(Strict):
-    name: Text
+    name: Text300
     domain: (
-        Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=255)]
+        Annotated[
+            str,
+            StringConstraints(to_lower=True, max_length=255),
+            Line,
+            _at_most(255),
+        ]
         | None
     ) = None
 
 
 class ConvertBody(Strict):
     title: OptText = None
-    amount: float | None = Field(default=None, ge=0)
+    amount: float | None = Field(default=None, ge=0, lt=1e12, allow_inf_nan=False)
     contact_id: uuid.UUID | None = Field(default=None, description="Reuse this contact.")
     new_contact: PersonBody | None = Field(default=None, description="Create this contact.")
     company_id: uuid.UUID | None = Field(default=None, description="Reuse this company.")
@@ -192,12 +304,14 @@ class ReplyQueued(BaseModel):
 
 class ManualLeadBody(Strict):
     name: OptText = None
-    email: OptText = None
-    phone: OptText = None
-    company: OptText = None
+    email: Annotated[str, StringConstraints(max_length=320), Line] | None = None
+    phone: OptText100 = None
+    company: OptText300 = None
     subject: OptText = None
-    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] | None = None
-    team: OptText = None
+    text: (
+        Annotated[str, StringConstraints(max_length=10_000), AfterValidator(clean_block)] | None
+    ) = None
+    team: OptText200 = None
 
 
 class Accepted(BaseModel):
@@ -206,7 +320,7 @@ class Accepted(BaseModel):
 
 
 class CompanyQuery(Strict):
-    q: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    q: Annotated[str, StringConstraints(min_length=1, max_length=200), Line]
 
 
 class LiveQuery(Strict):
@@ -218,21 +332,21 @@ class LiveQuery(Strict):
 
 class UserBody(Strict):
     email: Email
-    name: Text
+    name: Text200
     role: Role = "manager"
     active: bool = True
-    timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
-    working_hours: dict[str, list[tuple[str, str]]] | None = None
-    password: Annotated[str, StringConstraints(min_length=10, max_length=200)] | None = None
+    timezone: TimeZone = "UTC"
+    working_hours: WorkingHours | None = None
+    password: Password | None = None
 
 
 class UserPatch(Strict):
-    name: Text | None = None
-    role: Role | None = None
-    active: bool | None = None
-    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
-    working_hours: dict[str, list[tuple[str, str]]] | None = None
-    password: Annotated[str, StringConstraints(min_length=10, max_length=200)] | None = None
+    name: Text200 = keep()
+    role: Role = keep()
+    active: bool = keep()
+    timezone: TimeZone = keep(_zone_enum)
+    working_hours: WorkingHours | None = Field(default=None, description="null: always working.")
+    password: Password | None = Field(default=None, description="Omit or null to keep.")
 
 
 class UserList(BaseModel):
@@ -240,21 +354,21 @@ class UserList(BaseModel):
 
 
 class TeamBody(Strict):
-    name: Text
-    strategy: Literal["round_robin", "least_loaded", "weighted"] = "round_robin"
-    head_user_id: int | None = None
-    escalation: Literal["reassign", "notify_head", "none"] = "reassign"
+    name: Text200
+    strategy: Strategy = "round_robin"
+    head_user_id: Id | None = None
+    escalation: Escalation = "reassign"
     escalation_grace_minutes: int = Field(default=15, ge=0, le=10_000)
     escalation_max_hops: int = Field(default=2, ge=0, le=20)
 
 
 class TeamPatch(Strict):
-    name: Text | None = None
-    strategy: Literal["round_robin", "least_loaded", "weighted"] | None = None
-    head_user_id: int | None = None
-    escalation: Literal["reassign", "notify_head", "none"] | None = None
-    escalation_grace_minutes: int | None = Field(default=None, ge=0, le=10_000)
-    escalation_max_hops: int | None = Field(default=None, ge=0, le=20)
+    name: Text200 = keep()
+    strategy: Strategy = keep()
+    head_user_id: Id | None = Field(default=None, description="null: no head.")
+    escalation: Escalation = keep()
+    escalation_grace_minutes: Annotated[int, Field(ge=0, le=10_000)] = keep()
+    escalation_max_hops: Annotated[int, Field(ge=0, le=20)] = keep()
 
 
 class MemberBody(Strict):
@@ -265,10 +379,10 @@ class MemberBody(Strict):
 
 
 class AbsenceBody(Strict):
-    user_id: int
+    user_id: Id
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    reason: OptText = None
+    reason: OptText200 = None
 
     @model_validator(mode="after")
     def _ordered(self) -> AbsenceBody:
@@ -279,7 +393,7 @@ class AbsenceBody(Strict):
 
 class FormFieldBody(Strict):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    label: Text
+    label: Text200
     maps_to: Literal["name", "email", "phone", "company", "subject", "message"] | None = None
     required: bool = False
     kind: Literal["text", "email", "tel", "textarea"] = "text"
@@ -289,15 +403,15 @@ HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://", max_length=200
 
 
 class FormBody(Strict):
-    name: Text
-    team: OptText = None
+    name: Text200
+    team: OptText200 = None
     fields: list[FormFieldBody] = Field(min_length=1, max_length=50)
     honeypot_field: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = (
         "website"
     )
-    allowed_origins: list[Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s]+)$")]] = (
-        Field(default_factory=list)
-    )
+    allowed_origins: list[
+        Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s]+)$", max_length=300)]
+    ] = Field(default_factory=list, max_length=50)
     redirect_url: HttpUrl | None = None
     active: bool = True
 
@@ -326,7 +440,7 @@ class FormTest(BaseModel):
 
 
 class ConnectorBody(Strict):
-    team: OptText = None
+    team: OptText200 = None
     active: bool = True
     settings: dict[str, Any] = Field(default_factory=dict)
     secrets: dict[str, Annotated[str, StringConstraints(max_length=4000)]] = Field(
@@ -369,36 +483,32 @@ class ConnectorList(BaseModel):
 
 class RoutingRuleBody(Strict):
     priority: int = Field(default=100, ge=0, le=1_000_000)
-    team_id: int
+    team_id: Id
     channel: Channel | None = None
-    form: OptText = None
-    connector: OptText = None
-    language: Annotated[str, StringConstraints(max_length=8)] | None = None
+    form: OptText100 = None
+    connector: OptText200 = None
+    language: Annotated[str, StringConstraints(max_length=8), Line] | None = None
     phone_country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
     phone_region_prefix: Annotated[str, StringConstraints(pattern=r"^\+\d{1,15}$")] | None = None
-    utm_source: OptText = None
-    utm_campaign: OptText = None
+    utm_source: OptText200 = None
+    utm_campaign: OptText200 = None
     active: bool = True
 
 
 class SlaBody(Strict):
-    minutes: dict[Channel, int] = Field(description="First-contact deadline per channel, minutes.")
-
-    @model_validator(mode="after")
-    def _positive(self) -> SlaBody:
-        if any(not 1 <= m <= 100_000 for m in self.minutes.values()):
-            raise ValueError("every SLA must be between 1 and 100000 minutes")
-        return self
+    minutes: dict[Channel, Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        description="First-contact deadline per channel, minutes (1-100000)."
+    )
 
 
 class SpamThresholdsBody(Strict):
-    suspicious: float = Field(default=0.5, ge=0)
-    junk: float = Field(default=1.0, ge=0)
-    min_seconds_to_submit: float = Field(default=3.0, ge=0)
-    max_recent_from_sender: int = Field(default=3, ge=1)
-    max_recent_from_ip: int = Field(default=10, ge=1)
-    max_links: int = Field(default=2, ge=0)
-    classifier_weight: float = Field(default=1.5, ge=0)
+    suspicious: float = Field(default=0.5, ge=0, le=1000, allow_inf_nan=False)
+    junk: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
+    min_seconds_to_submit: float = Field(default=3.0, ge=0, le=86_400, allow_inf_nan=False)
+    max_recent_from_sender: int = Field(default=3, ge=1, le=1_000_000)
+    max_recent_from_ip: int = Field(default=10, ge=1, le=1_000_000)
+    max_links: int = Field(default=2, ge=0, le=1_000_000)
+    classifier_weight: float = Field(default=1.5, ge=0, le=1000, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bands(self) -> SpamThresholdsBody:
@@ -415,7 +525,11 @@ class RuleSettings(BaseModel):
 class BlocklistBody(Strict):
     kind: Literal["email", "domain", "phone", "ip", "keyword"]
     value: Annotated[
-        str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=320)
+        str,
+        StringConstraints(to_lower=True, min_length=1, max_length=320, pattern=SEEN),
+        Line,
+        NonEmpty,
+        _at_most(320),
     ]
 
 
@@ -423,10 +537,14 @@ class BlocklistBody(Strict):
 
 
 class ReportQuery(Strict):
-    start: date | None = Field(default=None, alias="from", description="First day (UTC).")
-    end: date | None = Field(default=None, alias="to", description="Last day, included (UTC).")
-    team_id: int | None = None
-    user_id: int | None = None
+    start: date | None = Field(
+        default=None, alias="from", ge=FIRST_DAY, le=LAST_DAY, description="First day (UTC)."
+    )
+    end: date | None = Field(
+        default=None, alias="to", ge=FIRST_DAY, le=LAST_DAY, description="Last day, included (UTC)."
+    )
+    team_id: Id | None = None
+    user_id: Id | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -446,7 +564,7 @@ class TelegramLinkCode(BaseModel):
     instructions: str
 
 
-class NotDuplicateBody(BaseModel):
+class NotDuplicateBody(Strict):
     contact_a: uuid.UUID
     contact_b: uuid.UUID
 

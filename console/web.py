@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -25,11 +25,13 @@ from console import charts
 from console.auth import COOKIE, Authenticator, set_cookie
 from console.http import ApiError, Auth
 from console.reports import period
-from console.schemas import ReportQuery
+from console.schemas import Channel, ReportQuery
 from crm_store import card, configuration, connectors, people, queue, reports
 from crm_store.database import Database
+from ingest.hours import known_timezones
 
 HERE = Path(__file__).parent
+CHANNELS = frozenset(get_args(Channel))
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 Page = Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
 
@@ -154,7 +156,8 @@ class WebPages:
                 auth.who,
                 now=now,
                 statuses=statuses or ["new", "in_progress"],
-                channel=q.get("channel") or None,
+                # Only a known channel reaches the query (a NUL would fail on PostgreSQL).
+                channel=q.get("channel") if q.get("channel") in CHANNELS else None,
                 overdue=overdue,
                 sort="-created_at" if q.get("sort") == "newest" else "due",
                 limit=100,
@@ -238,7 +241,12 @@ class WebPages:
             teams = await people.list_teams(session)
             absences = await people.list_absences(session)
         return self.render(
-            "admin_people.html", auth=auth, users=users, teams=teams, absences=absences
+            "admin_people.html",
+            auth=auth,
+            users=users,
+            teams=teams,
+            absences=absences,
+            zones=known_timezones(),
         )
 
     async def rules_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:
@@ -270,7 +278,21 @@ class WebPages:
 
 
 def _next(value: str | None) -> str:
-    """Only a local path is a place to go back to after signing in."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/queue"
+    """Only a path of this site is a place to go back to after signing in; else "/".
+
+    Browsers drop tabs and line breaks from URLs and read a backslash as a slash, so
+    `/%09/evil.example` or `/\\evil` would leave the site: any control character,
+    space or backslash, and anything with a scheme or a host, falls back to "/".
+    """
+    if (
+        not value
+        or len(value) > 2000
+        or not value.startswith("/")
+        or value.startswith("//")
+        or any(ch <= " " or ch in "\\\x7f" for ch in value)
+    ):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value

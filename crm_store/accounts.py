@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,12 +69,18 @@ async def upsert_user(
     now: datetime,
     active: bool = True,
     timezone: str = "UTC",
+    working_hours: Mapping[str, Sequence[Sequence[str]]] | None = None,
 ) -> int:
+    """Create or update the user `email`; `working_hours` None keeps the stored ones."""
     user = await session.scalar(select(AppUser).where(AppUser.email == email.lower()))
     if user is None:
         user = AppUser(email=email.lower(), created_at=now, name=name, role=role)
         session.add(user)
     user.name, user.role, user.active, user.timezone = name, role, active, timezone
+    if working_hours is not None:
+        user.working_hours = {
+            day: [list(span) for span in spans] for day, spans in working_hours.items()
+        }
     await session.flush()
     return user.id
 

@@ -63,7 +63,7 @@ class BlocklistView(BaseModel):
 
 
 async def _team_id(session: AsyncSession, team: str | None) -> int | None:
-    if team is None:
+    if not team:
         return None
     team_id = await session.scalar(select(Team.id).where(Team.name == team))
     if team_id is None:
@@ -111,12 +111,16 @@ async def save_form(
         raise PeopleError(f"A form with the slug {slug!r} exists already.")
     if not create and form is None:
         raise NotFound("There is no form with this slug.")
+    values = dict(values)
+    # Resolve the team before a new form joins the session: the lookup autoflushes,
+    # and a form without its name yet would fail NOT NULL (every create with a team did).
+    has_team = "team" in values
+    team_id = await _team_id(session, values.pop("team")) if has_team else None
     if form is None:
         form = FormDefinition(slug=slug, created_at=now, fields=[], allowed_origins=[])
         session.add(form)
-    values = dict(values)
-    if "team" in values:
-        form.team_id = await _team_id(session, values.pop("team"))
+    if has_team:
+        form.team_id = team_id
     for key, value in values.items():
         setattr(form, key, value)
     form.updated_at = now

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.models import (
@@ -483,14 +483,34 @@ async def manager_emails(session: AsyncSession, user_ids: Iterable[int]) -> dict
     return {user_id: email for user_id, email in rows}  # noqa: C416 (Result rows, not pairs)
 
 
+async def claim_outbox(session: AsyncSession) -> None:
+    """Make the outbox rows this transaction reads its own until it commits.
+
+    Callers read unpublished rows, publish them, mark them published and commit, all
+    in one transaction. On PostgreSQL the reads lock their rows (`FOR UPDATE SKIP
+    LOCKED`): a second flusher skips them, and once the first commits they are
+    published. SQLite has one writer: taking the write lock before reading makes a
+    second flusher wait for the first's commit, after which the rows are published.
+    Either way no row is published by two processes. Harmless when called twice.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            update(OutboundRecord).where(false()).values(published_at=None),
+            execution_options={"synchronize_session": False},
+        )
+
+
 async def unpublished_outbound(
     session: AsyncSession, limit: int = 1000
 ) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+    """Claims (see `claim_outbox`) and returns the oldest unpublished outbound rows."""
+    await claim_outbox(session)
     rows = await session.execute(
         select(OutboundRecord.id, OutboundRecord.payload)
         .where(OutboundRecord.published_at.is_(None))
         .order_by(OutboundRecord.created_at)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     return [(record_id, payload) for record_id, payload in rows]
 
@@ -509,11 +529,14 @@ async def mark_outbound_published(
 async def unpublished_events(
     session: AsyncSession, limit: int = 1000
 ) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+    """Claims (see `claim_outbox`) and returns the oldest unpublished lead events."""
+    await claim_outbox(session)
     rows = await session.execute(
         select(LeadEvent.id, LeadEvent.type, LeadEvent.payload)
         .where(LeadEvent.published_at.is_(None))
         .order_by(LeadEvent.created_at)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     return [(event_id, type_, payload) for event_id, type_, payload in rows]
 

@@ -480,3 +480,16 @@ class NotificationSetting(Base):
     link_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     link_code_expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts per key (a hash of account+IP, or of IP) in a fixed window.
+
+    In the database so that every console process counts the same attempts.
+    `window_start` is seconds since the epoch (the limiter's clock).
+    """
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[float] = mapped_column(Float, index=True)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.models import AppUser, Contact, InquiryRecord, Lead, NotificationSetting
@@ -233,9 +233,13 @@ async def unpublished_among(
 ) -> list[tuple[uuid.UUID, dict[str, Any]]]:
     if not ids:
         return []
+    # Claimed like every outbox read, so another flusher never publishes them too.
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(update(Outbound).where(false()).values(published_at=None))
     rows = await session.execute(
         select(Outbound.id, Outbound.payload)
         .where(Outbound.id.in_(ids), Outbound.published_at.is_(None))
         .order_by(Outbound.created_at)
+        .with_for_update(skip_locked=True)
     )
     return [(record_id, payload) for record_id, payload in rows]

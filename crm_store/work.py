@@ -326,14 +326,28 @@ async def _company_for(
     return company, False
 
 
-async def search_companies(session: AsyncSession, q: str, limit: int = 20) -> list[CompanyView]:
+async def search_companies(
+    session: AsyncSession, who: Principal, q: str, limit: int = 20
+) -> list[CompanyView]:
+    """Companies matching `q` among those `who` may see: an admin, all; others, the
+    companies of the contacts and deals of the leads in their scope."""
     pattern = f"%{q.strip().lower()}%"
-    rows = await session.scalars(
-        select(Company)
-        .where(or_(func.lower(Company.name).like(pattern), Company.domain.like(pattern)))
-        .order_by(Company.name)
-        .limit(limit)
+    query = select(Company).where(
+        or_(func.lower(Company.name).like(pattern), Company.domain.like(pattern))
     )
+    if who.role != "admin":
+        via_contacts = (
+            select(Contact.company_id)
+            .join(Lead, Lead.contact_id == Contact.id)
+            .where(lead_scope(who), Contact.company_id.is_not(None))
+        )
+        via_deals = (
+            select(Deal.company_id)
+            .join(Lead, Lead.id == Deal.lead_id)
+            .where(lead_scope(who), Deal.company_id.is_not(None))
+        )
+        query = query.where(or_(Company.id.in_(via_contacts), Company.id.in_(via_deals)))
+    rows = await session.scalars(query.order_by(Company.name).limit(limit))
     return [CompanyView(id=c.id, name=c.name, domain=c.domain) for c in rows]
 
 

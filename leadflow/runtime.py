@@ -354,6 +354,7 @@ def _http_app(
             forms_base_url=settings.http.public_url,
             sla_defaults=settings.ingest.sla_minutes,
             default_region=settings.ingest.default_region,
+            trusted_proxies=settings.http.trusted_proxies,
         )
         app.add_routes(console.routes())
 

@@ -88,6 +88,7 @@ async def apply_configuration(db: Database, settings: Settings, *, demo: bool) -
                     now=now,
                     active=m.active,
                     timezone=m.timezone,
+                    working_hours=m.working_hours,
                 )
                 await accounts.upsert_member(
                     session, team_id=team_id, user_id=user_id, capacity=m.capacity, active=m.active

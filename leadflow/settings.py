@@ -8,9 +8,9 @@ code"); they are upserted into the store at start-up.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ingest.hours import check_hours, check_timezone
 from leadflow.channel_settings import (
     PhoneWebhookSettings,
     TelegramBotSettings,
@@ -121,16 +122,20 @@ class JournalSettings(BaseModel):
 
 
 class MemberConfig(BaseModel):
-    email: str
-    name: str
+    email: str = Field(min_length=3, max_length=320)
+    name: str = Field(min_length=1, max_length=200)
     role: Literal["admin", "head", "manager"] = "manager"
-    capacity: int = 50
+    capacity: int = Field(default=50, ge=0, le=100_000)
     active: bool = True
-    timezone: str = "UTC"
+    # Checked here so a typo stops `leadflow up` with a sentence, not the pipeline later.
+    timezone: Annotated[str, AfterValidator(check_timezone)] = "UTC"
+    working_hours: (
+        Annotated[dict[str, list[tuple[str, str]]], AfterValidator(check_hours)] | None
+    ) = Field(default=None, description='{"mon": [["09:00", "18:00"]], ...}; unset: always.')
 
 
 class TeamConfig(BaseModel):
-    name: str
+    name: str = Field(min_length=1, max_length=200)
     strategy: Literal["round_robin", "least_loaded", "weighted"] = "round_robin"
     members: list[MemberConfig] = Field(default_factory=list)
 

@@ -52,7 +52,7 @@ async def console_client(
         publish=publish,
         secret_box=SecretBox(Fernet.generate_key()),
         connector_kinds=KINDS,
-        limiter=LoginLimiter(clock=clock or Clock()),
+        limiter=LoginLimiter(db, clock=clock or Clock()),
         **kwargs,
     )
     app = web.Application(middlewares=[problem_middleware])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
+from console.ratelimit import PER_ACCOUNT_IP, PER_IP
 from crm_store.database import Database
 from crm_store.models import AppUser, WebSession
 
@@ -57,11 +60,87 @@ async def test_wrong_password_is_401_and_the_sixth_try_is_429(db: Database) -> N
 
 async def test_the_limit_also_holds_per_ip_across_accounts(db: Database) -> None:
     async with console_client(db) as client:
-        for i in range(5):
+        for i in range(PER_IP):
             body = {"email": f"ghost{i}@x.test", "password": "guess"}
             assert (await client.post("/api/v1/session", json=body)).status == 401
         body = {"email": "another@x.test", "password": "guess"}
         assert (await client.post("/api/v1/session", json=body)).status == 429
+
+
+async def test_parallel_wrong_passwords_are_cut_off_at_the_limit(db: Database) -> None:
+    """Counted before the hash is checked: of 300 parallel guesses, exactly 5 are checked."""
+    await make_user(db, "anna@x.test", "manager")
+    async with console_client(db) as client:
+        body = {"email": "anna@x.test", "password": "wrong guess"}
+        answers = await asyncio.gather(
+            *(client.post("/api/v1/session", json=body) for _ in range(300))
+        )
+        statuses = sorted(r.status for r in answers)
+    assert statuses.count(401) == PER_ACCOUNT_IP
+    assert statuses.count(429) == 300 - PER_ACCOUNT_IP
+
+
+async def test_two_console_processes_share_the_limit(db: Database) -> None:
+    await make_user(db, "anna@x.test", "manager")
+    body = {"email": "anna@x.test", "password": "nope"}
+    async with console_client(db) as one, console_client(db) as two:
+        for client in (one, two, one, two, one):
+            assert (await client.post("/api/v1/session", json=body)).status == 401
+        assert (await two.post("/api/v1/session", json=body)).status == 429
+        assert (await one.post("/api/v1/session", json=body)).status == 429
+
+
+async def test_failures_from_other_addresses_never_lock_the_owner_out(db: Database) -> None:
+    """Behind a trusted proxy, the limit is per (account, client IP) from X-Forwarded-For."""
+    await make_user(db, "anna@x.test", "manager")
+    attacker = {"X-Forwarded-For": "198.51.100.66, 127.0.0.1"}
+    owner = {"X-Forwarded-For": "203.0.113.5"}
+    async with console_client(db, trusted_proxies=["127.0.0.1/32"]) as client:
+        wrong = {"email": "anna@x.test", "password": "nope"}
+        for _ in range(PER_ACCOUNT_IP):
+            resp = await client.post("/api/v1/session", json=wrong, headers=attacker)
+            assert resp.status == 401
+        resp = await client.post("/api/v1/session", json=wrong, headers=attacker)
+        assert resp.status == 429
+        right = {"email": "anna@x.test", "password": PASSWORD}
+        assert (await client.post("/api/v1/session", json=right, headers=owner)).status == 200
+
+
+async def test_forwarded_for_is_ignored_without_a_trusted_proxy(db: Database) -> None:
+    """A client cannot escape the limit by sending a new X-Forwarded-For each time."""
+    await make_user(db, "anna@x.test", "manager")
+    wrong = {"email": "anna@x.test", "password": "nope"}
+    async with console_client(db) as client:
+        for i in range(PER_ACCOUNT_IP):
+            headers = {"X-Forwarded-For": f"198.51.100.{i}"}
+            assert (await client.post("/api/v1/session", json=wrong, headers=headers)).status == 401
+        headers = {"X-Forwarded-For": "198.51.100.99"}
+        assert (await client.post("/api/v1/session", json=wrong, headers=headers)).status == 429
+
+
+@pytest.mark.parametrize(
+    ("next_", "expected"),
+    [
+        pytest.param("/queue?status=new", "/queue?status=new", id="local-path"),
+        pytest.param("/\t/evil.example", "/", id="tab-then-slash"),
+        pytest.param("//evil.example", "/", id="protocol-relative"),
+        pytest.param("/\\evil.example", "/", id="backslash"),
+        pytest.param("https://evil.example/", "/", id="absolute"),
+        pytest.param("/\n/evil.example", "/", id="newline"),
+        pytest.param("javascript:alert(1)", "/", id="scheme"),
+    ],
+)
+async def test_sign_in_goes_back_only_to_a_path_of_this_site(
+    db: Database, next_: str, expected: str
+) -> None:
+    await make_user(db, "anna@x.test", "manager")
+    async with console_client(db) as client:
+        page = await client.get("/login", params={"next": next_})
+        assert page.status == 200
+        form = {"email": "anna@x.test", "password": PASSWORD, "next": next_}
+        resp = await client.post("/login", data=form, allow_redirects=False)
+        assert resp.status == 303
+        assert resp.headers["Location"] == expected
 
 
 async def test_login_body_is_validated_with_field_names(db: Database) -> None:

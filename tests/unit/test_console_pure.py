@@ -1,4 +1,4 @@
-"""The console's pure parts: passwords, the login limiter, report arithmetic, charts,
+"""The console's pure parts: passwords, report arithmetic, charts,
 safe links."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import pytest
 
 from console import charts
 from console.passwords import hash_password, verify_password
-from console.ratelimit import LoginLimiter
 from console.reports import safe_cell
 from console.web import safe_url
 from crm_store.reports import LeadFacts, histogram, percentile, summarize
@@ -40,22 +39,6 @@ def test_password_hash_verifies_and_is_salted() -> None:
     assert not verify_password("wrong", a)
     assert not verify_password("x", None)
     assert not verify_password("x", "plain-text")
-
-
-def test_limiter_blocks_after_five_failures_per_key_and_forgives_in_time() -> None:
-    now = [0.0]
-    limiter = LoginLimiter(max_failures=5, window_s=300, clock=lambda: now[0])
-    keys = ["account:a", "ip:1"]
-    for _ in range(5):
-        assert limiter.retry_after(keys) is None
-        limiter.fail(keys)
-    assert limiter.retry_after(keys) == 301
-    assert limiter.retry_after(["account:b", "ip:1"]) is not None
-    now[0] = 301
-    assert limiter.retry_after(keys) is None
-    limiter.fail(keys)
-    limiter.succeed("account:a")
-    assert limiter.retry_after(["account:a"]) is None
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,82 @@
+"""Checks of the time zones and working hours that people type (API, UI, TOML).
+
+One place says what a usable setting is, so the console refuses with a sentence what
+`ingest.worktime` could not use later: a zone that `zoneinfo` does not know
+(`Europe/Moskow`), a time outside 00:00-24:00, a span that ends before it starts,
+spans of one day that overlap, an unknown weekday. Pure: no I/O beyond reading the
+zoneinfo database once, no clock. Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MINUTES_PER_DAY = 24 * 60
+_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    # "localtime" and "posixrules" are files of this machine, not zones people mean.
+    return (frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules"}) | {"UTC"}
+
+
+def known_timezones() -> list[str]:
+    """Every zone `check_timezone` accepts, sorted (for pickers in the UI)."""
+    return sorted(_zones())
+
+
+def check_timezone(name: str) -> str:
+    """`name` when it is an IANA zone that zoneinfo knows; else `ValueError` saying so."""
+    if name not in _zones():
+        raise ValueError(
+            f"{name!r} is not a time zone this server knows; use an IANA name such as "
+            "'Europe/Moscow' or 'UTC'"
+        )
+    return name
+
+
+def _minutes(text: Any) -> int:
+    found = _HHMM.match(text) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(f"{text!r} is not a time as HH:MM")
+    hours, minutes = int(found.group(1)), int(found.group(2))
+    if minutes >= 60 or hours * 60 + minutes > MINUTES_PER_DAY:
+        raise ValueError(f"{text!r} is not a time between 00:00 and 24:00")
+    return hours * 60 + minutes
+
+
+def check_hours(
+    spec: Mapping[str, Sequence[Sequence[str]]],
+) -> dict[str, list[tuple[str, str]]]:
+    """`spec` as {weekday: [(start, end), ...]} when every span is usable.
+
+    Raises `ValueError` with a sentence naming the first day and span that is not.
+    """
+    checked: dict[str, list[tuple[str, str]]] = {}
+    for day, spans in spec.items():
+        if day not in WEEKDAYS:
+            raise ValueError(f"{day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
+        parsed: list[tuple[int, int, str, str]] = []
+        for span in spans:
+            if len(span) != 2:
+                raise ValueError(f"{day}: a span is [start, end], not {list(span)!r}")
+            start_text, end_text = span[0], span[1]
+            start, end = _minutes(start_text), _minutes(end_text)
+            if start >= end:
+                raise ValueError(f"{day}: {start_text}-{end_text} must start before it ends")
+            parsed.append((start, end, start_text, end_text))
+        parsed.sort()
+        for before, after in itertools.pairwise(parsed):
+            if after[0] < before[1]:
+                raise ValueError(
+                    f"{day}: {before[2]}-{before[3]} and {after[2]}-{after[3]} overlap"
+                )
+        checked[day] = [(p[2], p[3]) for p in parsed]
+    return checked
