@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from console.http import ApiError, Call, Endpoint, Reply, collect, invalid, route
+from console.http import ApiError, Call, Endpoint, Reply, collect, field_errors, invalid, route
 from console.schemas import (
     Accepted,
     CompanyQuery,
@@ -376,17 +376,21 @@ class ManagerEndpoints:
         given_key = call.request.headers.get("Idempotency-Key", "").strip()[:200]
         inquiry_id = uuid.uuid4()
         key = f"manual:{call.who.user_id}:{given_key}" if given_key else f"manual:{inquiry_id}"
-        return Inquiry(
-            id=inquiry_id,
-            idempotency_key=key,
-            channel=Channel.MANUAL,
-            received_at=call.now,
-            sender=Sender(name=body.name, email=email, phone=phone, company=body.company),
-            subject=body.subject,
-            text=body.text,
-            routing=Routing(team=body.team),
-            channel_ids={"created_by": str(call.who.user_id)},
-        )
+        try:
+            return Inquiry(
+                id=inquiry_id,
+                idempotency_key=key,
+                channel=Channel.MANUAL,
+                received_at=call.now,
+                sender=Sender(name=body.name, email=email, phone=phone, company=body.company),
+                subject=body.subject,
+                text=body.text,
+                routing=Routing(team=body.team),
+                channel_ids={"created_by": str(call.who.user_id)},
+            )
+        except ValidationError as exc:
+            # The body's bounds mirror the contract's; this catches any drift as a 422.
+            raise invalid(field_errors(exc)) from None
 
     @route(
         "GET",
