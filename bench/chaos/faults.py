@@ -30,6 +30,9 @@ from leadflow.broker import tansu_binary
 
 ADMIN_TOKEN = "chaos-admin-token-0123456789abcdef"  # a throwaway value for throwaway stores
 READY_TIMEOUT_S = 90.0
+# What `leadflow up|serve` prints once every role has started (/readyz answers earlier,
+# while the consumer may still be joining its group).
+STARTED_LINE = b"LeadFlow is running"
 CHAOS_FORM = {
     "slug": "chaos",
     "name": "Fault trials",
@@ -86,6 +89,7 @@ class Role:
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
+        self._log_offset = 0
         self.exits: list[int] = []  # exit codes the process chose itself (not our kills)
 
     @property
@@ -101,9 +105,10 @@ class Role:
         return self.process is not None and self.process.returncode is None
 
     async def start(self, timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Start and wait for /readyz; returns the seconds it took."""
+        """Start and wait until every role runs and /readyz is 200; the seconds it took."""
         t0 = time.monotonic()
         self.starts += 1
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as out:
             out.write(f"\n==== start {self.starts} at {time.strftime('%H:%M:%S')}\n".encode())
             out.flush()
@@ -131,14 +136,20 @@ class Role:
                         f"leadflow {self.name} exited with {self.returncode()} at start; "
                         f"see {self.log_path}"
                     )
-                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                    async with http.get(self.url + "/readyz") as resp:
-                        if resp.status == 200:
-                            return
+                if self._announced():
+                    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                        async with http.get(self.url + "/readyz") as resp:
+                            if resp.status == 200:
+                                return
                 await asyncio.sleep(0.2)
         raise TimeoutError(
             f"leadflow {self.name} not ready in {timeout_s:g} s; see {self.log_path}"
         )
+
+    def _announced(self) -> bool:
+        with self.log_path.open("rb") as f:
+            f.seek(self._log_offset)
+            return STARTED_LINE in f.read()
 
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.returncode

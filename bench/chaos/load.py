@@ -203,13 +203,13 @@ class StoreReader:
                 m = pattern.match(email or "")
                 if m:
                     out.leads[int(m.group(1))] += 1
-            rows = await conn.execute(
+            records = await conn.execute(
                 select(Contact.email, InquiryRecord.id)
                 .select_from(InquiryRecord)
                 .join(Contact, Contact.id == InquiryRecord.contact_id)
                 .where(Contact.email.like(like))
             )
-            for email, inquiry_id in rows:
+            for email, inquiry_id in records:
                 m = pattern.match(email or "")
                 if m:
                     out.inquiries[int(m.group(1))] += 1

@@ -240,12 +240,42 @@ async def serve_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- 3. broker
 
 
-async def _broker_fault(
-    cfg: Config,
-    base: Path,
+async def _fault_under_load(
     name: str,
-    fault: Callable[[Tansu, Proxy], Awaitable[Callable[[], Awaitable[None]]]],
+    store: Store,
+    role: Role,
+    cfg: Config,
+    started: float,
+    fault: contextlib.AbstractAsyncContextManager[None],
+    hold_s: float,
     description: str,
+) -> dict[str, Any]:
+    """Load, then `fault` held for `hold_s`, then load again; the row, with the window."""
+    load = FormLoad(role.url + "/forms/chaos", _prefix(name), cfg.rate)
+    async with load:
+        await asyncio.sleep(LEAD_IN_S)
+        t0 = time.time()
+        async with fault:
+            await asyncio.sleep(hold_s)
+        t1 = time.time()
+        log(f"{name}: fault over after {t1 - t0:.0f} s")
+        await asyncio.sleep(LEAD_OUT_S)
+        return await _finish(
+            name,
+            store,
+            load,
+            [role],
+            cfg,
+            started,
+            {"faults": description, "during_fault": in_window(load.posts, t0, t1)},
+        )
+
+
+BrokerFault = Callable[[Tansu, Proxy], contextlib.AbstractAsyncContextManager[None]]
+
+
+async def _broker_fault(
+    cfg: Config, base: Path, name: str, fault: BrokerFault, description: str
 ) -> dict[str, Any]:
     """`leadflow up` (SQLite) on an external Tansu reached through a proxy; one fault."""
     ws = _workspace(cfg, name, base)
@@ -260,35 +290,22 @@ async def _broker_fault(
         async with _sqlite(ws) as store:
             role = _up(ws, store, bootstrap=f"127.0.0.1:{proxy_port}")
             await role.start()
-            load = FormLoad(role.url + "/forms/chaos", _prefix(name), cfg.rate)
-            async with load:
-                await asyncio.sleep(LEAD_IN_S)
-                t0 = time.time()
-                end_fault = await fault(tansu, proxy)
-                await asyncio.sleep(cfg.broker_outage_s)
-                await end_fault()
-                t1 = time.time()
-                log(f"{name}: fault over after {t1 - t0:.0f} s")
-                await asyncio.sleep(LEAD_OUT_S)
-                row = await _finish(
-                    name,
-                    store,
-                    load,
-                    [role],
-                    cfg,
-                    started,
-                    {
-                        "faults": description,
-                        "during_fault": in_window(load.posts, t0, t1),
-                    },
-                )
+            return await _fault_under_load(
+                name,
+                store,
+                role,
+                cfg,
+                started,
+                fault(tansu, proxy),
+                cfg.broker_outage_s,
+                description,
+            )
     finally:
         if role is not None:
             await role.stop()
         await proxy.close()
         await tansu.stop()
         ws.keep_logs()
-    return row
 
 
 async def _ready(role: Role) -> int | None:
@@ -302,36 +319,37 @@ async def _ready(role: Role) -> int | None:
     return None
 
 
-async def _freeze(tansu: Tansu, _proxy: Proxy) -> Callable[[], Awaitable[None]]:
+@contextlib.asynccontextmanager
+async def _frozen(tansu: Tansu, _proxy: Proxy) -> AsyncIterator[None]:
     tansu.freeze()
-
-    async def thaw() -> None:
+    try:
+        yield
+    finally:
         tansu.thaw()
 
-    return thaw
 
-
-async def _cut(_tansu: Tansu, proxy: Proxy) -> Callable[[], Awaitable[None]]:
+@contextlib.asynccontextmanager
+async def _cut(_tansu: Tansu, proxy: Proxy) -> AsyncIterator[None]:
     await proxy.cut()
-    return proxy.restore
+    try:
+        yield
+    finally:
+        await proxy.restore()
 
 
-async def _restart_empty(tansu: Tansu, _proxy: Proxy) -> Callable[[], Awaitable[None]]:
+@contextlib.asynccontextmanager
+async def _restarted_empty(tansu: Tansu, _proxy: Proxy) -> AsyncIterator[None]:
     # The fault is the lost state: the new broker has no topics and no offsets. It is up
     # at once; the window that follows is when the spine must cope with it.
     await tansu.kill9()
     await tansu.start()
-
-    async def nothing() -> None:
-        return None
-
-    return nothing
+    yield
 
 
 async def broker_frozen(cfg: Config, base: Path) -> list[dict[str, Any]]:
     return [
         await _broker_fault(
-            cfg, base, "broker-frozen", _freeze, f"Tansu SIGSTOP for {cfg.broker_outage_s:g} s"
+            cfg, base, "broker-frozen", _frozen, f"Tansu SIGSTOP for {cfg.broker_outage_s:g} s"
         )
     ]
 
@@ -354,7 +372,7 @@ async def broker_empty(cfg: Config, base: Path) -> list[dict[str, Any]]:
             cfg,
             base,
             "broker-empty",
-            _restart_empty,
+            _restarted_empty,
             f"Tansu kill -9, a new empty one on the same port, {cfg.broker_outage_s:g} s watched",
         )
     ]
@@ -373,27 +391,16 @@ async def db_refusing(cfg: Config, base: Path) -> list[dict[str, Any]]:
         role = _up(ws, store)
         await role.start()
         try:
-            load = FormLoad(role.url + "/forms/chaos", _prefix(name), cfg.rate)
-            async with load:
-                await asyncio.sleep(LEAD_IN_S)
-                t0 = time.time()
-                async with refuse_connections(cfg.pg_admin_dsn, database):
-                    await asyncio.sleep(cfg.db_outage_s)
-                t1 = time.time()
-                log(f"{name}: database back after {t1 - t0:.0f} s")
-                await asyncio.sleep(LEAD_OUT_S)
-                row = await _finish(
-                    name,
-                    store,
-                    load,
-                    [role],
-                    cfg,
-                    started,
-                    {
-                        "faults": f"ALLOW_CONNECTIONS false for {cfg.db_outage_s:g} s",
-                        "during_fault": in_window(load.posts, t0, t1),
-                    },
-                )
+            row = await _fault_under_load(
+                name,
+                store,
+                role,
+                cfg,
+                started,
+                refuse_connections(cfg.pg_admin_dsn, database),
+                cfg.db_outage_s,
+                f"ALLOW_CONNECTIONS false for {cfg.db_outage_s:g} s",
+            )
         finally:
             await role.stop()
             ws.keep_logs()
