@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -29,6 +30,8 @@ from bench.e2e import BENCH_TEAM, REPO
 from leadflow.broker import tansu_binary
 
 ADMIN_TOKEN = "chaos-admin-token-0123456789abcdef"  # a throwaway value for throwaway stores
+# One Fernet key for every process of a trial, as a deployment of several roles has.
+SECRET_KEY = base64.urlsafe_b64encode(b"leadflow-fault-trials-throwaway!").decode()
 READY_TIMEOUT_S = 90.0
 # What `leadflow up|serve` prints once every role has started (/readyz answers earlier,
 # while the consumer may still be joining its group).
@@ -61,6 +64,7 @@ def leadflow_env(
             "LEADFLOW_DATA_DIR": str(data_dir),
             "LEADFLOW_LOG_LEVEL": "WARNING",
             "LEADFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
+            "LEADFLOW_SECRET_KEY": SECRET_KEY,
             "LEADFLOW_TEAMS": json.dumps([BENCH_TEAM]),
             "LEADFLOW_FORMS": json.dumps([CHAOS_FORM]),
         }

@@ -199,8 +199,10 @@ async def serve_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
                     raise RuntimeError(f"leadflow {' '.join(args)} exited {code}")
             for role_name in ("ingest", "connectors", "console"):
                 port = free_port()
+                # Each role keeps its own data_dir (an edge journal is per process).
                 role_env = {
                     **env,
+                    "LEADFLOW_DATA_DIR": str(ws.dir / f"data-{role_name}"),
                     "LEADFLOW_HTTP__PORT": str(port),
                     "LEADFLOW_DATABASE__AUTO_MIGRATE": "false",
                 }
