@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 UV_VERSION := 0.13.9
 
-.PHONY: install run test lint bench services clean fuzz
+.PHONY: install run test lint bench chaos services clean fuzz
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ bench: install services
 	$(BIN)/python -m bench.journal
 	$(BIN)/python -m bench.imap_ingest
 	$(BIN)/python -m bench.e2e
+
+# Fault trials: kill -9, broker and database outages, poison inputs, under load; prints
+# accepted inquiries lost and duplicated per trial. CHAOS_ARGS=--quick: the reduced CI run.
+CHAOS_ARGS ?=
+chaos: install services
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(FUZZ_VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache
