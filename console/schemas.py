@@ -372,8 +372,8 @@ class TeamPatch(Strict):
 
 
 class MemberBody(Strict):
-    capacity: int = Field(default=50, ge=0, le=100_000)
-    daily_cap: int | None = Field(default=None, ge=0, le=100_000)
+    capacity: int = Field(default=50, ge=0, le=1_000_000_000)
+    daily_cap: int | None = Field(default=None, ge=0, le=1_000_000_000)
     weight: int = Field(default=1, ge=1, le=1000)
     active: bool = True
 

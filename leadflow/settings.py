@@ -125,7 +125,7 @@ class MemberConfig(BaseModel):
     email: str = Field(min_length=3, max_length=320)
     name: str = Field(min_length=1, max_length=200)
     role: Literal["admin", "head", "manager"] = "manager"
-    capacity: int = Field(default=50, ge=0, le=100_000)
+    capacity: int = Field(default=50, ge=0, le=1_000_000_000)
     active: bool = True
     # Checked here so a typo stops `leadflow up` with a sentence, not the pipeline later.
     timezone: Annotated[str, AfterValidator(check_timezone)] = "UTC"
