@@ -72,6 +72,7 @@ class Relay:
         self._clock = clock
         self._producer: AIOKafkaProducer | None = None
         self._topics_ok = False
+        self._republish_all = False
         self.connected = False  # the last broker call succeeded (for /readyz)
         self.errors = 0
 
@@ -88,6 +89,9 @@ class Relay:
     async def publish_due(self) -> int:
         """One round: publish the due entries (at most one batch); how many. Raises on error."""
         c = self._config
+        if self._republish_all:
+            self._republish_all = False
+            await self._journal.unpublish_all()
         entries = await self._journal.due(
             c.batch, republish_before=self._clock() - c.republish_after_s
         )
@@ -205,6 +209,9 @@ class Relay:
         self.connected = False
         self.errors += 1
         self._topics_ok = False  # a broker restarted empty lost them: check again
+        # ... and what it had taken but nobody consumed yet: publish it all again (the
+        # idempotency keys make the repeats harmless).
+        self._republish_all = True
         level = logging.WARNING if failures <= 3 or failures % 20 == 0 else logging.DEBUG
         log.log(level, "relay: %s failed (attempt %d): %r", what, failures, exc)
         if what.startswith("publishing"):
@@ -304,11 +311,26 @@ class Relay:
                     # Another process may share the file (`leadflow import`).
                     resynced = checked
                     await self._journal.resync()
+                await self._check_log_kept(consumer)
                 now = await self._partitions(consumer)
                 if now != assigned:
                     if not now:
                         await self._ensure_topics()
                     raise _Relayout(f"partitions of {c.topics.stored}: {assigned} -> {now}")
+
+    async def _check_log_kept(self, consumer: AIOKafkaConsumer) -> None:
+        """A confirmation log that ends before our position was lost with the broker's
+        state: everything published since may be gone too, so publish it all again."""
+        c = self._config
+        lost: dict[int, int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)  # from fetch answers; end_offsets is wrong on Tansu
+            if high is not None and high < await consumer.position(tp):
+                lost[tp.partition] = 0
+        if lost:
+            await self._journal.confirm([], topic=c.topics.stored, offsets=lost)
+            self._republish_all = True
+            raise _Relayout(f"the broker lost {c.topics.stored} (partitions {sorted(lost)})")
 
 
 class _Relayout(Exception):

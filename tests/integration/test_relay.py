@@ -119,6 +119,32 @@ async def test_a_broker_restarted_empty_gets_its_topics_and_the_entries_back(
         stop_tansu(own)
 
 
+async def test_what_a_broker_lost_is_published_again_without_waiting_for_the_timeout(
+    topics: Topics, tmp_path: Path
+) -> None:
+    """Published, not yet stored, then the broker restarts empty: the relay notices and
+    publishes it again at once, not after `republish_after_s` (an hour here)."""
+    own = start_tansu()
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=3)
+        stored, in_flight = make_inquiry(), make_inquiry()
+        config = relay_config(own.bootstrap_servers, topics, republish_after_s=3600.0)
+        async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config):
+            await journal.publish(stored)
+            await journal.publish(in_flight)
+            await eventually(lambda: journal.stats().published == 2)
+            await confirm(own.bootstrap_servers, topics, [stored.idempotency_key])
+            await eventually(lambda: journal.stats().entries == 1)
+            stop_tansu(own)
+            own = start_tansu(own.port)  # same port, nothing in it
+            records = await read_topic(own.bootstrap_servers, topics.inquiries, 1, within=30)
+            assert [Inquiry.from_kafka(v).idempotency_key for v, _ in records] == [
+                in_flight.idempotency_key
+            ]
+    finally:
+        stop_tansu(own)
+
+
 async def test_a_frozen_broker_holds_nothing_up_for_good(topics: Topics, tmp_path: Path) -> None:
     own = start_tansu()
     try:
