@@ -4,21 +4,19 @@ One place says what a usable setting is, so the console refuses with a sentence 
 `ingest.worktime` could not use later: a zone that `zoneinfo` does not know
 (`Europe/Moskow`), a time outside 00:00-24:00, a span that ends before it starts,
 spans of one day that overlap, an unknown weekday. Pure: no I/O beyond reading the
-zoneinfo database once, no clock. Imports nothing of ours.
+zoneinfo database once, no clock. Imports only `ingest.worktime`, whose parser it shares.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+
+from ingest.worktime import parse_hhmm
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MINUTES_PER_DAY = 24 * 60
-_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
 
 
 @lru_cache(maxsize=1)
@@ -42,16 +40,6 @@ def check_timezone(name: str) -> str:
     return name
 
 
-def _minutes(text: Any) -> int:
-    found = _HHMM.match(text) if isinstance(text, str) else None
-    if found is None:
-        raise ValueError(f"{text!r} is not a time as HH:MM")
-    hours, minutes = int(found.group(1)), int(found.group(2))
-    if minutes >= 60 or hours * 60 + minutes > MINUTES_PER_DAY:
-        raise ValueError(f"{text!r} is not a time between 00:00 and 24:00")
-    return hours * 60 + minutes
-
-
 def check_hours(
     spec: Mapping[str, Sequence[Sequence[str]]],
 ) -> dict[str, list[tuple[str, str]]]:
@@ -68,7 +56,7 @@ def check_hours(
             if len(span) != 2:
                 raise ValueError(f"{day}: a span is [start, end], not {list(span)!r}")
             start_text, end_text = span[0], span[1]
-            start, end = _minutes(start_text), _minutes(end_text)
+            start, end = parse_hhmm(start_text), parse_hhmm(end_text)
             if start >= end:
                 raise ValueError(f"{day}: {start_text}-{end_text} must start before it ends")
             parsed.append((start, end, start_text, end_text))

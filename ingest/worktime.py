@@ -86,7 +86,7 @@ class WeeklyHours:
         if unknown:
             raise ValueError(f"Unknown weekday names: {sorted(unknown)}")
         days = [
-            tuple(sorted((_minutes(a), _minutes(b)) for a, b in spec.get(name, ())))
+            tuple(sorted((parse_hhmm(a), parse_hhmm(b)) for a, b in spec.get(name, ())))
             for name in WEEKDAY_NAMES
         ]
         return cls((days[0], days[1], days[2], days[3], days[4], days[5], days[6]))
@@ -105,7 +105,9 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _minutes(hhmm: str) -> int:
+def parse_hhmm(hhmm: object) -> int:
+    """Minutes since midnight of an "HH:MM" time, 00:00 to 24:00; `ValueError` with a
+    sentence otherwise. The one parser behind stored hours and the API's checks."""
     if not isinstance(hhmm, str):  # stored JSON may hold anything
         raise ValueError(f"{hhmm!r} is not HH:MM")
     found = _HHMM.match(hhmm.strip())
@@ -113,7 +115,7 @@ def _minutes(hhmm: str) -> int:
         raise ValueError(f"{hhmm!r} is not HH:MM")
     hours, minutes = int(found.group(1)), int(found.group(2))
     if minutes >= 60 or hours * 60 + minutes > MINUTES_PER_DAY:
-        raise ValueError(f"{hhmm!r} is not a time of day")
+        raise ValueError(f"{hhmm!r} is not a time of day between 00:00 and 24:00")
     return hours * 60 + minutes
 
 

@@ -167,4 +167,4 @@ async def test_an_unusable_member_setting_is_explained_not_fatal(
         reason = lead.assignment_reason or ""
         assert reason.startswith("queued: no eligible member"), reason
         assert "unknown time zone 'Europe/Moskow'" in reason
-        assert "'25:00' is not a time of day" in reason
+        assert "'25:00' is not a time of day between 00:00 and 24:00" in reason
