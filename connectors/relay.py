@@ -209,12 +209,12 @@ class Relay:
         self.connected = False
         self.errors += 1
         self._topics_ok = False  # a broker restarted empty lost them: check again
-        # ... and what it had taken but nobody consumed yet: publish it all again (the
-        # idempotency keys make the repeats harmless).
-        self._republish_all = True
         level = logging.WARNING if failures <= 3 or failures % 20 == 0 else logging.DEBUG
         log.log(level, "relay: %s failed (attempt %d): %r", what, failures, exc)
         if what.startswith("publishing"):
+            # The broker may have lost what it took but nobody consumed yet: publish
+            # every unconfirmed entry again (the idempotency keys drop the repeats).
+            self._republish_all = True
             await self._drop_producer()
 
     def _backoff(self, failures: int) -> float:
@@ -314,6 +314,7 @@ class Relay:
                 await self._check_log_kept(consumer)
                 now = await self._partitions(consumer)
                 if now != assigned:
+                    self._republish_all = True  # the topic was recreated: so was the log
                     if not now:
                         await self._ensure_topics()
                     raise _Relayout(f"partitions of {c.topics.stored}: {assigned} -> {now}")
