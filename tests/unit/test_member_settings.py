@@ -48,7 +48,9 @@ BAD_SETTINGS = [
     pytest.param({"timezone": ""}, "unknown time zone ''", id="empty-zone"),
     pytest.param({"timezone": "../../etc/passwd"}, "unknown time zone", id="path-zone"),
     pytest.param(
-        {"working_hours": {"mon": [["09:00", "25:00"]]}}, "'25:00' is not a time of day between 00:00 and 24:00", id="25h"
+        {"working_hours": {"mon": [["09:00", "25:00"]]}},
+        "'25:00' is not a time of day between 00:00 and 24:00",
+        id="25h",
     ),
     pytest.param(
         {"working_hours": {"mon": [["18:00", "09:00"]]}},
