@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 FETCH_CHUNK = 50
 IDLE_RENEW_S = 300.0  # RFC 2177: re-issue IDLE well within 29 minutes
+STOP_GRACE_S = 1.0  # how long a cancelled mailbox may take to end before we ask again
 MAX_BACKOFF_S = 60.0
 THREAD_PARSE_BYTES = 256 * 1024  # parse bigger messages off the event loop
 _SHORT = min(limits.SUBJECT_MAX, limits.CHANNEL_ID_MAX, limits.NOT_A_LEAD_MAX)
@@ -107,6 +108,8 @@ class ImapMailbox:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one mailbox's failure stays in this mailbox
+                if _cancel_swallowed():
+                    raise asyncio.CancelledError from exc
                 failures += 1
                 await self._report(exc, failures)
                 await asyncio.sleep(min(2.0 ** (failures - 1), MAX_BACKOFF_S))
@@ -335,9 +338,19 @@ class ImapMailboxes:
 
     async def _stop(self, name: str) -> None:
         running = self._running.pop(name)
-        running.task.cancel()
+        # Cancel until it ends: a library that swallows one cancellation (a wait_for
+        # racing its own timeout) must not leave the mailbox sleeping in its backoff.
+        while not running.task.done():
+            running.task.cancel()
+            await asyncio.wait({running.task}, timeout=STOP_GRACE_S)
         with contextlib.suppress(asyncio.CancelledError):
-            await running.task
+            running.task.result()
+
+
+def _cancel_swallowed() -> bool:
+    """Whether this task was asked to stop although no CancelledError reached us."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _first(*waits: Awaitable[object]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from connectors.imap import ImapMailbox, ImapMailboxes
 from connectors.imap_session import ImapSession
+from connectors.mail_config import MailboxConfig
 from connectors.publisher import Publisher, PublishFailed
 from crm_store import connectors as store
 from crm_store.database import Database
@@ -185,14 +187,45 @@ async def test_one_failing_mailbox_does_not_stop_the_others(
         mailboxes.update({"good": good, "bad": bad})
         task = asyncio.create_task(mailboxes.run(stop), name="mailboxes")
         try:
-            await eventually(lambda: state.cursors.get("good", (0, 0))[1] == 1, within=5)
-            await eventually(lambda: any(n == "bad" and e for n, e in state.health), within=5)
+            await eventually(lambda: state.cursors.get("good", (0, 0))[1] == 1, within=30)
+            await eventually(lambda: any(n == "bad" and e for n, e in state.health), within=30)
         finally:
             stop.set()
             await task
     errors = [e for n, e in state.health if n == "bad" and e]
     assert "LOGIN failed" in errors[0]
     assert ("good", None) in state.health
+
+
+class SwallowsOneCancellation:
+    """A mailbox whose library ate the first cancellation (wait_for racing its timeout)."""
+
+    def __init__(self, config: MailboxConfig) -> None:
+        self.config = config
+        self.started = asyncio.Event()
+
+    async def run(self) -> None:
+        self.started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # the backoff sleep it goes on to
+
+
+async def test_stop_ends_a_mailbox_that_swallowed_a_cancellation(dovecot: Dovecot) -> None:
+    made: list[SwallowsOneCancellation] = []
+
+    def make(config: MailboxConfig) -> SwallowsOneCancellation:
+        made.append(SwallowsOneCancellation(config))
+        return made[-1]
+
+    mailboxes = ImapMailboxes(make)  # type: ignore[arg-type]
+    mailboxes.update({"a": mailbox_config(dovecot, dovecot.add_user(), name="a")})
+    stop = asyncio.Event()
+    task = asyncio.create_task(mailboxes.run(stop), name="mailboxes")
+    await eventually(lambda: bool(made) and made[0].started.is_set())
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert mailboxes.running == []
 
 
 async def test_store_state_keeps_cursor_ids_and_health(db: Database) -> None:
