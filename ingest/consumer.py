@@ -157,7 +157,12 @@ class InquiryConsumer:
                 if limit <= 0:
                     break
             try:
-                records = await self._fetch(limit)
+                records = await self._kafka.fetch(
+                    limit,
+                    on_fault=self._broker_fault,
+                    wait_s=self._config.backoff.first,
+                    stop=self._stop,
+                )
                 if records:
                     await self.process(records)
                     handled += len(records)
@@ -169,20 +174,6 @@ class InquiryConsumer:
                 log.info("stopping with a batch in hand; it will replay")
                 break
         return handled
-
-    async def _fetch(self, limit: int) -> list[Record]:
-        try:
-            await self._kafka.reopen_if_needed()
-            consumer, _ = self._clients()
-            batches = await consumer.getmany(timeout_ms=200, max_records=limit)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            await self._broker_fault(exc)
-            if await pause(self._config.backoff.first, self._stop):
-                raise Interrupted("stopped while fetching") from exc
-            return []
-        return [r for part in batches.values() for r in part]
 
     async def _caught_up(self) -> bool:
         """Whether every assigned partition is read to its end; keeps `health` and

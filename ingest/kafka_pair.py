@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -23,7 +23,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from ingest.contract.topics import Topics, ensure_topics
-from ingest.errors import ConsumerStopped
+from ingest.errors import ConsumerStopped, Interrupted
+from ingest.resilience import is_transient, pause
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,30 @@ class KafkaPair:
         await self.reopen_if_needed()
         _, producer = self.clients()
         await producer.send_and_wait(topic, value, key=key, headers=headers)
+
+    async def fetch(
+        self,
+        limit: int,
+        *,
+        on_fault: Callable[[BaseException], Awaitable[None]],
+        wait_s: float,
+        stop: asyncio.Event | None,
+    ) -> list[Record]:
+        """One poll of at most `limit` records. A transient broker fault is reported to
+        `on_fault` and answered with no records after `wait_s`; `Interrupted` when
+        `stop` is set meanwhile. Anything else is raised."""
+        try:
+            await self.reopen_if_needed()
+            consumer, _ = self.clients()
+            batches = await consumer.getmany(timeout_ms=200, max_records=limit)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            await on_fault(exc)
+            if await pause(wait_s, stop):
+                raise Interrupted("stopped while fetching") from exc
+            return []
+        return [r for part in batches.values() for r in part]
 
     def clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
         if self._consumer is None or self._producer is None:
