@@ -4,16 +4,15 @@
 and returns the sender's new text, their signature, and any forwarded message, which
 is kept because for a forward it is the inquiry itself. It knows the reply and forward
 styles of Outlook, Gmail, Thunderbird, Apple Mail, Yandex and Mail.ru in English and
-Russian. `find_signature_phone` picks the sender's phone out of the signature, and
-`unflow` joins format=flowed lines. No I/O; imports only `ingest.contract` of ours.
+Russian (`bench/email_split.py` measures it against quotequail and mail-parser-reply),
+and `unflow` joins format=flowed lines. The sender's phone is found in the parts by
+`email_phone`. No I/O; imports nothing of ours.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from ingest.contract import InvalidIdentity, normalize_phone
 
 _ATTRIBUTION_SPAN = 3  # Gmail wraps a long "On ... wrote:" line over two or three lines.
 _ATTRIBUTION_MAX = 400
@@ -56,15 +55,6 @@ _VALEDICTION = re.compile(
     r"sincerely|yours sincerely|yours faithfully)"
     # Alone on the line, or followed by a name of up to four words, as in a Russian "regards, Ivan".
     r"(?:[\s,.!]*|\s*,\s*[\w.\-]+(?:\s+[\w.\-]+){0,3}[\s.]*)$",
-    re.IGNORECASE,
-)
-_PHONE = re.compile(r"(?<![\w+])\+?[\d(][\d\s().\-\u2010-\u2015]{7,22}\d(?!\d)")
-_PHONE_LABEL = re.compile(
-    r"\b(?:tel|phone|mob|mobile|cell|whatsapp|тел|телефон|моб|сот)\w*", re.IGNORECASE
-)
-# Lines with these labels carry numbers that look like phones but are not the sender's.
-_NOT_PHONE_LABEL = re.compile(
-    r"\b(?:fax|факс|инн|кпп|огрн|огрнип|бик|окпо|р/с|к/с|сч[её]т|account|iban|swift)",  # noqa: RUF001
     re.IGNORECASE,
 )
 
@@ -218,20 +208,3 @@ def unflow(text: str, *, delsp: bool) -> str:
     if carry:
         out.append(carry)
     return "\n".join(out).strip("\n")
-
-
-def find_signature_phone(signature: str, default_region: str = "RU") -> str | None:
-    """The first valid phone in a signature, in E.164; labelled lines ("Тел.:") first.
-
-    Lines about fax, tax and bank numbers are skipped: an ИНН or an account number
-    can parse as a valid phone somewhere in the world.
-    """
-    lines = [line for line in signature.splitlines() if not _NOT_PHONE_LABEL.search(line)]
-    labelled = [line for line in lines if _PHONE_LABEL.search(line)]
-    for line in (*labelled, *lines):
-        for candidate in _PHONE.findall(line):
-            try:
-                return normalize_phone(candidate, default_region)
-            except InvalidIdentity:
-                continue
-    return None

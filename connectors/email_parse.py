@@ -35,8 +35,9 @@ from ingest.contract import (
     normalize_email,
 )
 
-from .email_body import find_signature_phone, is_forward_subject, split_body, unflow
+from .email_body import is_forward_subject, split_body, unflow
 from .email_html import html_to_text
+from .email_phone import find_email_phone
 
 _MAX_DEPTH = 20  # MIME nesting deeper than this is an attack or a loop, not a client.
 _TEXT_LIMIT = limits.MESSAGE_MAX
@@ -170,6 +171,7 @@ def _parse(
     split = split_body(full_text, is_forward=is_forward_subject(subject))
     in_reply_to = _first_id(header_text(msg, "in-reply-to"))
     references = tuple(_MSG_ID.findall(header_text(msg, "references") or ""))
+    phone = find_email_phone(split, sender_email=email, default_region=region)
     inquiry = Inquiry(
         idempotency_key=_idempotency_key(mailbox, message_id, raw),
         channel=Channel.EMAIL,
@@ -177,14 +179,14 @@ def _parse(
         sender=Sender(
             name=_sender_name(author, answer_to),
             email=email,
-            phone=find_signature_phone(split.signature, region),
+            phone=phone.phone,
         ),
         subject=subject,
         # When stripping leaves nothing (a bare forward or reply), show what arrived.
         text=(split.text or full_text.strip())[:_TEXT_LIMIT] or None,
         routing=Routing(team=team, connector=mailbox),
         channel_ids=_channel_ids(mailbox, message_id, in_reply_to, references),
-        fields=_fields(body.attachments, author, email),
+        fields={**_fields(body.attachments, author, email), **phone.fields},
     )
     return ParsedEmail(
         inquiry=inquiry,

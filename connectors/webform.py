@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import jinja2
 from aiohttp import web
@@ -37,7 +37,7 @@ from ingest.contract import (
     Source,
     limits,
     normalize_email,
-    normalize_phone,
+    read_phone_field,
 )
 from ingest.contract.problem import problem
 from ingest.contract.render_token import make_render_token
@@ -53,6 +53,7 @@ from .edge import (
 from .publisher import InquirySink, PublishFailed
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 MapsTo = Literal["name", "email", "phone", "company", "subject", "message"]
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -64,7 +65,8 @@ DEDUP_BUCKET_SECONDS = 600
 FIELD_LIMITS: Mapping[MapsTo | None, int] = {
     "name": limits.NAME_MAX,
     "email": limits.EMAIL_MAX,
-    "phone": limits.PHONE_MAX,
+    # A phone field may carry words ("после обеда", "доб. 12"): they become its note.
+    "phone": limits.NAME_MAX,
     "company": limits.COMPANY_MAX,
     "subject": limits.SUBJECT_MAX,
     "message": limits.MESSAGE_MAX,
@@ -153,8 +155,11 @@ def normalize_submission(
 
     email = _checked(mapped.get("email"), normalize_email, "email", form, errors)
     phone = _checked(
-        mapped.get("phone"), lambda v: normalize_phone(v, default_region), "phone", form, errors
+        mapped.get("phone"), lambda v: read_phone_field(v, default_region), "phone", form, errors
     )
+    if phone is not None:
+        # The words around the number stay on the inquiry; a form's own field wins a clash.
+        extras = {**phone.fields(), **extras}
     if not errors and not email and not phone:
         errors["_form"] = "Give an email address or a phone number so that we can answer."
     if errors:
@@ -168,7 +173,10 @@ def normalize_submission(
         channel=Channel.WEB_FORM,
         received_at=sub.received_at,
         sender=Sender(
-            name=mapped.get("name"), email=email, phone=phone, company=mapped.get("company")
+            name=mapped.get("name"),
+            email=email,
+            phone=phone.phone if phone else None,
+            company=mapped.get("company"),
         ),
         subject=mapped.get("subject"),
         text=mapped.get("message"),
@@ -210,11 +218,11 @@ def _is_extra(name: str, value: str, known: set[str], honeypot: str | None) -> b
 
 def _checked(
     value: str | None,
-    normalize: Callable[[str], str],
+    normalize: Callable[[str], _T],
     role: str,
     form: FormConfig,
     errors: dict[str, str],
-) -> str | None:
+) -> _T | None:
     if not value:
         return None
     try:

@@ -20,21 +20,39 @@ from ingest.contract.inquiry import (
     inquiry_json_schema,
 )
 from ingest.contract.outbound import OutboundMessage
+from ingest.contract.phones import (
+    PHONE_EXTENSION_FIELD,
+    PHONE_NOTE_FIELD,
+    FoundPhone,
+    PhoneField,
+    find_phones,
+    first_phone,
+    phone_fields,
+    read_phone_field,
+)
 from ingest.contract.topics import Topics
 
 __all__ = [
+    "PHONE_EXTENSION_FIELD",
+    "PHONE_NOTE_FIELD",
     "SCHEMA_VERSION",
     "Channel",
     "ClientInfo",
+    "FoundPhone",
     "Inquiry",
     "InvalidIdentity",
     "OutboundMessage",
+    "PhoneField",
     "Routing",
     "Sender",
     "Source",
     "Topics",
+    "find_phones",
+    "first_phone",
     "identity_key",
     "inquiry_json_schema",
     "normalize_email",
     "normalize_phone",
+    "phone_fields",
+    "read_phone_field",
 ]

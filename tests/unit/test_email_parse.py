@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from connectors.email_body import find_signature_phone, split_body, unflow
+from connectors.email_body import split_body, unflow
 from connectors.email_html import html_to_text
 from connectors.email_parse import (
     FilteredMessage,
@@ -422,28 +422,6 @@ def test_split_body_keeps_an_outlook_forward_only_for_forwards() -> None:
 
     assert split_body(body, is_forward=True).text.endswith("Please quote.")
     assert split_body(body, is_forward=False).text == "FYI"
-
-
-@pytest.mark.parametrize(
-    ("signature", "phone"),
-    [
-        pytest.param(
-            "\n".join(["Ivan", "ИНН 7701234567", "Тел.: +7 912 345-67-89"]),
-            "+79123456789",
-            id="inn-skipped",
-        ),
-        pytest.param(
-            "\n".join(["Факс: +7 495 123-45-67", "моб. 8 916 123 45 67"]),
-            "+79161234567",
-            id="fax-skipped",
-        ),
-        pytest.param("Офис: 8 (495) 123-45-67", "+74951234567", id="unlabelled"),
-        pytest.param("Тел.: 123-45", None, id="too-short"),
-        pytest.param("20.05.2024", None, id="a-date"),
-    ],
-)
-def test_find_signature_phone(signature: str, phone: str | None) -> None:
-    assert find_signature_phone(signature) == phone
 
 
 def test_unflow_joins_soft_breaks() -> None:
