@@ -24,7 +24,15 @@ from urllib.parse import urlparse
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from ingest.contract import Channel, Inquiry, InvalidIdentity, Routing, Sender, normalize_phone
+from ingest.contract import (
+    Channel,
+    Inquiry,
+    InvalidIdentity,
+    Routing,
+    Sender,
+    first_phone,
+    normalize_phone,
+)
 
 from .outcome import Ignored, SignatureError
 
@@ -378,8 +386,12 @@ def _call_inquiry(
 
 
 def _phone_or_none(raw: str, default_region: str) -> str | None:
-    # Withheld and SIP callers ("anonymous", "client:alice") have no number to call back.
-    try:
-        return normalize_phone(raw, default_region) if raw.strip() else None
-    except InvalidIdentity:
+    # Withheld and SIP clients ("anonymous", "client:alice") have no number to call back;
+    # a SIP URI or a PBX's "79031234567 (Ivan)" does, found by the shared finder.
+    if not raw.strip():
         return None
+    try:
+        return normalize_phone(raw, default_region)
+    except InvalidIdentity:
+        found = first_phone(raw, default_region)
+        return found.e164 if found else None

@@ -34,7 +34,7 @@ from ingest.contract import (
     Source,
     limits,
     normalize_email,
-    normalize_phone,
+    read_phone_field,
 )
 
 FIELDS = ("name", "phone", "email", "company", "comment", "source", "subject")
@@ -45,7 +45,7 @@ _JOINED_FIELDS = {"name": " ", "comment": "\n"}
 _LIMITS = {
     "name": limits.NAME_MAX,
     "email": limits.EMAIL_MAX,
-    "phone": limits.PHONE_MAX,
+    "phone": limits.NAME_MAX,  # a cell may carry words beside the number: its note
     "company": limits.COMPANY_MAX,
     "comment": limits.MESSAGE_MAX,
     "subject": limits.SUBJECT_MAX,
@@ -326,20 +326,23 @@ def normalize_row(
         columns.setdefault(field, header)
 
     identities: dict[str, str] = {}
-    for field, normalize in (
-        ("email", normalize_email),
-        ("phone", lambda raw: normalize_phone(raw, default_region)),
-    ):
-        if field not in values:
-            continue
+    phone_extras: dict[str, str] = {}
+    if "email" in values:
         try:
-            identities[field] = normalize(values[field])
+            identities["email"] = normalize_email(values["email"])
         except InvalidIdentity as exc:
-            return RejectedRow(row_number, f"Column {columns[field]!r}: {exc}")
+            return RejectedRow(row_number, f"Column {columns['email']!r}: {exc}")
+    if "phone" in values:
+        try:
+            # "8 903 555-12-34 (моб.), Ольга": the number, and the words as its note.
+            phone = read_phone_field(values["phone"], default_region)
+        except InvalidIdentity as exc:
+            return RejectedRow(row_number, f"Column {columns['phone']!r}: {exc}")
+        identities["phone"], phone_extras = phone.phone, phone.fields()
     if not identities:
         return RejectedRow(row_number, _missing_identity_reason(mapping))
 
-    extras = {
+    extras = phone_extras | {
         header: value.strip()
         for header, value in row.items()
         if header not in mapping and value.strip()

@@ -21,7 +21,9 @@ from ingest.contract import (
     Routing,
     Sender,
     Source,
+    first_phone,
     normalize_phone,
+    phone_fields,
 )
 
 from .outcome import Ignored
@@ -91,9 +93,11 @@ def normalize_telegram_update(
     if message.get("caption"):
         text_parts.append(str(message["caption"]))
     text_parts.extend(_attachment_lines(message, fields))
+    if text_parts:
+        phone = _written_phone(text_parts, fields, default_region)
     contact = message.get("contact")
     if isinstance(contact, dict):
-        phone = _contact_phone(contact, user, fields, default_region)
+        phone = _contact_phone(contact, user, fields, default_region) or phone
         text_parts.append(_contact_line(contact))
     if not text_parts and not command:
         return Ignored("no_content")
@@ -220,6 +224,18 @@ def _attachment_lines(message: Mapping[str, Any], fields: dict[str, str]) -> lis
     if isinstance(location, dict):
         lines.append(f"[location {location.get('latitude')}, {location.get('longitude')}]")
     return lines
+
+
+def _written_phone(texts: list[str], fields: dict[str, str], default_region: str) -> str | None:
+    """A phone the customer typed ("звоните 8 903 555-12-34 после 18"), with its extension.
+
+    Only their own words count: a shared card is someone else's unless it is theirs.
+    """
+    found = first_phone("\n".join(texts), default_region)
+    if found is None:
+        return None
+    fields.update(phone_fields(found.extension, None))
+    return found.e164
 
 
 def _contact_phone(

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from ingest.contract import Inquiry, InvalidIdentity, normalize_email, normalize_phone
+from ingest.contract import Inquiry, InvalidIdentity, normalize_email, read_phone_field
 from ingest.resilience import describe
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -71,10 +71,14 @@ def renormalized(inquiry: Inquiry, default_region: str) -> Inquiry:
             fields["_invalid_email"] = sender.email
     if sender.phone:
         try:
-            updates["phone"] = normalize_phone(sender.phone, default_region)
+            # The same reading as a form's phone field: words beside the number become a note.
+            phone = read_phone_field(sender.phone, default_region)
         except InvalidIdentity:
             updates["phone"] = None
             fields["_invalid_phone"] = sender.phone
+        else:
+            updates["phone"] = phone.phone
+            fields = phone.fields() | fields
     if updates == {"email": sender.email, "phone": sender.phone} or not updates:
         return inquiry
     return inquiry.model_copy(

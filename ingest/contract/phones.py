@@ -44,10 +44,10 @@ _PHONE_LABEL = re.compile(
 )
 # "Тел./факс:" numbers are phones too.
 _PHONE_AND_FAX = re.compile(r"(?:тел|tel|phone)\.?\s*/\s*(?:факс|fax)", re.IGNORECASE)
-# The label itself says nothing the phone field does not: "Контактный телефон:" is no note.
-_LABEL_IN_NOTE = re.compile(
+# The label just before the number says nothing the field does not ("Контактный телефон:").
+_LABEL_BEFORE = re.compile(
     r"(?:\bконтактный\s+)?\b(?:тел(?:ефон)?|моб(?:ильный)?|сот(?:овый)?|phone|tel|mobile|cell)"
-    r"\b\.?\s*(?:[№#]\s*)?:?",
+    r"\b\.?\s*(?:[№#]\s*)?:?\s*$",
     re.IGNORECASE,
 )
 # A currency after the number makes it an amount.
@@ -134,7 +134,7 @@ def read_phone_field(raw: str, default_region: str = "RU") -> PhoneField:
         # Bare digits the matcher is too strict for still count, as they always did.
         return PhoneField(normalize_phone(raw, default_region), None, None)
     first = phones[0]
-    note = _note(raw[: first.start] + " " + raw[first.end :])
+    note = _note(_LABEL_BEFORE.sub("", raw[: first.start]) + " " + raw[first.end :])
     return PhoneField(first.e164, first.extension, note)
 
 
@@ -152,7 +152,7 @@ def _labelled_as_other(before: str) -> bool:
 
 
 def _note(rest: str) -> str | None:
-    text = " ".join(_LABEL_IN_NOTE.sub(" ", rest).split()).strip(_NOTE_PUNCTUATION)
+    text = " ".join(rest.replace("()", " ").split()).strip(_NOTE_PUNCTUATION)
     text = text.lstrip(")]").rstrip("([").strip(_NOTE_PUNCTUATION)
     if text.startswith("(") and text.endswith(")") and text.count("(") == 1:
         text = text[1:-1].strip()  # "(Telegram)" is a note in brackets.

@@ -386,3 +386,19 @@ def test_outbound_generic_event_identifies_the_callee() -> None:
 def test_call_event_rejects_bad_input(change: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         CallEvent.model_validate({**json.loads(RAW), **change})
+
+
+@pytest.mark.parametrize(
+    ("caller", "phone"),
+    [
+        pytest.param("sip:79161234567@10.0.0.1:5060", "+79161234567", id="sip-uri-without-plus"),
+        pytest.param("79161234567 (Иван)", "+79161234567", id="pbx-caller-name"),
+        pytest.param("client:alice", None, id="sip-client-has-no-number"),
+        pytest.param("anonymous", None, id="withheld"),
+    ],
+)
+def test_caller_numbers_are_found_in_what_the_pbx_sends(caller: str, phone: str | None) -> None:
+    result = twilio("twilio_no_answer", From=caller)
+    assert isinstance(result, Inquiry)
+    assert result.sender.phone == phone
+    assert result.fields["from"] == caller

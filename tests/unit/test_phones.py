@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 
 from connectors.email_body import BodySplit
 from connectors.email_phone import find_email_phone
-from ingest.contract import InvalidIdentity, find_phones, first_phone, read_phone_field
+from ingest.contract import InvalidIdentity, Sender, find_phones, first_phone, read_phone_field
+from ingest.decoding import renormalized
+
+from ..factories import make_inquiry
 
 
 @pytest.mark.parametrize(
@@ -224,3 +227,13 @@ def test_email_phone_search_order(
 ) -> None:
     found = find_email_phone(split, sender_email="me@acme.ru")
     assert (found.phone, found.fields) == (phone, fields)
+
+
+def test_a_raw_producer_phone_with_words_is_read_like_a_form_field() -> None:
+    raw = make_inquiry(sender=Sender(phone="+7 903 555-12-34 (Telegram)"))
+    fixed = renormalized(raw, "RU")
+    assert fixed.sender.phone == "+79035551234"
+    assert fixed.fields["phone_note"] == "Telegram"
+    unusable = renormalized(make_inquiry(sender=Sender(phone="звонить вечером")), "RU")
+    assert unusable.sender.phone is None
+    assert unusable.fields["_invalid_phone"] == "звонить вечером"

@@ -304,3 +304,46 @@ def test_blank_and_duplicate_headers_get_unique_names(tmp_path: Path) -> None:
 
     assert headers == ["Phone", "column_2", "Phone (2)"]
     assert rows == [SheetRow(2, {"Phone": "1", "column_2": "2", "Phone (2)": "3"})]
+
+
+@pytest.mark.parametrize(
+    ("cell", "phone", "fields"),
+    [
+        pytest.param(
+            "8 916 123-45-67 (моб.), Ольга",
+            "+79161234567",
+            {"phone_note": "(моб.), Ольга"},
+            id="words",
+        ),
+        pytest.param(
+            "+7 495 123-45-67 доб. 204", "+74951234567", {"phone_ext": "204"}, id="extension"
+        ),
+        pytest.param("79161234567", "+79161234567", {}, id="excel-number"),
+    ],
+)
+def test_a_phone_cell_with_words_keeps_them_as_a_note(
+    cell: str, phone: str, fields: dict[str, str]
+) -> None:
+    result = normalize_row(
+        {"Имя": "Ольга", "Телефон": cell},
+        mapping={"Имя": "name", "Телефон": "phone"},
+        file_hash="f" * 64,
+        row_number=2,
+        received_at=AT,
+        team=None,
+    )
+    assert isinstance(result, Inquiry)
+    assert (result.sender.phone, result.fields) == (phone, fields)
+
+
+def test_a_phone_cell_with_no_number_names_the_column() -> None:
+    result = normalize_row(
+        {"Телефон": "спросить Ольгу"},
+        mapping={"Телефон": "phone"},
+        file_hash="f" * 64,
+        row_number=3,
+        received_at=AT,
+        team=None,
+    )
+    assert isinstance(result, RejectedRow)
+    assert result.reason.startswith("Column 'Телефон':")

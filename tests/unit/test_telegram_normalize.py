@@ -226,3 +226,33 @@ def test_conversation_key_is_bot_plus_chat() -> None:
 )
 def test_render_ack(template: str, expected: str) -> None:
     assert render_ack(template, inquiry("contact")) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "phone", "extension"),
+    [
+        pytest.param(
+            "Перезвоните: 8 903 555-12-34 доб. 21, после обеда", "+79035551234", "21", id="ru"
+        ),
+        pytest.param("Call me on +44 20 7946 0958", "+442079460958", None, id="en"),
+        pytest.param("Заказ № 89035551234 не пришёл", None, None, id="order-number-is-not-a-phone"),
+    ],
+)
+def test_a_phone_typed_in_the_message_becomes_the_sender_phone(
+    text: str, phone: str | None, extension: str | None
+) -> None:
+    update = load("private_text")
+    update["message"]["text"] = text
+    result = normalize(update)
+    assert isinstance(result, Inquiry)
+    assert result.sender.phone == phone
+    assert result.fields.get("phone_ext") == extension
+    assert result.text == text
+
+
+def test_a_typed_phone_does_not_beat_the_shared_own_contact() -> None:
+    update = load("contact")
+    update["message"]["caption"] = "или звоните жене: 8 903 555-12-34"
+    result = normalize(update)
+    assert isinstance(result, Inquiry)
+    assert result.sender.phone == "+79161234567"

@@ -38,10 +38,37 @@ def test_good_submission_is_normalized() -> None:
 
 
 @pytest.mark.parametrize(
+    ("phone", "e164", "fields"),
+    [
+        pytest.param(
+            "+7 903 555-12-34 (Telegram)", "+79035551234", {"phone_note": "Telegram"}, id="telegram"
+        ),
+        pytest.param(
+            "8 903 555 12 34 доб. 7, после обеда",
+            "+79035551234",
+            {"phone_note": "после обеда", "phone_ext": "7"},
+            id="words-and-extension",
+        ),
+        pytest.param("8 (912) 345-67-89", "+79123456789", {}, id="plain-has-no-note"),
+    ],
+)
+def test_an_annotated_phone_is_accepted_with_its_words(
+    phone: str, e164: str, fields: dict[str, str]
+) -> None:
+    inquiry = submit({**GOOD, "phone": phone})
+    assert isinstance(inquiry, Inquiry)
+    assert inquiry.sender.phone == e164
+    assert inquiry.fields == fields
+
+
+@pytest.mark.parametrize(
     ("data", "field", "words"),
     [
         pytest.param({**GOOD, "email": "ivan@"}, "email", "not a valid email", id="bad-email"),
         pytest.param({**GOOD, "phone": "12"}, "phone", "phone", id="bad-phone"),
+        pytest.param(
+            {**GOOD, "phone": "позвоните вечером"}, "phone", "no valid phone", id="words-only-phone"
+        ),
         pytest.param(
             {"name": "Ivan", "message": "hi"}, "_form", "email address or a phone", id="no-contact"
         ),
