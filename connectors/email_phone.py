@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from ingest.contract import FoundPhone, first_phone, phone_fields
+from ingest.contract.phones import SEARCH_MAX
 
 from .email_body import BodySplit, split_body
 
@@ -50,7 +51,7 @@ def find_email_phone(
     split: BodySplit, *, sender_email: str | None, default_region: str = "RU"
 ) -> EmailPhone:
     """The sender's phone: signature first, then their own text, then a forward."""
-    for part in (split.signature, split.new_text):
+    for part in (split.signature, _ends(split.new_text)):
         found = first_phone(part, default_region)
         if found is not None:
             return _own(found)
@@ -67,6 +68,14 @@ def find_email_phone(
         return _own(found)
     number = f"{found.e164} ext. {found.extension}" if found.extension else found.e164
     return EmailPhone(fields={FORWARDED_PHONE_FIELD: number})
+
+
+def _ends(text: str) -> str:
+    """A long letter's beginning and end, where people write their number."""
+    if len(text) <= SEARCH_MAX:
+        return text
+    half = SEARCH_MAX // 2 - 1
+    return f"{text[:half]}\n{text[-half:]}"
 
 
 def _own(found: FoundPhone) -> EmailPhone:

@@ -23,6 +23,9 @@ from ingest.contract.identity import InvalidIdentity, normalize_phone
 # Where the words around a phone and its extension are kept on the inquiry (its `fields`).
 PHONE_NOTE_FIELD = "phone_note"
 PHONE_EXTENSION_FIELD = "phone_ext"
+# A phone is written among a person's own words; past this many characters a text is
+# pasted documents, and the matcher's time grows with the digits it has to try.
+SEARCH_MAX = 20_000
 # How far before a number a label still speaks about it ("ИНН/КПП: 7701...").
 _LABEL_WINDOW = 32
 _NOTE_PUNCTUATION = " \t\r\n,;:|/-–—.!?"
@@ -91,12 +94,13 @@ def phone_fields(extension: str | None, note: str | None) -> dict[str, str]:
 
 
 def find_phones(text: str, default_region: str = "RU") -> tuple[FoundPhone, ...]:
-    """Every callable number in `text`, in the order written.
+    """Every callable number in the first `SEARCH_MAX` characters of `text`, in order.
 
     A number is dropped when the nearest label before it on its line names something
     else (ИНН, заказ №, счёт, факс, order, invoice ...) or a currency follows it:
     such digits parse as valid numbers surprisingly often.
     """
+    text = text[:SEARCH_MAX]
     found: list[FoundPhone] = []
     region = default_region.upper()
     for match in phonenumbers.PhoneNumberMatcher(text, region):
@@ -162,6 +166,7 @@ def _note(rest: str) -> str | None:
 __all__ = [
     "PHONE_EXTENSION_FIELD",
     "PHONE_NOTE_FIELD",
+    "SEARCH_MAX",
     "FoundPhone",
     "InvalidIdentity",
     "PhoneField",

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from connectors.email_body import BodySplit
 from connectors.email_phone import find_email_phone
 from ingest.contract import InvalidIdentity, Sender, find_phones, first_phone, read_phone_field
+from ingest.contract.phones import SEARCH_MAX
 from ingest.decoding import renormalized
 
 from ..factories import make_inquiry
@@ -237,3 +238,10 @@ def test_a_raw_producer_phone_with_words_is_read_like_a_form_field() -> None:
     unusable = renormalized(make_inquiry(sender=Sender(phone="звонить вечером")), "RU")
     assert unusable.sender.phone is None
     assert unusable.fields["_invalid_phone"] == "звонить вечером"
+
+
+def test_a_long_letter_is_searched_at_its_start_and_its_end() -> None:
+    filler = "Описание объекта, 120 м2, без номеров. " * 2_000
+    split = _split(f"Добрый день!\n{filler}\nПётр Сергеев | тел. 8-921-100-20-30")
+    assert len(split.new_text) > 2 * SEARCH_MAX
+    assert find_email_phone(split, sender_email="p@x.ru").phone == "+79211002030"
