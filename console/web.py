@@ -241,7 +241,10 @@ class WebPages:
         async with self._db.sessions() as session:
             rep = await reports.report(session, auth.who, start=start, end=end, now=now)
         per_day = charts.stacked_columns(
-            [(d.day.strftime("%m-%d"), d.by_channel) for d in rep.per_day]
+            [
+                (d.day.strftime("%m-%d"), {display.label(c): n for c, n in d.by_channel.items()})
+                for d in rep.per_day
+            ]
         )
         sla = charts.bars(
             [(m.name, m.sla_kept_pct) for m in rep.managers if m.sla_kept_pct is not None],

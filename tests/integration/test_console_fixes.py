@@ -183,6 +183,7 @@ async def test_report_periods_up_to_two_years_and_a_clear_refusal_beyond(db: Dat
         assert f'value="{too_long}"' in text, "the dates stay as typed"
         shown = await (await client.get(f"/reports?from={two_years}&to={today}")).text()
         assert 'class="kpis"' in shown and f'value="{two_years}"' in shown
+        assert "Web form" in shown and "web_form" not in shown, "channels by name"
 
 
 async def test_csv_files_open_in_russian_excel(db: Database) -> None:
