@@ -1,11 +1,12 @@
-# LeadFlow: `make run` starts everything on embedded defaults, `make test` runs the tests.
+# LeadFlow: `make run` starts everything on embedded defaults (ARGS="--config F" for a
+# settings file), `make test` runs the tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 UV_VERSION := 0.13.9
 
-.PHONY: install run test lint bench chaos services clean fuzz
+.PHONY: install link run test lint bench chaos services clean fuzz
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,11 +14,28 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
+	@$(MAKE) --no-print-directory link
 
 install: $(STAMP)
 
+# `leadflow` lives in .venv/bin. `link` (run by install) also puts a symlink to it in
+# BINDIR when that directory is on PATH and writable, and never replaces a file that
+# is not such a link; otherwise it says how to call it.
+BINDIR ?= $(HOME)/.local/bin
+link:
+	@target="$(abspath $(BIN))/leadflow"; dest="$(BINDIR)/leadflow"; \
+	case ":$$PATH:" in *":$(BINDIR):"*) onpath=1;; *) onpath=;; esac; \
+	if [ -n "$$onpath" ] && [ -d "$(BINDIR)" ] && [ -w "$(BINDIR)" ] && \
+	   { [ ! -e "$$dest" ] || [ -L "$$dest" ]; }; then \
+	  ln -sfn "$$target" "$$dest" && echo "leadflow: linked $$dest -> $$target"; \
+	else \
+	  echo "leadflow: run $$target (or: source $(VENV)/bin/activate)"; \
+	fi
+
+# ARGS go to `leadflow up`: make run ARGS="--config leadflow.toml"
+ARGS ?= --demo
 run: install
-	$(BIN)/leadflow up --demo
+	$(BIN)/leadflow up $(ARGS)
 
 # Starts (and on a bare machine installs) the servers the tests talk to.
 services:

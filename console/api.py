@@ -60,10 +60,12 @@ class ConsoleApi:
                 forms_base_url=forms_base_url,
                 sla_defaults=sla_defaults,
             ).endpoints(),
-            ReportEndpoints(db).endpoints(),
+            ReportEndpoints(db, region=default_region).endpoints(),
         ]
         self._document: dict[str, Any] | None = None
-        self.pages = WebPages(db, self.authenticator, forms_base_url=forms_base_url)
+        self.pages = WebPages(
+            db, self.authenticator, forms_base_url=forms_base_url, region=default_region
+        )
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(

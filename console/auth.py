@@ -128,7 +128,7 @@ class Authenticator:
                 user_agent=request.headers.get("User-Agent"),
             )
             user = await people.get_user(session, user_id)
-        who = accounts.Principal(user.id, user.name, user.role)
+        who = accounts.Principal(user.id, user.name, user.role, user.timezone)
         return Auth(who, "session", csrf_for(cookie), accounts.hash_token(cookie)), cookie
 
     async def sign_out(self, auth: Auth | None) -> None:

@@ -44,7 +44,7 @@ from crm_store import card, intake, leads, queue, work
 from crm_store.card import CompanyView, LeadCard
 from crm_store.database import Database
 from crm_store.leads import LeadPage, LeadView
-from crm_store.models import Contact
+from crm_store.models import AppUser, Contact
 from crm_store.queue import Counters, CountersView, QueueItem, QueuePage
 from ingest.contract import (
     Channel,
@@ -56,6 +56,7 @@ from ingest.contract import (
     normalize_email,
     normalize_phone,
 )
+from ingest.pipeline import manual_ids
 from ingest.spam import inquiry_text
 
 log = logging.getLogger(__name__)
@@ -344,7 +345,8 @@ class ManagerEndpoints:
     )
     async def create_lead(self, call: Call) -> Reply:
         body = call.body_as(ManualLeadBody)
-        inquiry = self._manual_inquiry(body, call)
+        owner = await self._owner_of(body, call)
+        inquiry = self._manual_inquiry(body, call, owner)
         if self._publish is None:
             raise ApiError(503, "This console process has no broker to publish to.")
         try:
@@ -358,7 +360,22 @@ class ManagerEndpoints:
             ) from None
         return Reply(Accepted(inquiry_id=inquiry.id), status=202)
 
-    def _manual_inquiry(self, body: ManualLeadBody, call: Call) -> Inquiry:
+    async def _owner_of(self, body: ManualLeadBody, call: Call) -> tuple[int, str] | None:
+        """Who a hand-made lead goes to: the chosen person, else its creator, except
+        that an admin's lead without a choice is routed like any other."""
+        if body.assignee_id is None:
+            if call.who.role == "admin":
+                return None
+            return call.who.user_id, call.who.name
+        async with self._db.sessions() as session:
+            user = await session.get(AppUser, body.assignee_id)
+        if user is None or not user.active or user.role == "admin":
+            raise invalid({"assignee_id": "There is no active manager or head with this id."})
+        return user.id, user.name
+
+    def _manual_inquiry(
+        self, body: ManualLeadBody, call: Call, owner: tuple[int, str] | None
+    ) -> Inquiry:
         errors: dict[str, str] = {}
         email = phone = None
         try:
@@ -386,7 +403,7 @@ class ManagerEndpoints:
                 subject=body.subject,
                 text=body.text,
                 routing=Routing(team=body.team),
-                channel_ids={"created_by": str(call.who.user_id)},
+                channel_ids=manual_ids(call.who.user_id, owner),
             )
         except ValidationError as exc:
             # The body's bounds mirror the contract's; this catches any drift as a 422.

@@ -271,7 +271,11 @@ class ConvertBody(Strict):
     new_contact: PersonBody | None = Field(default=None, description="Create this contact.")
     company_id: uuid.UUID | None = Field(default=None, description="Reuse this company.")
     company: CompanyBody | None = Field(
-        default=None, description="Find by domain (or name), else create."
+        default=None,
+        description=(
+            "Reuse the company with this domain (or, without one, this name) under the "
+            "name given; else create it."
+        ),
     )
 
     @model_validator(mode="after")
@@ -312,6 +316,10 @@ class ManualLeadBody(Strict):
         Annotated[str, StringConstraints(max_length=10_000), AfterValidator(clean_block)] | None
     ) = None
     team: OptText200 = None
+    assignee_id: Id | None = Field(
+        default=None,
+        description="Who gets the lead; default its creator (an admin's: the routing).",
+    )
 
 
 class Accepted(BaseModel):
@@ -547,6 +555,13 @@ class ReportQuery(Strict):
     user_id: Id | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ExportQuery(ReportQuery):
+    sep: Literal[";", ","] | None = Field(
+        default=None,
+        description="CSV delimiter; default `;` where the decimal mark is a comma (RU).",
+    )
 
 
 # --- notifications ------------------------------------------------------------------

@@ -20,19 +20,22 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
+from jinja2.runtime import Context
+from pydantic import ValidationError
 
-from console import charts
+from console import charts, display
 from console.auth import COOKIE, Authenticator, set_cookie
 from console.http import ApiError, Auth
 from console.reports import period
-from console.schemas import Channel, ReportQuery
+from console.schemas import Channel, ExportQuery
+from console.spreadsheet import default_delimiter
 from crm_store import card, configuration, connectors, people, queue, reports
 from crm_store.database import Database
 from ingest.hours import known_timezones
 
 HERE = Path(__file__).parent
 CHANNELS = frozenset(get_args(Channel))
-STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 Page = Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
 
 
@@ -42,29 +45,45 @@ def safe_url(value: object) -> str:
     return text if urlsplit(text).scheme in ("http", "https") else ""
 
 
-def when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+@jinja2.pass_context
+def _when(ctx: Context, value: datetime | None) -> str:
+    # Every page's context has the viewer's zone (`render` puts it there).
+    return display.when(value, ctx.get("tz", UTC))
 
 
-def environment() -> jinja2.Environment:
+@jinja2.pass_context
+def _relative(ctx: Context, value: datetime | None) -> str:
+    return display.relative(value, ctx.get("now") or datetime.now(UTC))
+
+
+def environment(region: str = "RU") -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
     env.filters["safe_url"] = safe_url
-    env.filters["when"] = when
+    env.filters["when"] = _when
+    env.filters["relative"] = _relative
+    env.filters["label"] = display.label
+    env.filters["money"] = lambda amount: display.money(amount, region)
     return env
 
 
 class WebPages:
     def __init__(
-        self, db: Database, authenticator: Authenticator, *, forms_base_url: str | None = None
+        self,
+        db: Database,
+        authenticator: Authenticator,
+        *,
+        forms_base_url: str | None = None,
+        region: str = "RU",
     ) -> None:
         self._db = db
         self._auth = authenticator
         self._forms_base = forms_base_url
-        self._env = environment()
+        self._env = environment(region)
+        self._region = region
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -81,9 +100,12 @@ class WebPages:
             web.get("/admin/people", self._signed_in(self.people_page, admin=True)),
             web.get("/admin/rules", self._signed_in(self.rules_page, admin=True)),
             web.get("/static/{name}", self.static),
+            web.get("/favicon.ico", self.favicon),
         ]
 
     def render(self, name: str, status: int = 200, **context: Any) -> web.Response:
+        auth = context.get("auth")
+        context.setdefault("tz", display.zone(auth.who.timezone) if auth else UTC)
         html = self._env.get_template(name).render(**context)
         response = web.Response(text=html, content_type="text/html", status=status)
         response.headers["Content-Security-Policy"] = (
@@ -166,7 +188,11 @@ class WebPages:
         return {"auth": auth, "page": page, "counters": counts, "query": q, "now": now}
 
     async def queue_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
-        return self.render("queue.html", **await self._queue_context(request, auth))
+        async with self._db.sessions() as session:
+            users = await people.list_users(session)
+        # Who a hand-made lead can go to; its creator is the default (first) choice.
+        owners = [u for u in users if u.active and u.role != "admin" and u.id != auth.who.user_id]
+        return self.render("queue.html", owners=owners, **await self._queue_context(request, auth))
 
     async def queue_items(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         return self.render("_queue_items.html", **await self._queue_context(request, auth))
@@ -187,23 +213,38 @@ class WebPages:
             + [("activity", a.done_at or a.created_at, a) for a in view.activities],
             key=lambda item: item[1],
         )
-        soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+        now = datetime.now(UTC)
+        # The next activity's time is typed in the viewer's zone, prefilled an hour ahead;
+        # `app.js` reads it back in that same zone (`data-zone`), not the browser's.
+        tz = display.zone(auth.who.timezone)
+        soon = display.local_input(now + timedelta(hours=1), tz)
         return self.render(
-            "lead.html", auth=auth, lead=view, timeline=timeline, soon=soon, now=datetime.now(UTC)
+            "lead.html",
+            auth=auth,
+            lead=view,
+            timeline=timeline,
+            soon=soon,
+            now=now,
+            tz=tz,
+            zone_name=getattr(tz, "key", "UTC"),
         )
 
     async def reports_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         now = datetime.now(UTC)
         try:
-            query = ReportQuery.model_validate(dict(request.query))
+            query = ExportQuery.model_validate(dict(request.query))
             start, end = period(query, now)
-        except (ValueError, ApiError):
-            query = ReportQuery()
-            start, end = period(query, now)
+        except ValidationError:
+            return self._report_refused(request, auth, "These dates are not valid days.")
+        except ApiError as exc:
+            return self._report_refused(request, auth, exc.detail)
         async with self._db.sessions() as session:
             rep = await reports.report(session, auth.who, start=start, end=end, now=now)
         per_day = charts.stacked_columns(
-            [(d.day.strftime("%m-%d"), d.by_channel) for d in rep.per_day]
+            [
+                (d.day.strftime("%m-%d"), {display.label(c): n for c, n in d.by_channel.items()})
+                for d in rep.per_day
+            ]
         )
         sla = charts.bars(
             [(m.name, m.sla_kept_pct) for m in rep.managers if m.sla_kept_pct is not None],
@@ -215,11 +256,27 @@ class WebPages:
             "reports.html",
             auth=auth,
             report=rep,
+            error=None,
             start=start.date(),
             last=(end - timedelta(days=1)).date(),
+            sep=query.sep or default_delimiter(self._region),
             per_day=per_day,
             sla=sla,
             hist=hist,
+        )
+
+    def _report_refused(self, request: web.Request, auth: Auth, message: str) -> web.Response:
+        """The form again with the dates as typed and why, never another period."""
+        q = request.query
+        return self.render(
+            "reports.html",
+            422,
+            auth=auth,
+            report=None,
+            error=message,
+            start=q.get("from", "")[:10],
+            last=q.get("to", "")[:10],
+            sep=q.get("sep") if q.get("sep") in (";", ",") else default_delimiter(self._region),
         )
 
     async def connectors_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:
@@ -263,6 +320,10 @@ class WebPages:
             blocklist=blocklist,
             teams=teams,
         )
+
+    async def favicon(self, _request: web.Request) -> web.StreamResponse:
+        # Browsers ask for /favicon.ico on pages without the link (the public forms).
+        raise web.HTTPMovedPermanently("/static/favicon.svg")
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

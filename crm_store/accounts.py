@@ -24,6 +24,8 @@ class Principal:
     user_id: int
     name: str
     role: str
+    # The IANA zone the console shows this person's times in (their own setting).
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,7 @@ def new_token() -> str:
 async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
     row = (
         await session.execute(
-            select(AppUser.id, AppUser.name, AppUser.role)
+            select(AppUser.id, AppUser.name, AppUser.role, AppUser.timezone)
             .join(ApiToken, ApiToken.user_id == AppUser.id)
             .where(
                 ApiToken.token_hash == hash_token(token),
@@ -57,7 +59,7 @@ async def principal_for_token(session: AsyncSession, token: str) -> Principal | 
             )
         )
     ).first()
-    return Principal(row[0], row[1], row[2]) if row else None
+    return Principal(row[0], row[1], row[2], row[3]) if row else None
 
 
 async def upsert_user(

@@ -47,6 +47,8 @@ class Recipient:
     email: str | None
     telegram_chat_id: str | None = None
     telegram_bot: str | None = None
+    # The zone the user reads times in (their setting), for deadlines in notices.
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,7 @@ async def recipients(session: AsyncSession, user_ids: Iterable[int]) -> dict[int
             AppUser.id,
             AppUser.name,
             AppUser.email,
+            AppUser.timezone,
             NotificationSetting.notify_email,
             NotificationSetting.notify_telegram,
             NotificationSetting.telegram_chat_id,
@@ -167,7 +170,7 @@ async def recipients(session: AsyncSession, user_ids: Iterable[int]) -> dict[int
         .where(AppUser.id.in_(ids), AppUser.active.is_(True))
     )
     found: dict[int, Recipient] = {}
-    for user_id, name, email, by_email, by_telegram, chat_id, bot in rows:
+    for user_id, name, email, zone, by_email, by_telegram, chat_id, bot in rows:
         telegram = chat_id if by_telegram is not False else None
         found[user_id] = Recipient(
             user_id=user_id,
@@ -175,6 +178,7 @@ async def recipients(session: AsyncSession, user_ids: Iterable[int]) -> dict[int
             email=email if by_email is not False else None,
             telegram_chat_id=telegram,
             telegram_bot=bot if telegram else None,
+            timezone=zone,
         )
     return found
 

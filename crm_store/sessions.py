@@ -74,7 +74,14 @@ async def principal_for_session(
     """Who holds this session, if it is live; notes the visit every few minutes."""
     row = (
         await session.execute(
-            select(AppUser.id, AppUser.name, AppUser.role, WebSession.id, WebSession.last_seen_at)
+            select(
+                AppUser.id,
+                AppUser.name,
+                AppUser.role,
+                AppUser.timezone,
+                WebSession.id,
+                WebSession.last_seen_at,
+            )
             .join(WebSession, WebSession.user_id == AppUser.id)
             .where(
                 WebSession.token_hash == token_hash,
@@ -85,11 +92,11 @@ async def principal_for_session(
     ).first()
     if row is None:
         return None
-    if now - row[4] > TOUCH_EVERY:
+    if now - row[5] > TOUCH_EVERY:
         await session.execute(
-            update(WebSession).where(WebSession.id == row[3]).values(last_seen_at=now)
+            update(WebSession).where(WebSession.id == row[4]).values(last_seen_at=now)
         )
-    return Principal(row[0], row[1], row[2])
+    return Principal(row[0], row[1], row[2], row[3])
 
 
 async def close_session(session: AsyncSession, token_hash: str) -> None:

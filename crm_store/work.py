@@ -312,16 +312,17 @@ async def _company_for(
         return company, True
     if spec.company is None:
         return None, False
+    name = spec.company.name
     domain = spec.company.domain.lower() if spec.company.domain else None
-    match = (
-        Company.domain == domain
-        if domain
-        else func.lower(Company.name) == spec.company.name.lower()
-    )
+    match = Company.domain == domain if domain else func.lower(Company.name) == name.lower()
     existing = await session.scalar(select(Company).where(match).limit(1))
     if existing is not None:
+        # A domain is one company, and the name the manager typed for it wins: the
+        # pipeline may have named it after the address ("acme.ru") or a form field.
+        if existing.name != name:
+            existing.name = name
         return existing, True
-    company = Company(id=uuid.uuid4(), name=spec.company.name, domain=domain, created_at=now)
+    company = Company(id=uuid.uuid4(), name=name, domain=domain, created_at=now)
     session.add(company)
     return company, False
 

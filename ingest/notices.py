@@ -17,8 +17,9 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_store.notifications import LeadFacts, Recipient
 from ingest.contract import OutboundMessage
@@ -98,7 +99,7 @@ def notices_for(
         return []
     if lead.assignee_id != event.assignee_id:
         return []  # the lead has moved on since; its new manager hears of that event
-    context = _context(event, lead, inquiry)
+    context = _context(event, lead, inquiry, recipient.timezone)
     messages: list[OutboundMessage] = []
     if recipient.email and email:
         messages.append(
@@ -149,8 +150,18 @@ def telegram_text(event_type: str, context: Mapping[str, str], console_url: str 
     return "\n".join(lines)
 
 
+def local_time(moment: datetime, zone: str) -> str:
+    """`2026-11-27 13:30 MSK`: the moment in the reader's zone (UTC if unknown here)."""
+    try:
+        where: tzinfo = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        where = UTC
+    local = moment.astimezone(where)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".rstrip()
+
+
 def _context(
-    event: LeadEventView, lead: LeadFacts, inquiry: Mapping[str, Any] | None
+    event: LeadEventView, lead: LeadFacts, inquiry: Mapping[str, Any] | None, zone: str
 ) -> dict[str, str]:
     due = event.due_at or (
         lead.first_contact_due_at if event.type != "lead.inquiry_appended" else None
@@ -162,7 +173,7 @@ def _context(
         "email": lead.email or "",
         "phone": lead.phone or "",
         "channel": lead.channel,
-        "deadline": due.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if due else "",
+        "deadline": local_time(due, zone) if due else "",
         "reason": event.reason or "",
     }
     if inquiry is not None:

@@ -512,6 +512,31 @@ def _append(
     )
 
 
+# A lead made by hand carries who made it and who it goes to (see `manual_owner`).
+CREATED_BY, ASSIGN_TO, ASSIGN_TO_NAME = "created_by", "assign_to", "assign_to_name"
+
+
+def manual_ids(creator: int, owner: tuple[int, str] | None) -> dict[str, str]:
+    """The `channel_ids` of a hand-made inquiry: its creator, and the person it goes to
+    (None: routed like any inquiry)."""
+    ids = {CREATED_BY: str(creator)}
+    if owner is not None:
+        ids[ASSIGN_TO], ids[ASSIGN_TO_NAME] = str(owner[0]), owner[1]
+    return ids
+
+
+def manual_owner(inquiry: Inquiry) -> tuple[int, str] | None:
+    """Who a hand-made lead was made for: its creator, or the person they chose.
+    Only the console's `manual` channel carries it; anything unreadable is routed."""
+    if inquiry.channel != Channel.MANUAL:
+        return None
+    raw = inquiry.channel_ids.get(ASSIGN_TO, "")
+    if not raw.isdigit():
+        return None
+    user_id = int(raw)
+    return user_id, inquiry.channel_ids.get(ASSIGN_TO_NAME) or f"user {user_id}"
+
+
 def _new_lead(
     inquiry: Inquiry,
     contact: ContactChoice,
@@ -526,8 +551,12 @@ def _new_lead(
     explanation = {"team": team_reason, "spam": verdict.explanation}
     if contact.conflict:
         explanation["contact"] = "; ".join(contact.conflict)
+    owner = manual_owner(inquiry)
     if verdict.band == "junk":
+        # A hand-made lead stays with its owner even as junk, so they can restore it.
         reason = f"not assigned: junk ({verdict.explanation})"
+        if owner is not None:
+            reason = f"made by hand for {owner[1]}; junk ({verdict.explanation})"
         explanation["assignment"] = reason
         return _lead(
             inquiry,
@@ -537,12 +566,17 @@ def _new_lead(
             verdict,
             now,
             explanation,
-            assignee=None,
+            assignee=owner[0] if owner else None,
             reason=reason,
             status="junk",
             first_contact=None,
         )
-    assignee, reason, state = _assign(team, previous_manager(leads), now)
+    assignee: int | None
+    if owner is not None:
+        # Made by hand: it goes to whom its creator said, and the rotation stays put.
+        assignee, reason, state = owner[0], f"made by hand for {owner[1]}", None
+    else:
+        assignee, reason, state = _assign(team, previous_manager(leads), now)
     explanation["assignment"] = reason
     answered = call_status == "answered"
     first_contact = None

@@ -19,12 +19,20 @@ from leadflow.settings import (
     TeamConfig,
 )
 
+# The demo team sells in Russia: the console shows them Moscow time.
+DEMO_ZONE = "Europe/Moscow"
 DEMO_TEAM = TeamConfig(
     name="Sales",
     members=[
-        MemberConfig(email="anna.ivanova@demo.leadflow.test", name="Anna Ivanova"),
-        MemberConfig(email="boris.petrov@demo.leadflow.test", name="Boris Petrov"),
-        MemberConfig(email="sofia.sidorova@demo.leadflow.test", name="Sofia Sidorova"),
+        MemberConfig(
+            email="anna.ivanova@demo.leadflow.test", name="Anna Ivanova", timezone=DEMO_ZONE
+        ),
+        MemberConfig(
+            email="boris.petrov@demo.leadflow.test", name="Boris Petrov", timezone=DEMO_ZONE
+        ),
+        MemberConfig(
+            email="sofia.sidorova@demo.leadflow.test", name="Sofia Sidorova", timezone=DEMO_ZONE
+        ),
     ],
 )
 DEMO_FORM = FormConfigModel(
@@ -40,7 +48,9 @@ DEMO_FORM = FormConfigModel(
     allowed_origins=["*"],
 )
 ADMIN_EMAIL = "admin@leadflow.local"
-DEMO_HEAD = MemberConfig(email="helen.head@demo.leadflow.test", name="Helen Head", role="head")
+DEMO_HEAD = MemberConfig(
+    email="helen.head@demo.leadflow.test", name="Helen Head", role="head", timezone=DEMO_ZONE
+)
 
 
 @dataclass(slots=True)
@@ -126,7 +136,12 @@ async def apply_configuration(db: Database, settings: Settings, *, demo: bool) -
 async def _demo_logins(session: AsyncSession, now: datetime) -> dict[str, str]:
     """A head of Sales, and a fresh random password for every demo account."""
     head_id = await accounts.upsert_user(
-        session, email=DEMO_HEAD.email, name=DEMO_HEAD.name, role=DEMO_HEAD.role, now=now
+        session,
+        email=DEMO_HEAD.email,
+        name=DEMO_HEAD.name,
+        role=DEMO_HEAD.role,
+        now=now,
+        timezone=DEMO_HEAD.timezone,
     )
     sales = next(t for t in await people.list_teams(session) if t.name == DEMO_TEAM.name)
     await people.save_team(session, sales.id, values={"head_user_id": head_id}, now=now)

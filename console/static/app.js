@@ -18,11 +18,36 @@ function setPath(target, path, value) {
   node[keys[keys.length - 1]] = value;
 }
 
+// Milliseconds that `zone`'s wall clock is ahead of UTC at the instant `date`.
+function zoneOffset(date, zone) {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(date);
+  const part = (type) => Number(parts.find((p) => p.type === type).value);
+  const wall = Date.UTC(part("year"), part("month") - 1, part("day"), part("hour"), part("minute"), part("second"));
+  return wall - Math.floor(date.getTime() / 1000) * 1000;
+}
+
+// A datetime-local value ("2026-12-02T15:30") read as wall time in `zone`, the
+// viewer's zone in LeadFlow (not the browser's), as an ISO instant. The offset is
+// taken twice so a value next to a DST change lands on the right side of it.
+function zonedToIso(value, zone) {
+  const [day, time] = value.split("T");
+  const [y, m, d] = day.split("-").map(Number);
+  const [hh, mm] = time.split(":").map(Number);
+  const wall = Date.UTC(y, m - 1, d, hh, mm);
+  let instant = wall - zoneOffset(new Date(wall), zone);
+  instant = wall - zoneOffset(new Date(instant), zone);
+  return new Date(instant).toISOString();
+}
+
 function formValue(el) {
   if (el.type === "checkbox") return el.checked;
   if (el.value === "") return undefined;
   if (el.hasAttribute("data-json")) return JSON.parse(el.value);
   if (el.type === "number" || el.hasAttribute("data-number")) return Number(el.value);
+  if (el.type === "datetime-local" && el.dataset.zone) return zonedToIso(el.value, el.dataset.zone);
   if (el.type === "datetime-local") return new Date(el.value).toISOString();
   return el.value;
 }
@@ -55,6 +80,7 @@ function showMessage(form, text, ok) {
   box.textContent = text;
   box.hidden = false;
   box.classList.toggle("ok", Boolean(ok));
+  box.dataset.outcome = ok ? "ok" : "failed";
 }
 
 async function submitApiForm(event) {
@@ -85,7 +111,12 @@ async function submitApiForm(event) {
   const then = form.dataset.then || "reload";
   if (then === "reload") window.location.reload();
   else if (then === "reload-later") { form.reset(); showMessage(form, "Accepted: the lead appears in a moment.", true); }
-  else if (then === "show") showMessage(form, (data && (data.detail || JSON.stringify(data))) || "Done.", true);
+  else if (then === "show") {
+    // A test answers 200 with {"ok": false} when the connection failed: that is red.
+    const ok = !(data && data.ok === false);
+    const text = (data && (data.detail || JSON.stringify(data))) || "Done.";
+    showMessage(form, (ok ? "OK: " : "Failed: ") + text, ok);
+  }
 }
 
 function updateCounters(counters) {

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Locator, Page, async_playwright
 
 from leadflow import runtime
 from leadflow.settings import Settings
@@ -192,9 +194,127 @@ async def test_pages_need_a_session_and_work_on_a_phone(tmp_path: Path) -> None:
         await sign_in(phone, base, boris, started.seed.passwords[boris])
         width = await phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, "no horizontal scrolling on a phone"
+        heights = await phone.eval_on_selector_all(
+            ".top a, .top button", "els => els.map(e => e.getBoundingClientRect().height)"
+        )
+        assert len(heights) >= 3 and min(heights) >= 40, f"tap targets in the header: {heights}"
         await shot(phone, "queue-phone.png")
+        icon = await phone.goto(f"{base}/favicon.ico")
+        assert icon is not None and icon.ok
+        assert icon.headers["content-type"] == "image/svg+xml"
         await phone.goto(f"{base}/admin/connectors")
         assert "Only an admin" in (await phone.text_content("main") or "")
+
+
+async def test_a_moscow_manager_in_a_new_york_browser_plans_in_moscow_time(
+    tmp_path: Path,
+) -> None:
+    async with chromium() as browser, leadflow_running(tmp_path) as started:
+        base = started.http_url
+        anna = "anna.ivanova@demo.leadflow.test"  # the demo team works in Europe/Moscow
+        context = await browser.new_context(
+            timezone_id="America/New_York", viewport={"width": 1100, "height": 900}
+        )
+        page = await context.new_page()
+        await sign_in(page, base, anna, started.seed.passwords[anna])
+        await post_form(
+            base,
+            "contact",
+            name="Olga Smirnova",
+            email="olga@example.com",
+            phone="8 (912) 345-67-89",
+            message="We need 20 licenses, please call me back",
+        )
+        await page.wait_for_selector(".lead-row", timeout=20_000)
+        assert "MSK" in (await page.text_content(".lead-row .due") or "")
+        assert re.fullmatch(r"in \d+ min", await page.text_content(".lead-row .relative") or "")
+        await page.click(".lead-row a")
+        await page.fill("form.complete input[name=result]", "Called, a demo later today")
+        await page.click("form.complete summary")
+        await page.fill("form.complete input[name='next.subject']", "Demo call")
+        before = datetime.now(UTC)
+        await page.click("form.complete button[type=submit]")
+        await page.wait_for_selector(".todo >> text=Demo call", timeout=10_000)
+        after = datetime.now(UTC)
+        # The prefilled hour ahead is an hour ahead: not 2 h ago (UTC read as local),
+        # not 8 h ahead (Moscow wall time read in the browser's New York zone).
+        assert await page.query_selector(".todo.overdue") is None
+        assert re.fullmatch(r"in (5\d|60) min", await page.text_content(".todo .relative") or "")
+        due = await _planned_due(base, started.seed.admin_token or "", "olga@example.com")
+        assert before + timedelta(minutes=58) <= due <= after + timedelta(hours=1)
+        await shot(page, "lead-card-moscow.png")
+        await context.close()
+
+
+async def test_admin_inputs_validate_in_the_browser_and_a_failed_test_is_red(
+    tmp_path: Path,
+) -> None:
+    async with chromium() as browser, leadflow_running(tmp_path) as started:
+        base = started.http_url
+        token = started.seed.admin_token or ""
+        admin = "admin@leadflow.local"
+        page = await browser.new_page(viewport={"width": 1100, "height": 900})
+        warnings: list[str] = []
+        page.on("console", lambda message: warnings.append(message.text))
+        await sign_in(page, base, admin, started.seed.passwords[admin])
+        await page.goto(f"{base}/admin/forms")
+        slug = page.locator("#new-form input[name=slug]")
+        assert await _valid(slug, "Not a slug!") is False
+        assert await _valid(slug, "demo-request_2") is True
+        await _add_connector(base, token, "deadbot", "http://127.0.0.1:9", token_value="1:x")
+        await _add_connector(base, token, "pbx", None, token_value=None)
+        await page.goto(f"{base}/admin/connectors")
+        name = page.locator("form[data-api='/api/v1/admin/connectors'] input[name=name]")
+        assert await _valid(name, "bad name") is False
+        assert await _valid(name, "office-pbx_2.main") is True
+        assert not [w for w in warnings if "pattern" in w.lower()], warnings
+        for connector, outcome in (("deadbot", "failed"), ("pbx", "ok")):
+            form = page.locator(f"form[data-api='/api/v1/admin/connectors/{connector}/test']")
+            await form.locator("button").click()
+            box = form.locator(".error")
+            await box.wait_for(state="visible", timeout=20_000)
+            assert await box.get_attribute("data-outcome") == outcome
+            colour = await box.evaluate("el => getComputedStyle(el).color")
+            assert colour == ("rgb(220, 38, 38)" if outcome == "failed" else "rgb(22, 163, 74)")
+        await shot(page, "admin-connectors-tested.png")
+
+
+async def _valid(field: Locator, value: str) -> bool:
+    await field.fill(value)
+    return bool(await field.evaluate("el => el.checkValidity()"))
+
+
+async def _add_connector(
+    base: str, token: str, name: str, api_base: str | None, *, token_value: str | None
+) -> None:
+    if api_base is not None:
+        body = {
+            "kind": "telegram",
+            "name": name,
+            "active": False,
+            "settings": {"api_base_url": api_base},
+            "secrets": {"token": token_value},
+        }
+    else:
+        body = {"kind": "phone_webhook", "name": name, "active": False, "secrets": {"secret": "s"}}
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as http,
+        http.post(f"{base}/api/v1/admin/connectors", json=body) as resp,
+    ):
+        assert resp.status == 201, await resp.text()
+
+
+async def _planned_due(base: str, token: str, email: str) -> datetime:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(f"{base}/api/v1/leads", params={"contact_email": email}) as resp:
+            lead_id = (await resp.json())["items"][0]["id"]
+        async with http.get(f"{base}/api/v1/leads/{lead_id}/card") as resp:
+            card = await resp.json()
+    planned = [a for a in card["activities"] if a["status"] == "planned"]
+    assert len(planned) == 1
+    return datetime.fromisoformat(planned[0]["due_at"])
 
 
 async def _wait_served(url: str) -> None:

@@ -309,6 +309,8 @@ async def test_convert_reuses_a_company_by_domain(db: Database) -> None:
         assert two["reused_contact"] is False
         found = await (await client.get("/api/v1/companies?q=exam", headers=h)).json()
         assert [c["domain"] for c in found["items"]] == ["example.com"]
+        # The name typed last for the domain's company is its name now.
+        assert [c["name"] for c in found["items"]] == ["Example Ltd"]
     async with db.sessions() as session:
         assert len(list(await session.scalars(select(Company)))) == 1
         deal = await session.scalar(select(Deal).where(Deal.lead_id == first))

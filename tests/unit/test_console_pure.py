@@ -10,7 +10,7 @@ import pytest
 
 from console import charts
 from console.passwords import hash_password, verify_password
-from console.reports import safe_cell
+from console.spreadsheet import safe_cell
 from console.web import safe_url
 from crm_store.reports import LeadFacts, histogram, percentile, summarize
 

@@ -280,3 +280,13 @@ def test_link_reply_id_is_stable() -> None:
 def test_codes_hash_case_insensitively() -> None:
     assert hash_link_code("abcd2345") == hash_link_code(" ABCD2345 ")
     assert hash_link_code("ABCD2345") != hash_link_code("ABCD2346")
+
+
+def test_the_deadline_reads_in_the_managers_time_zone() -> None:
+    moscow = Recipient(1, "Anna", "anna@corp.test", "555", "sales", timezone="Europe/Moscow")
+    mail, tg = notices_for(event("lead.assigned"), facts(), moscow, NOW)
+    assert mail.context["deadline"] == "2026-11-27 13:30 MSK"
+    assert tg.text is not None and "First contact by 2026-11-27 13:30 MSK" in tg.text
+    lost = Recipient(1, "Anna", "anna@corp.test", timezone="Mars/Olympus")
+    (mail,) = notices_for(event("lead.assigned"), facts(), lost, NOW)
+    assert mail.context["deadline"] == "2026-11-27 10:30 UTC"

@@ -226,3 +226,29 @@ def test_batch_assignment_respects_daily_caps_as_it_goes() -> None:
     plan = plan_batch(inquiries, make_snapshot(teams={"Sales": team}), NOW, Policy())
     assignees = [d.assignee_id for d in plan.decisions if isinstance(d, NewLead)]
     assert assignees == [1, 2, None]
+
+
+def test_a_hand_made_lead_goes_to_whom_its_creator_said_and_the_rotation_stays() -> None:
+    from ingest.pipeline import manual_ids
+
+    def manual(email: str, owner: tuple[int, str] | None) -> Inquiry:
+        return make_inquiry(
+            channel=Channel.MANUAL,
+            sender=Sender(email=email),
+            channel_ids=manual_ids(3, owner),
+            routing=Routing(team="Sales"),
+        )
+
+    inquiries = [
+        manual("a@client.example", (3, "Sidorov")),  # its creator
+        manual("b@client.example", (2, "Petrov")),  # the person the creator chose
+        manual("c@client.example", None),  # an admin's: routed
+        make_inquiry(sender=Sender(email="d@client.example")),
+    ]
+    plan = plan_batch(inquiries, make_snapshot(), NOW, Policy())
+    decisions = [d for d in plan.decisions if isinstance(d, NewLead)]
+    assert [d.assignee_id for d in decisions] == [3, 2, 1, 2]
+    assert decisions[0].assignment_reason == "made by hand for Sidorov"
+    forged = make_inquiry(sender=Sender(email="e@client.example"), channel_ids={"assign_to": "3"})
+    chosen = decide_new(forged, make_snapshot(), NOW, Policy()).assignee_id
+    assert chosen == 1, "only the manual channel chooses its manager"
