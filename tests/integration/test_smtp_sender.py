@@ -17,6 +17,7 @@ from connectors.smtp import SmtpSender
 from ingest.contract import OutboundMessage
 
 from ..servers import MailSink, free_port
+from .mail_helpers import raw_header
 
 pytestmark = pytest.mark.integration
 
@@ -153,17 +154,6 @@ EARLIER_IDS = (
     "<AM6PR03MB9876543210FEDCBA9876543210FEDCBA@AM6PR03MB9876.eurprd03.prod.outlook.com>",
     "<VI1PR04MB5555555555AAAAAAAAAA5555555555AA@VI1PR04MB5555.eurprd04.prod.outlook.com>",
 )
-
-
-def raw_header(raw: bytes, name: bytes) -> bytes:
-    """The header's bytes as sent, its folds (CRLF + space) included."""
-    head = raw.split(b"\r\n\r\n", 1)[0]
-    start = head.index(b"\r\n" + name + b":") + 2
-    end = start
-    while True:
-        end = head.find(b"\r\n", end + 1)
-        if end == -1 or head[end + 2 : end + 3] not in (b" ", b"\t"):
-            return head[start:] if end == -1 else head[start:end]
 
 
 async def test_long_exchange_ids_thread_unencoded(smtp_sink: MailSink) -> None:
