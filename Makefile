@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 UV_VERSION := 0.13.9
 
-.PHONY: install link run test lint bench chaos services clean fuzz
+.PHONY: install link run test lint bench chaos services clean fuzz messages
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,16 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ingest connectors crm_store console leadflow
 	$(BIN)/lint-imports
+
+# Translations: re-extract the text marked for translation into messages.pot and merge
+# it into every language's .po (then translate what is new). The .po files are compiled
+# when loaded, so there is no .mo to build; tests/unit/test_i18n.py fails when stale.
+LOCALES := ingest/contract/locales
+messages: install
+	$(BIN)/pybabel -q extract -F $(LOCALES)/babel.cfg --no-location --sort-output --omit-header \
+		-o $(LOCALES)/messages.pot .
+	$(BIN)/pybabel -q update -i $(LOCALES)/messages.pot -d $(LOCALES) -w 100 \
+		--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 
 # schemathesis over the console API on SQLite and PostgreSQL (scripts/fuzz-api); fails
 # on any server error. Its tools live in their own venv, from requirements-fuzz.lock.

@@ -6,7 +6,8 @@ template of the mailbox the inquiry came to (`connector` = its name) or of the w
 form (`connector` = "form:<slug>"; a form without a template is skipped); manager
 notifications use the files in `mail_templates/` and carry who, what, the deadline
 and a link to the lead. Admins' templates run in Jinja2's sandbox; HTML is always
-autoescaped. Threading headers come from the message, cleaned of line breaks; an
+autoescaped. Threading headers come from the message, reduced to well-formed ids and
+folded only between them (`mail_policy`), so long Exchange ids are never encoded; an
 acknowledgement is never addressed to a no-reply, bounce or daemon address.
 Imports only `ingest.contract` of ours.
 """
@@ -28,6 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from ingest.contract import OutboundMessage
 
 from .mail_config import MailboxConfig, MailTemplate, SmtpConfig
+from .mail_policy import MAIL_POLICY, thread_ids
 
 TEMPLATES = Path(__file__).parent / "mail_templates"
 MANAGER_TEMPLATES: dict[str, str] = {
@@ -198,16 +200,16 @@ class MailRenderer:
         html: str,
         auto_submitted: str | None,
     ) -> EmailMessage:
-        mail = EmailMessage()
+        mail = EmailMessage(policy=MAIL_POLICY)
         mail["From"] = clean_header(sender)
         mail["To"] = _address(message.to)
         mail["Subject"] = clean_header(subject, _SUBJECT_LIMIT)
         mail["Date"] = format_datetime(now.astimezone(UTC))
         mail["Message-ID"] = self._message_id(message, sender)
         for name in THREAD_HEADERS[1:]:
-            value = message.headers.get(name)
-            if value:
-                mail[name] = clean_header(value)
+            ids = thread_ids(message.headers.get(name) or "")
+            if ids:
+                mail[name] = " ".join(ids)
         submitted = message.headers.get("Auto-Submitted") or auto_submitted
         if submitted:
             mail["Auto-Submitted"] = clean_header(submitted)

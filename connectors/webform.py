@@ -5,7 +5,9 @@ Inquiry, or `FormRejected` with per-field reasons, among them any customer field
 longer than the contract's limit); `WebFormConnector` is the aiohttp edge: body
 parsing (strict UTF-8, bounded JSON depth, a read deadline), CORS, size limits,
 redirects, and a 202 only once the inquiry is durable (the edge journal's commit). Overlong metadata
-(Referer, User-Agent, `utm_*`) is cut by the contract's types, never refused.
+(Referer, User-Agent, `utm_*`) is cut by the contract's types, never refused. A
+refused plain HTML post (a browser: form encoding and Accept text/html) gets the form
+page again with a 422 (`form_page`); JSON and fetch clients get problem+json.
 Imports only `ingest.contract` of ours; forms are handed in as data.
 """
 
@@ -19,10 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import ip_network
-from pathlib import Path
 from typing import Literal, TypeVar
 
-import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import ValidationError
@@ -40,7 +40,7 @@ from ingest.contract import (
     read_phone_field,
 )
 from ingest.contract.problem import problem
-from ingest.contract.render_token import make_render_token
+from ingest.contract.render_token import make_render_token, read_render_token
 
 from .edge import (
     WebhookProblem,
@@ -50,6 +50,7 @@ from .edge import (
     parse_urlencoded,
     reads_own_body,
 )
+from .form_page import FormPages, field_messages
 from .publisher import InquirySink, PublishFailed
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class FormConfig:
     honeypot_field: str | None = "website"
     allowed_origins: tuple[str, ...] = ()
     redirect_url: str | None = None
+    # The language of its pages; None: the visitor's Accept-Language decides.
+    language: str | None = None
 
     def allows_origin(self, origin: str) -> bool:
         return "*" in self.allowed_origins or origin.rstrip("/") in {
@@ -263,10 +266,7 @@ class WebFormConnector:
         self._proxies = tuple(ip_network(p, strict=False) for p in trusted_proxies)
         self._count = on_outcome or (lambda _outcome: None)
         self._clock = clock
-        self._templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-            autoescape=True,
-        )
+        self._pages = FormPages()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -287,26 +287,48 @@ class WebFormConnector:
             form = self._form(request)
         except _Problem as p:
             return p.response()
-        token = (
-            make_render_token(self._render_secret, form.slug, self._clock())
-            if self._render_secret
-            else None
+        language = self._pages.language(form, request.headers.get("Accept-Language"))
+        html = self._pages.form(
+            form, language, submission_id=uuid.uuid4().hex, render_token=self._token(form, None)
         )
-        html = self._templates.get_template("form.html").render(
-            form=form,
-            submission_id=uuid.uuid4().hex,
-            render_token=token,
-            action=f"/forms/{form.slug}",
-        )
-        return web.Response(text=html, content_type="text/html")
+        return _page(html, form, language)
 
     async def thanks(self, request: web.Request) -> web.StreamResponse:
         try:
             form = self._form(request)
         except _Problem as p:
             return p.response()
-        html = self._templates.get_template("thanks.html").render(form=form)
-        return web.Response(text=html, content_type="text/html")
+        language = self._pages.language(form, request.headers.get("Accept-Language"))
+        return _page(self._pages.thanks(form, language), form, language)
+
+    def _token(self, form: FormConfig, posted: str | None) -> str | None:
+        """A render token for the page: the posted one while it is valid, so the time
+        spent filling the form in counts from its first showing."""
+        if self._render_secret is None:
+            return None
+        if posted and read_render_token(self._render_secret, posted, form.slug) is not None:
+            return posted
+        return make_render_token(self._render_secret, form.slug, self._clock())
+
+    def _refused_page(
+        self,
+        request: web.Request,
+        form: FormConfig,
+        sub: Submission,
+        rejected: FormRejected,
+        headers: Mapping[str, str],
+    ) -> web.Response:
+        """The form again, as the person filled it in, with why beside each field."""
+        language = self._pages.language(form, request.headers.get("Accept-Language"))
+        html = self._pages.form(
+            form,
+            language,
+            submission_id=uuid.uuid4().hex,
+            render_token=self._token(form, sub.render_token),
+            values=sub.data,
+            errors=field_messages(form, sub.data, rejected, FIELD_LIMITS),
+        )
+        return _page(html, form, language, status=422, headers=headers)
 
     async def preflight(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -345,6 +367,8 @@ class WebFormConnector:
             outcome = _rejected(exc)
         if isinstance(outcome, FormRejected):
             self._count("rejected_422")
+            if is_html_form:
+                return self._refused_page(request, form, sub, outcome, cors)
             return problem(
                 422,
                 f"The form was not accepted. {outcome.sentence()}",
@@ -405,6 +429,20 @@ class WebFormConnector:
             "Send the form as application/x-www-form-urlencoded, multipart/form-data "
             f"or application/json, not {ctype or 'no content type'}.",
         )
+
+
+def _page(
+    html: str,
+    form: FormConfig,
+    language: str,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    out = {**(headers or {}), "Content-Language": language}
+    if form.language is None:
+        out["Vary"] = ", ".join(v for v in (out.get("Vary"), "Accept-Language") if v)
+    return web.Response(text=html, status=status, content_type="text/html", headers=out)
 
 
 def _rejected(exc: ValidationError) -> FormRejected:

@@ -421,6 +421,8 @@ class FormBody(Strict):
         Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s]+)$", max_length=300)]
     ] = Field(default_factory=list, max_length=50)
     redirect_url: HttpUrl | None = None
+    # The language of the form's pages; None: each visitor's Accept-Language decides.
+    language: Literal["en", "ru"] | None = None
     active: bool = True
 
     @model_validator(mode="after")

@@ -37,6 +37,7 @@ class FormRow:
     honeypot_field: str | None
     allowed_origins: list[str]
     redirect_url: str | None
+    language: str | None = None
 
 
 def hash_token(token: str) -> str:
@@ -137,6 +138,7 @@ async def upsert_form(
     allowed_origins: list[str],
     redirect_url: str | None,
     now: datetime,
+    language: str | None = None,
 ) -> None:
     team_id = await session.scalar(select(Team.id).where(Team.name == team)) if team else None
     form = await session.scalar(select(FormDefinition).where(FormDefinition.slug == slug))
@@ -146,6 +148,7 @@ async def upsert_form(
     form.name, form.team_id, form.fields = name, team_id, fields
     form.honeypot_field, form.allowed_origins = honeypot_field, allowed_origins
     form.redirect_url, form.updated_at, form.active = redirect_url, now, True
+    form.language = language
     await session.flush()
 
 
@@ -165,6 +168,7 @@ async def list_forms(session: AsyncSession) -> list[FormRow]:
             honeypot_field=f.honeypot_field,
             allowed_origins=list(f.allowed_origins),
             redirect_url=f.redirect_url,
+            language=f.language,
         )
         for f, team in rows
     ]

@@ -36,6 +36,7 @@ class FormView(BaseModel):
     honeypot_field: str | None
     allowed_origins: list[str]
     redirect_url: str | None
+    language: str | None = None
     active: bool
     updated_at: datetime
 
@@ -90,6 +91,7 @@ def _form_view(f: FormDefinition, team: str | None) -> FormView:
         honeypot_field=f.honeypot_field,
         allowed_origins=list(f.allowed_origins),
         redirect_url=f.redirect_url,
+        language=f.language,
         active=f.active,
         updated_at=f.updated_at,
     )

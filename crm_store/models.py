@@ -269,6 +269,8 @@ class FormDefinition(Base):
     honeypot_field: Mapped[str | None] = mapped_column(String(100))
     allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     redirect_url: Mapped[str | None] = mapped_column(String(2000))
+    # The language of the form's pages ("ru", "en"); None: the visitor's browser decides.
+    language: Mapped[str | None] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

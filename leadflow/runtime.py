@@ -102,6 +102,7 @@ class FormRegistry:
                 honeypot_field=r.honeypot_field,
                 allowed_origins=tuple(r.allowed_origins),
                 redirect_url=r.redirect_url,
+                language=r.language,
             )
             for r in rows
         }

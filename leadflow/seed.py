@@ -35,17 +35,19 @@ DEMO_TEAM = TeamConfig(
         ),
     ],
 )
+# The demo team sells in Russian: its form speaks Russian whatever the browser says.
 DEMO_FORM = FormConfigModel(
     slug="contact",
-    name="Contact us",
+    name="Свяжитесь с нами",  # noqa: RUF001 (Cyrillic, as the demo team writes)
     team="Sales",
     fields=[
-        FormFieldConfig(name="name", label="Name", maps_to="name"),
+        FormFieldConfig(name="name", label="Имя", maps_to="name"),
         FormFieldConfig(name="email", label="Email", maps_to="email", kind="email"),
-        FormFieldConfig(name="phone", label="Phone", maps_to="phone", kind="tel"),
-        FormFieldConfig(name="message", label="Message", maps_to="message", kind="textarea"),
+        FormFieldConfig(name="phone", label="Телефон", maps_to="phone", kind="tel"),
+        FormFieldConfig(name="message", label="Сообщение", maps_to="message", kind="textarea"),
     ],
     allowed_origins=["*"],
+    language="ru",
 )
 ADMIN_EMAIL = "admin@leadflow.local"
 DEMO_HEAD = MemberConfig(
@@ -114,6 +116,7 @@ async def apply_configuration(db: Database, settings: Settings, *, demo: bool) -
                 honeypot_field=form.honeypot_field,
                 allowed_origins=form.allowed_origins,
                 redirect_url=form.redirect_url,
+                language=form.language,
                 now=now,
             )
             report.forms.append(form.slug)

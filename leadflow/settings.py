@@ -156,6 +156,9 @@ class FormConfigModel(BaseModel):
     honeypot_field: str | None = "website"
     allowed_origins: list[str] = Field(default_factory=list)
     redirect_url: str | None = None
+    language: Literal["en", "ru"] | None = Field(
+        default=None, description="Language of the form's pages; none: the browser's."
+    )
     ack_subject: str | None = Field(default=None, description="Email acknowledgement subject.")
     ack_body: str | None = Field(default=None, description="Email acknowledgement; none: no ack.")
 

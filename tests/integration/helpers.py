@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from connectors.publisher import Publisher
-from connectors.webform import WebFormConnector
+from connectors.webform import FormConfig, WebFormConnector
 from crm_store import accounts
 from crm_store.database import Database
 from crm_store.models import Lead
@@ -49,11 +49,17 @@ async def seed_team(db: Database, members: int = 3, team: str = "Sales") -> list
 
 @asynccontextmanager
 async def form_client(
-    bootstrap: str, topics: Topics, *, timeout_s: float = 5.0, max_body: int = 64 * 1024
+    bootstrap: str,
+    topics: Topics,
+    *,
+    timeout_s: float = 5.0,
+    max_body: int = 64 * 1024,
+    form: FormConfig | None = None,
+    render_secret: bytes | None = None,
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     async with Publisher(bootstrap, topics, timeout_s=timeout_s) as publisher:
-        form = make_form()
-        connector = WebFormConnector(publisher, {form.slug: form}.get)
+        form = form or make_form()
+        connector = WebFormConnector(publisher, {form.slug: form}.get, render_secret=render_secret)
         app = web.Application(client_max_size=max_body, middlewares=[problem_middleware])
         app.add_routes(connector.routes())
         async with TestClient(TestServer(app)) as client:

@@ -96,3 +96,14 @@ async def topic_size(bootstrap: str, topic: str) -> int:
         return sum(ends.values())
     finally:
         await consumer.stop()
+
+
+def raw_header(raw: bytes, name: bytes) -> bytes:
+    """The header's bytes as sent, its folds (CRLF + space) included."""
+    head = b"\r\n" + raw.split(b"\r\n\r\n", 1)[0]  # so the first header is found too
+    start = head.index(b"\r\n" + name + b":") + 2
+    end = start
+    while True:
+        end = head.find(b"\r\n", end + 1)
+        if end == -1 or head[end + 2 : end + 3] not in (b" ", b"\t"):
+            return head[start:] if end == -1 else head[start:end]

@@ -66,9 +66,16 @@ async def test_form_crud_and_validation(db: Database) -> None:
             "/api/v1/admin/forms", json={**FORM, "slug": "Has Space"}, headers=admin
         )
         assert "slug" in (await bad_slug.json())["errors"]
+        assert (await made.json())["language"] is None, "by default the browser decides"
         changed = {k: v for k, v in FORM.items() if k != "slug"} | {"name": "Demo"}
-        put = await client.put("/api/v1/admin/forms/demo", json=changed, headers=admin)
+        put = await client.put(
+            "/api/v1/admin/forms/demo", json=changed | {"language": "ru"}, headers=admin
+        )
         assert (await put.json())["name"] == "Demo"
+        assert (await put.json())["language"] == "ru"
+        unknown = changed | {"language": "de"}
+        resp = await client.put("/api/v1/admin/forms/demo", json=unknown, headers=admin)
+        assert resp.status == 422 and "language" in (await resp.json())["errors"]
         listed = await (await client.get("/api/v1/admin/forms", headers=admin)).json()
         assert [f["slug"] for f in listed["items"]] == ["demo"]
         test = await (await client.post("/api/v1/admin/forms/demo/test", headers=admin)).json()

@@ -17,6 +17,7 @@ from connectors.smtp import SmtpSender
 from ingest.contract import OutboundMessage
 
 from ..servers import MailSink, free_port
+from .mail_helpers import raw_header
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +145,40 @@ async def test_no_window_sends_again(smtp_sink: MailSink) -> None:
     await send.send(ack())
     await send.send(ack())
     assert len(await smtp_sink.wait_for(2)) == 2
+
+
+# Exchange's ids run past one 78-character line; the email policy used to RFC
+# 2047-encode such a header, and the customer's Outlook then did not thread the reply.
+EXCHANGE_ID = "<DB9PR02MB1234567890ABCDEF1234567890ABCDEF@DB9PR02MB1234.eurprd02.prod.outlook.com>"
+EARLIER_IDS = (
+    "<AM6PR03MB9876543210FEDCBA9876543210FEDCBA@AM6PR03MB9876.eurprd03.prod.outlook.com>",
+    "<VI1PR04MB5555555555AAAAAAAAAA5555555555AA@VI1PR04MB5555.eurprd04.prod.outlook.com>",
+)
+
+
+async def test_long_exchange_ids_thread_unencoded(smtp_sink: MailSink) -> None:
+    assert len(EXCHANGE_ID) >= 80
+    references = " ".join((*EARLIER_IDS, EXCHANGE_ID))
+    message = ack(
+        headers={
+            "Auto-Submitted": "auto-replied",
+            "Message-ID": "<ack-1@leadflow.invalid>",
+            "In-Reply-To": EXCHANGE_ID,
+            "References": references,
+        }
+    )
+    await sender(smtp_config(smtp_sink.port), []).send(message)
+    (got,) = await smtp_sink.wait_for(1)
+
+    in_reply_to = raw_header(got.raw, b"In-Reply-To")
+    assert in_reply_to == b"In-Reply-To: " + EXCHANGE_ID.encode()
+    refs = raw_header(got.raw, b"References")
+    assert b"=?" not in refs
+    # Folded only between ids: every line holds whole ids and nothing else.
+    lines = refs.removeprefix(b"References:").split(b"\r\n")
+    assert len(lines) == 3
+    assert [line.strip() for line in lines] == [i.encode() for i in (*EARLIER_IDS, EXCHANGE_ID)]
+    assert all(line.startswith(b" ") for line in lines)
+    # What the customer's client reads back is the ids themselves.
+    assert got.message["In-Reply-To"] == EXCHANGE_ID
+    assert got.message["References"].split() == references.split()

@@ -75,7 +75,7 @@ async def test_demo_seed_runs_once_and_config_upserts(db: Database, tmp_path: Pa
         teams = await intake.load_teams(session, lock=False)
         forms = await accounts.list_forms(session)
     assert len(teams["Sales"].member_ids) == 3
-    assert [f.slug for f in forms] == ["contact"]
+    assert [(f.slug, f.language) for f in forms] == [("contact", "ru")], "the demo is Russian"
 
 
 async def test_toml_configuration_is_upserted(db: Database, tmp_path: Path) -> None:
@@ -98,6 +98,7 @@ slug = "demo-request"
 name = "Request a demo"
 team = "Enterprise"
 allowed_origins = ["https://corp.example"]
+language = "en"
 fields = [
   { name = "fio", label = "Full name", maps_to = "name", required = true },
   { name = "mail", label = "Work email", maps_to = "email" },
@@ -117,6 +118,7 @@ fields = [
     assert form.team == "Enterprise"
     assert form.allowed_origins == ["https://corp.example"]
     assert form.fields[0]["maps_to"] == "name"
+    assert form.language == "en"
 
 
 async def test_lead_rows_written_by_intake_are_readable(db: Database) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from connectors.webform import FormConfig
 from ingest.contract import Inquiry, Topics
+from ingest.contract.render_token import read_render_token
 from leadflow.broker import create_topics
 
 from ..conftest import BrokerProcess, start_tansu, stop_tansu
+from ..factories import make_form
 from .channel_helpers import eventually, read_topic
 from .helpers import form_client
 from .journal_helpers import confirm, journal_form_client, open_journal, relay_config, relaying
@@ -173,3 +177,203 @@ async def test_past_the_journal_bound_a_post_gets_503_at_once(tmp_path: Path) ->
         assert "try again" in (await resp.json())["detail"]
         stats = journal.stats()
     assert (stats.entries, stats.refused) == (0, 1), "a 503 means nothing was recorded"
+
+
+class _Page(HTMLParser):
+    """The form page as a person sees it: each field's value and the error beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self.described_by: dict[str, str] = {}
+        self.lang = ""
+        self.alert = ""
+        self._in: tuple[str, str] | None = None  # ("textarea" | "error" | "alert", field)
+        self._last_field = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "html":
+            self.lang = a.get("lang", "")
+        elif tag in ("input", "textarea") and a.get("id", "").startswith("f-"):
+            self._last_field = a["name"]
+            self.values[a["name"]] = a.get("value", "")
+            if "aria-describedby" in a:
+                self.described_by[a["name"]] = a["aria-describedby"]
+            if tag == "textarea":
+                self._in = ("textarea", a["name"])
+        elif tag == "p" and a.get("class") == "error" and a.get("id", "").startswith("e-"):
+            # The error right after a field belongs to that field, and says so by its id.
+            assert a["id"] == f"e-{self._last_field}", "an error is beside its own field"
+            self._in = ("error", self._last_field)
+        elif tag == "div" and a.get("role") == "alert":
+            self._in = ("alert", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        closing = {"textarea": "textarea", "error": "p", "alert": "div"}
+        if self._in is not None and tag == closing[self._in[0]]:
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in is None:
+            return
+        kind, name = self._in
+        if kind == "textarea":
+            self.values[name] += data
+        elif kind == "error":
+            self.errors[name] = self.errors.get(name, "") + data
+        else:
+            self.alert += data
+
+
+def read_page(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+TYPED = {
+    "name": 'Иван <b>"Ваня"</b>',
+    "email": "ivan@",
+    "phone": "",
+    "message": "Нужно 3 шт.\n<script>alert(1)</script>",
+    "website": "",
+}
+
+
+@pytest.mark.parametrize(
+    ("form", "accept_language", "language", "error"),
+    [
+        pytest.param(
+            make_form(language="ru"),
+            "en-US,en;q=0.9",
+            "ru",
+            "Это не похоже на адрес электронной почты.",
+            id="form-in-russian",
+        ),
+        pytest.param(
+            make_form(),
+            "ru-RU,ru;q=0.9,en;q=0.8",
+            "ru",
+            "Это не похоже на адрес электронной почты.",
+            id="browser-in-russian",
+        ),
+        pytest.param(
+            make_form(),
+            "en-GB,en;q=0.9",
+            "en",
+            "This does not look like an email address.",
+            id="browser-in-english",
+        ),
+    ],
+)
+async def test_a_refused_html_post_gets_the_form_back(
+    broker: BrokerProcess,
+    topics: Topics,
+    form: FormConfig,
+    accept_language: str,
+    language: str,
+    error: str,
+) -> None:
+    browser = {
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "Accept-Language": accept_language,
+    }
+    async with form_client(broker.bootstrap_servers, topics, form=form) as client:
+        for body in (TYPED, multipart(TYPED)):
+            resp = await client.post("/forms/contact", data=body, headers=browser)
+            assert resp.status == 422
+            assert resp.content_type == "text/html"
+            assert resp.headers["Content-Language"] == language
+            html = await resp.text()
+            page = read_page(html)
+            assert page.lang == language
+            assert page.errors == {"email": error}
+            assert page.described_by == {"email": "e-email"}
+            assert {k: page.values[k] for k in ("name", "email", "message")} == {
+                "name": TYPED["name"],
+                "email": TYPED["email"],
+                "message": TYPED["message"],
+            }, "what the person typed is still there"
+            assert page.alert.strip(), "and the page says the form was not sent"
+            assert "<script>" not in html and "<b>" not in html, "their text stays inert"
+
+
+async def test_a_form_with_no_contact_says_so_above_the_fields(
+    broker: BrokerProcess, topics: Topics
+) -> None:
+    async with form_client(broker.bootstrap_servers, topics, form=make_form(language="ru")) as c:
+        resp = await c.post(
+            "/forms/contact",
+            data={"name": "Иван", "message": "перезвоните"},
+            headers={"Accept": "text/html"},
+        )
+        assert resp.status == 422
+        page = read_page(await resp.text())
+        assert "Укажите, пожалуйста, email или телефон" in page.alert
+        assert page.values["name"] == "Иван" and page.values["message"] == "перезвоните"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"json": TYPED}, id="json-body"),
+        pytest.param({"data": TYPED, "headers": {"Accept": "application/json"}}, id="accept-json"),
+        pytest.param({"data": TYPED, "headers": {"Accept": "*/*"}}, id="fetch-form-data"),
+    ],
+)
+async def test_json_and_fetch_clients_still_get_problem_json(
+    broker: BrokerProcess, topics: Topics, kwargs: dict[str, object]
+) -> None:
+    async with form_client(broker.bootstrap_servers, topics, form=make_form(language="ru")) as c:
+        resp = await c.post("/forms/contact", **kwargs)  # type: ignore[arg-type]
+        assert resp.status == 422
+        assert resp.content_type == "application/problem+json"
+        body = await resp.json()
+        assert "email" in body["errors"]
+        assert "not a valid email" in body["detail"]
+
+
+async def test_the_corrected_post_is_accepted(broker: BrokerProcess, topics: Topics) -> None:
+    """The page that came back is a working form: sending it fixed makes the inquiry."""
+    async with form_client(broker.bootstrap_servers, topics) as client:
+        first = await client.post("/forms/contact", data=TYPED, headers={"Accept": "text/html"})
+        page = read_page(await first.text())
+        fixed = {**page.values, "email": "ivan@example.com"}
+        resp = await client.post(
+            "/forms/contact", data=fixed, headers={"Accept": "text/html"}, allow_redirects=False
+        )
+        assert resp.status == 303
+        records = await read_topic(broker.bootstrap_servers, topics.inquiries, 1)
+        sent = [Inquiry.from_kafka(v) for v, _ in records]
+        assert any(
+            i.sender.email == "ivan@example.com" and i.text == TYPED["message"] for i in sent
+        )
+
+
+def multipart(values: dict[str, str]) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    for k, v in values.items():
+        data.add_field(k, v)
+    return data
+
+
+async def test_the_form_shown_again_keeps_its_first_render_time(
+    broker: BrokerProcess, topics: Topics
+) -> None:
+    """The spam score reads how fast a form was filled in from its render token: fixing
+    one field must not look like a bot that filled the whole form in a second."""
+    secret = b"render-secret"
+    async with form_client(broker.bootstrap_servers, topics, render_secret=secret) as client:
+        shown = await (await client.get("/forms/contact")).text()
+        token = shown.split('name="_rt" value="', 1)[1].split('"', 1)[0]
+        again = await client.post(
+            "/forms/contact", data={**TYPED, "_rt": token}, headers={"Accept": "text/html"}
+        )
+        assert f'name="_rt" value="{token}"' in await again.text()
+        forged = await client.post(
+            "/forms/contact", data={**TYPED, "_rt": "x.1.y"}, headers={"Accept": "text/html"}
+        )
+        fresh = (await forged.text()).split('name="_rt" value="', 1)[1].split('"', 1)[0]
+        assert read_render_token(secret, fresh, "contact") is not None

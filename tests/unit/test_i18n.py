@@ -1,0 +1,86 @@
+"""Translations: the language picked for a request, and catalogs that match the code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from ingest.contract.i18n import LANGUAGES, LOCALES, Catalogs, accepted_languages
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("header", "ranges"),
+    [
+        pytest.param(
+            "ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", ["ru-RU", "ru", "en-US", "en"], id="chrome-ru"
+        ),
+        pytest.param("en;q=0.5, de", ["de", "en"], id="q-orders"),
+        pytest.param("ru;q=0, en", ["en"], id="q0-is-refused"),
+        pytest.param("*", [], id="any"),
+        pytest.param("en;q=abc,ru", ["ru"], id="bad-q"),
+        pytest.param("", [], id="empty"),
+        pytest.param(None, [], id="absent"),
+    ],
+)
+def test_accepted_languages(header: str | None, ranges: list[str]) -> None:
+    assert accepted_languages(header) == ranges
+
+
+@pytest.mark.parametrize(
+    ("setting", "header", "language"),
+    [
+        pytest.param("ru", "en-US,en;q=0.9", "ru", id="the-form-setting-wins"),
+        pytest.param(None, "ru-RU,ru;q=0.9", "ru", id="browser-ru"),
+        pytest.param(None, "de-DE,de;q=0.9,ru;q=0.5", "ru", id="first-we-have"),
+        pytest.param(None, "en-GB", "en", id="region-falls-back"),
+        pytest.param(None, "de", "en", id="none-we-have"),
+        pytest.param(None, None, "en", id="no-header"),
+        pytest.param("xx", "ru", "ru", id="unknown-setting"),
+    ],
+)
+def test_choose(setting: str | None, header: str | None, language: str) -> None:
+    assert Catalogs.load().choose(setting, header) == language
+
+
+def test_russian_is_translated_and_english_is_the_source() -> None:
+    catalogs = Catalogs.load()
+    assert catalogs.get("ru").gettext("Send") == "Отправить"
+    assert catalogs.get("en").gettext("Send") == "Send"
+
+
+def test_the_template_is_extracted_from_the_current_code(tmp_path: Path) -> None:
+    """`make messages` was run after the last change to translatable text."""
+    fresh = tmp_path / "messages.pot"
+    # The same command as `make messages`.
+    options = ["--no-location", "--sort-output", "--omit-header", "-o", str(fresh)]
+    extract = [sys.executable, "-m", "babel.messages.frontend", "-q", "extract"]
+    subprocess.run(
+        [*extract, "-F", str(LOCALES / "babel.cfg"), *options, "."], cwd=ROOT, check=True
+    )
+    assert fresh.read_text() == (LOCALES / "messages.pot").read_text(), "run `make messages`"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_has_every_message(language: str) -> None:
+    with (LOCALES / "messages.pot").open("rb") as f:
+        wanted = {m.id for m in read_po(f) if m.id}
+    with (LOCALES / language / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        catalog = read_po(f, locale=language)
+    have = {m.id: m for m in catalog if m.id}
+    assert set(have) == wanted, "run `make messages`"
+    for message in have.values():
+        assert not message.fuzzy, message.id
+        if language != "en":
+            assert message.string, f"{language} has no translation of {message.id!r}"
+        if "{limit}" in str(message.id) and message.string:
+            assert "{limit}" in str(message.string), message.id
+
+
+def test_every_catalog_directory_is_a_language() -> None:
+    assert sorted(p.name for p in LOCALES.iterdir() if p.is_dir()) == sorted(LANGUAGES)
