@@ -242,6 +242,7 @@ class InquiryRecord(Base):
     __table_args__ = (
         Index("ix_inquiry_record_sender_received", "sender_key", "received_at"),
         Index("ix_inquiry_record_ip_received", "client_ip", "received_at"),
+        Index("ix_inquiry_record_outcome_received", "outcome", "received_at"),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
@@ -255,6 +256,10 @@ class InquiryRecord(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # A head or admin said "this is a real inquiry": the inquiry republished for it.
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    review_inquiry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class FormDefinition(Base):
