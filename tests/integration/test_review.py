@@ -283,3 +283,53 @@ async def test_the_lead_list_shows_and_filters_needs_review_and_channel(
         for bad in ({"needs_review": "maybe"}, {"channel": "fax"}):
             resp = await client.get("/api/v1/leads", params=bad, headers=h)
             assert resp.status == 422, bad
+
+
+async def test_the_store_pages_filters_and_finds_cyrillic_in_any_case(db: Database) -> None:
+    from crm_store import intake
+    from crm_store.accounts import Principal
+    from crm_store.review import ReviewFilter, list_review
+    from ingest.pipeline import Policy, Snapshot, TeamView, plan_batch
+    from ingest.records import rows_for
+
+    await seed_team(db)
+    now = datetime.now(UTC)
+    olga = Sender(name="Ольга Ким", email="olga@client.test")
+    inquiries = [
+        make_inquiry(sender=olga, text="Отпуск до 5 мая", not_a_lead="auto_reply: X-Autoreply"),
+        make_inquiry(sender=Sender(email="daemon@x.test"), not_a_lead="bounce: From: daemon"),
+        make_inquiry(sender=Sender(email="flood@x.test"), text="again"),
+        make_inquiry(honeypot=True, sender=Sender(email="bot@x.test"), text="Buy now"),
+    ]
+    async with db.sessions() as session, session.begin():
+        t = (await intake.load_teams(session, lock=False))["Sales"]
+        snapshot = Snapshot(
+            {},
+            {"Sales": TeamView(t.id, t.name, t.member_ids, None, t.member_names)},
+            recent_from_sender={inquiries[2].key: 50},
+        )
+        for i, inquiry in enumerate(inquiries):
+            at = now - timedelta(minutes=i)
+            plan = plan_batch(
+                [inquiry.model_copy(update={"received_at": at})], snapshot, at, Policy()
+            )
+            await intake.write_intake(session, rows_for(plan, {t.id: t.name}, at))
+    admin = Principal(user_id=1, name="a", role="admin")
+    outsider = Principal(user_id=10_000, name="h", role="head")
+    manager = Principal(user_id=1, name="m", role="manager")
+
+    async def kinds(who: Principal = admin, **wanted: Any) -> list[str]:
+        async with db.sessions() as session:
+            page = await list_review(session, who, ReviewFilter(**wanted))
+        return [item.kind for item in page.items]
+
+    assert await kinds() == ["auto_reply", "bounce", "loop_guard", "junk"], "newest first"
+    assert await kinds(search="ОЛЬГА") == await kinds(search="ольга") == ["auto_reply"]
+    assert await kinds(search="отпуск") == ["auto_reply"]
+    assert await kinds(kind="loop_guard") == ["loop_guard"]
+    assert await kinds(search="100%_") == [], "LIKE wildcards are searched as text"
+    assert await kinds(outsider) == ["auto_reply", "bounce", "loop_guard"], "no team's lead"
+    assert await kinds(manager) == []
+    async with db.sessions() as session:
+        second = await list_review(session, admin, ReviewFilter(), limit=1, offset=1)
+    assert second.total == 4 and [i.kind for i in second.items] == ["bounce"]

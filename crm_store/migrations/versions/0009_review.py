@@ -3,8 +3,8 @@
 A head or admin reviews the inquiries that were recorded, appended to an open lead
 or made junk. When they say "this is a real inquiry", the record keeps when, by whom,
 and the id of the inquiry republished to make the lead (`review_inquiry_id`), so a
-second click makes no second lead and the list can show what was done. The index
-serves the review list, which reads records by outcome, newest first.
+second click makes no second lead and the list can show what was done. The indexes
+serve the review list: records by outcome and time, reviewed records, junk leads.
 
 Revision ID: 0009
 Revises: 0008
@@ -41,10 +41,22 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_inquiry_record_outcome_received", ["outcome", "received_at"], unique=False
         )
+        batch_op.create_index(
+            "ix_inquiry_record_reviewed_at",
+            ["reviewed_at"],
+            unique=False,
+            sqlite_where=sa.text("reviewed_at IS NOT NULL"),
+            postgresql_where=sa.text("reviewed_at IS NOT NULL"),
+        )
+    with op.batch_alter_table("lead", schema=None) as batch_op:
+        batch_op.create_index("ix_lead_status", ["status"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lead", schema=None) as batch_op:
+        batch_op.drop_index("ix_lead_status")
     with op.batch_alter_table("inquiry_record", schema=None) as batch_op:
+        batch_op.drop_index("ix_inquiry_record_reviewed_at")
         batch_op.drop_index("ix_inquiry_record_outcome_received")
         batch_op.drop_constraint(
             batch_op.f("fk_inquiry_record_reviewed_by_app_user"), type_="foreignkey"
