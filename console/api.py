@@ -25,6 +25,8 @@ from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
 from console.ratelimit import LoginLimiter
 from console.reports import ReportEndpoints
+from console.review import ReviewEndpoints
+from console.review_web import ReviewPages
 from console.web import WebPages
 from crm_store.database import Database
 
@@ -61,11 +63,13 @@ class ConsoleApi:
                 sla_defaults=sla_defaults,
             ).endpoints(),
             ReportEndpoints(db, region=default_region).endpoints(),
+            ReviewEndpoints(db, publish).endpoints(),
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(
             db, self.authenticator, forms_base_url=forms_base_url, region=default_region
         )
+        self.review_pages = ReviewPages(db, self.authenticator, self.pages.render)
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -91,4 +95,4 @@ class ConsoleApi:
         for e in endpoints:
             methods.setdefault(e.path, []).append(e.method)
         others = [web.route("*", path, method_not_allowed(m)) for path, m in methods.items()]
-        return api + self.pages.routes() + others
+        return api + self.pages.routes() + self.review_pages.routes() + others

@@ -112,6 +112,8 @@ class ManagerEndpoints:
                 status=q.status,
                 assignee_id=q.assignee_id,
                 contact_email=q.contact_email,
+                needs_review=q.needs_review,
+                channel=q.channel,
                 limit=q.limit,
                 offset=q.offset,
             )

@@ -197,6 +197,10 @@ class ListQuery(Strict):
     status: Status | None = None
     assignee_id: Id | None = None
     contact_email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    needs_review: bool | None = Field(
+        default=None, description="true: only leads the spam filter flagged for a look."
+    )
+    channel: Channel | None = None
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 

@@ -421,6 +421,8 @@ def _call_result(inquiry: Inquiry) -> str:
 
 def decide(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) -> Decision:
     """One inquiry's decision against a snapshot (see `plan_batch` for a batch)."""
+    if inquiry.review is not None:
+        return _reviewed_lead(inquiry, snapshot, now, policy)
     if inquiry.not_a_lead:
         return RecordOnly(inquiry, inquiry.not_a_lead)
     if snapshot.recent_from_sender.get(inquiry.key, 0) >= policy.sender_limit:
@@ -453,6 +455,17 @@ def decide(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) 
             inbound_activity(inquiry, now),
             "answered call from a known customer with no open lead: logged on the contact",
         )
+    return _new_lead(inquiry, contact, leads, snapshot, now, policy, call_status)
+
+
+def _reviewed_lead(inquiry: Inquiry, snapshot: Snapshot, now: datetime, policy: Policy) -> NewLead:
+    """A person said this is a real inquiry: a new lead, judged and assigned as any,
+    except that the repeat, loop-guard and spam rules do not overrule that person."""
+    contact = choose_contact(
+        inquiry, snapshot.contacts, snapshot.companies, snapshot.not_duplicates
+    )
+    leads = snapshot.leads_by_contact.get(contact.id, ())
+    call_status = inquiry.fields.get("call_status") if inquiry.channel == Channel.PHONE else None
     return _new_lead(inquiry, contact, leads, snapshot, now, policy, call_status)
 
 
@@ -548,7 +561,12 @@ def _new_lead(
 ) -> NewLead:
     team, team_reason = _team_for(inquiry, snapshot)
     verdict = judge_spam(inquiry, snapshot, now, policy)
+    if inquiry.review is not None and verdict.band != "clean":
+        # The signals stay on the lead for the record; the band is the person's call.
+        verdict = replace(verdict, band="clean")
     explanation = {"team": team_reason, "spam": verdict.explanation}
+    if inquiry.review is not None:
+        explanation["review"] = f"a person said inquiry {inquiry.review.of_inquiry} is real"
     if contact.conflict:
         explanation["contact"] = "; ".join(contact.conflict)
     owner = manual_owner(inquiry)
