@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Cyrillic names and look-alike letters are the data)
 """Builds `ingest/data/spam_corpus.jsonl` from the templates beside this script.
 
 Each family in `spam.txt` / `genuine.txt` is one idea written in one to four
@@ -73,8 +74,17 @@ def _family(head: list[str], lines: list[str]) -> Family:
     if not profile:
         profile = "genuine" if label == "genuine" else "bot"
     rows = next((int(f[2:]) for f in flags if f.startswith("n=")), ROWS_PER_FAMILY)
-    return Family(family_id, label, category, lang, profile, tuple(lines),
-                  "raw" in flags, "homoglyph" in flags, rows)  # fmt: skip
+    return Family(
+        family_id,
+        label,
+        category,
+        lang,
+        profile,
+        tuple(lines),
+        "raw" in flags,
+        "homoglyph" in flags,
+        rows,
+    )
 
 
 class Filler:
@@ -99,8 +109,23 @@ class Filler:
         if name == "num":
             return str(rng.randint(10_000, 99_999_999))
         if name == "handle":
-            stem = rng.choice(["cash", "profit", "invest", "bonus", "seo", "smm", "vip",
-                               "work", "crypto", "lucky", "promo", "leads", "money"])  # fmt: skip
+            stem = rng.choice(
+                [
+                    "cash",
+                    "profit",
+                    "invest",
+                    "bonus",
+                    "seo",
+                    "smm",
+                    "vip",
+                    "work",
+                    "crypto",
+                    "lucky",
+                    "promo",
+                    "leads",
+                    "money",
+                ]
+            )
             return f"{stem}_{rng.choice(['pro', 'club', 'team', 'top', '24', 'ru', 'hub'])}"
         if name == "mash":
             return mash(rng)
@@ -125,41 +150,131 @@ def random_word(rng: random.Random) -> str:
 
 def mix_letters(text: str, rng: random.Random) -> str:
     """Swap look-alike letters inside words between alphabets, as filter dodgers do."""
-    swaps = _TO_LATIN if sum("а" <= c.lower() <= "я" for c in text) > len(text) / 4 else _TO_CYRILLIC
+    swaps = (
+        _TO_LATIN if sum("а" <= c.lower() <= "я" for c in text) > len(text) / 4 else _TO_CYRILLIC
+    )
     share = rng.uniform(0.3, 0.8)
     return "".join(swaps[c] if c in swaps and rng.random() < share else c for c in text)
 
 
 # --- senders ------------------------------------------------------------------------
 
-_RU_NAMES = ["Ирина", "Алексей Смирнов", "Марина", "Дмитрий Козлов", "Ольга Петрова", "Сергей",
-             "Наталья Иванова", "Андрей", "Елена Васильевна", "Павел Орлов", "Татьяна", "Игорь",
-             "Светлана Морозова", "Николай", "Юлия", "Виктор Павлович", "Анна", "Максим"]  # fmt: skip
-_EN_NAMES = ["John Carter", "Sarah Miller", "Michael", "Emma Brown", "David Wilson", "Laura",
-             "James", "Olivia Smith", "Robert King", "Sophie"]  # fmt: skip
-_BIZ_DOMAINS = ["stroymontazh.ru", "ural-metall.ru", "logistika-plus.ru", "teplo-service.ru",
-                "okna-nsk.ru", "mebel-fabrika.ru", "autoparts24.ru", "greenfarm.kz",
-                "acme-tools.com", "northwind.co.uk", "bauteile.de", "medclinic-spb.ru"]  # fmt: skip
+_RU_NAMES = [
+    "Ирина",
+    "Алексей Смирнов",
+    "Марина",
+    "Дмитрий Козлов",
+    "Ольга Петрова",
+    "Сергей",
+    "Наталья Иванова",
+    "Андрей",
+    "Елена Васильевна",
+    "Павел Орлов",
+    "Татьяна",
+    "Игорь",
+    "Светлана Морозова",
+    "Николай",
+    "Юлия",
+    "Виктор Павлович",
+    "Анна",
+    "Максим",
+]
+_EN_NAMES = [
+    "John Carter",
+    "Sarah Miller",
+    "Michael",
+    "Emma Brown",
+    "David Wilson",
+    "Laura",
+    "James",
+    "Olivia Smith",
+    "Robert King",
+    "Sophie",
+]
+_BIZ_DOMAINS = [
+    "stroymontazh.ru",
+    "ural-metall.ru",
+    "logistika-plus.ru",
+    "teplo-service.ru",
+    "okna-nsk.ru",
+    "mebel-fabrika.ru",
+    "autoparts24.ru",
+    "greenfarm.kz",
+    "acme-tools.com",
+    "northwind.co.uk",
+    "bauteile.de",
+    "medclinic-spb.ru",
+]
 _FREE = ["gmail.com", "yandex.ru", "mail.ru", "outlook.com", "bk.ru", "inbox.ru"]
-_SPAM_NAMES = ["Alex", "SEO Team", "Мария, менеджер", "Robert", "Kate from Growth", "Анна",
-               "HenryKnike", "Crytobot", "JamesVoise", "Support", "Admin", "Victoria",
-               "Ivanxxx", "DavidFuh", "Менеджер Ольга", "Webmaster", "Lily", "Kevin Wang"]  # fmt: skip
-_SPAM_DOMAINS = ["gmail.com", "outlook.com", "yandex.ru", "mail.ru", "hotmail.com",
-                 "seo-agency.pro", "mailinator.com", "yopmail.com", "web-studio.online"]  # fmt: skip
+_SPAM_NAMES = [
+    "Alex",
+    "SEO Team",
+    "Мария, менеджер",
+    "Robert",
+    "Kate from Growth",
+    "Анна",
+    "HenryKnike",
+    "Crytobot",
+    "JamesVoise",
+    "Support",
+    "Admin",
+    "Victoria",
+    "Ivanxxx",
+    "DavidFuh",
+    "Менеджер Ольга",
+    "Webmaster",
+    "Lily",
+    "Kevin Wang",
+]
+_SPAM_DOMAINS = [
+    "gmail.com",
+    "outlook.com",
+    "yandex.ru",
+    "mail.ru",
+    "hotmail.com",
+    "seo-agency.pro",
+    "mailinator.com",
+    "yopmail.com",
+    "web-studio.online",
+]
 _TEST_NAMES = ["test", "Тест", "Тест Тестович", "asdf", "Test User", "тест", "qwe", "Иван"]
-_TEST_EMAILS = ["test@test.ru", "test@example.com", "a@a.ru", "qwe@qwe.com", "test@mail.ru",
-                "dev@localhost.test", None]  # fmt: skip
+_TEST_EMAILS = [
+    "test@test.ru",
+    "test@example.com",
+    "a@a.ru",
+    "qwe@qwe.com",
+    "test@mail.ru",
+    "dev@localhost.test",
+    None,
+]
 _TEST_PHONES = ["+79999999999", "+79000000000", "+79111111111", "+71234567890", None]
 
 
 def sender(profile: str, lang: str, rng: random.Random) -> dict[str, object]:
     if profile == "test":
-        return {"name": rng.choice(_TEST_NAMES), "email": rng.choice(_TEST_EMAILS),
-                "phone": rng.choice(_TEST_PHONES)}  # fmt: skip
+        return {
+            "name": rng.choice(_TEST_NAMES),
+            "email": rng.choice(_TEST_EMAILS),
+            "phone": rng.choice(_TEST_PHONES),
+        }
     if profile == "genuine":
         name = rng.choice(_EN_NAMES if lang == "en" else _RU_NAMES)
-        user = rng.choice(["info", "sales", "a.petrov", "olga.k", "zakupki", "snab", "director",
-                           "j.carter", "m.ivanova", "office", "buh", "ivan77"])  # fmt: skip
+        user = rng.choice(
+            [
+                "info",
+                "sales",
+                "a.petrov",
+                "olga.k",
+                "zakupki",
+                "snab",
+                "director",
+                "j.carter",
+                "m.ivanova",
+                "office",
+                "buh",
+                "ivan77",
+            ]
+        )
         domain = rng.choice(_BIZ_DOMAINS if rng.random() < 0.6 else _FREE)
         email = f"{user}@{domain}" if rng.random() < 0.8 else None
         phone = _phone(rng, lang) if email is None or rng.random() < 0.6 else None
@@ -172,7 +287,7 @@ def sender(profile: str, lang: str, rng: random.Random) -> dict[str, object]:
 
 def _phone(rng: random.Random, lang: str) -> str:
     if lang == "en" and rng.random() < 0.6:
-        return f"+4479{rng.randint(10, 99)}{rng.randint(100000, 999999)}"
+        return f"+44{rng.choice(['7400', '7412', '7450', '7500'])}{rng.randint(100000, 999999)}"
     code = rng.choice(["903", "905", "909", "910", "915", "916", "921", "925", "926", "977"])
     return f"+7{code}{rng.randint(1000000, 9999999)}"
 
