@@ -66,27 +66,31 @@ class TextClassifier:
         seed: int = 20261202,
     ) -> TextClassifier:
         """Train on `(text, is_junk)` pairs; deterministic for the same input and seed."""
-        data = [(sorted(features_of(text)), 1.0 if junk else 0.0) for text, junk in examples]
-        data = [(features, label) for features, label in data if features]
-        weights: dict[int, float] = {}
-        squares: dict[int, float] = {}
+        hashed = [(sorted(features_of(text)), 1.0 if junk else 0.0) for text, junk in examples]
+        slots = sorted({f for features, _ in hashed for f in features})
+        index = {f: i for i, f in enumerate(slots)}
+        # Dense lists indexed by slot rather than dicts: the inner loop runs a few
+        # million times per fit.
+        data = [([index[f] for f in features], label) for features, label in hashed if features]
+        weights = [0.0] * len(slots)
+        squares = [1e-8] * len(slots)
         bias, bias_square = 0.0, 1e-8
         rng = random.Random(seed)
+        sqrt = math.sqrt
         for _ in range(epochs):
             rng.shuffle(data)
             for features, label in data:
-                scale = 1.0 / math.sqrt(len(features))
-                z = bias + scale * math.fsum(weights.get(f, 0.0) for f in features)
-                error = _sigmoid(z) - label
+                scale = 1.0 / sqrt(len(features))
+                error = _sigmoid(bias + scale * sum([weights[i] for i in features])) - label
                 bias_square += error * error
-                bias -= rate * error / math.sqrt(bias_square)
-                for f in features:
-                    w = weights.get(f, 0.0)
+                bias -= rate * error / sqrt(bias_square)
+                for i in features:
+                    w = weights[i]
                     gradient = error * scale + l2 * w
-                    square = squares.get(f, 1e-8) + gradient * gradient
-                    squares[f] = square
-                    weights[f] = w - rate * gradient / math.sqrt(square)
-        return cls(bias, weights).rounded()
+                    square = squares[i] + gradient * gradient
+                    squares[i] = square
+                    weights[i] = w - rate * gradient / sqrt(square)
+        return cls(bias, dict(zip(slots, weights, strict=True))).rounded()
 
     def probability_junk(self, text: str) -> float:
         """P(junk | text); 0.5 for a text with no features or an empty model."""

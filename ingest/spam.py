@@ -2,7 +2,8 @@
 """Spam scoring: independent signals, each adding a weight and a reason to one score.
 
 Signals: the form's honeypot, time-to-submit read from a signed render token, admin
-blocklists, disposable email domains, link density and URL shorteners, no valid way
+blocklists, disposable email domains, links (with or without a scheme) and URL
+shorteners, words mixing Cyrillic and Latin look-alikes, payment-fraud phrases, no valid way
 to reply, the sender's and the IP's recent rate, gibberish text, test submissions,
 and the learned classifier's probability (computed elsewhere and passed in). The
 band (clean, suspicious, junk) comes from thresholds an admin can tune. Auto-replies
@@ -178,6 +179,7 @@ def _signals(
     yield from _homoglyphs(text)
     yield from _gibberish(text)
     yield from _pitch(text)
+    yield from _fraud(text)
     yield from _classifier(context.junk_probability, limits)
 
 
@@ -195,9 +197,28 @@ _PITCH = re.compile(
     r"настроим|увеличим|провели|проведём|проведем)|продвижени\w*|раскрутк\w*|"
     r"таргет\w*|франшиз\w*|подписчик\w*|"
     r"баз[аеуы] (?:клиентов|контактов|email|e-mail)|рассылк\w*|госзакуп\w*|"
-    r"окупаемост\w*|окупит\w*|пассивн\w+ доход\w*)\b",
+    r"окупаемост\w*|окупит\w*|пассивн\w+ доход\w*|"
+    # Suppliers and "partners" offering to sell to the seller, not to buy from it.
+    r"we supply|(?:at|competitive) factory prices?|we are (?:a |an )?(?:leading |professional )?"
+    r"(?:manufacturer|factory|exporter)|reaching out from|"
+    r"(?:предлагаем|можем предложить|хотим предложить) (?:вам|вашей компании|сотрудничество|"
+    r"партн[её]рство)|хотим предложить|ищем (?:партн[её]ров|представителей))\b",
     re.IGNORECASE,
 )
+# Business email compromise: urgent secret payments, gift cards, changed bank details.
+_FRAUD = re.compile(
+    r"\b(?:gift ?cards?|wire transfer|confidential (?:payment|transfer)|keep this between us|"
+    r"(?:new|changed|updated) bank details|bank details have changed|"
+    r"реквизиты (?:изменились|поменялись)|(?:новые|изменённые|измененные) реквизиты|"
+    r"подарочн\w+ карт\w*|никому не сообщайте|сотрудник фсб|служба безопасности банка)\b",
+    re.IGNORECASE,
+)
+
+
+def _fraud(text: str) -> Iterator[SpamReason]:
+    found = _FRAUD.search(text)
+    if found:
+        yield SpamReason("fraud", 0.6, f"reads like payment fraud ({found.group(0)!r})")
 
 
 def _pitch(text: str) -> Iterator[SpamReason]:

@@ -323,6 +323,10 @@ def test_corpus_shape() -> None:
         ),
         pytest.param("Please send a quote for 40 seats", False, id="quote"),
         pytest.param("Перезвоните, пожалуйста, по поводу доставки", False, id="ru-callback"),
+        pytest.param("We supply OEM products at factory price", True, id="supplier-en"),
+        pytest.param("Хотим предложить партнёрство: вы нам заказы", True, id="partner-ru"),
+        pytest.param("Мы производитель мебели, нужны петли Blum 500 шт", False, id="maker-buys"),
+        pytest.param("Хотим стать вашим дилером в Казани", False, id="dealer-asks"),
     ],
 )
 def test_sales_pitch_signal(text: str, pitch: bool) -> None:
@@ -434,3 +438,21 @@ def test_test_submissions_fire(text: str) -> None:
 )
 def test_greetings_and_real_requests_are_not_tests(text: str) -> None:
     assert "test_submission" not in signals(inquiry(text=text), context())
+
+
+# --- payment fraud -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "fraud"),
+    [
+        pytest.param("Please buy 5 Apple gift cards for a client today", True, id="gift-cards"),
+        pytest.param("I need you to handle an urgent wire transfer", True, id="wire"),
+        pytest.param("Реквизиты изменились, оплатите по новым", True, id="changed-details-ru"),
+        pytest.param("Оплатили счёт №4512, подтвердите получение", False, id="paid-invoice"),
+        pytest.param("Can you send an invoice with your bank details?", False, id="asks-details"),
+        pytest.param("Я на совещании, напишите вечером", False, id="busy-buyer"),
+    ],
+)
+def test_fraud_signal(text: str, fraud: bool) -> None:
+    assert ("fraud" in signals(inquiry(text=text), context())) is fraud
