@@ -148,7 +148,15 @@ def _rates(label: str, counts: Counter[str]) -> dict[str, Any]:
     share = {k: round(counts[k] / n, 4) if n else 0.0 for k in counts}
     if label == "spam":
         caught = sum(counts[k] for k in ("junk", "suspicious", "refused"))
-        return {"n": n, "caught": round(caught / n, 4) if n else 0.0, **share}
+        accepted = n - counts["refused"]
+        scored = counts["junk"] + counts["suspicious"]
+        return {
+            "n": n,
+            "caught": round(caught / n, 4) if n else 0.0,
+            # The scoring's own share, whatever the form's validation refuses.
+            "caught_when_accepted": round(scored / accepted, 4) if accepted else 1.0,
+            **share,
+        }
     bad = counts["junk"] + counts["refused"]
     return {
         "n": n,
@@ -205,7 +213,8 @@ def _print_part(part: dict[str, Any], rules: dict[str, Any]) -> None:
     )
     for label, value, rules_only in lines:
         print(f"  TOTAL {label:<38}{value:>8.1%}   rules only {rules_only:.1%}")
-    print(f"  (genuine refused by the form itself, e.g. an invalid phone: {g['refused']:.1%})")
+    print(f"  (genuine refused by the form itself, e.g. an invalid phone: {g['refused']:.1%};")
+    print(f"   spam the form accepted that scoring caught: {s['caught_when_accepted']:.1%})")
     print(f"  targets met: {part['targets_met']}")
 
 

@@ -31,9 +31,10 @@ STATE_VERSION = 2
 N_FEATURES = 1 << 20
 _WORD = re.compile(r"[^\W_]+|https?://\S+", re.UNICODE)
 _DIGITS = re.compile(r"\d")
-# Online marks: step size, the confidence a marked text is pushed to, and a bound.
+# Online marks: step size, the confidence a marked text is pushed to (with room for
+# later marks on similar texts to pull it back a little), and a bound.
 LEARN_RATE = 1.0
-LEARN_TARGET = 0.9
+LEARN_TARGET = 0.95
 LEARN_MAX_STEPS = 40
 # A text of fewer words says too little to be sure about: "Заявка", "Hey" and "price?"
 # come from buyers and from spam alike, so their evidence is shrunk (measured by the
