@@ -23,7 +23,7 @@ from ingest.contract import InvalidIdentity, normalize_phone
 from ingest.pipeline import Policy, TeamView
 from ingest.routing import MemberState, RoutingRule
 from ingest.spam import Blocklist, SpamThresholds
-from ingest.spam_model import effective_classifier
+from ingest.spam_model import effective_classifier, marks_from_state
 from ingest.worktime import Interval, WeeklyHours, zone_problem
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,7 @@ def _blocklist(entries: tuple[tuple[str, str], ...]) -> Blocklist:
 
 def _classifier(state: dict[str, Any] | None) -> TextClassifier:
     """The shipped baseline, with the managers' marks from the store laid over it."""
-    if not state:
-        return effective_classifier(None)
-    try:
-        return effective_classifier(TextClassifier.from_state(state))
-    except ValueError:
-        log.exception("the stored spam marks are unreadable; scoring with the baseline alone")
-        return effective_classifier(None)
+    return effective_classifier(marks_from_state(state))
 
 
 def team_view(team: intake.TeamRow) -> TeamView:

@@ -25,6 +25,8 @@ from ingest.classifier import TextClassifier
 log = logging.getLogger(__name__)
 
 BASELINE_PATH = Path(__file__).resolve().parent / "data" / "spam_model.json.gz"
+# The state the classifier stored before there was a baseline (naive Bayes counts).
+NAIVE_BAYES_VERSION = 1
 
 
 @functools.cache
@@ -46,12 +48,12 @@ def marks_from_state(state: Mapping[str, Any] | None) -> TextClassifier:
 
     A state from the classifier before the shipped baseline (version 1, naive Bayes
     counts) cannot be laid over it; it is set aside and the marks start afresh."""
-    if not state:
+    if not state or state.get("version") == NAIVE_BAYES_VERSION:
         return TextClassifier.empty()
     try:
         return TextClassifier.from_state(state)
     except ValueError:
-        log.warning("the stored spam model state is unusable; starting from the baseline")
+        log.warning("the stored spam marks are unusable; judging with the baseline alone")
         return TextClassifier.empty()
 
 
