@@ -4,8 +4,12 @@
 Each family in `spam.txt` / `genuine.txt` is one idea written in one to four
 phrasings, with `{a|b}` choices and `[[slot]]` fillers from `pools.txt`; its rows
 share the family id, so `bench.spam_eval` can hold out whole families. The rows
-already in the corpus that came before the templates (family `seed-*`) are kept as
-they are. Deterministic: a fixed seed, so a rerun writes the same bytes.
+already in the corpus that came before the templates (family `seed-*`, one family
+per row; their category and language were added once by keyword, and seven fictional
+phone numbers no phone library accepts were made valid) are kept as they are. Rows
+of category `metadata` are spam only because of how they were sent (honeypot, no
+contact, 1 s): `ingest.train_spam` does not learn from their text. Deterministic: a
+fixed seed, so a rerun writes the same bytes. Then retrain: `python -m ingest.train_spam`.
 
 Run: `.venv/bin/python scripts/spam_corpus/build.py`
 """
