@@ -522,7 +522,7 @@ class SpamThresholdsBody(Strict):
     max_recent_from_sender: int = Field(default=3, ge=1, le=1_000_000)
     max_recent_from_ip: int = Field(default=10, ge=1, le=1_000_000)
     max_links: int = Field(default=2, ge=0, le=1_000_000)
-    classifier_weight: float = Field(default=1.5, ge=0, le=1000, allow_inf_nan=False)
+    classifier_weight: float = Field(default=1.25, ge=0, le=1000, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bands(self) -> SpamThresholdsBody:
