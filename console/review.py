@@ -29,13 +29,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from console.http import ApiError, Call, Endpoint, collect, route
-from console.manager import Publish, text_of
+from console.manager import Publish, first_contact_plan, text_of
 from console.schemas import FIRST_DAY, LAST_DAY, MAX_OFFSET, Channel, Line, Strict
-from crm_store import configuration, review
+from crm_store import review
 from crm_store.database import Database
 from crm_store.review import Kind, ReviewFilter, ReviewPage
 from ingest.contract import Inquiry, Review
-from ingest.pipeline import DEFAULT_SLA_MINUTES, FIRST_CONTACT, derived_id
+from ingest.pipeline import derived_id
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +179,7 @@ class ReviewEndpoints:
         assert record.lead_id is not None
         channel = str(record.payload.get("channel") or "")
         async with self._db.sessions() as session, session.begin():
-            stored = (await configuration.rule_settings(session)).get("sla_minutes", {})
-            minutes = int(stored.get(channel, DEFAULT_SLA_MINUTES.get(channel, 30)))
-            kind, subject = FIRST_CONTACT.get(channel, ("call", "First contact"))
-            plan = review.FirstContact(kind, subject, call.now + timedelta(minutes=minutes))
+            plan = await first_contact_plan(session, channel, call.now)
             restored = await review.restore_junk(
                 session,
                 call.who,

@@ -365,8 +365,8 @@ async def restore_junk(
             learned_at=None,
         )
     )
-    if not await _has_first_contact(session, lead_id):
-        _plan_first_contact(session, lead, first_contact, now)
+    if not await has_first_contact(session, lead_id):
+        plan_first_contact(session, lead, first_contact, now)
     session.add(
         LeadEvent(
             id=uuid.uuid4(),
@@ -388,14 +388,14 @@ async def restore_junk(
     return True
 
 
-async def _has_first_contact(session: AsyncSession, lead_id: uuid.UUID) -> bool:
+async def has_first_contact(session: AsyncSession, lead_id: uuid.UUID) -> bool:
     found = await session.scalar(
         select(Activity.id).where(Activity.lead_id == lead_id, Activity.is_first_contact).limit(1)
     )
     return found is not None
 
 
-def _plan_first_contact(
+def plan_first_contact(
     session: AsyncSession, lead: Lead, plan: FirstContact, now: datetime
 ) -> None:
     session.add(

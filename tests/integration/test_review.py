@@ -333,3 +333,36 @@ async def test_the_store_pages_filters_and_finds_cyrillic_in_any_case(db: Databa
     async with db.sessions() as session:
         second = await list_review(session, admin, ReviewFilter(), limit=1, offset=1)
     assert second.total == 4 and [i.kind for i in second.items] == ["bounce"]
+
+
+async def test_a_junk_lead_restored_from_its_card_reaches_a_queue(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    # The card's "Restore" and the review's "this is a real inquiry" must end the same
+    # way: a lead junk kept from ever being assigned gets a first contact and a manager.
+    members, head = await sales_with_head(db)
+    junk = make_inquiry(honeypot=True, sender=Sender(name="Real Person", email="real@client.test"))
+    async with Publisher(broker.bootstrap_servers, topics) as publisher:
+        await publisher.publish(junk)
+    await consume(broker, topics, db)
+    async with db.sessions() as session:
+        lead = await session.scalar(select(Lead))
+    assert lead is not None and lead.status == "junk" and lead.assignee_id is None
+
+    async with console_client(db) as client:
+        resp = await client.post(
+            f"/api/v1/leads/{lead.id}/restore", headers=await token_of(db, head)
+        )
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["status"] == "new"
+
+    report = await SlaWatcher(db).run_once(datetime.now(UTC))
+    assert (report.assigned, report.learned) == (1, 1)
+    async with db.sessions() as session:
+        assigned = await session.get(Lead, lead.id)
+        planned = await session.scalar(
+            select(Activity).where(Activity.lead_id == lead.id, Activity.is_first_contact)
+        )
+    assert assigned is not None and assigned.assignee_id in members
+    assert planned is not None and planned.assignee_id == assigned.assignee_id
+    assert planned.status == "planned" and planned.due_at is not None
