@@ -245,9 +245,7 @@ def _checked(
         return None
 
 
-def _unreadable_optional_phone(
-    form: FormConfig, raw: str | None, errors: dict[str, str]
-) -> bool:
+def _unreadable_optional_phone(form: FormConfig, raw: str | None, errors: dict[str, str]) -> bool:
     """True, and the phone's error dropped, when the field is optional, its error is the
     only one, and it holds a number's worth of digits (a foreign national format, say):
     the inquiry is then taken with the number kept as written. Words alone or a stray
