@@ -48,6 +48,9 @@ _TEST_FILLER = frozenset(
     | {"сообщение", "пожалуйста", "не", "обращайте", "внимания", "это", "связи", "формы"}
 )
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю")
+# Every run of four neighbouring keys: one set lookup per window of a word instead of
+# a substring search per run (the check runs on every word of every inquiry).
+_KEYBOARD_RUNS = frozenset(row[i : i + 4] for row in _KEYBOARD_ROWS for i in range(len(row) - 3))
 
 _URL = re.compile(r"(?:https?://|www\.)([^\s/?#<>\"']+)", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -317,7 +320,7 @@ def _is_abbrev(word: str) -> bool:
 
 
 def _looks_mashed(word: str) -> bool:
-    if any(row[i : i + 4] in word for row in _KEYBOARD_ROWS for i in range(len(row) - 3)):
+    if any(word[i : i + 4] in _KEYBOARD_RUNS for i in range(len(word) - 3)):
         return True
     run = longest = 0
     for ch in word:
