@@ -69,6 +69,9 @@ _TEST_FILLER = frozenset(
        "игнорировать", "удалить", "с", "сайта", "обратной", "работы", "отправки"}
 )  # fmt: skip
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю")
+# Every run of four neighbouring keys: one set lookup per window of a word instead of
+# a substring search per run (the check runs on every word of every inquiry).
+_KEYBOARD_RUNS = frozenset(row[i : i + 4] for row in _KEYBOARD_ROWS for i in range(len(row) - 3))
 
 _URL = re.compile(r"(?:https?://|www\.)([^\s/?#<>\"']+)", re.IGNORECASE)
 # A host written without a scheme: labels, a dot, a known TLD, then the end of the
@@ -410,7 +413,7 @@ def _is_abbrev(word: str) -> bool:
 
 
 def _looks_mashed(word: str) -> bool:
-    if any(row[i : i + 4] in word for row in _KEYBOARD_ROWS for i in range(len(row) - 3)):
+    if any(word[i : i + 4] in _KEYBOARD_RUNS for i in range(len(word) - 3)):
         return True
     run = longest = 0
     for ch in word:
