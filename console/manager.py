@@ -353,17 +353,7 @@ class ManagerEndpoints:
         body = call.body_as(ManualLeadBody)
         owner = await self._owner_of(body, call)
         inquiry = self._manual_inquiry(body, call, owner)
-        if self._publish is None:
-            raise ApiError(503, "This console process has no broker to publish to.")
-        try:
-            await self._publish(inquiry)
-        except Exception:  # any publish failure: nothing was recorded, the caller retries
-            log.warning("could not publish a manual inquiry", exc_info=True)
-            raise ApiError(
-                503,
-                "The broker did not acknowledge the inquiry; nothing was recorded, retry.",
-                headers={"Retry-After": "5"},
-            ) from None
+        await publish_or_503(self._publish, inquiry, "a manual inquiry")
         return Reply(Accepted(inquiry_id=inquiry.id), status=202)
 
     async def _owner_of(self, body: ManualLeadBody, call: Call) -> tuple[int, str] | None:
@@ -464,3 +454,19 @@ async def first_contact_plan(
     minutes = int(stored.get(channel, DEFAULT_SLA_MINUTES.get(channel, 30)))
     kind, subject = FIRST_CONTACT.get(channel, ("call", "First contact"))
     return review.FirstContact(kind, subject, now + timedelta(minutes=minutes))
+
+
+async def publish_or_503(publish: Publish | None, inquiry: Inquiry, what: str) -> None:
+    """Publish with the broker's acknowledgement, or answer 503: nothing was recorded,
+    so the caller may simply retry."""
+    if publish is None:
+        raise ApiError(503, "This console process has no broker to publish to.")
+    try:
+        await publish(inquiry)
+    except Exception:  # any publish failure: nothing was recorded, the caller retries
+        log.warning("could not publish %s", what, exc_info=True)
+        raise ApiError(
+            503,
+            "The broker did not acknowledge the inquiry; nothing was recorded, retry.",
+            headers={"Retry-After": "5"},
+        ) from None

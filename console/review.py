@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from console.http import ApiError, Call, Endpoint, collect, route
-from console.manager import Publish, first_contact_plan, text_of
+from console.manager import Publish, first_contact_plan, publish_or_503, text_of
 from console.schemas import FIRST_DAY, LAST_DAY, MAX_OFFSET, Channel, Line, Strict
 from crm_store import review
 from crm_store.database import Database
@@ -163,17 +163,7 @@ class ReviewEndpoints:
         )
 
     async def _send(self, inquiry: Inquiry) -> None:
-        if self._publish is None:
-            raise ApiError(503, "This console process has no broker to publish to.")
-        try:
-            await self._publish(inquiry)
-        except Exception:  # any publish failure: nothing was recorded, the caller retries
-            log.warning("could not publish a reviewed inquiry", exc_info=True)
-            raise ApiError(
-                503,
-                "The broker did not acknowledge the inquiry; nothing was recorded, retry.",
-                headers={"Retry-After": "5"},
-            ) from None
+        await publish_or_503(self._publish, inquiry, "a reviewed inquiry")
 
     async def _restore(self, call: Call, record: review.Reviewable) -> MadeLead:
         assert record.lead_id is not None
