@@ -23,7 +23,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, TextClause, and_, exists, func, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    TextClause,
+    and_,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.accounts import Principal
@@ -76,18 +87,20 @@ async def counters(session: AsyncSession, who: Principal, now: datetime) -> Coun
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     stmt = select(
         AppUser.id,
+        AppUser.name,
         _untouched(),
         _open_planned(Activity.due_at < now),
         _open_planned(and_(Activity.due_at >= now, Activity.due_at < now + DUE_SOON)),
         _breaches(day, now),
     ).where(user_scope(who, AppUser.id))
+    rows = (await session.execute(stmt)).all()
     per_user = {
         user_id: Counters(
             new_untouched=untouched, overdue=overdue, due_soon=soon, sla_breaches_today=breaches
         )
-        for user_id, untouched, overdue, soon, breaches in (await session.execute(stmt)).all()
+        for user_id, _, untouched, overdue, soon, breaches in rows
     }
-    return await _view(session, who, per_user)
+    return _view(who, per_user, {row[0]: row[1] for row in rows})
 
 
 def _count(*where: ColumnElement[bool] | TextClause) -> Any:
@@ -96,7 +109,7 @@ def _count(*where: ColumnElement[bool] | TextClause) -> Any:
 
 def _untouched() -> Any:
     return _count(
-        Lead.assignee_id == AppUser.id, Lead.status == "new", Lead.manager_touched.is_(False)
+        Lead.assignee_id == AppUser.id, Lead.status == "new", Lead.manager_touched == false()
     )
 
 
@@ -104,7 +117,7 @@ def _open_planned(when: ColumnElement[bool]) -> Any:
     return _count(
         Activity.assignee_id == AppUser.id,
         Activity.status == "planned",
-        Activity.lead_open.is_(True),
+        Activity.lead_open == true(),
         when,
     )
 
@@ -126,15 +139,10 @@ def _late(now: datetime) -> ColumnElement[bool]:
     )
 
 
-async def _view(
-    session: AsyncSession, who: Principal, per_user: dict[int, Counters]
-) -> CountersView:
+def _view(who: Principal, per_user: dict[int, Counters], names: dict[int, str]) -> CountersView:
     # A user with nothing to count is listed only when it is the caller.
     shown = {uid: c for uid, c in per_user.items() if uid == who.user_id or c != Counters()}
     shown.setdefault(who.user_id, Counters())
-    names = dict(
-        (await session.execute(select(AppUser.id, AppUser.name).where(AppUser.id.in_(shown)))).all()
-    )
     by_user = [
         UserCounters(user_id=uid, name=names.get(uid, f"user {uid}"), counters=c)
         for uid, c in sorted(shown.items())
@@ -179,7 +187,8 @@ async def recount(session: AsyncSession, who: Principal, now: datetime) -> Count
     )
     breaches = and_(first_contact_today, user_scope(who, Activity.assignee_id), _late(now))
     add(await session.execute(_by_assignee(breaches)), "sla_breaches_today")
-    return await _view(session, who, per_user)
+    users = select(AppUser.id, AppUser.name).where(AppUser.id.in_([*per_user, who.user_id]))
+    return _view(who, per_user, dict((await session.execute(users)).all()))
 
 
 def _recount_untouched(who: Principal) -> Any:
