@@ -9,8 +9,9 @@ progress) count for the first three.
 Counting these with GROUP BY over leads and activities at read time took seconds at
 1M activities (issue 11). Instead, two flags are kept exact by database triggers
 (migration 0014) in the same statement that changes an activity or a lead's status,
-whatever code path runs it: `lead.manager_touched` and `activity.lead_open`. The
-counters then count entries of covering indexes, one range per user in scope.
+whatever code path runs it: `lead.manager_touched`, and `activity.lead_open` on
+planned activities. The counters then count entries of covering indexes, one range
+per user in scope.
 Overdue depends on the clock, so it stays a range count over `due_at`, never a
 stored number. `recount` is the straight GROUP BY, kept as the reference that tests
 and `leadflow counters` compare against; `repair` fixes the flags if they ever drift.
@@ -59,7 +60,8 @@ _LEAD_OPEN = (
 # Rows whose flag disagrees with what it summarises.
 _DRIFT = {
     "lead": f"manager_touched <> {_TOUCHED}",
-    "activity": f"lead_open <> {_LEAD_OPEN}",
+    # Only planned activities are counted, so only theirs is kept (fewer trigger runs).
+    "activity": f"status = 'planned' AND lead_open <> {_LEAD_OPEN}",
 }
 _FIX = {"lead": "manager_touched", "activity": "lead_open"}
 

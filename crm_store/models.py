@@ -261,7 +261,7 @@ class Activity(Base):
     lead_open: Mapped[bool] = mapped_column(
         Boolean,
         server_default=true(),
-        comment="the lead is new or in progress; kept by a trigger (migration 0014)",
+        comment="planned only: the lead is new or in progress; kept by a trigger (0014)",
     )
 
 

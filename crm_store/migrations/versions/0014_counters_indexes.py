@@ -1,7 +1,7 @@
 """counters: two flags kept by triggers, and indexes the counters count
 
-`lead.manager_touched` (some done, non-inbound activity on the lead) and
-`activity.lead_open` (the activity's lead is new or in progress) are kept exact by
+`lead.manager_touched` (some done, non-inbound activity on the lead) and, on planned
+activities, `activity.lead_open` (the activity's lead is new or in progress) are kept exact by
 triggers in the same statement that changes an activity or a lead's status, whatever
 code path runs it. The counters then count entries of covering indexes instead
 of joining leads and activities with GROUP BY at read time (issue 11).
@@ -41,7 +41,8 @@ def _lead_open(lead_id: str) -> str:
 def _backfill() -> list[str]:
     return [
         f"UPDATE lead SET manager_touched = {TOUCHED}",
-        f"UPDATE activity SET lead_open = {_lead_open('activity.lead_id')}",
+        f"UPDATE activity SET lead_open = {_lead_open('activity.lead_id')}"
+        " WHERE status = 'planned'",
     ]
 
 
@@ -55,10 +56,11 @@ def _retouch(ids: str) -> str:
 def sqlite_triggers() -> list[str]:
     return [
         f"""CREATE TRIGGER counters_activity_open AFTER INSERT ON activity
-        WHEN NEW.lead_open IS NOT {_lead_open('NEW.lead_id')}
+        WHEN NEW.status = 'planned' AND NEW.lead_open IS NOT {_lead_open('NEW.lead_id')}
         BEGIN UPDATE activity SET lead_open = NOT lead_open WHERE id = NEW.id; END""",
-        f"""CREATE TRIGGER counters_activity_moved AFTER UPDATE OF lead_id ON activity
-        WHEN OLD.lead_id IS NOT NEW.lead_id
+        f"""CREATE TRIGGER counters_activity_moved AFTER UPDATE OF lead_id, status ON activity
+        WHEN NEW.status = 'planned'
+          AND (OLD.lead_id IS NOT NEW.lead_id OR OLD.status IS NOT NEW.status)
         BEGIN UPDATE activity SET lead_open = {_lead_open('NEW.lead_id')} WHERE id = NEW.id; END""",
         f"""CREATE TRIGGER counters_activity_touch AFTER INSERT ON activity
         WHEN NEW.{TOUCHING.replace(' AND ', ' AND NEW.')}
@@ -74,23 +76,27 @@ def sqlite_triggers() -> list[str]:
         BEGIN {_retouch('OLD.lead_id')}; END""",
         f"""CREATE TRIGGER counters_lead_status AFTER UPDATE OF status ON lead
         WHEN (OLD.status IN {OPEN}) IS NOT (NEW.status IN {OPEN})
-        BEGIN UPDATE activity SET lead_open = (NEW.status IN {OPEN}) WHERE lead_id = NEW.id; END""",
+        BEGIN UPDATE activity SET lead_open = (NEW.status IN {OPEN})
+        WHERE lead_id = NEW.id AND status = 'planned'; END""",
     ]
 
 
 def postgresql_triggers() -> list[str]:
-    # FOR SHARE makes a concurrent status change of the lead wait for this insert's
-    # commit (and the other way round), so neither misses the other's row.
+    # No row lock on the lead here: FOR SHARE would let two writers that insert an
+    # activity and then update the same lead deadlock. The price: on PostgreSQL an
+    # activity inserted while another transaction closes its lead can keep
+    # lead_open = true; `leadflow counters check` finds it, `repair` fixes it.
     return [
         f"""CREATE FUNCTION counters_activity_open() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE is_open boolean;
         BEGIN
-          SELECT l.status IN {OPEN} INTO is_open FROM lead l WHERE l.id = NEW.lead_id FOR SHARE;
+          SELECT l.status IN {OPEN} INTO is_open FROM lead l WHERE l.id = NEW.lead_id;
           NEW.lead_open := coalesce(is_open, false);
           RETURN NEW;
         END $$""",
-        """CREATE TRIGGER counters_activity_open BEFORE INSERT OR UPDATE OF lead_id ON activity
-        FOR EACH ROW EXECUTE FUNCTION counters_activity_open()""",
+        """CREATE TRIGGER counters_activity_open
+        BEFORE INSERT OR UPDATE OF lead_id, status ON activity
+        FOR EACH ROW WHEN (NEW.status = 'planned') EXECUTE FUNCTION counters_activity_open()""",
         f"""CREATE FUNCTION counters_activity_touch() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF TG_OP = 'INSERT' THEN
@@ -114,7 +120,8 @@ def postgresql_triggers() -> list[str]:
         EXECUTE FUNCTION counters_activity_touch()""",
         f"""CREATE FUNCTION counters_lead_status() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-          UPDATE activity SET lead_open = (NEW.status IN {OPEN}) WHERE lead_id = NEW.id;
+          UPDATE activity SET lead_open = (NEW.status IN {OPEN})
+          WHERE lead_id = NEW.id AND status = 'planned';
           RETURN NULL;
         END $$""",
         f"""CREATE TRIGGER counters_lead_status AFTER UPDATE OF status ON lead FOR EACH ROW
