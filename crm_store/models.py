@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     text,
     true,
 )
@@ -174,7 +175,8 @@ class ContactIdentity(Base):
 class Lead(Base):
     __tablename__ = "lead"
     __table_args__ = (
-        Index("ix_lead_assignee_status", "assignee_id", "status"),
+        # Covers crm_store.counters' count of untouched new leads (migration 0014).
+        Index("ix_lead_assignee_status_touched", "assignee_id", "status", "manager_touched"),
         Index("ix_lead_created_at", "created_at"),
         Index("ix_lead_assignee_assigned_at", "assignee_id", "assigned_at"),
         Index("ix_lead_status", "status"),
@@ -199,6 +201,11 @@ class Lead(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     assigned_at: Mapped[datetime | None]
+    manager_touched: Mapped[bool] = mapped_column(
+        Boolean,
+        server_default=false(),
+        comment="some done, non-inbound activity is on the lead; kept by a trigger (0014)",
+    )
 
 
 class Deal(Base):
@@ -219,7 +226,23 @@ class Activity(Base):
     """A call, email, message, meeting or task: planned (due_at) or done (done_at)."""
 
     __tablename__ = "activity"
-    __table_args__ = (Index("ix_activity_assignee_status_due", "assignee_id", "status", "due_at"),)
+    __table_args__ = (
+        # Both cover a count of crm_store.counters (migration 0014); the partial
+        # index's WHERE text is repeated there, as SQLite needs.
+        Index(
+            "ix_activity_assignee_status_open_due", "assignee_id", "status", "lead_open", "due_at"
+        ),
+        Index(
+            "ix_activity_first_contact",
+            "assignee_id",
+            "is_first_contact",
+            "due_at",
+            "status",
+            "done_at",
+            sqlite_where=text("is_first_contact = true"),
+            postgresql_where=text("is_first_contact = true"),
+        ),
+    )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"))
@@ -235,6 +258,11 @@ class Activity(Base):
     done_at: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    lead_open: Mapped[bool] = mapped_column(
+        Boolean,
+        server_default=true(),
+        comment="planned only: the lead is new or in progress; kept by a trigger (0014)",
+    )
 
 
 class InquiryRecord(Base):

@@ -1,30 +1,30 @@
 """A manager's day: the queue of their leads, the counters, and the lead card.
 
 Read-only, and scoped by who asks through `crm_store.scope` inside every query.
-Counters: `new_untouched` = new leads without any activity done by a manager;
-`overdue` = planned activities past their deadline; `due_soon` = planned
-activities due within 15 minutes; `sla_breaches_today` = first-contact activities
-due today (UTC) that were done late or are still open past their deadline. Only
-open leads (new, in progress) count. Imports nothing of ours outside `crm_store`.
+The counters live in `crm_store.counters` and are re-exported here for the console.
+Imports nothing of ours outside `crm_store`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.accounts import Principal
+from crm_store.counters import Counters as Counters
+from crm_store.counters import CountersView as CountersView
+from crm_store.counters import UserCounters as UserCounters
+from crm_store.counters import counters as counters
 from crm_store.leads import AssigneeView
 from crm_store.models import Activity, AppUser, Contact, Lead
-from crm_store.scope import lead_scope, user_scope
+from crm_store.scope import lead_scope
 
-DUE_SOON = timedelta(minutes=15)
 OPEN = ("new", "in_progress")
 QueueSort = Literal["created_at", "-created_at", "due", "-due"]
 
@@ -48,24 +48,6 @@ class QueueItem(BaseModel):
 class QueuePage(BaseModel):
     items: list[QueueItem]
     total: int
-
-
-class Counters(BaseModel):
-    new_untouched: int = 0
-    overdue: int = 0
-    due_soon: int = 0
-    sla_breaches_today: int = 0
-
-
-class UserCounters(BaseModel):
-    user_id: int
-    name: str
-    counters: Counters
-
-
-class CountersView(BaseModel):
-    total: Counters
-    by_user: list[UserCounters]
 
 
 def manager_touched(lead_id: Any) -> ColumnElement[bool]:
@@ -164,78 +146,4 @@ def _item(
         next_due_at=next_due,
         overdue=next_due is not None and next_due < now,
         untouched=lead.id not in touched,
-    )
-
-
-async def counters(session: AsyncSession, who: Principal, now: datetime) -> CountersView:
-    """The counters of every user `who` may see, and their sum."""
-    per_user: dict[int, Counters] = {}
-
-    def add(rows: Any, name: str) -> None:
-        for user_id, n in rows:
-            if user_id is not None:
-                setattr(per_user.setdefault(user_id, Counters()), name, int(n))
-
-    add(await session.execute(_untouched_counts(who)), "new_untouched")
-    open_activity = and_(
-        Activity.status == "planned",
-        Activity.lead_id.in_(select(Lead.id).where(Lead.status.in_(OPEN))),
-        user_scope(who, Activity.assignee_id),
-    )
-    for name, clause in (
-        ("overdue", Activity.due_at < now),
-        ("due_soon", and_(Activity.due_at >= now, Activity.due_at < now + DUE_SOON)),
-    ):
-        add(await session.execute(_activity_counts(and_(open_activity, clause))), name)
-    add(await session.execute(_breaches_today(who, now)), "sla_breaches_today")
-    per_user.setdefault(who.user_id, Counters())
-    names = dict(
-        (
-            await session.execute(select(AppUser.id, AppUser.name).where(AppUser.id.in_(per_user)))
-        ).all()
-    )
-    by_user = [
-        UserCounters(user_id=uid, name=names.get(uid, f"user {uid}"), counters=c)
-        for uid, c in sorted(per_user.items())
-    ]
-    total = Counters(
-        **{
-            field: sum(getattr(u.counters, field) for u in by_user)
-            for field in Counters.model_fields
-        }
-    )
-    return CountersView(total=total, by_user=by_user)
-
-
-def _untouched_counts(who: Principal) -> Any:
-    return (
-        select(Lead.assignee_id, func.count())
-        .where(
-            Lead.status == "new",
-            Lead.assignee_id.is_not(None),
-            user_scope(who, Lead.assignee_id),
-            ~manager_touched(Lead.id),
-        )
-        .group_by(Lead.assignee_id)
-    )
-
-
-def _activity_counts(clause: ColumnElement[bool]) -> Any:
-    return select(Activity.assignee_id, func.count()).where(clause).group_by(Activity.assignee_id)
-
-
-def _breaches_today(who: Principal, now: datetime) -> Any:
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    late = or_(
-        and_(Activity.status == "done", Activity.done_at > Activity.due_at),
-        and_(Activity.status == "planned", Activity.due_at < now),
-    )
-    return _activity_counts(
-        and_(
-            Activity.is_first_contact.is_(True),
-            Activity.due_at >= day,
-            Activity.due_at < day + timedelta(days=1),
-            user_scope(who, Activity.assignee_id),
-            late,
-        )
     )

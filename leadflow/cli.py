@@ -1,4 +1,4 @@
-"""The `leadflow` command: up, serve, migrate, topics create, schema."""
+"""The `leadflow` command: up, serve, migrate, counters, topics create, schema."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
+    counters = sub.add_parser(
+        "counters", help="check the counters' stored flags against the rows, or repair them"
+    )
+    counters.add_argument("action", choices=["check", "repair"])
+    counters.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     topics = sub.add_parser("topics", help="manage Kafka topics")
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
@@ -57,12 +62,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.database.url)
         print(f"database at {_redacted(settings.database.url)} is up to date")
         return 0
+    if args.command == "counters":
+        return asyncio.run(_counters(settings, repair=args.action == "repair"))
     if args.command == "topics":
         return asyncio.run(_create_topics(settings))
     if args.command == "import":
         return asyncio.run(importer.run_import(settings, args))
     roles = runtime.ALL_ROLES if args.command == "up" else frozenset({runtime.Role(args.role)})
     return asyncio.run(_serve(settings, roles, demo=getattr(args, "demo", False)))
+
+
+async def _counters(settings: Settings, *, repair: bool) -> int:
+    """Exit 1 when `check` finds drifted flags, so a cron job or a probe can alert."""
+    from crm_store import counters
+    from crm_store.database import open_database
+
+    async with (
+        open_database(settings.database.url) as db,
+        db.sessions() as session,
+        session.begin(),
+    ):
+        found = await (counters.repair(session) if repair else counters.drift(session))
+    verb = "repaired" if repair else "wrong"
+    print(f"counters: {verb} flags on {found['lead']} leads and {found['activity']} activities")
+    return 1 if not repair and any(found.values()) else 0
 
 
 async def _create_topics(settings: Settings) -> int:
