@@ -41,6 +41,7 @@ class ConsoleApi:
         forms_base_url: str | None = None,
         sla_defaults: Mapping[str, int] | None = None,
         default_region: str = "RU",
+        default_language: str = "ru",
         limiter: LoginLimiter | None = None,
         trusted_proxies: Sequence[str] = (),
     ) -> None:
@@ -64,7 +65,11 @@ class ConsoleApi:
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(
-            db, self.authenticator, forms_base_url=forms_base_url, region=default_region
+            db,
+            self.authenticator,
+            forms_base_url=forms_base_url,
+            region=default_region,
+            language=default_language,
         )
 
     def endpoints(self) -> list[Endpoint]:

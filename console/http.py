@@ -41,10 +41,29 @@ class ApiError(Exception):
     """Answer with this problem: raise from an endpoint instead of returning."""
 
     def __init__(
-        self, status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+        **extra: Any,
     ) -> None:
+        # `detail` may be a gettext message with `%(name)s` placeholders filled from
+        # `params`: a page translates `message` first (`translated`), the API shows it
+        # as is.
+        self.message, self.params = detail, dict(params or {})
+        detail = detail % self.params if params else detail
         super().__init__(detail)
         self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        """The sentence in the reader's language (as is when it has no translation)."""
+        text = gettext(self.message)
+        try:
+            return text % self.params if self.params else text
+        except (KeyError, ValueError, TypeError):
+            return self.detail
 
     def response(self) -> web.Response:
         return problem(

@@ -146,7 +146,7 @@ class MailChannel:
     def _form_templates(self) -> dict[str, MailTemplate]:
         templates: dict[str, MailTemplate] = {}
         for form in self._settings.forms:
-            template = form_template(form.ack_subject, form.ack_body)
+            template = form_template(form.ack_subject, form.ack_body, form.language)
             if template is None:
                 continue
             try:
