@@ -58,8 +58,9 @@ class NotifierConfig:
     replication_factor: int = 1
     console_url: str | None = None
     email: bool = True  # False without SMTP settings: no email notice to queue
-    # The notices' language for a manager who chose none in the console.
-    default_language: str = "ru"
+    # The notices' language for a manager who chose none in the console (the runtime
+    # passes `ingest.default_language`).
+    default_language: str = "en"
 
 
 class LeadNotifier:
