@@ -64,9 +64,27 @@ LABELS: dict[str, str] = {
     "weighted": N_("Weighted"),
     # deal stages
     "qualification": N_("Qualification"),
+    # assignment ledger kinds and escalation policies
+    "assigned": N_("Assigned"),
+    "queued": N_("Queued"),
+    "reassigned": N_("Reassigned"),
+    "escalated": N_("Escalated"),
+    "reassign": N_("reassign"),
+    "notify_head": N_("notify the head"),
     # languages, as their speakers name them (the language switch)
     "en": "English",
     "ru": "Русский",
+}
+
+
+# The first-contact activities the pipeline plans carry these English subjects in the
+# store; they are shown in the reader's language. A person's own subject is shown as typed.
+SUBJECTS: dict[str, str] = {
+    "First contact": N_("First contact"),
+    "Call back": N_("Call back"),
+    "Reply to the email": N_("Reply to the email"),
+    "Reply in Telegram": N_("Reply in Telegram"),
+    "Reply in WhatsApp": N_("Reply in WhatsApp"),
 }
 
 
@@ -79,6 +97,13 @@ def label(code: object, gettext: Gettext = _same) -> str:
     text = str(code or "")
     known = LABELS.get(text)
     return gettext(known) if known else text
+
+
+def subject(text: object, gettext: Gettext = _same) -> str:
+    """An activity's subject: the pipeline's own in the reader's language, else as typed."""
+    value = str(text or "")
+    known = SUBJECTS.get(value)
+    return gettext(known) if known else value
 
 
 def zone(name: str | None) -> tzinfo:

@@ -80,6 +80,7 @@ def environment(
     env.filters["when"] = when
     env.filters["relative"] = relative
     env.filters["label"] = lambda code: display.label(code, gettext)
+    env.filters["subject"] = lambda text: display.subject(text, gettext)
     env.filters["money"] = lambda amount: display.money(amount, region, language)
     env.filters["number"] = lambda value: display.number(value, language)
     env.filters["day"] = lambda value: display.day(value, language)

@@ -50,6 +50,7 @@ async def test_the_browser_language_picks_the_pages_language(db: Database) -> No
     assert "<h1>Моя очередь</h1>" in ru_text and ">Веб-форма<" in ru_text
     assert re.search(r'<span class="relative">через \d+ мин</span>', ru_text)
     assert "Взять в работу" in ru_card and ">Готово</button>" in ru_card
+    assert "<b>Первый контакт</b>" in ru_card and "· Назначен" in ru_card
     assert re.search(r"создан \d{1,2} дек\. \d{4}\u202fг\., \d{2}:\d{2} MSK", ru_card)
     assert en_queue.headers["Content-Language"] == "en"
     assert "<h1>My queue</h1>" in en_text and ">Web form<" in en_text

@@ -114,6 +114,13 @@ def test_codes_have_human_labels_in_each_language_and_unknown_codes_stay() -> No
     assert display.label("carrier_pigeon", RU_CATALOG) == "carrier_pigeon"
 
 
+def test_the_pipelines_activity_subjects_read_in_the_language_and_typed_ones_stay() -> None:
+    assert display.subject("First contact", RU_CATALOG) == "Первый контакт"
+    assert display.subject("Reply in Telegram", RU_CATALOG) == "Ответить в Telegram"
+    assert display.subject("Demo call", RU_CATALOG) == "Demo call"
+    assert display.subject("First contact") == "First contact"
+
+
 def test_csv_has_a_bom_and_the_chosen_delimiter_and_defuses_formulas() -> None:
     rows = [["имя", "сумма"], ["Иван; Петров", "=1+1"]]
     data = csv_bytes(rows, ";")
