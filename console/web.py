@@ -55,7 +55,8 @@ def environment(
     region: str = "RU", language: str = "en", catalogs: Catalogs | None = None
 ) -> jinja2.Environment:
     """The pages' environment for one language: its catalog and locale formats."""
-    translations = (catalogs or Catalogs.load()).get(language)
+    catalogs = catalogs or Catalogs.load()
+    translations = catalogs.get(language)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -75,7 +76,7 @@ def environment(
         return display.relative(value, ctx.get("now") or datetime.now(UTC), language, gettext)
 
     env.globals["language"] = language
-    env.globals["languages"] = (catalogs or Catalogs.load()).languages
+    env.globals["languages"] = catalogs.languages
     env.filters["safe_url"] = safe_url
     env.filters["when"] = when
     env.filters["relative"] = relative
@@ -304,11 +305,12 @@ class WebPages:
             return self._report_refused(request, auth, exc.translated(self.gettext(request, auth)))
         async with self._db.sessions() as session:
             rep = await reports.report(session, auth.who, start=start, end=end, now=now)
-        gettext = self.gettext(request, auth)
+        language = self.language_for(request, auth)
+        gettext = self._catalogs.get(language).gettext
         per_day = charts.stacked_columns(
             [
                 (
-                    display.day_month(d.day, self.language_for(request, auth)),
+                    display.day_month(d.day, language),
                     {display.label(c, gettext): n for c, n in d.by_channel.items()},
                 )
                 for d in rep.per_day
