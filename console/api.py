@@ -90,7 +90,12 @@ class ConsoleApi:
 
     def routes(self) -> list[web.RouteDef]:
         endpoints = self.endpoints()
-        api = [web.route(e.method, e.path, handler_for(e, self.authenticator)) for e in endpoints]
+        # Problem sentences in the caller's language (their setting, else Accept-Language).
+        catalogs = self.pages.catalogs
+        api = [
+            web.route(e.method, e.path, handler_for(e, self.authenticator, catalogs))
+            for e in endpoints
+        ]
         # Last, per path: any other method is a 405 that names the allowed ones.
         methods: dict[str, list[str]] = {}
         for e in endpoints:

@@ -205,7 +205,7 @@ class AuthEndpoints:
             creds = await sessions.credentials(session, user.email)
         stored = creds.password_hash if creds else None
         if not await asyncio.to_thread(verify_password, body.current_password, stored):
-            raise ApiError(403, "The current password is wrong.")
+            raise ApiError(403, N_("The current password is wrong."))
         new_hash = await asyncio.to_thread(hash_password, body.new_password)
         async with self._db.sessions() as session, session.begin():
             await sessions.set_password_hash(session, call.who.user_id, new_hash)

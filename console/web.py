@@ -126,6 +126,10 @@ class WebPages:
             web.get("/favicon.ico", self.favicon),
         ]
 
+    @property
+    def catalogs(self) -> Catalogs:
+        return self._catalogs
+
     def language_for(self, request: web.Request, auth: Auth | None) -> str:
         """The person's own setting, else their browser's, else the default."""
         setting = auth.who.language if auth else None

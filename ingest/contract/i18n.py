@@ -113,10 +113,15 @@ class Catalogs:
 
     def choose(self, setting: str | None, accept_language: str | None) -> str:
         """`setting` when it is a language we have, else Accept-Language, else the default."""
+        return self.match(setting, accept_language) or self.default
+
+    def match(self, setting: str | None, accept_language: str | None) -> str | None:
+        """`setting` when it is a language we have, else Accept-Language's best match we
+        have, else None (the caller's own fallback)."""
         if setting is not None and setting in self.translations:
             return setting
         best = negotiate_locale(accepted_languages(accept_language), self.languages, sep="-")
-        return best if best is not None and best in self.translations else self.default
+        return best if best is not None and best in self.translations else None
 
 
 def localized_environments(

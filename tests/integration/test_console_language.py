@@ -161,3 +161,36 @@ async def test_error_sentences_on_pages_are_translated(db: Database) -> None:
     assert admin_only.status == 403 and "Эту страницу может открыть только администратор." in (
         forbidden
     )
+
+
+async def test_api_problems_speak_the_callers_language_and_scripts_read_english(
+    db: Database,
+) -> None:
+    members, _ = await seeded(db, 3)
+    anna = members[0]
+    nowhere = "/api/v1/leads/00000000-0000-4000-8000-000000000000"
+    async with console_client(db, default_language="ru") as client:
+        h = await token_of(db, anna)
+        script = await client.get(nowhere, headers=h)
+        script_body = await script.json()
+        russian = await client.get(nowhere, headers={**h, **RU})
+        russian_body = await russian.json()
+        invalid = await client.post("/api/v1/leads", json={"email": 5}, headers={**h, **RU})
+        invalid_body = await invalid.json()
+        await sign_in(client, await email_of(db, anna))
+        forged = await client.post("/api/v1/leads", json={"name": "x"}, headers=RU)
+        forged_body = await forged.json()
+        async with db.sessions() as session, session.begin():
+            await session.execute(update(AppUser).where(AppUser.id == anna).values(language="ru"))
+        hers = await client.get(nowhere, headers={**h, **EN})
+        hers_body = await hers.json()
+    assert script.status == 404 and script_body["detail"] == "There is no lead with this id."
+    assert russian_body["detail"] == "Лида с таким идентификатором нет."
+    assert invalid.status == 422 and invalid_body["detail"].startswith("Данные некорректны: ")
+    assert "email" in invalid_body["errors"], "the field names stay as they are"
+    assert forged.status == 403
+    assert (
+        forged_body["detail"]
+        == "CSRF-токен отсутствует или неверен: обновите страницу и повторите."
+    )
+    assert hers_body["detail"] == "Лида с таким идентификатором нет.", "her setting wins"
