@@ -86,6 +86,9 @@ class FilteredMessage:
     detail: str
     message_id: str | None
     sender: str | None
+    # What the message says, parsed as if it were a lead: kept on the record so that
+    # a person who reviews it can make it a lead with its words (see `connectors.imap`).
+    read_as_lead: Inquiry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,23 +133,33 @@ def parse_email(
     team: str | None = None,
     default_region: str = "RU",
     max_attachment_bytes: int = 5_000_000,
+    classify: bool = True,
 ) -> ParsedEmail | FilteredMessage:
     """Parse one message; malformed input gives a verdict or a best effort, never an error.
 
     Parts larger than `max_attachment_bytes` are listed as attachments with their size
     computed from the encoded length, and are never decoded, not even as body text.
+    `classify=False` reads an auto-reply, bounce or list mail as if it were a lead.
     Raises `ValueError` only for a naive `received_at`, which is the caller's bug.
     """
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
     try:
-        return _parse(raw, mailbox, received_at, team, default_region, max_attachment_bytes)
+        return _parse(
+            raw, mailbox, received_at, team, default_region, max_attachment_bytes, classify
+        )
     except Exception as exc:  # Untrusted bytes must never crash the connector.
         return FilteredMessage("unparseable", f"{type(exc).__name__}: {exc}"[:300], None, None)
 
 
 def _parse(
-    raw: bytes, mailbox: str, received_at: datetime, team: str | None, region: str, limit: int
+    raw: bytes,
+    mailbox: str,
+    received_at: datetime,
+    team: str | None,
+    region: str,
+    limit: int,
+    classify: bool = True,
 ) -> ParsedEmail | FilteredMessage:
     if not raw.strip():
         return FilteredMessage("unparseable", "The message is empty.", None, None)
@@ -156,7 +169,7 @@ def _parse(
     message_id = message_id_of(msg)
     if not _raw_values(msg, "from"):
         return FilteredMessage("no_sender", "The message has no From header.", message_id, None)
-    verdict = classify_headers(msg)
+    verdict = classify_headers(msg) if classify else None
     if verdict is not None:
         return verdict
     author, answer_to = _author(msg), _answer_to(msg, mailbox)

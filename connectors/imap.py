@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
@@ -42,6 +42,8 @@ MAX_BACKOFF_S = 60.0
 THREAD_PARSE_BYTES = 256 * 1024  # parse bigger messages off the event loop
 _SHORT = min(limits.SUBJECT_MAX, limits.CHANNEL_ID_MAX, limits.NOT_A_LEAD_MAX)
 _KEY_LIMIT = limits.IDEMPOTENCY_KEY_MAX
+# Filtered mail that may still be a person writing: its words are kept on the record.
+KEEP_WORDS = frozenset({"auto_reply", "bounce", "bulk"})
 
 Count = Callable[[str], None]
 
@@ -206,7 +208,7 @@ class ImapMailbox:
     async def _parse(self, item: Fetched) -> ParsedEmail | FilteredMessage:
         received = item.internal_date or self._clock()
 
-        def parse() -> ParsedEmail | FilteredMessage:
+        def parse(classify: bool = True) -> ParsedEmail | FilteredMessage:
             return parse_email(
                 item.raw,
                 mailbox=self.config.name,
@@ -214,11 +216,20 @@ class ImapMailbox:
                 team=self.config.team,
                 default_region=self._region,
                 max_attachment_bytes=self.config.max_attachment_bytes,
+                classify=classify,
             )
 
+        def parse_keeping_words() -> ParsedEmail | FilteredMessage:
+            result = parse()
+            if isinstance(result, FilteredMessage) and result.reason in KEEP_WORDS:
+                read = parse(classify=False)
+                if isinstance(read, ParsedEmail):
+                    return replace(result, read_as_lead=read.inquiry)
+            return result
+
         if len(item.raw) > THREAD_PARSE_BYTES:
-            return await asyncio.to_thread(parse)
-        return parse()
+            return await asyncio.to_thread(parse_keeping_words)
+        return parse_keeping_words()
 
     async def _publish(
         self, result: ParsedEmail | FilteredMessage, item: Fetched, known: set[str]
@@ -261,6 +272,11 @@ def recorded_inquiry(
     key = f"email:{config.name}:{identity}"
     if len(key) > _KEY_LIMIT:
         key = "email:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    reason = f"{filtered.reason}: {filtered.detail}"[:_SHORT]
+    if filtered.read_as_lead is not None:
+        return filtered.read_as_lead.model_copy(
+            update={"idempotency_key": key, "received_at": received_at, "not_a_lead": reason}
+        )
     ids = {"message_id": filtered.message_id or "", "mailbox": config.name}
     return Inquiry(
         idempotency_key=key,
@@ -270,7 +286,7 @@ def recorded_inquiry(
         subject=_subject(raw),
         routing=Routing(team=config.team, connector=config.name),
         channel_ids={k: v[:_SHORT] for k, v in ids.items() if v},
-        not_a_lead=f"{filtered.reason}: {filtered.detail}"[:_SHORT],
+        not_a_lead=reason,
     )
 
 

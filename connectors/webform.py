@@ -39,6 +39,7 @@ from ingest.contract import (
     normalize_email,
     read_phone_field,
 )
+from ingest.contract.phones import PHONE_NOTE_FIELD
 from ingest.contract.problem import problem
 from ingest.contract.render_token import make_render_token, read_render_token
 
@@ -55,6 +56,10 @@ from .publisher import InquirySink, PublishFailed
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+UNREAD_PHONE_NOTE = "not recognised as a phone number"
+# The shortest national numbers (Norway, Iceland...) have seven digits.
+MIN_FOREIGN_PHONE_DIGITS = 7
 
 MapsTo = Literal["name", "email", "phone", "company", "subject", "message"]
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -163,6 +168,10 @@ def normalize_submission(
     if phone is not None:
         # The words around the number stay on the inquiry; a form's own field wins a clash.
         extras = {**phone.fields(), **extras}
+    elif email and _unreadable_optional_phone(form, mapped.get("phone"), errors):
+        # A number written for another country ("07700 900157" under RU) must not cost
+        # the inquiry when we can answer by email: the manager reads it as typed.
+        extras = {PHONE_NOTE_FIELD: f"{mapped['phone']} ({UNREAD_PHONE_NOTE})", **extras}
     if not errors and not email and not phone:
         errors["_form"] = "Give an email address or a phone number so that we can answer."
     if errors:
@@ -234,6 +243,21 @@ def _checked(
         field_name = next((f.name for f in form.fields if f.maps_to == role), role)
         errors[field_name] = str(exc)
         return None
+
+
+def _unreadable_optional_phone(form: FormConfig, raw: str | None, errors: dict[str, str]) -> bool:
+    """True, and the phone's error dropped, when the field is optional, its error is the
+    only one, and it holds a number's worth of digits (a foreign national format, say):
+    the inquiry is then taken with the number kept as written. Words alone or a stray
+    "12" are still refused, so the customer can correct them."""
+    spec = next((f for f in form.fields if f.maps_to == "phone"), None)
+    name = spec.name if spec else "phone"
+    if not raw or (spec is not None and spec.required) or set(errors) != {name}:
+        return False
+    if sum(ch.isdigit() for ch in raw) < MIN_FOREIGN_PHONE_DIGITS:
+        return False
+    del errors[name]
+    return True
 
 
 def _content_id(form: FormConfig, sub: Submission) -> str:

@@ -25,6 +25,8 @@ from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
 from console.ratelimit import LoginLimiter
 from console.reports import ReportEndpoints
+from console.review import ReviewEndpoints
+from console.review_web import ReviewPages
 from console.web import WebPages
 from crm_store.database import Database
 
@@ -62,6 +64,7 @@ class ConsoleApi:
                 sla_defaults=sla_defaults,
             ).endpoints(),
             ReportEndpoints(db, region=default_region).endpoints(),
+            ReviewEndpoints(db, publish).endpoints(),
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(
@@ -71,6 +74,7 @@ class ConsoleApi:
             region=default_region,
             language=default_language,
         )
+        self.review_pages = ReviewPages(db, self.authenticator, self.pages.render)
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -101,4 +105,4 @@ class ConsoleApi:
         for e in endpoints:
             methods.setdefault(e.path, []).append(e.method)
         others = [web.route("*", path, method_not_allowed(m)) for path, m in methods.items()]
-        return api + self.pages.routes() + others
+        return api + self.pages.routes() + self.review_pages.routes() + others

@@ -15,10 +15,12 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from console.http import ApiError, Call, Endpoint, Reply, collect, field_errors, invalid, route
 from console.schemas import (
@@ -40,11 +42,11 @@ from console.schemas import (
     StatusBody,
     StatusView,
 )
-from crm_store import card, intake, leads, queue, work
+from crm_store import card, configuration, intake, leads, queue, review, work
 from crm_store.card import CompanyView, LeadCard
 from crm_store.database import Database
 from crm_store.leads import LeadPage, LeadView
-from crm_store.models import AppUser, Contact
+from crm_store.models import AppUser, Contact, Lead
 from crm_store.queue import Counters, CountersView, QueueItem, QueuePage
 from ingest.contract import (
     Channel,
@@ -57,7 +59,7 @@ from ingest.contract import (
     normalize_phone,
 )
 from ingest.contract.i18n import N_
-from ingest.pipeline import manual_ids
+from ingest.pipeline import DEFAULT_SLA_MINUTES, FIRST_CONTACT, manual_ids
 from ingest.spam import inquiry_text
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,8 @@ class ManagerEndpoints:
                 status=q.status,
                 assignee_id=q.assignee_id,
                 contact_email=q.contact_email,
+                needs_review=q.needs_review,
+                channel=q.channel,
                 limit=q.limit,
                 offset=q.offset,
             )
@@ -273,8 +277,10 @@ class ManagerEndpoints:
     )
     async def restore(self, call: Call) -> StatusView:
         async with self._db.sessions() as session, session.begin():
+            lead = await session.get(Lead, _lead_id(call))
+            plan = await first_contact_plan(session, lead.channel if lead else "", call.now)
             status = await work.restore(
-                session, call.who, _lead_id(call), text_of=text_of, now=call.now
+                session, call.who, _lead_id(call), text_of=text_of, now=call.now, first_contact=plan
             )
         return StatusView(id=_lead_id(call), status=status)
 
@@ -450,3 +456,14 @@ def _reply_message(
         lead_id=lead_id,
         created_at=call.now,
     )
+
+
+async def first_contact_plan(
+    session: AsyncSession, channel: str, now: datetime
+) -> review.FirstContact:
+    """The first contact a restored lead gets when junk kept it from ever having one:
+    the channel's kind and subject, due after the channel's SLA minutes."""
+    stored = (await configuration.rule_settings(session)).get("sla_minutes", {})
+    minutes = int(stored.get(channel, DEFAULT_SLA_MINUTES.get(channel, 30)))
+    kind, subject = FIRST_CONTACT.get(channel, ("call", "First contact"))
+    return review.FirstContact(kind, subject, now + timedelta(minutes=minutes))

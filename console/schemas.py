@@ -199,6 +199,10 @@ class ListQuery(Strict):
     status: Status | None = None
     assignee_id: Id | None = None
     contact_email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    needs_review: bool | None = Field(
+        default=None, description="true: only leads the spam filter flagged for a look."
+    )
+    channel: Channel | None = None
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
@@ -523,7 +527,7 @@ class SpamThresholdsBody(Strict):
     max_recent_from_sender: int = Field(default=3, ge=1, le=1_000_000)
     max_recent_from_ip: int = Field(default=10, ge=1, le=1_000_000)
     max_links: int = Field(default=2, ge=0, le=1_000_000)
-    classifier_weight: float = Field(default=1.5, ge=0, le=1000, allow_inf_nan=False)
+    classifier_weight: float = Field(default=1.25, ge=0, le=1000, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bands(self) -> SpamThresholdsBody:

@@ -34,6 +34,7 @@ from crm_store.models import (
     OutboundRecord,
     RoutingRule,
     RuleSetting,
+    SpamMark,
     SpamModel,
     Team,
     TeamMember,
@@ -96,6 +97,7 @@ class IntakeRows:
     events: list[dict[str, Any]] = field(default_factory=list)
     message_refs: list[dict[str, Any]] = field(default_factory=list)
     outbound: list[dict[str, Any]] = field(default_factory=list)
+    spam_marks: list[dict[str, Any]] = field(default_factory=list)
     touched_leads: dict[uuid.UUID, datetime] = field(default_factory=dict)
     team_cursors: dict[int, int | None] = field(default_factory=dict)
     team_rotation: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -301,6 +303,7 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         (InquiryRecord, rows.inquiries),
         (LeadEvent, rows.events),
         (OutboundRecord, rows.outbound),
+        (SpamMark, rows.spam_marks),
     ):
         if values:
             # The Table, not the mapped class: Core's executemany, not the ORM bulk path.

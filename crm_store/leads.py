@@ -10,12 +10,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.accounts import Principal
-from crm_store.models import Activity, AppUser, Contact, Lead
+from crm_store.models import Activity, AppUser, Contact, InquiryRecord, Lead
 from crm_store.scope import lead_scope
 
 
@@ -52,6 +52,10 @@ class LeadView(BaseModel):
     first_contact_due_at: datetime | None
     spam_score: float
     spam_reasons: list[str]
+    needs_review: bool = Field(
+        description="The spam score is in the suspicious band: a person should look."
+    )
+    text: str | None = Field(description="What the customer wrote in the inquiry that made it.")
     activities: list[ActivityView]
 
 
@@ -71,12 +75,18 @@ async def list_leads(
     status: str | None = None,
     assignee_id: int | None = None,
     contact_email: str | None = None,
+    needs_review: bool | None = None,
+    channel: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> LeadPage:
     stmt = _scoped(select(Lead), who)
     if status:
         stmt = stmt.where(Lead.status == status)
+    if needs_review is not None:
+        stmt = stmt.where(Lead.needs_review.is_(needs_review))
+    if channel:
+        stmt = stmt.where(Lead.channel == channel)
     if assignee_id is not None:
         stmt = stmt.where(Lead.assignee_id == assignee_id)
     if contact_email:
@@ -127,6 +137,7 @@ async def _views(session: AsyncSession, leads: Sequence[Lead]) -> list[LeadView]
                 done_at=a.done_at,
             )
         )
+    texts = await _texts(session, [lead.id for lead in leads])
     views = []
     for lead in leads:
         contact = contacts.get(lead.contact_id) if lead.contact_id else None
@@ -149,7 +160,20 @@ async def _views(session: AsyncSession, leads: Sequence[Lead]) -> list[LeadView]
                 first_contact_due_at=lead.first_contact_due_at,
                 spam_score=lead.spam_score,
                 spam_reasons=list(lead.spam_reasons),
+                needs_review=lead.needs_review,
+                text=texts.get(lead.id),
                 activities=activities.get(lead.id, []),
             )
         )
     return views
+
+
+async def _texts(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each lead's text: what the customer wrote in the inquiry that made the lead."""
+    rows = await session.execute(
+        select(InquiryRecord.lead_id, InquiryRecord.payload["text"].as_string()).where(
+            InquiryRecord.lead_id.in_(lead_ids),
+            InquiryRecord.outcome.in_(("new_lead", "junk_lead")),
+        )
+    )
+    return {lead_id: text for lead_id, text in rows if lead_id is not None and text}

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -178,6 +179,7 @@ class Lead(Base):
         Index("ix_lead_assignee_status", "assignee_id", "status"),
         Index("ix_lead_created_at", "created_at"),
         Index("ix_lead_assignee_assigned_at", "assignee_id", "assigned_at"),
+        Index("ix_lead_status", "status"),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default=LeadStatus.NEW)
@@ -244,6 +246,15 @@ class InquiryRecord(Base):
     __table_args__ = (
         Index("ix_inquiry_record_sender_received", "sender_key", "received_at"),
         Index("ix_inquiry_record_ip_received", "client_ip", "received_at"),
+        Index("ix_inquiry_record_outcome_received", "outcome", "received_at"),
+        # Partial: the review list looks up the few reviewed records; an index holding
+        # every never-reviewed record would tempt SQLite into reading all of them.
+        Index(
+            "ix_inquiry_record_reviewed_at",
+            "reviewed_at",
+            sqlite_where=text("reviewed_at IS NOT NULL"),
+            postgresql_where=text("reviewed_at IS NOT NULL"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
@@ -257,6 +268,10 @@ class InquiryRecord(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # A head or admin said "this is a real inquiry": the inquiry republished for it.
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    review_inquiry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class FormDefinition(Base):

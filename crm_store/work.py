@@ -33,6 +33,7 @@ from crm_store.models import (
     SpamMark,
 )
 from crm_store.people import NotFound
+from crm_store.review import FirstContact, has_first_contact, plan_first_contact
 from crm_store.scope import lead_scope
 
 OPEN = frozenset({"new", "in_progress"})
@@ -209,9 +210,20 @@ async def junk(
 
 
 async def restore(
-    session: AsyncSession, who: Principal, lead_id: uuid.UUID, *, text_of: TextOf, now: datetime
+    session: AsyncSession,
+    who: Principal,
+    lead_id: uuid.UUID,
+    *,
+    text_of: TextOf,
+    now: datetime,
+    first_contact: FirstContact | None = None,
 ) -> str:
-    """Take a lead out of junk: back to in progress if someone worked on it, else new."""
+    """Take a lead out of junk: back to in progress if someone worked on it, else new.
+
+    A lead that junk kept from ever having a first contact gets `first_contact`
+    planned (unassigned when the lead is), so the SLA watcher assigns it and it
+    reaches a queue instead of sitting restored and unseen.
+    """
     lead = await _lead(session, who, lead_id)
     if lead.status != "junk":
         raise WorkConflict(f"The lead is {lead.status}, not junk.")
@@ -227,6 +239,8 @@ async def restore(
     lead.status = "in_progress" if worked else "new"
     lead.junk_reason, lead.needs_review, lead.updated_at = None, False, now
     session.add(_mark(lead, who, False, await _lead_text(session, lead, text_of), now))
+    if first_contact is not None and not await has_first_contact(session, lead.id):
+        plan_first_contact(session, lead, first_contact, now)
     _event(session, lead, "lead.restored", now, by=who.user_id)
     await session.flush()
     return lead.status

@@ -8,6 +8,8 @@ still dead-letter the original bytes. No I/O; must not import the store or a cli
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -15,10 +17,18 @@ from typing import Any, TypeAlias
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from ingest.contract import Inquiry, InvalidIdentity, normalize_email, read_phone_field
+from ingest.contract import (
+    Inquiry,
+    InvalidIdentity,
+    PhoneField,
+    normalize_email,
+    normalize_phone,
+    read_phone_field,
+)
 from ingest.resilience import describe
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +82,7 @@ def renormalized(inquiry: Inquiry, default_region: str) -> Inquiry:
     if sender.phone:
         try:
             # The same reading as a form's phone field: words beside the number become a note.
-            phone = read_phone_field(sender.phone, default_region)
+            phone = _read_phone(sender.phone, default_region)
         except InvalidIdentity:
             updates["phone"] = None
             fields["_invalid_phone"] = sender.phone
@@ -84,6 +94,17 @@ def renormalized(inquiry: Inquiry, default_region: str) -> Inquiry:
     return inquiry.model_copy(
         update={"sender": sender.model_copy(update=updates), "fields": fields}
     )
+
+
+def _read_phone(raw: str, default_region: str) -> PhoneField:
+    """`read_phone_field`, with a short cut for what every connector of ours sends: a
+    valid number already in E.164 reads as itself, with no note or extension. Parsing
+    one number costs a fraction of searching a text for numbers."""
+    if _E164.fullmatch(raw):
+        with contextlib.suppress(InvalidIdentity):
+            if normalize_phone(raw, default_region) == raw:
+                return PhoneField(raw, None, None)
+    return read_phone_field(raw, default_region)
 
 
 def _validation_reason(exc: ValidationError) -> str:

@@ -1,6 +1,7 @@
 """The judgement's admin-edited inputs, as the consumer's decisions need them.
 
-Routing rules, blocklists, the classifier and rule settings change rarely but are
+Routing rules, blocklists, the classifier (the shipped baseline with the managers'
+marks over it) and rule settings change rarely but are
 read by every batch, so they are cached for a few seconds (an admin's change takes
 effect within `JudgementCache.ttl`). `team_view` turns a team as the store returns
 it into the pure `TeamView`. Bad admin data (an unknown weekday, a broken
@@ -22,6 +23,7 @@ from ingest.contract import InvalidIdentity, normalize_phone
 from ingest.pipeline import Policy, TeamView
 from ingest.routing import MemberState, RoutingRule
 from ingest.spam import Blocklist, SpamThresholds
+from ingest.spam_model import effective_classifier, marks_from_state
 from ingest.worktime import Interval, WeeklyHours, zone_problem
 
 log = logging.getLogger(__name__)
@@ -105,14 +107,9 @@ def _blocklist(entries: tuple[tuple[str, str], ...]) -> Blocklist:
     )
 
 
-def _classifier(state: dict[str, Any] | None) -> TextClassifier | None:
-    if not state:
-        return None
-    try:
-        return TextClassifier.from_state(state)
-    except ValueError:
-        log.exception("the stored spam classifier state is unreadable; scoring without it")
-        return None
+def _classifier(state: dict[str, Any] | None) -> TextClassifier:
+    """The shipped baseline, with the managers' marks from the store laid over it."""
+    return effective_classifier(marks_from_state(state))
 
 
 def team_view(team: intake.TeamRow) -> TeamView:

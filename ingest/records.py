@@ -24,6 +24,7 @@ from ingest.pipeline import (
     title_for,
 )
 from ingest.replies import bare_message_id, link_reply, outbound_for
+from ingest.spam import inquiry_text
 
 
 def rows_for(
@@ -177,6 +178,8 @@ def _add_new_lead(
             "created_at": now,
         }
     )
+    if inquiry.review is not None:
+        _add_not_junk_mark(rows, inquiry, d.lead_id, now)
     outcome = "junk_lead" if d.status == "junk" else "new_lead"
     rows.inquiries.append(
         _inquiry_row(inquiry, d.lead_id, d.contact.id, outcome, d.assignment_reason, now)
@@ -196,6 +199,24 @@ def _add_new_lead(
         rows.events.append(_event(inquiry, d.lead_id, "lead.assigned", assigned, now))
     elif d.status == "junk":
         rows.events.append(_event(inquiry, d.lead_id, "lead.junked", base, now))
+
+
+def _add_not_junk_mark(rows: IntakeRows, inquiry: Inquiry, lead_id: Any, now: datetime) -> None:
+    """A person made this lead of what the filters kept out: the spam model learns
+    its text as not-junk (the SLA watcher's next pass)."""
+    rows.spam_marks.append(
+        {
+            "id": derived_id(inquiry.id, "spam-mark"),
+            "lead_id": lead_id,
+            # Who said so is kept on the reviewed record; a user id from the topic is
+            # not trusted with a foreign key that could fail the whole batch.
+            "user_id": None,
+            "is_junk": False,
+            "text": inquiry_text(inquiry) or title_for(inquiry),
+            "created_at": now,
+            "learned_at": None,
+        }
+    )
 
 
 def _add_activity(

@@ -60,7 +60,8 @@ class TeamChoice:
 def pick_team(inquiry: Inquiry, rules: Sequence[RoutingRule], default_team: str) -> TeamChoice:
     """The first rule (by priority, then list order) that matches, else the connector's
     team hint, else `default_team`."""
-    facts = _facts(inquiry)
+    # The facts cost a phone parse and a pass over the text: only rules need them.
+    facts = _facts(inquiry) if rules else {}
     ordered = sorted(enumerate(rules), key=lambda pair: (pair[1].priority, pair[0]))
     for position, rule in ordered:
         criteria = _criteria(rule)

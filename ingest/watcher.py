@@ -27,7 +27,6 @@ from crm_store import intake
 from crm_store import sla as store
 from crm_store.database import Database
 from crm_store.models import AssignmentLedger, LeadEvent, OutboundRecord
-from ingest.classifier import TextClassifier
 from ingest.contract import OutboundMessage
 from ingest.judgement import team_view
 from ingest.pipeline import DEFAULT_SLA_MINUTES, TeamView, derived_id
@@ -40,6 +39,7 @@ from ingest.sla import (
     after,
     decide_sla,
 )
+from ingest.spam_model import baseline, marks_from_state
 
 log = logging.getLogger(__name__)
 
@@ -230,11 +230,13 @@ class SlaWatcher:
         if not marks:
             return 0
         state = await store.lock_model(session, CLASSIFIER, lock=lock)
-        classifier = TextClassifier.from_state(state) if state else TextClassifier.empty()
+        # The stored model holds only the marks, trained on top of the shipped
+        # baseline: a text is nudged until baseline plus marks judge it as marked.
+        learned = marks_from_state(state)
         for _, text, is_junk in marks:
-            classifier.learn(text, is_junk)
+            learned.learn(text, is_junk, base=baseline())
         await store.save_model(
-            session, CLASSIFIER, classifier.to_state(), [mark_id for mark_id, _, _ in marks], now
+            session, CLASSIFIER, learned.to_state(), [mark_id for mark_id, _, _ in marks], now
         )
         return len(marks)
 

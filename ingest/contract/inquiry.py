@@ -109,6 +109,16 @@ class Routing(_Frozen):
     connector: RoutingName | None = None
 
 
+class Review(_Frozen):
+    """A head or admin said that a recorded inquiry (an auto-reply, a repeat, a loop-guard
+    stop ...) is a real inquiry: this one republishes it to make a lead."""
+
+    of_inquiry: uuid.UUID = Field(description="The id of the recorded inquiry.")
+    by_user: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="The user who said so."
+    )
+
+
 class Inquiry(_Frozen):
     """One inbound message, as published to `leadflow.inquiries`."""
 
@@ -142,6 +152,11 @@ class Inquiry(_Frozen):
         default=None,
         description="Record the inquiry but make no lead, for this reason "
         "(auto-reply, bounce, list mail ...).",
+    )
+    review: Review | None = Field(
+        default=None,
+        description="A person confirmed this as a real inquiry: make a new lead whatever "
+        "the repeat, loop-guard and spam rules say, and teach the spam model not-junk.",
     )
 
     @field_validator("received_at")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from crm_store import intake
 from crm_store.database import Database
 from crm_store.models import (
     Activity,
@@ -22,6 +23,7 @@ from crm_store.models import (
 )
 from ingest.classifier import TextClassifier
 from ingest.contract import Sender, Topics
+from ingest.judgement import build_judgement
 from ingest.watcher import SlaWatcher
 
 from ..conftest import BrokerProcess
@@ -146,9 +148,11 @@ async def test_queued_lead_is_assigned_when_someone_becomes_eligible(
     assert after is not None and after.assignee_id == members[0]
 
 
-async def test_junk_marks_teach_the_classifier(db: Database) -> None:
-    await seed_team(db)
-    now = datetime.now(UTC)
+SCRAPER = "Please send your full price list for all pallets to Riga, we compare suppliers"
+AGENCY_BUYER = "We are an SEO agency and need 20 ergonomic office chairs, price please"
+
+
+async def _marks(db: Database, marks: list[tuple[str, bool]], now: datetime) -> None:
     async with db.sessions() as session, session.begin():
         lead_id = uuid.uuid4()
         session.add(
@@ -162,14 +166,7 @@ async def test_junk_marks_teach_the_classifier(db: Database) -> None:
             )
         )
         await session.flush()
-        for i, (text, junk) in enumerate(
-            [
-                ("cheap seo backlinks casino", True),
-                ("buy crypto now, guaranteed profit", True),
-                ("please send a quote for 20 licenses", False),
-                ("call me back about the delivery", False),
-            ]
-        ):
+        for i, (text, junk) in enumerate(marks):
             session.add(
                 SpamMark(
                     id=uuid.uuid4(),
@@ -179,13 +176,47 @@ async def test_junk_marks_teach_the_classifier(db: Database) -> None:
                     created_at=now + timedelta(seconds=i),
                 )
             )
+
+
+async def _judged(db: Database) -> TextClassifier:
+    async with db.sessions() as session:
+        classifier = build_judgement(await intake.load_judgement(session)).classifier
+    assert classifier is not None
+    return classifier
+
+
+async def test_junk_and_restore_marks_adapt_the_shipped_baseline(db: Database) -> None:
+    await seed_team(db)
+    now = datetime.now(UTC)
+    fresh = await _judged(db)
+    assert fresh.probability_junk(SCRAPER) < 0.5  # the baseline reads both as genuine...
+    assert fresh.probability_junk(AGENCY_BUYER) < 0.9
+    await _marks(db, [(SCRAPER, True), (AGENCY_BUYER, False)], now)
+
     report = await SlaWatcher(db).run_once(now)
-    assert report.learned == 4
+
+    assert report.learned == 2
+    async with db.sessions() as session:
+        pending = await session.scalar(select(SpamMark.id).where(SpamMark.learned_at.is_(None)))
+    assert pending is None
+    adapted = await _judged(db)
+    assert adapted.probability_junk(SCRAPER) >= 0.9  # ...until a manager said otherwise
+    assert adapted.probability_junk(AGENCY_BUYER) <= 0.1
+    # What the baseline knew is still known.
+    assert adapted.probability_junk("Best online casino, free spins, bonus bit.ly/x7") > 0.9
+
+
+async def test_a_naive_bayes_state_from_before_the_baseline_is_replaced(db: Database) -> None:
+    await seed_team(db)
+    now = datetime.now(UTC)
+    old = {"version": 1, "n_features": 1 << 20, "docs": [1, 1], "totals": [3, 3], "counts": []}
+    async with db.sessions() as session, session.begin():
+        session.add(SpamModel(name="default", state=old, version=1, updated_at=now))
+    await _marks(db, [(SCRAPER, True)], now)
+
+    assert (await SlaWatcher(db).run_once(now)).learned == 1
+
     async with db.sessions() as session:
         state = await session.scalar(select(SpamModel.state))
-        pending = await session.scalar(select(SpamMark.id).where(SpamMark.learned_at.is_(None)))
-    assert state is not None and pending is None
-    model = TextClassifier.from_state(state)
-    assert model.probability_junk("seo backlinks casino") > model.probability_junk(
-        "quote for licenses"
-    )
+    assert state is not None and state["version"] == 2
+    assert (await _judged(db)).probability_junk(SCRAPER) >= 0.9

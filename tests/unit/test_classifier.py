@@ -1,8 +1,9 @@
-"""The incremental junk classifier: learning, forgetting, JSON state."""
+"""The junk classifier: offline fitting, one manager's mark at a time, JSON state."""
 
 # ruff: noqa: RUF001  (Cyrillic sample texts are meant)
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.classifier import TextClassifier, features_of
+from ingest.classifier import LEARN_TARGET, TextClassifier, features_of
 
 JUNK = (
     "Выведем ваш сайт в ТОП Яндекса за 2 недели, гарантия",
@@ -30,27 +31,19 @@ GENUINE = (
 )
 
 
-def trained() -> TextClassifier:
-    model = TextClassifier.empty()
-    for text in JUNK:
-        model.learn(text, is_junk=True)
-    for text in GENUINE:
-        model.learn(text, is_junk=False)
-    return model
+@functools.cache
+def fitted() -> TextClassifier:
+    """Shared by the tests (cached): none of them may teach it."""
+    examples = [(t, True) for t in JUNK] + [(t, False) for t in GENUINE]
+    return TextClassifier.fit(examples, epochs=30, rate=0.5)
 
 
 def test_empty_model_is_undecided() -> None:
-    assert TextClassifier.empty().probability_junk("anything") == 0.5
-
-
-def test_one_sided_model_is_undecided() -> None:
-    model = TextClassifier.empty()
-    model.learn("casino bonus", is_junk=True)
-    assert model.probability_junk("casino bonus") == 0.5
+    assert TextClassifier.empty().probability_junk("anything at all") == 0.5
 
 
 def test_text_without_features_is_undecided() -> None:
-    assert trained().probability_junk("!!! ???") == 0.5
+    assert fitted().probability_junk("!!! ???") == 0.5
 
 
 @pytest.mark.parametrize(
@@ -62,8 +55,8 @@ def test_text_without_features_is_undecided() -> None:
         pytest.param("crypto trading bot, earn per week", id="crypto-en"),
     ],
 )
-def test_learns_junk(text: str) -> None:
-    assert trained().probability_junk(text) > 0.6
+def test_fit_learns_junk(text: str) -> None:
+    assert fitted().probability_junk(text) > 0.6
 
 
 @pytest.mark.parametrize(
@@ -75,86 +68,99 @@ def test_learns_junk(text: str) -> None:
         pytest.param("Call me back about the license", id="callback-en"),
     ],
 )
-def test_learns_genuine(text: str) -> None:
-    assert trained().probability_junk(text) < 0.4
+def test_fit_learns_genuine(text: str) -> None:
+    assert fitted().probability_junk(text) < 0.4
 
 
-def test_more_marks_move_the_probability() -> None:
-    model = trained()
-    before = model.probability_junk("партнёрство и сотрудничество")
-    model.learn("Предлагаем партнёрство и взаимовыгодное сотрудничество", is_junk=True)
-    assert model.probability_junk("партнёрство и сотрудничество") > before
+def test_fit_is_deterministic() -> None:
+    examples = [(t, True) for t in JUNK] + [(t, False) for t in GENUINE]
+    again = TextClassifier.fit(examples, epochs=30, rate=0.5)
+    assert again.to_state() == fitted().to_state()
 
 
-def test_forget_undoes_learn() -> None:
-    model = trained()
-    state = model.to_state()
-    model.learn("Restored lead: need 5 licenses", is_junk=True)
-    model.forget("Restored lead: need 5 licenses", is_junk=True)
-    assert model.to_state() == state
+def test_one_word_says_less_than_a_sentence() -> None:
+    model = fitted()
+    sentence = model.probability_junk("casino casino bonus spins")
+    word = model.probability_junk("casino")
+    assert 0.5 < word < sentence
 
 
-def test_forget_on_empty_is_harmless() -> None:
-    model = TextClassifier.empty()
-    model.forget("nothing learned", is_junk=True)
-    assert model.to_state() == TextClassifier.empty().to_state()
+def test_a_junk_mark_makes_that_text_junk() -> None:
+    base = fitted()
+    marks = TextClassifier.empty()
+    text = "Предлагаем партнёрство и взаимовыгодное сотрудничество"
+    assert base.probability_junk(text) < LEARN_TARGET
+    marks.learn(text, is_junk=True, base=base)
+    assert base.combined(marks).probability_junk(text) >= LEARN_TARGET
+    assert marks.marks == 1
 
 
-def test_learning_order_does_not_matter() -> None:
-    forward, backward = TextClassifier.empty(), TextClassifier.empty()
-    pairs = [(t, True) for t in JUNK] + [(t, False) for t in GENUINE]
-    for text, label in pairs:
-        forward.learn(text, label)
-    for text, label in reversed(pairs):
-        backward.learn(text, label)
-    assert forward.to_state() == backward.to_state()
+def test_a_restore_mark_makes_that_text_genuine() -> None:
+    base = fitted()
+    marks = TextClassifier.empty()
+    text = "SEO audit for our own website, please send the price"
+    marks.learn(text, is_junk=False, base=base)
+    assert base.combined(marks).probability_junk(text) <= 1 - LEARN_TARGET
+
+
+def test_a_mark_leaves_unrelated_texts_on_their_side() -> None:
+    base = fitted()
+    marks = TextClassifier.empty()
+    marks.learn("Ищем партнёров для сотрудничества, доход от 200 000", is_junk=True, base=base)
+    adapted = base.combined(marks)
+    for text in GENUINE:
+        assert adapted.probability_junk(text) < 0.5
+
+
+def test_marks_on_top_leave_the_baseline_untouched() -> None:
+    base = fitted()
+    before = base.to_state()
+    marks = TextClassifier.empty()
+    marks.learn("casino", is_junk=False, base=base)
+    assert base.to_state() == before
+    assert set(marks.weights) <= features_of("casino")
 
 
 def test_state_is_json_and_round_trips() -> None:
-    model = trained()
+    model = fitted()
     stored = json.loads(json.dumps(model.to_state()))
     restored = TextClassifier.from_state(stored)
     for text in (*JUNK, *GENUINE, "something new"):
         assert restored.probability_junk(text) == model.probability_junk(text)
-    restored.learn("more junk: casino", is_junk=True)
-    assert restored.docs == [len(GENUINE), len(JUNK) + 1]
+
+
+def test_pruning_drops_only_small_weights() -> None:
+    model = fitted()
+    pruned = model.pruned(0.05)
+    assert pruned.weights and all(abs(w) >= 0.05 for w in pruned.weights.values())
+    assert len(pruned.weights) < len(model.weights)
 
 
 @pytest.mark.parametrize(
     "state",
     [
         pytest.param({}, id="empty"),
-        pytest.param({"version": 2, "n_features": 1 << 20}, id="future-version"),
-        pytest.param({"version": 1, "n_features": 1 << 10}, id="other-feature-space"),
-        pytest.param({"version": 1, "n_features": 1 << 20}, id="missing-counts"),
+        pytest.param({"version": 3, "n_features": 1 << 20}, id="future-version"),
         pytest.param(
-            {"version": 1, "n_features": 1 << 20, "docs": [1], "totals": [1, 1], "counts": []},
-            id="short-docs",
+            {"version": 1, "n_features": 1 << 20, "docs": [1, 1], "totals": [1, 1], "counts": []},
+            id="naive-bayes-state-before-the-baseline",
+        ),
+        pytest.param({"version": 2, "n_features": 1 << 10}, id="other-feature-space"),
+        pytest.param({"version": 2, "n_features": 1 << 20}, id="missing-weights"),
+        pytest.param(
+            {"version": 2, "n_features": 1 << 20, "bias": 0, "weights": [[1]]}, id="short-pair"
         ),
         pytest.param(
-            {
-                "version": 1,
-                "n_features": 1 << 20,
-                "docs": [1, 1],
-                "totals": [1, 1],
-                "counts": [[1, 2]],
-            },
-            id="short-triple",
+            {"version": 2, "n_features": 1 << 20, "bias": "x", "weights": []}, id="not-a-number"
         ),
         pytest.param(
-            {
-                "version": 1,
-                "n_features": 1 << 20,
-                "docs": ["x", 1],
-                "totals": [1, 1],
-                "counts": [],
-            },
-            id="not-a-number",
+            {"version": 2, "n_features": 1 << 20, "bias": 0, "weights": [[1, float("nan")]]},
+            id="nan-weight",
         ),
     ],
 )
 def test_from_state_rejects_malformed(state: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="classifier state"):
+    with pytest.raises(ValueError, match=r"classifier state|finite"):
         TextClassifier.from_state(state)
 
 
@@ -174,15 +180,16 @@ def test_features_normalize(a: str, b: str, same: bool) -> None:
 @settings(max_examples=200)
 @given(text=st.text(max_size=300))
 def test_probability_is_a_probability(text: str) -> None:
-    probability = trained().probability_junk(text)
+    probability = fitted().probability_junk(text)
     assert 0.0 <= probability <= 1.0
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(texts=st.lists(st.tuples(st.text(max_size=80), st.booleans()), max_size=12))
-def test_any_history_serializes(texts: list[tuple[str, bool]]) -> None:
-    model = TextClassifier.empty()
+def test_any_history_of_marks_serializes(texts: list[tuple[str, bool]]) -> None:
+    base = fitted()
+    marks = TextClassifier.empty()
     for text, label in texts:
-        model.learn(text, label)
-    state = json.loads(json.dumps(model.to_state()))
-    assert TextClassifier.from_state(state).to_state() == model.to_state()
+        marks.learn(text, label, base=base)
+    state = json.loads(json.dumps(marks.to_state()))
+    assert TextClassifier.from_state(state).to_state() == marks.to_state()

@@ -234,7 +234,7 @@ def _submit(data: dict[str, str], **sub: Any) -> Inquiry | FormRejected:
     ("data", "field", "words"),
     [
         pytest.param({"name": "n" * 501}, "name", "longer than 500", id="name-501"),
-        pytest.param({"phone": "1" * 33}, "phone", "longer than 32", id="phone"),
+        pytest.param({"phone": "1" * 501}, "phone", "longer than 500", id="phone"),
         pytest.param({"message": "m" * 100_001}, "message", "longer than 100,000", id="message"),
         pytest.param({"city": "c" * 10_001}, "city", "longer than 10,000", id="extra-field"),
     ],

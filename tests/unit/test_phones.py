@@ -240,6 +240,23 @@ def test_a_raw_producer_phone_with_words_is_read_like_a_form_field() -> None:
     assert unusable.fields["_invalid_phone"] == "звонить вечером"
 
 
+@pytest.mark.parametrize(
+    ("phone", "kept", "fields"),
+    [
+        pytest.param("+79035551234", "+79035551234", {}, id="valid-e164-as-is"),
+        pytest.param("+12015550123", "+12015550123", {}, id="valid-foreign-e164"),
+        pytest.param("+70000000000", None, {"_invalid_phone": "+70000000000"}, id="invalid-e164"),
+        pytest.param("+7903555123", None, {"_invalid_phone": "+7903555123"}, id="too-short"),
+    ],
+)
+def test_an_e164_phone_from_a_producer_is_checked_not_trusted(
+    phone: str, kept: str | None, fields: dict[str, str]
+) -> None:
+    fixed = renormalized(make_inquiry(sender=Sender(phone=phone)), "RU")
+    assert fixed.sender.phone == kept
+    assert {k: v for k, v in fixed.fields.items() if k.startswith("_")} == fields
+
+
 def test_a_long_letter_is_searched_at_its_start_and_its_end() -> None:
     filler = "Описание объекта, 120 м2, без номеров. " * 2_000
     split = _split(f"Добрый день!\n{filler}\nПётр Сергеев | тел. 8-921-100-20-30")

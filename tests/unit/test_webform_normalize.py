@@ -86,6 +86,19 @@ def test_rejections_name_the_field(data: dict[str, str], field: str, words: str)
     assert words in outcome.errors[field]
 
 
+def test_a_foreign_national_number_is_kept_as_written_when_email_can_answer() -> None:
+    inquiry = submit({**GOOD, "phone": "07700 900157"})
+    assert isinstance(inquiry, Inquiry)
+    assert inquiry.sender.phone is None
+    assert inquiry.fields == {"phone_note": "07700 900157 (not recognised as a phone number)"}
+
+
+def test_a_foreign_national_number_alone_is_refused_so_it_can_be_corrected() -> None:
+    outcome = submit({"name": "Sam", "phone": "07700 900157", "message": "call me"})
+    assert isinstance(outcome, FormRejected)
+    assert "phone" in outcome.errors
+
+
 def test_required_field_is_enforced() -> None:
     form = make_form(
         fields=(*make_form().fields, FormField("company", "Company", "company", required=True))

@@ -1,7 +1,7 @@
 """form language: the language a web form's pages speak (none: the visitor's browser decides)
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 03:50:00.000000
 """
 
@@ -12,8 +12,7 @@ from alembic import op
 
 
 revision: str = '0013'
-# Chained on 0008 in this branch; when 0009-0012 land first, this becomes the last of them.
-down_revision: str | None = '0008'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
