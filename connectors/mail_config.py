@@ -51,10 +51,13 @@ def check_security(what: str, host: str, security: Security, *, has_credentials:
 
 @dataclass(frozen=True, slots=True)
 class MailTemplate:
-    """An admin's acknowledgement: Jinja2 subject and plain-text body."""
+    """An admin's acknowledgement: Jinja2 subject and plain-text body, and the language
+    it is written in (a form's language; None: the inquiry's own language decides the
+    wrapper, and the default text is translated into it)."""
 
     subject: str = DEFAULT_ACK_SUBJECT
     body: str = DEFAULT_ACK_BODY
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

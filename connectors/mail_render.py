@@ -9,6 +9,12 @@ and a link to the lead. Admins' templates run in Jinja2's sandbox; HTML is alway
 autoescaped. Threading headers come from the message, reduced to well-formed ids and
 folded only between them (`mail_policy`), so long Exchange ids are never encoded; an
 acknowledgement is never addressed to a no-reply, bounce or daemon address.
+
+Language: a notification is rendered in the manager's language (`language` in its
+context, put there by `ingest.notices`); an acknowledgement in its template's
+language (a form's), else the language the customer wrote in (`language` in its
+context), else the catalogs' default. The built-in acknowledgement text is
+translated; an admin's own text is sent as written, in the language's wrapper.
 Imports only `ingest.contract` of ours.
 """
 
@@ -27,16 +33,23 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from ingest.contract import OutboundMessage
+from ingest.contract.i18n import N_, Catalogs, format_moment
 
-from .mail_config import MailboxConfig, MailTemplate, SmtpConfig
+from .mail_config import (
+    DEFAULT_ACK_BODY,
+    DEFAULT_ACK_SUBJECT,
+    MailboxConfig,
+    MailTemplate,
+    SmtpConfig,
+)
 from .mail_policy import MAIL_POLICY, thread_ids
 
 TEMPLATES = Path(__file__).parent / "mail_templates"
 MANAGER_TEMPLATES: dict[str, str] = {
-    "manager_new_lead": "New lead",
-    "manager_lead_reassigned": "Lead reassigned to you",
-    "manager_lead_updated": "Lead updated",
-    "sla_escalated": "SLA escalation",
+    "manager_new_lead": N_("New lead"),
+    "manager_lead_reassigned": N_("Lead reassigned to you"),
+    "manager_lead_updated": N_("Lead updated"),
+    "sla_escalated": N_("SLA escalation"),
 }
 ROBOT_ADDRESS = re.compile(
     r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|mailer[-_.]?daemon|postmaster|"
@@ -90,15 +103,25 @@ class MailRenderer:
         *,
         mailboxes: Mapping[str, MailboxConfig] | None = None,
         forms: Mapping[str, MailTemplate] | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._smtp = smtp
         self._mailboxes = dict(mailboxes or {})
         self._forms = dict(forms or {})
-        self._files = jinja2.Environment(
+        self._catalogs = catalogs or Catalogs.load()
+        self._files = {lang: self._environment(lang) for lang in self._catalogs.languages}
+
+    def _environment(self, language: str) -> jinja2.Environment:
+        env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
             keep_trailing_newline=True,
+            extensions=["jinja2.ext.i18n"],
         )
+        translations = self._catalogs.get(language)
+        env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+        env.globals["language"] = language
+        return env
 
     def update(self, mailboxes: Mapping[str, MailboxConfig]) -> None:
         self._mailboxes = dict(mailboxes)
@@ -120,25 +143,39 @@ class MailRenderer:
             return found
         template, sender = found
         context = dict(message.context)
-        subject = _render_admin(template.subject, context) or message.subject or "Re:"
-        body = _render_admin(template.body, context)
-        html = self._files.get_template("ack.html").render(
-            subject=subject, paragraphs=_paragraphs(body)
-        )
+        language = self._catalogs.choose(template.language or context.get("language"), None)
+        files = self._files[language]
+        if template.subject == DEFAULT_ACK_SUBJECT:
+            gettext = self._catalogs.get(language).gettext
+            fallback = gettext(N_("your message"))
+            subject = f"Re: {context.get('subject') or fallback}"
+        else:
+            subject = _render_admin(template.subject, context) or message.subject or "Re:"
+        if template.body == DEFAULT_ACK_BODY:
+            body = files.get_template("ack_default.txt").render(name=context.get("name"))
+            body = body.strip()
+        else:
+            body = _render_admin(template.body, context)
+        html = files.get_template("ack.html").render(subject=subject, paragraphs=_paragraphs(body))
         return self._compose(message, now, sender, subject, body, html, "auto-replied")
 
     def _notification(self, message: OutboundMessage, now: datetime) -> EmailMessage | Skip:
         name = message.template or ""
         if name not in MANAGER_TEMPLATES:
             raise TemplateProblem(f"there is no manager template called {name!r}")
-        context = {**message.context, **self._lead_facts(message)}
-        who = context.get("name") or context.get("email") or context.get("phone") or "someone"
+        language = self._catalogs.choose(message.context.get("language"), None)
+        gettext = self._catalogs.get(language).gettext
+        context = {**message.context, **self._lead_facts(message, language)}
+        who = context.get("name") or context.get("email") or context.get("phone")
+        who = who or gettext(N_("someone"))
         what = context.get("subject") or (context.get("text") or "").split("\n", 1)[0]
         headline = f"{who}: {what}" if what else context.get("title") or who
-        title = clean_header(f"{MANAGER_TEMPLATES[name]}: {headline}", _SUBJECT_LIMIT)
+        title = clean_header(f"{gettext(MANAGER_TEMPLATES[name])}: {headline}", _SUBJECT_LIMIT)
         context.pop("title", None)
-        text = self._files.get_template(f"{name}.txt").render(**context, title=title)
-        html = self._files.get_template(f"{name}.html").render(**context, title=title)
+        context.pop("language", None)
+        files = self._files[language]
+        text = files.get_template(f"{name}.txt").render(**context, title=title)
+        html = files.get_template(f"{name}.html").render(**context, title=title)
         return self._compose(
             message, now, self._smtp.from_address, title, text, html, "auto-generated"
         )
@@ -147,7 +184,8 @@ class MailRenderer:
         if not message.text:
             raise TemplateProblem(f"a {message.purpose} email needs a text")
         sender = self._sender_for(self._mailboxes.get(message.connector or ""))
-        html = self._files.get_template("ack.html").render(
+        files = self._files[self._catalogs.choose(message.context.get("language"), None)]
+        html = files.get_template("ack.html").render(
             subject=message.subject or "", paragraphs=_paragraphs(message.text)
         )
         subject = message.subject or "Re:"
@@ -177,7 +215,7 @@ class MailRenderer:
         display, _ = parseaddr(self._smtp.from_address)
         return formataddr((display, mailbox.own_address)) if display else mailbox.own_address
 
-    def _lead_facts(self, message: OutboundMessage) -> dict[str, str]:
+    def _lead_facts(self, message: OutboundMessage, language: str) -> dict[str, str]:
         lead = message.context.get("lead_id") or (str(message.lead_id) if message.lead_id else "")
         facts = {"link": f"{self._smtp.console_url.rstrip('/')}/leads/{lead}"}
         deadline = message.context.get("deadline")
@@ -185,7 +223,7 @@ class MailRenderer:
             minutes = self._smtp.sla_minutes.get(message.context.get("channel", ""))
             if minutes is not None:
                 due = message.created_at + timedelta(minutes=minutes)
-                deadline = due.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                deadline = format_moment(due, UTC, language)
         if deadline:
             facts["deadline"] = deadline
         return facts

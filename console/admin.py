@@ -37,6 +37,7 @@ from crm_store import configuration, people, sessions
 from crm_store.configuration import BlocklistView, FormView, RoutingRuleView
 from crm_store.database import Database
 from crm_store.people import AbsenceView, TeamView, UserView
+from ingest.contract.i18n import N_
 
 DEFAULT_SLA = {"phone": 15, "telegram": 15, "whatsapp": 15, "web_form": 30, "email": 60}
 FORM_CHECK_TIMEOUT_S = 5.0
@@ -182,7 +183,7 @@ class AdminEndpoints:
         if user_id == call.who.user_id and (
             values.get("active") is False or values.get("role", "admin") != "admin"
         ):
-            raise ApiError(409, "You cannot deactivate yourself or drop your own admin role.")
+            raise ApiError(409, N_("You cannot deactivate yourself or drop your own admin role."))
         pw = await asyncio.to_thread(hash_password, body.password) if body.password else None
         async with self._db.sessions() as session, session.begin():
             view = await people.update_user(session, user_id, values=values, password_hash=pw)

@@ -43,6 +43,7 @@ class ConsoleApi:
         forms_base_url: str | None = None,
         sla_defaults: Mapping[str, int] | None = None,
         default_region: str = "RU",
+        default_language: str = "ru",
         limiter: LoginLimiter | None = None,
         trusted_proxies: Sequence[str] = (),
     ) -> None:
@@ -67,7 +68,11 @@ class ConsoleApi:
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(
-            db, self.authenticator, forms_base_url=forms_base_url, region=default_region
+            db,
+            self.authenticator,
+            forms_base_url=forms_base_url,
+            region=default_region,
+            language=default_language,
         )
         self.review_pages = ReviewPages(db, self.authenticator, self.pages.render)
 
@@ -89,7 +94,12 @@ class ConsoleApi:
 
     def routes(self) -> list[web.RouteDef]:
         endpoints = self.endpoints()
-        api = [web.route(e.method, e.path, handler_for(e, self.authenticator)) for e in endpoints]
+        # Problem sentences in the caller's language (their setting, else Accept-Language).
+        catalogs = self.pages.catalogs
+        api = [
+            web.route(e.method, e.path, handler_for(e, self.authenticator, catalogs))
+            for e in endpoints
+        ]
         # Last, per path: any other method is a 405 that names the allowed ones.
         methods: dict[str, list[str]] = {}
         for e in endpoints:

@@ -29,6 +29,7 @@ from console.ratelimit import LoginLimiter
 from console.schemas import LoginBody, Me, PasswordBody, TokenBody, TokenCreated, TokenList
 from crm_store import accounts, people, sessions
 from crm_store.database import Database
+from ingest.contract.i18n import N_
 
 COOKIE = "lf_session"
 SESSION_TTL = timedelta(hours=12)
@@ -101,15 +102,16 @@ class Authenticator:
             wait = attempt.retry_after
             raise ApiError(
                 429,
-                f"Too many sign-in attempts; try again in {wait} seconds.",
+                N_("Too many sign-in attempts; try again in %(wait)s seconds."),
                 headers={"Retry-After": str(wait)},
+                params={"wait": wait},
             )
         async with self._db.sessions() as session:
             creds = await sessions.credentials(session, email)
         stored = creds.password_hash if creds else None
         ok = await asyncio.to_thread(verify_password, password, stored)
         if not ok or creds is None or not creds.active:
-            raise ApiError(401, "The email or the password is wrong.")
+            raise ApiError(401, N_("The email or the password is wrong."))
         await self._limiter.succeeded(attempt)
         return await self._open(request, creds.user_id)
 
@@ -128,7 +130,7 @@ class Authenticator:
                 user_agent=request.headers.get("User-Agent"),
             )
             user = await people.get_user(session, user_id)
-        who = accounts.Principal(user.id, user.name, user.role, user.timezone)
+        who = accounts.Principal(user.id, user.name, user.role, user.timezone, user.language)
         return Auth(who, "session", csrf_for(cookie), accounts.hash_token(cookie)), cookie
 
     async def sign_out(self, auth: Auth | None) -> None:
@@ -203,7 +205,7 @@ class AuthEndpoints:
             creds = await sessions.credentials(session, user.email)
         stored = creds.password_hash if creds else None
         if not await asyncio.to_thread(verify_password, body.current_password, stored):
-            raise ApiError(403, "The current password is wrong.")
+            raise ApiError(403, N_("The current password is wrong."))
         new_hash = await asyncio.to_thread(hash_password, body.new_password)
         async with self._db.sessions() as session, session.begin():
             await sessions.set_password_hash(session, call.who.user_id, new_hash)

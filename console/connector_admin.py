@@ -28,6 +28,7 @@ from console.schemas import (
 )
 from crm_store import configuration, connectors, people
 from crm_store.database import Database
+from ingest.contract.i18n import N_
 
 
 class SecretCodec(Protocol):
@@ -106,7 +107,7 @@ class ConnectorEndpoints:
         for row in await self._rows():
             if row.name == name:
                 return self._view(row)
-        raise ApiError(404, "There is no connector with this name.")
+        raise ApiError(404, N_("There is no connector with this name."))
 
     def _checked(
         self, kind: str, name: str, body: ConnectorBody, secrets: dict[str, str]
@@ -160,7 +161,7 @@ class ConnectorEndpoints:
         for row in await self._rows():
             if row.name == name:
                 return self._view(row)
-        raise ApiError(404, "There is no connector with this name.")
+        raise ApiError(404, N_("There is no connector with this name."))
 
     @route(
         "POST",
@@ -178,7 +179,11 @@ class ConnectorEndpoints:
             except people.NotFound:
                 pass
             else:
-                raise ApiError(409, f"A connector called {body.name!r} exists already.")
+                raise ApiError(
+                    409,
+                    N_("A connector called %(name)s exists already."),
+                    params={"name": repr(body.name)},
+                )
         return Reply(await self._save(call, body.kind, body.name, body, None), status=201)
 
     @route(

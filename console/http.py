@@ -27,6 +27,7 @@ from console.schemas import SEEN
 from crm_store.accounts import Principal
 from crm_store.people import NotFound, PeopleError
 from crm_store.work import WorkConflict
+from ingest.contract.i18n import N_, Catalogs
 from ingest.contract.problem import problem
 
 Access = Literal["public", "user", "head", "admin"]
@@ -41,10 +42,29 @@ class ApiError(Exception):
     """Answer with this problem: raise from an endpoint instead of returning."""
 
     def __init__(
-        self, status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+        **extra: Any,
     ) -> None:
+        # `detail` may be a gettext message with `%(name)s` placeholders filled from
+        # `params`: a page translates `message` first (`translated`), the API shows it
+        # as is.
+        self.message, self.params = detail, dict(params or {})
+        detail = detail % self.params if params else detail
         super().__init__(detail)
         self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        """The sentence in the reader's language (as is when it has no translation)."""
+        text = gettext(self.message)
+        try:
+            return text % self.params if self.params else text
+        except (KeyError, ValueError, TypeError):
+            return self.detail
 
     def response(self) -> web.Response:
         return problem(
@@ -78,7 +98,7 @@ class Call:
     @property
     def who(self) -> Principal:
         if self.auth is None:
-            raise ApiError(401, "Sign in first.")
+            raise ApiError(401, N_("Sign in first."))
         return self.auth.who
 
     def body_as(self, model: type[M]) -> M:
@@ -144,7 +164,12 @@ def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, str]:
 
 def invalid(errors: Mapping[str, str]) -> ApiError:
     listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
-    return ApiError(422, f"The input is not valid: {listed}", errors=dict(errors))
+    return ApiError(
+        422,
+        N_("The input is not valid: %(errors)s"),
+        errors=dict(errors),
+        params={"errors": listed},
+    )
 
 
 def _no_constant(name: str) -> Any:
@@ -238,14 +263,14 @@ def _allowed(access: Access, auth: Auth | None) -> None:
     if auth is None:
         raise ApiError(
             401,
-            "Sign in, or send an API token as 'Authorization: Bearer <token>'.",
+            N_("Sign in, or send an API token as 'Authorization: Bearer <token>'."),
             headers={"WWW-Authenticate": 'Bearer realm="leadflow"'},
         )
     role = auth.who.role
     if access == "admin" and role != "admin":
-        raise ApiError(403, "Only an admin may do this.")
+        raise ApiError(403, N_("Only an admin may do this."))
     if access == "head" and role not in ("admin", "head"):
-        raise ApiError(403, "Only a head of sales or an admin may do this.")
+        raise ApiError(403, N_("Only a head of sales or an admin may do this."))
 
 
 def _check_csrf(request: web.Request, auth: Auth | None) -> None:
@@ -253,16 +278,40 @@ def _check_csrf(request: web.Request, auth: Auth | None) -> None:
         return
     sent = request.headers.get("X-CSRF-Token", "")
     if not auth.csrf_token or not hmac.compare_digest(sent, auth.csrf_token):
-        raise ApiError(403, "The CSRF token is missing or wrong: reload the page and retry.")
+        raise ApiError(403, N_("The CSRF token is missing or wrong: reload the page and retry."))
 
 
-def _problem_for(exc: Exception) -> web.Response:
+def _same(text: str) -> str:
+    return text
+
+
+def reader_gettext(
+    request: web.Request, auth: Auth | None, catalogs: Catalogs | None
+) -> Callable[[str], str]:
+    """The caller's language for a problem's sentence: their console setting, else
+    Accept-Language; a client that names neither (a script) reads the English source."""
+    if catalogs is None:
+        return _same
+    setting = auth.who.language if auth is not None else None
+    language = catalogs.match(setting, request.headers.get("Accept-Language"))
+    return catalogs.get(language).gettext if language else _same
+
+
+def _problem_for(exc: Exception, gettext: Callable[[str], str] = _same) -> web.Response:
     if isinstance(exc, ApiError):
-        return exc.response()
+        translated = exc.translated(gettext)
+        if translated == exc.detail:
+            return exc.response()
+        return problem(
+            exc.status,
+            translated,
+            headers=dict(exc.headers) if exc.headers else None,
+            **exc.extra,
+        )
     if isinstance(exc, NotFound):
-        return problem(404, str(exc))
+        return problem(404, gettext(str(exc)))
     if isinstance(exc, WorkConflict | PeopleError):
-        return problem(409, str(exc))
+        return problem(409, gettext(str(exc)))
     if isinstance(exc, IntegrityError):
         # A safety net: input that passed validation but breaks a constraint is the
         # caller's conflict, never a 500. Logged, because a check is missing upstream.
@@ -288,9 +337,10 @@ def json_reply(result: Result, status: int) -> web.StreamResponse:
 
 
 def handler_for(
-    endpoint: Endpoint, authenticate: Authenticate
+    endpoint: Endpoint, authenticate: Authenticate, catalogs: Catalogs | None = None
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
+        auth: Auth | None = None
         try:
             _check_path(request)
             auth = await authenticate(request)
@@ -302,7 +352,7 @@ def handler_for(
             call = Call(request, auth, query, body, datetime.now(UTC))
             return json_reply(await endpoint.handler(call), endpoint.status)
         except (ApiError, NotFound, WorkConflict, PeopleError, IntegrityError) as exc:
-            return _problem_for(exc)
+            return _problem_for(exc, reader_gettext(request, auth, catalogs))
 
     handle.__name__ = endpoint.handler.__name__
     return handle

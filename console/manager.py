@@ -58,6 +58,7 @@ from ingest.contract import (
     normalize_email,
     normalize_phone,
 )
+from ingest.contract.i18n import N_
 from ingest.pipeline import DEFAULT_SLA_MINUTES, FIRST_CONTACT, manual_ids
 from ingest.spam import inquiry_text
 
@@ -90,7 +91,7 @@ def _lead_id(call: Call) -> uuid.UUID:
     try:
         return uuid.UUID(call.request.match_info["lead_id"])
     except ValueError:
-        raise ApiError(404, "There is no lead with this id.") from None
+        raise ApiError(404, N_("There is no lead with this id.")) from None
 
 
 class ManagerEndpoints:
@@ -125,7 +126,7 @@ class ManagerEndpoints:
         async with self._db.sessions() as session:
             view = await leads.get_lead(session, call.who, _lead_id(call))
         if view is None:
-            raise ApiError(404, "There is no lead with this id.")
+            raise ApiError(404, N_("There is no lead with this id."))
         return view
 
     @route(
@@ -138,7 +139,7 @@ class ManagerEndpoints:
         async with self._db.sessions() as session:
             view = await card.lead_card(session, call.who, _lead_id(call))
         if view is None:
-            raise ApiError(404, "There is no lead with this id.")
+            raise ApiError(404, N_("There is no lead with this id."))
         return view
 
     @route(
@@ -211,7 +212,7 @@ class ManagerEndpoints:
         try:
             activity_id = uuid.UUID(call.request.match_info["activity_id"])
         except ValueError:
-            raise ApiError(404, "There is no activity with this id.") from None
+            raise ApiError(404, N_("There is no activity with this id.")) from None
         plan = work.Plan(body.next.kind, body.next.subject, body.next.due_at) if body.next else None
         async with self._db.sessions() as session, session.begin():
             lead_id, next_id = await work.complete_activity(
@@ -330,8 +331,10 @@ class ManagerEndpoints:
             if target is None or target.channel not in ("email", "telegram", "whatsapp"):
                 raise ApiError(
                     409,
-                    "This lead's channel cannot be answered from LeadFlow (no email address, "
-                    "chat or WhatsApp number is known): call the customer instead.",
+                    N_(
+                        "This lead's channel cannot be answered from LeadFlow (no email "
+                        "address, chat or WhatsApp number is known): call the customer instead."
+                    ),
                 )
             message = _reply_message(lead_id, target, body, call)
             await work.record_reply(
@@ -460,13 +463,13 @@ async def publish_or_503(publish: Publish | None, inquiry: Inquiry, what: str) -
     """Publish with the broker's acknowledgement, or answer 503: nothing was recorded,
     so the caller may simply retry."""
     if publish is None:
-        raise ApiError(503, "This console process has no broker to publish to.")
+        raise ApiError(503, N_("This console process has no broker to publish to."))
     try:
         await publish(inquiry)
     except Exception:  # any publish failure: nothing was recorded, the caller retries
         log.warning("could not publish %s", what, exc_info=True)
         raise ApiError(
             503,
-            "The broker did not acknowledge the inquiry; nothing was recorded, retry.",
+            N_("The broker did not acknowledge the inquiry; nothing was recorded, retry."),
             headers={"Retry-After": "5"},
         ) from None

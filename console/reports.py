@@ -22,6 +22,7 @@ from crm_store import lead_export, reports
 from crm_store.database import Database
 from crm_store.lead_export import LeadExportRow
 from crm_store.reports import Report
+from ingest.contract.i18n import N_
 
 DEFAULT_DAYS = 30
 # Two years, a leap day included: 2024-01-01..2025-12-31 is 731 days.
@@ -48,15 +49,18 @@ def period(query: ReportQuery, now: datetime) -> tuple[datetime, datetime]:
     last = query.end or now.date()
     first = query.start or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
-        sentence = "The period's first day (from) is after its last (to)."
+        sentence = N_("The period's first day (from) is after its last (to).")
         raise ApiError(422, sentence, errors={"from": "after to"})
     days = (last - first).days + 1
     if days > MAX_DAYS:
         raise ApiError(
             422,
-            f"A report covers at most two years ({MAX_DAYS} days); {first} to {last} is "
-            f"{days} days. Choose a shorter period.",
+            N_(
+                "A report covers at most two years (%(max)s days); %(first)s to %(last)s "
+                "is %(days)s days. Choose a shorter period."
+            ),
             errors={"to": f"at most {MAX_DAYS} days after from"},
+            params={"max": MAX_DAYS, "first": first, "last": last, "days": days},
         )
     return _midnight(first), _midnight(last + timedelta(days=1))
 

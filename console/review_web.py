@@ -3,8 +3,9 @@
 Heads and admins only (a manager gets a 403 page). It reads through the same scoped
 query as `GET /api/v1/review`, and its "This is a real inquiry" button posts to
 `POST /api/v1/review/{id}/lead` through `static/app.js` with the session's CSRF
-token, so the page and the API keep one set of rules. Imports `crm_store` and
-`console` helpers only.
+token, so the page and the API keep one set of rules. The page speaks the viewer's
+language like every console page (`WebPages.render`; labels are gettext messages).
+Imports `crm_store`, `console` helpers and `ingest.contract.i18n`.
 """
 
 from __future__ import annotations
@@ -21,20 +22,22 @@ from console.http import ApiError, Auth
 from console.review import ReviewQuery, review_filter
 from crm_store import review
 from crm_store.database import Database
+from ingest.contract.i18n import N_
 
 Render = Callable[..., web.Response]
 PAGE_SIZE = 50
+# Translated where shown (the template's `_()`).
 KIND_LABELS = {
-    "auto_reply": "Auto-reply",
-    "bounce": "Bounce",
-    "bulk": "Bulk or list mail",
-    "own_address": "Own address",
-    "unreadable": "Unreadable",
-    "loop_guard": "Loop guard",
-    "repeat": "Repeat on an open lead",
-    "logged_call": "Call logged on a contact",
-    "junk": "Junk",
-    "other": "Other",
+    "auto_reply": N_("Auto-reply"),
+    "bounce": N_("Bounce"),
+    "bulk": N_("Bulk or list mail"),
+    "own_address": N_("Own address"),
+    "unreadable": N_("Unreadable"),
+    "loop_guard": N_("Loop guard"),
+    "repeat": N_("Repeat on an open lead"),
+    "logged_call": N_("Call logged on a contact"),
+    "junk": N_("Junk"),
+    "other": N_("Other"),
 }
 
 
@@ -69,10 +72,11 @@ class ReviewPages:
                 raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
             if auth.who.role not in ("admin", "head"):
                 return self._render(
+                    request,
                     "error.html",
                     403,
                     auth=auth,
-                    message="Only a head of sales or an admin may open this page.",
+                    message=N_("Only a head of sales or an admin may open this page."),
                 )
             return await page(request, auth)
 
@@ -90,6 +94,7 @@ class ReviewPages:
                 session, auth.who, wanted, limit=q.limit, offset=q.offset
             )
         return self._render(
+            request,
             "review.html",
             auth=auth,
             page=page,

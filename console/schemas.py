@@ -126,6 +126,8 @@ WorkingHours = Annotated[
 Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
 Status = Literal["new", "in_progress", "converted", "junk"]
 Role = Literal["admin", "head", "manager"]
+# The languages the console has catalogs for (`ingest.contract.i18n.LANGUAGES`).
+Language = Literal["en", "ru"]
 ActivityKind = Literal["call", "email", "message", "meeting", "task"]
 Channel = Literal["web_form", "email", "telegram", "whatsapp", "phone", "import", "manual"]
 Strategy = Literal["round_robin", "least_loaded", "weighted"]
@@ -348,6 +350,8 @@ class UserBody(Strict):
     role: Role = "manager"
     active: bool = True
     timezone: TimeZone = "UTC"
+    # The console's language; None: the person's browser (Accept-Language) decides.
+    language: Language | None = None
     working_hours: WorkingHours | None = None
     password: Password | None = None
 
@@ -357,6 +361,7 @@ class UserPatch(Strict):
     role: Role = keep()
     active: bool = keep()
     timezone: TimeZone = keep(_zone_enum)
+    language: Language | None = Field(default=None, description="null: the browser decides.")
     working_hours: WorkingHours | None = Field(default=None, description="null: always working.")
     password: Password | None = Field(default=None, description="Omit or null to keep.")
 

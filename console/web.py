@@ -5,7 +5,12 @@ makes goes through the JSON API (`static/app.js` posts forms as JSON with the
 session's CSRF token), so there is one set of rules. The queue polls
 `/api/v1/live` and swaps in a server-rendered fragment when something changed.
 Autoescaping is on everywhere; customer text is only ever text; links are shown
-only when they are http(s). Imports `crm_store` and `console` helpers only.
+only when they are http(s).
+
+Every page speaks the viewer's language (`language_for`: their own setting, else
+their browser's Accept-Language, else the deployment's default): one Jinja2
+environment per language with its gettext catalog and locale formats installed.
+Imports `crm_store`, `console` helpers and `ingest.contract.i18n`.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from console.http import ApiError, Auth
 from console.reports import period
 from console.schemas import Channel, ExportQuery
 from console.spreadsheet import default_delimiter
-from crm_store import card, configuration, connectors, people, queue, reports
+from crm_store import accounts, card, configuration, connectors, people, queue, reports
 from crm_store.database import Database
+from ingest.contract.i18n import N_, Catalogs
 from ingest.hours import known_timezones
 
 HERE = Path(__file__).parent
@@ -45,28 +51,40 @@ def safe_url(value: object) -> str:
     return text if urlsplit(text).scheme in ("http", "https") else ""
 
 
-@jinja2.pass_context
-def _when(ctx: Context, value: datetime | None) -> str:
-    # Every page's context has the viewer's zone (`render` puts it there).
-    return display.when(value, ctx.get("tz", UTC))
-
-
-@jinja2.pass_context
-def _relative(ctx: Context, value: datetime | None) -> str:
-    return display.relative(value, ctx.get("now") or datetime.now(UTC))
-
-
-def environment(region: str = "RU") -> jinja2.Environment:
+def environment(
+    region: str = "RU", language: str = "en", catalogs: Catalogs | None = None
+) -> jinja2.Environment:
+    """The pages' environment for one language: its catalog and locale formats."""
+    catalogs = catalogs or Catalogs.load()
+    translations = catalogs.get(language)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    gettext = translations.gettext
+
+    @jinja2.pass_context
+    def when(ctx: Context, value: datetime | None) -> str:
+        # Every page's context has the viewer's zone (`render` puts it there).
+        return display.when(value, ctx.get("tz", UTC), language)
+
+    @jinja2.pass_context
+    def relative(ctx: Context, value: datetime | None) -> str:
+        return display.relative(value, ctx.get("now") or datetime.now(UTC), language, gettext)
+
+    env.globals["language"] = language
+    env.globals["languages"] = catalogs.languages
     env.filters["safe_url"] = safe_url
-    env.filters["when"] = _when
-    env.filters["relative"] = _relative
-    env.filters["label"] = display.label
-    env.filters["money"] = lambda amount: display.money(amount, region)
+    env.filters["when"] = when
+    env.filters["relative"] = relative
+    env.filters["label"] = lambda code: display.label(code, gettext)
+    env.filters["subject"] = lambda text: display.subject(text, gettext)
+    env.filters["money"] = lambda amount: display.money(amount, region, language)
+    env.filters["number"] = lambda value: display.number(value, language)
+    env.filters["day"] = lambda value: display.day(value, language)
     return env
 
 
@@ -78,11 +96,15 @@ class WebPages:
         *,
         forms_base_url: str | None = None,
         region: str = "RU",
+        language: str = "ru",
     ) -> None:
         self._db = db
         self._auth = authenticator
         self._forms_base = forms_base_url
-        self._env = environment(region)
+        self._catalogs = Catalogs.load(default=language)
+        self._envs = {
+            lang: environment(region, lang, self._catalogs) for lang in self._catalogs.languages
+        }
         self._region = region
 
     def routes(self) -> list[web.RouteDef]:
@@ -91,6 +113,7 @@ class WebPages:
             web.get("/login", self.login_page),
             web.post("/login", self.login),
             web.post("/logout", self._signed_in(self.logout)),
+            web.post("/language", self._signed_in(self.set_language)),
             web.get("/queue", self._signed_in(self.queue_page)),
             web.get("/queue/items", self._signed_in(self.queue_items)),
             web.get("/leads/{lead_id}", self._signed_in(self.lead_page)),
@@ -103,11 +126,30 @@ class WebPages:
             web.get("/favicon.ico", self.favicon),
         ]
 
-    def render(self, name: str, status: int = 200, **context: Any) -> web.Response:
+    @property
+    def catalogs(self) -> Catalogs:
+        return self._catalogs
+
+    def language_for(self, request: web.Request, auth: Auth | None) -> str:
+        """The person's own setting, else their browser's, else the default."""
+        setting = auth.who.language if auth else None
+        return self._catalogs.choose(setting, request.headers.get("Accept-Language"))
+
+    def gettext(self, request: web.Request, auth: Auth | None) -> Callable[[str], str]:
+        return self._catalogs.get(self.language_for(request, auth)).gettext
+
+    def render(
+        self, request: web.Request, name: str, status: int = 200, **context: Any
+    ) -> web.Response:
         auth = context.get("auth")
+        language = self.language_for(request, auth)
         context.setdefault("tz", display.zone(auth.who.timezone) if auth else UTC)
-        html = self._env.get_template(name).render(**context)
+        context.setdefault("here", request.path_qs)
+        html = self._envs[language].get_template(name).render(**context)
         response = web.Response(text=html, content_type="text/html", status=status)
+        response.headers["Content-Language"] = language
+        # The page depends on the header when no setting decided it (caches must know).
+        response.headers["Vary"] = "Accept-Language, Cookie"
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -128,7 +170,11 @@ class WebPages:
                 raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
             if admin and auth.who.role != "admin":
                 return self.render(
-                    "error.html", 403, auth=auth, message="Only an admin may open this page."
+                    request,
+                    "error.html",
+                    403,
+                    auth=auth,
+                    message=N_("Only an admin may open this page."),
                 )
             return await page(request, auth)
 
@@ -139,7 +185,7 @@ class WebPages:
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
         return self.render(
-            "login.html", auth=None, error=None, next=_next(request.query.get("next"))
+            request, "login.html", auth=None, error=None, next=_next(request.query.get("next"))
         )
 
     async def login(self, request: web.Request) -> web.StreamResponse:
@@ -149,7 +195,10 @@ class WebPages:
         try:
             _auth, cookie = await self._auth.sign_in(request, email, password)
         except ApiError as exc:
-            return self.render("login.html", exc.status, auth=None, error=exc.detail, next=target)
+            error = exc.translated(self.gettext(request, None))
+            return self.render(
+                request, "login.html", exc.status, auth=None, error=error, next=target
+            )
         response = web.HTTPSeeOther(target)
         set_cookie(request, response, cookie)
         raise response
@@ -157,12 +206,28 @@ class WebPages:
     async def logout(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         form = await request.post()
         sent = str(form.get("csrf_token", ""))
-        if not auth.csrf_token or not hmac.compare_digest(sent, auth.csrf_token):
-            return self.render("error.html", 403, auth=auth, message="The CSRF token is wrong.")
+        if not _csrf_ok(auth, sent):
+            return self.render(
+                request, "error.html", 403, auth=auth, message=N_("The CSRF token is wrong.")
+            )
         await self._auth.sign_out(auth)
         response = web.HTTPSeeOther("/login")
         response.del_cookie(COOKIE, path="/")
         raise response
+
+    async def set_language(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        """The header's language switch: stores the person's choice, then goes back."""
+        form = await request.post()
+        if not _csrf_ok(auth, str(form.get("csrf_token", ""))):
+            return self.render(
+                request, "error.html", 403, auth=auth, message=N_("The CSRF token is wrong.")
+            )
+        wanted = str(form.get("language", ""))
+        # "auto" (or anything we have no catalog for) hands the choice back to the browser.
+        language = wanted if wanted in self._catalogs.languages else None
+        async with self._db.sessions() as session, session.begin():
+            await accounts.set_language(session, auth.who.user_id, language)
+        raise web.HTTPSeeOther(_next(str(form.get("next", ""))))
 
     async def _queue_context(self, request: web.Request, auth: Auth) -> dict[str, Any]:
         q = request.query
@@ -192,10 +257,12 @@ class WebPages:
             users = await people.list_users(session)
         # Who a hand-made lead can go to; its creator is the default (first) choice.
         owners = [u for u in users if u.active and u.role != "admin" and u.id != auth.who.user_id]
-        return self.render("queue.html", owners=owners, **await self._queue_context(request, auth))
+        context = await self._queue_context(request, auth)
+        return self.render(request, "queue.html", owners=owners, **context)
 
     async def queue_items(self, request: web.Request, auth: Auth) -> web.StreamResponse:
-        return self.render("_queue_items.html", **await self._queue_context(request, auth))
+        context = await self._queue_context(request, auth)
+        return self.render(request, "_queue_items.html", **context)
 
     async def lead_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         try:
@@ -206,7 +273,7 @@ class WebPages:
             view = await card.lead_card(session, auth.who, lead_id) if lead_id else None
         if view is None:
             return self.render(
-                "error.html", 404, auth=auth, message="There is no lead with this id."
+                request, "error.html", 404, auth=auth, message=N_("There is no lead with this id.")
             )
         timeline = sorted(
             [("inquiry", i.received_at, i) for i in view.inquiries]
@@ -219,6 +286,7 @@ class WebPages:
         tz = display.zone(auth.who.timezone)
         soon = display.local_input(now + timedelta(hours=1), tz)
         return self.render(
+            request,
             "lead.html",
             auth=auth,
             lead=view,
@@ -235,14 +303,20 @@ class WebPages:
             query = ExportQuery.model_validate(dict(request.query))
             start, end = period(query, now)
         except ValidationError:
-            return self._report_refused(request, auth, "These dates are not valid days.")
+            sentence = self.gettext(request, auth)(N_("These dates are not valid days."))
+            return self._report_refused(request, auth, sentence)
         except ApiError as exc:
-            return self._report_refused(request, auth, exc.detail)
+            return self._report_refused(request, auth, exc.translated(self.gettext(request, auth)))
         async with self._db.sessions() as session:
             rep = await reports.report(session, auth.who, start=start, end=end, now=now)
+        language = self.language_for(request, auth)
+        gettext = self._catalogs.get(language).gettext
         per_day = charts.stacked_columns(
             [
-                (d.day.strftime("%m-%d"), {display.label(c): n for c, n in d.by_channel.items()})
+                (
+                    display.day_month(d.day, language),
+                    {display.label(c, gettext): n for c, n in d.by_channel.items()},
+                )
                 for d in rep.per_day
             ]
         )
@@ -253,6 +327,7 @@ class WebPages:
         )
         hist = charts.bars([(b.label, float(b.count)) for b in rep.first_response_histogram])
         return self.render(
+            request,
             "reports.html",
             auth=auth,
             report=rep,
@@ -269,6 +344,7 @@ class WebPages:
         """The form again with the dates as typed and why, never another period."""
         q = request.query
         return self.render(
+            request,
             "reports.html",
             422,
             auth=auth,
@@ -279,25 +355,28 @@ class WebPages:
             sep=q.get("sep") if q.get("sep") in (";", ",") else default_delimiter(self._region),
         )
 
-    async def connectors_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:
+    async def connectors_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         async with self._db.sessions() as session:
             rows = await connectors.list_connectors(session, active_only=False)
             teams = await people.list_teams(session)
-        return self.render("admin_connectors.html", auth=auth, rows=rows, teams=teams)
+        return self.render(request, "admin_connectors.html", auth=auth, rows=rows, teams=teams)
 
     async def forms_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         async with self._db.sessions() as session:
             forms = await configuration.list_forms(session)
             teams = await people.list_teams(session)
         base = (self._forms_base or str(request.url.origin())).rstrip("/")
-        return self.render("admin_forms.html", auth=auth, forms=forms, teams=teams, base=base)
+        return self.render(
+            request, "admin_forms.html", auth=auth, forms=forms, teams=teams, base=base
+        )
 
-    async def people_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:
+    async def people_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         async with self._db.sessions() as session:
             users = await people.list_users(session)
             teams = await people.list_teams(session)
             absences = await people.list_absences(session)
         return self.render(
+            request,
             "admin_people.html",
             auth=auth,
             users=users,
@@ -306,13 +385,14 @@ class WebPages:
             zones=known_timezones(),
         )
 
-    async def rules_page(self, _request: web.Request, auth: Auth) -> web.StreamResponse:
+    async def rules_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         async with self._db.sessions() as session:
             rules = await configuration.list_routing_rules(session)
             settings = await configuration.rule_settings(session)
             blocklist = await configuration.list_blocklist(session)
             teams = await people.list_teams(session)
         return self.render(
+            request,
             "admin_rules.html",
             auth=auth,
             rules=rules,
@@ -336,6 +416,10 @@ class WebPages:
             content_type=kind,
             headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
         )
+
+
+def _csrf_ok(auth: Auth, sent: str) -> bool:
+    return bool(auth.csrf_token) and hmac.compare_digest(sent, auth.csrf_token or "")
 
 
 def _next(value: str | None) -> str:

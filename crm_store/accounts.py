@@ -26,6 +26,8 @@ class Principal:
     role: str
     # The IANA zone the console shows this person's times in (their own setting).
     timezone: str = "UTC"
+    # The console's language for this person; None: their browser's Accept-Language.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ def new_token() -> str:
 async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
     row = (
         await session.execute(
-            select(AppUser.id, AppUser.name, AppUser.role, AppUser.timezone)
+            select(AppUser.id, AppUser.name, AppUser.role, AppUser.timezone, AppUser.language)
             .join(ApiToken, ApiToken.user_id == AppUser.id)
             .where(
                 ApiToken.token_hash == hash_token(token),
@@ -60,7 +62,7 @@ async def principal_for_token(session: AsyncSession, token: str) -> Principal | 
             )
         )
     ).first()
-    return Principal(row[0], row[1], row[2], row[3]) if row else None
+    return Principal(row[0], row[1], row[2], row[3], row[4]) if row else None
 
 
 async def upsert_user(
@@ -73,19 +75,31 @@ async def upsert_user(
     active: bool = True,
     timezone: str = "UTC",
     working_hours: Mapping[str, Sequence[Sequence[str]]] | None = None,
+    language: str | None = None,
 ) -> int:
-    """Create or update the user `email`; `working_hours` None keeps the stored ones."""
+    """Create or update the user `email`; `working_hours` or `language` None keeps the
+    stored ones (a language the person chose in the console survives a restart)."""
     user = await session.scalar(select(AppUser).where(AppUser.email == email.lower()))
     if user is None:
         user = AppUser(email=email.lower(), created_at=now, name=name, role=role)
         session.add(user)
     user.name, user.role, user.active, user.timezone = name, role, active, timezone
+    if language is not None:
+        user.language = language
     if working_hours is not None:
         user.working_hours = {
             day: [list(span) for span in spans] for day, spans in working_hours.items()
         }
     await session.flush()
     return user.id
+
+
+async def set_language(session: AsyncSession, user_id: int, language: str | None) -> None:
+    """The person's own choice of the console's language (None: their browser decides)."""
+    user = await session.get(AppUser, user_id)
+    if user is not None:
+        user.language = language
+        await session.flush()
 
 
 async def upsert_team(session: AsyncSession, *, name: str, strategy: str, now: datetime) -> int:

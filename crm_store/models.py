@@ -91,6 +91,8 @@ class AppUser(Base):
     role: Mapped[str] = mapped_column(String(16), default=Role.MANAGER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The console's language for this person ("ru", "en"); null: their browser decides.
+    language: Mapped[str | None] = mapped_column(String(16))
     working_hours: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, comment='weekly hours, e.g. {"mon": [["09:00", "18:00"]], ...}; null = always'
     )

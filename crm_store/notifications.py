@@ -49,6 +49,8 @@ class Recipient:
     telegram_bot: str | None = None
     # The zone the user reads times in (their setting), for deadlines in notices.
     timezone: str = "UTC"
+    # Their console language; None: the deployment's default language.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ async def recipients(session: AsyncSession, user_ids: Iterable[int]) -> dict[int
             AppUser.name,
             AppUser.email,
             AppUser.timezone,
+            AppUser.language,
             NotificationSetting.notify_email,
             NotificationSetting.notify_telegram,
             NotificationSetting.telegram_chat_id,
@@ -170,7 +173,7 @@ async def recipients(session: AsyncSession, user_ids: Iterable[int]) -> dict[int
         .where(AppUser.id.in_(ids), AppUser.active.is_(True))
     )
     found: dict[int, Recipient] = {}
-    for user_id, name, email, zone, by_email, by_telegram, chat_id, bot in rows:
+    for user_id, name, email, zone, language, by_email, by_telegram, chat_id, bot in rows:
         telegram = chat_id if by_telegram is not False else None
         found[user_id] = Recipient(
             user_id=user_id,
@@ -179,6 +182,7 @@ async def recipients(session: AsyncSession, user_ids: Iterable[int]) -> dict[int
             telegram_chat_id=telegram,
             telegram_bot=bot if telegram else None,
             timezone=zone,
+            language=language,
         )
     return found
 

@@ -35,6 +35,7 @@ class UserView(BaseModel):
     role: str
     active: bool
     timezone: str
+    language: str | None = None
     working_hours: dict[str, Any] | None
     has_password: bool
     created_at: datetime
@@ -84,6 +85,7 @@ def _user_view(u: AppUser) -> UserView:
         role=u.role,
         active=u.active,
         timezone=u.timezone,
+        language=u.language,
         working_hours=u.working_hours,
         has_password=u.password_hash is not None,
         created_at=u.created_at,

@@ -79,6 +79,7 @@ async def principal_for_session(
                 AppUser.name,
                 AppUser.role,
                 AppUser.timezone,
+                AppUser.language,
                 WebSession.id,
                 WebSession.last_seen_at,
             )
@@ -92,11 +93,11 @@ async def principal_for_session(
     ).first()
     if row is None:
         return None
-    if now - row[5] > TOUCH_EVERY:
+    if now - row[6] > TOUCH_EVERY:
         await session.execute(
-            update(WebSession).where(WebSession.id == row[4]).values(last_seen_at=now)
+            update(WebSession).where(WebSession.id == row[5]).values(last_seen_at=now)
         )
-    return Principal(row[0], row[1], row[2], row[3])
+    return Principal(row[0], row[1], row[2], row[3], row[4])
 
 
 async def close_session(session: AsyncSession, token_hash: str) -> None:

@@ -7,7 +7,10 @@ template (the SMTP sender renders `connectors/mail_templates/<template>`) when t
 manager has an address and wants email, and a ready text through the bot the manager
 linked in Telegram. Ids derive from the event id and the channel, so a replayed
 event plans exactly the same messages. A notice for a lead that has moved on to
-someone else since the event is not sent. No I/O, no clock.
+someone else since the event is not sent. Each notice speaks the manager's language
+(their console setting, else the deployment's default): the Telegram text is
+translated here, and the email's context names the language its renderer uses. The
+catalogs are an argument, loaded once by the caller. No I/O, no clock.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -23,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_store.notifications import LeadFacts, Recipient
 from ingest.contract import OutboundMessage
+from ingest.contract.i18n import N_, Catalogs, format_moment
 from ingest.pipeline import derived_id
 
 TEMPLATES: Mapping[str, str] = {
@@ -31,9 +35,9 @@ TEMPLATES: Mapping[str, str] = {
     "lead.inquiry_appended": "manager_lead_updated",
 }
 HEADLINES: Mapping[str, str] = {
-    "lead.assigned": "New lead",
-    "lead.reassigned": "Lead reassigned to you",
-    "lead.inquiry_appended": "Lead updated",
+    "lead.assigned": N_("New lead"),
+    "lead.reassigned": N_("Lead reassigned to you"),
+    "lead.inquiry_appended": N_("Lead updated"),
 }
 _EVENT_NAMESPACE = uuid.UUID("0b5e6f3c-2d47-4f0e-9a54-3f1b7c9d8e21")
 _TEXT_LIMIT = 600
@@ -94,12 +98,17 @@ def notices_for(
     inquiry: Mapping[str, Any] | None = None,
     console_url: str | None = None,
     email: bool = True,
+    catalogs: Catalogs | None = None,
 ) -> list[OutboundMessage]:
+    """The notices for one event; in the recipient's language when `catalogs` are
+    given (their setting, else the catalogs' default), else in English."""
     if lead is None or recipient is None or event.assignee_id is None:
         return []
     if lead.assignee_id != event.assignee_id:
         return []  # the lead has moved on since; its new manager hears of that event
-    context = _context(event, lead, inquiry, recipient.timezone)
+    language = catalogs.choose(recipient.language, None) if catalogs else "en"
+    gettext = catalogs.get(language).gettext if catalogs else _same
+    context = _context(event, lead, inquiry, recipient.timezone, language)
     messages: list[OutboundMessage] = []
     if recipient.email and email:
         messages.append(
@@ -123,7 +132,7 @@ def notices_for(
                 purpose="manager_notification",
                 connector=recipient.telegram_bot,
                 to=recipient.telegram_chat_id,
-                text=telegram_text(event.type, context, console_url),
+                text=telegram_text(event.type, context, console_url, gettext),
                 lead_id=lead.id,
                 inquiry_id=event.inquiry_id,
                 created_at=now,
@@ -132,17 +141,26 @@ def notices_for(
     return messages
 
 
-def telegram_text(event_type: str, context: Mapping[str, str], console_url: str | None) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def telegram_text(
+    event_type: str,
+    context: Mapping[str, str],
+    console_url: str | None,
+    gettext: Callable[[str], str] = _same,
+) -> str:
     """A short plain-text notice (no markup: customer text stays text)."""
-    lines = [f"{HEADLINES[event_type]}: {context.get('title', '')}".strip()]
+    lines = [f"{gettext(HEADLINES[event_type])}: {context.get('title', '')}".strip()]
     contact = ", ".join(context[k] for k in ("name", "email", "phone") if context.get(k))
     if contact:
-        lines.append(f"Contact: {contact}")
-    lines.append(f"Channel: {context.get('channel', '-')}")
+        lines.append(gettext(N_("Contact: %(contact)s")) % {"contact": contact})
+    lines.append(gettext(N_("Channel: %(channel)s")) % {"channel": context.get("channel", "-")})
     if context.get("deadline"):
-        lines.append(f"First contact by {context['deadline']}")
+        lines.append(gettext(N_("First contact by %(when)s")) % {"when": context["deadline"]})
     if context.get("reason"):
-        lines.append(f"Why: {context['reason']}")
+        lines.append(gettext(N_("Why: %(reason)s")) % {"reason": context["reason"]})
     if context.get("text"):
         lines.extend(["", context["text"][:_TEXT_LIMIT]])
     if console_url:
@@ -150,18 +168,22 @@ def telegram_text(event_type: str, context: Mapping[str, str], console_url: str 
     return "\n".join(lines)
 
 
-def local_time(moment: datetime, zone: str) -> str:
-    """`2026-11-27 13:30 MSK`: the moment in the reader's zone (UTC if unknown here)."""
+def local_time(moment: datetime, zone: str, language: str = "en") -> str:
+    """`Nov 27, 2026, 1:30 PM MSK` (in Russian: day, month, year, 13:30): the moment in the
+    reader's zone (UTC if unknown here), as their language writes it."""
     try:
         where: tzinfo = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         where = UTC
-    local = moment.astimezone(where)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".rstrip()
+    return format_moment(moment, where, language)
 
 
 def _context(
-    event: LeadEventView, lead: LeadFacts, inquiry: Mapping[str, Any] | None, zone: str
+    event: LeadEventView,
+    lead: LeadFacts,
+    inquiry: Mapping[str, Any] | None,
+    zone: str,
+    language: str,
 ) -> dict[str, str]:
     due = event.due_at or (
         lead.first_contact_due_at if event.type != "lead.inquiry_appended" else None
@@ -173,8 +195,9 @@ def _context(
         "email": lead.email or "",
         "phone": lead.phone or "",
         "channel": lead.channel,
-        "deadline": local_time(due, zone) if due else "",
+        "deadline": local_time(due, zone, language) if due else "",
         "reason": event.reason or "",
+        "language": language,
     }
     if inquiry is not None:
         values["subject"] = str(inquiry.get("subject") or "")

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Topics
+from ingest.contract.i18n import Catalogs
 from ingest.errors import Interrupted, Poison
 from ingest.health import LoopHealth
 from ingest.kafka_pair import KafkaPair, PairConfig, Record
@@ -57,6 +58,9 @@ class NotifierConfig:
     replication_factor: int = 1
     console_url: str | None = None
     email: bool = True  # False without SMTP settings: no email notice to queue
+    # The notices' language for a manager who chose none in the console (the runtime
+    # passes `ingest.default_language`).
+    default_language: str = "en"
 
 
 class LeadNotifier:
@@ -68,6 +72,7 @@ class LeadNotifier:
         self._config = config
         self._db = db
         self._clock = clock
+        self._catalogs = Catalogs.load(default=config.default_language)
         self.health = LoopHealth("lead notifier")
         self._stop: asyncio.Event | None = None
         self._healed_at = 0.0
@@ -233,6 +238,7 @@ class LeadNotifier:
                     inquiry=inquiries.get(event.inquiry_id) if event.inquiry_id else None,
                     console_url=self._config.console_url,
                     email=self._config.email,
+                    catalogs=self._catalogs,
                 ):
                     rows.append(
                         {

@@ -17,6 +17,7 @@ from datetime import datetime
 from ingest.contract import Channel, Inquiry, OutboundMessage
 from ingest.contract.outbound import OutboundChannel
 from ingest.pipeline import Decision, LinkTelegram, NewLead, derived_id
+from ingest.routing import detect_language
 
 NO_REPLY = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?|notifications?)"
@@ -99,6 +100,8 @@ def _context(inquiry: Inquiry, lead_id: uuid.UUID) -> dict[str, str]:
         "subject": inquiry.subject or "",
         "text": (inquiry.text or "")[:2000],
         "channel": inquiry.channel.value,
+        # The acknowledgement answers in the language the customer wrote in.
+        "language": detect_language(f"{inquiry.subject or ''} {inquiry.text or ''}") or "",
     }
     return {k: v for k, v in values.items() if v}
 

@@ -165,8 +165,11 @@ class SmtpSettings(BaseModel):
         )
 
 
-def form_template(ack_subject: str | None, ack_body: str | None) -> MailTemplate | None:
-    """A form's acknowledgement, when it has a body (no body: the form sends none)."""
+def form_template(
+    ack_subject: str | None, ack_body: str | None, language: str | None = None
+) -> MailTemplate | None:
+    """A form's acknowledgement, when it has a body (no body: the form sends none), in
+    the form's language."""
     if not ack_body:
         return None
-    return MailTemplate(ack_subject or DEFAULT_ACK_SUBJECT, ack_body)
+    return MailTemplate(ack_subject or DEFAULT_ACK_SUBJECT, ack_body, language)

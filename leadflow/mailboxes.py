@@ -32,6 +32,7 @@ from connectors.smtp import NoSmtpSender, SmtpSender
 from crm_store import connectors as store
 from crm_store import mailboxes as cursors
 from crm_store.database import Database
+from ingest.contract.i18n import Catalogs
 from leadflow.mail_settings import MailboxSettings, form_template
 from leadflow.secrets import SecretBox, SecretsUnreadable, load_secret_box
 from leadflow.settings import Settings
@@ -140,13 +141,16 @@ class MailChannel:
         http = self._settings.http
         console = http.public_url or f"http://{http.host}:{http.port}"
         config = smtp.to_config(console, dict(self._settings.ingest.sla_minutes))
-        self.renderer = MailRenderer(config, forms=self._form_templates())
+        # Mail with no language of its own (the SLA escalation to a head, an
+        # acknowledgement with no letters to tell) speaks the deployment's default.
+        catalogs = Catalogs.load(default=self._settings.ingest.default_language)
+        self.renderer = MailRenderer(config, forms=self._form_templates(), catalogs=catalogs)
         return SmtpSender(config, self.renderer, count=count)
 
     def _form_templates(self) -> dict[str, MailTemplate]:
         templates: dict[str, MailTemplate] = {}
         for form in self._settings.forms:
-            template = form_template(form.ack_subject, form.ack_body)
+            template = form_template(form.ack_subject, form.ack_body, form.language)
             if template is None:
                 continue
             try:

@@ -298,6 +298,7 @@ def _notifier_config(settings: Settings, bootstrap: str, topics: Topics) -> Noti
         console_url=(settings.smtp.console_url if settings.smtp else None)
         or settings.http.public_url,
         email=settings.smtp is not None,
+        default_language=settings.ingest.default_language,
     )
 
 
@@ -355,6 +356,7 @@ def _http_app(
             forms_base_url=settings.http.public_url,
             sla_defaults=settings.ingest.sla_minutes,
             default_region=settings.ingest.default_region,
+            default_language=settings.ingest.default_language,
             trusted_proxies=settings.http.trusted_proxies,
         )
         app.add_routes(console.routes())

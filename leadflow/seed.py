@@ -19,19 +19,28 @@ from leadflow.settings import (
     TeamConfig,
 )
 
-# The demo team sells in Russia: the console shows them Moscow time.
+# The demo team sells in Russia: the console shows them Moscow time, in Russian.
 DEMO_ZONE = "Europe/Moscow"
 DEMO_TEAM = TeamConfig(
     name="Sales",
     members=[
         MemberConfig(
-            email="anna.ivanova@demo.leadflow.test", name="Anna Ivanova", timezone=DEMO_ZONE
+            email="anna.ivanova@demo.leadflow.test",
+            name="Anna Ivanova",
+            timezone=DEMO_ZONE,
+            language="ru",
         ),
         MemberConfig(
-            email="boris.petrov@demo.leadflow.test", name="Boris Petrov", timezone=DEMO_ZONE
+            email="boris.petrov@demo.leadflow.test",
+            name="Boris Petrov",
+            timezone=DEMO_ZONE,
+            language="ru",
         ),
         MemberConfig(
-            email="sofia.sidorova@demo.leadflow.test", name="Sofia Sidorova", timezone=DEMO_ZONE
+            email="sofia.sidorova@demo.leadflow.test",
+            name="Sofia Sidorova",
+            timezone=DEMO_ZONE,
+            language="ru",
         ),
     ],
 )
@@ -51,7 +60,11 @@ DEMO_FORM = FormConfigModel(
 )
 ADMIN_EMAIL = "admin@leadflow.local"
 DEMO_HEAD = MemberConfig(
-    email="helen.head@demo.leadflow.test", name="Helen Head", role="head", timezone=DEMO_ZONE
+    email="helen.head@demo.leadflow.test",
+    name="Helen Head",
+    role="head",
+    timezone=DEMO_ZONE,
+    language="ru",
 )
 
 
@@ -101,6 +114,7 @@ async def apply_configuration(db: Database, settings: Settings, *, demo: bool) -
                     active=m.active,
                     timezone=m.timezone,
                     working_hours=m.working_hours,
+                    language=m.language,
                 )
                 await accounts.upsert_member(
                     session, team_id=team_id, user_id=user_id, capacity=m.capacity, active=m.active
@@ -145,6 +159,7 @@ async def _demo_logins(session: AsyncSession, now: datetime) -> dict[str, str]:
         role=DEMO_HEAD.role,
         now=now,
         timezone=DEMO_HEAD.timezone,
+        language=DEMO_HEAD.language,
     )
     sales = next(t for t in await people.list_teams(session) if t.name == DEMO_TEAM.name)
     await people.save_team(session, sales.id, values={"head_user_id": head_id}, now=now)

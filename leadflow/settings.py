@@ -74,6 +74,11 @@ class HttpSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     default_region: str = "RU"
+    default_language: Literal["en", "ru"] = Field(
+        default="ru",
+        description="The console's language for a person with no setting whose browser "
+        "asks for none we have.",
+    )
     default_team: str | None = None
     watch_interval_s: float = Field(
         default=30.0, gt=0, description="How often the SLA watcher looks for overdue leads."
@@ -129,6 +134,9 @@ class MemberConfig(BaseModel):
     active: bool = True
     # Checked here so a typo stops `leadflow up` with a sentence, not the pipeline later.
     timezone: Annotated[str, AfterValidator(check_timezone)] = "UTC"
+    language: Literal["en", "ru"] | None = Field(
+        default=None, description="The console's language; unset: the browser's (or theirs)."
+    )
     working_hours: (
         Annotated[dict[str, list[tuple[str, str]]], AfterValidator(check_hours)] | None
     ) = Field(default=None, description='{"mon": [["09:00", "18:00"]], ...}; unset: always.')

@@ -74,6 +74,11 @@ function formJson(form) {
   return body;
 }
 
+// The page's language: base.html puts the translated sentences on <body> (data-t-*).
+function t(key, fallback) {
+  return (document.body && document.body.dataset[key]) || fallback;
+}
+
 function showMessage(form, text, ok) {
   const box = form.querySelector(".error");
   if (!box) return;
@@ -92,30 +97,36 @@ async function submitApiForm(event) {
   try {
     body = formJson(form);
   } catch (err) {
-    showMessage(form, "A JSON field is not valid JSON: " + err.message);
+    showMessage(form, t("tBadJson", "A JSON field is not valid JSON:") + " " + err.message);
     return;
   }
   const method = form.dataset.method || "POST";
-  const response = await fetch(form.dataset.api, {
-    method,
-    headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrfToken()},
-    body: method === "DELETE" ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-  });
+  let response;
+  try {
+    response = await fetch(form.dataset.api, {
+      method,
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrfToken()},
+      body: method === "DELETE" ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch (err) {
+    showMessage(form, t("tOffline", "No connection to the server; try again."));
+    return;
+  }
   let data = null;
   try { data = await response.json(); } catch (err) { data = null; }
   if (!response.ok) {
-    showMessage(form, (data && data.detail) || ("Failed: " + response.status));
+    showMessage(form, (data && data.detail) || (t("tFailed", "Failed:") + " " + response.status));
     return;
   }
   const then = form.dataset.then || "reload";
   if (then === "reload") window.location.reload();
-  else if (then === "reload-later") { form.reset(); showMessage(form, "Accepted: the lead appears in a moment.", true); }
+  else if (then === "reload-later") { form.reset(); showMessage(form, t("tAccepted", "Accepted: the lead appears in a moment."), true); }
   else if (then === "show") {
     // A test answers 200 with {"ok": false} when the connection failed: that is red.
     const ok = !(data && data.ok === false);
-    const text = (data && (data.detail || JSON.stringify(data))) || "Done.";
-    showMessage(form, (ok ? "OK: " : "Failed: ") + text, ok);
+    const text = (data && (data.detail || JSON.stringify(data))) || t("tDone", "Done.");
+    showMessage(form, (ok ? t("tOk", "OK:") : t("tFailed", "Failed:")) + " " + text, ok);
   }
 }
 

@@ -8,7 +8,9 @@ shown. English is the source language (its catalog may leave a string empty: the
 source is then shown). `choose` picks a language: the setting of the thing being
 shown (a form's language), else the best match of `Accept-Language`, else the
 default. `localized_environments` gives one Jinja2 environment per language with
-`_`/`gettext`/`ngettext` installed and autoescape on. Imports nothing of ours.
+`_`/`gettext`/`ngettext` installed and autoescape on. `format_moment` writes a
+moment as a reader of a language does, in their zone (the console, the notices).
+Imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from gettext import NullTranslations
 from pathlib import Path
 
 import jinja2
-from babel.core import negotiate_locale
+from babel.core import Locale, UnknownLocaleError, negotiate_locale
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -35,6 +39,26 @@ _ACCEPT_MAX = 20  # ranges read from one Accept-Language header
 def N_(message: str) -> str:  # noqa: N802 (the gettext convention extractors know)
     """Marks a string for extraction where it is defined; it is translated where shown."""
     return message
+
+
+def locale_of(language: str) -> Locale:
+    """Babel's locale for a language tag ("ru", "en-GB"); English when unknown."""
+    try:
+        return Locale.parse(language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale("en")
+
+
+def format_moment(value: datetime, where: tzinfo, language: str) -> str:
+    """The moment in `where`, as `language` writes it, with the zone's abbreviation:
+    `Dec 2, 2026, 5:00 AM EST` (CLDR medium date, short time)."""
+    local = value.astimezone(where)
+    loc = locale_of(language)
+    pattern = str(loc.datetime_formats["medium"])
+    shown = pattern.replace("{1}", format_date(local, "medium", locale=loc)).replace(
+        "{0}", format_time(local, "short", locale=loc)
+    )
+    return f"{shown} {local.tzname() or ''}".rstrip()
 
 
 def compile_po(path: Path, language: str) -> Translations:
@@ -89,10 +113,15 @@ class Catalogs:
 
     def choose(self, setting: str | None, accept_language: str | None) -> str:
         """`setting` when it is a language we have, else Accept-Language, else the default."""
+        return self.match(setting, accept_language) or self.default
+
+    def match(self, setting: str | None, accept_language: str | None) -> str | None:
+        """`setting` when it is a language we have, else Accept-Language's best match we
+        have, else None (the caller's own fallback)."""
         if setting is not None and setting in self.translations:
             return setting
         best = negotiate_locale(accepted_languages(accept_language), self.languages, sep="-")
-        return best if best is not None and best in self.translations else self.default
+        return best if best is not None and best in self.translations else None
 
 
 def localized_environments(

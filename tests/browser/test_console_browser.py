@@ -1,9 +1,12 @@
+# ruff: noqa: RUF001  (Russian text: Cyrillic letters are intended)
 """The console in Debian's Chromium, driven by Playwright, against the whole runtime.
 
 LeadFlow runs in-process (`leadflow.runtime.run` with the demo seed, a temporary
 SQLite file and the embedded broker, on a free port); the browser signs in with the
-demo passwords the seed reports. Screenshots go to `test-artifacts/`. Without
-Chromium these tests fail when CI=true and are skipped elsewhere.
+demo passwords the seed reports. The demo team reads the console in Russian (their
+setting) in Europe/Moscow; the admin has no setting, so Chromium's Accept-Language
+(English) decides. Screenshots go to `test-artifacts/`. Without Chromium these tests
+fail when CI=true and are skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -140,7 +143,7 @@ async def test_manager_sees_a_new_lead_live_completes_it_and_no_script_runs(tmp_
         await shot(page, "lead-card.png")
         await page.fill("form.complete input[name=result]", "Called Ivan: wants a demo on Friday")
         await page.click("form.complete button[type=submit]")
-        await page.wait_for_selector("text=Nothing planned.", timeout=10_000)
+        await page.wait_for_selector("text=Ничего не запланировано.", timeout=10_000)
         await page.goto(f"{base}/queue")
         assert await counter(page, "new_untouched") == "0"
         assert await page.evaluate("typeof window.__xss") == "undefined"
@@ -203,7 +206,8 @@ async def test_pages_need_a_session_and_work_on_a_phone(tmp_path: Path) -> None:
         assert icon is not None and icon.ok
         assert icon.headers["content-type"] == "image/svg+xml"
         await phone.goto(f"{base}/admin/connectors")
-        assert "Only an admin" in (await phone.text_content("main") or "")
+        only_admin = "Эту страницу может открыть только администратор."
+        assert only_admin in (await phone.text_content("main") or "")
 
 
 async def test_a_moscow_manager_in_a_new_york_browser_plans_in_moscow_time(
@@ -227,7 +231,7 @@ async def test_a_moscow_manager_in_a_new_york_browser_plans_in_moscow_time(
         )
         await page.wait_for_selector(".lead-row", timeout=20_000)
         assert "MSK" in (await page.text_content(".lead-row .due") or "")
-        assert re.fullmatch(r"in \d+ min", await page.text_content(".lead-row .relative") or "")
+        assert re.fullmatch(r"через \d+ мин", await page.text_content(".lead-row .relative") or "")
         await page.click(".lead-row a")
         await page.fill("form.complete input[name=result]", "Called, a demo later today")
         await page.click("form.complete summary")
@@ -239,11 +243,102 @@ async def test_a_moscow_manager_in_a_new_york_browser_plans_in_moscow_time(
         # The prefilled hour ahead is an hour ahead: not 2 h ago (UTC read as local),
         # not 8 h ahead (Moscow wall time read in the browser's New York zone).
         assert await page.query_selector(".todo.overdue") is None
-        assert re.fullmatch(r"in (5\d|60) min", await page.text_content(".todo .relative") or "")
+        assert re.fullmatch(r"через (5\d|60) мин", await page.text_content(".todo .relative") or "")
         due = await _planned_due(base, started.seed.admin_token or "", "olga@example.com")
         assert before + timedelta(minutes=58) <= due <= after + timedelta(hours=1)
         await shot(page, "lead-card-moscow.png")
         await context.close()
+
+
+# A date as CLDR writes it in each language (Babel's medium date, short time).
+RU_WHEN = re.compile(r"\d{1,2} [а-я]{3,4}\.? \d{4}\s?г\., \d{2}:\d{2} MSK")
+EN_WHEN = re.compile(r"[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\s[AP]M E[SD]T")
+
+
+async def test_a_russian_manager_in_moscow_works_the_queue_and_a_lead_in_russian(
+    tmp_path: Path,
+) -> None:
+    async with chromium() as browser, leadflow_running(tmp_path) as started:
+        base = started.http_url
+        anna = "anna.ivanova@demo.leadflow.test"  # Russian, Europe/Moscow (the demo seed)
+        context = await browser.new_context(
+            locale="en-US", timezone_id="Europe/Moscow", viewport={"width": 1100, "height": 900}
+        )
+        page = await context.new_page()
+        await sign_in(page, base, anna, started.seed.passwords[anna])
+        assert await page.get_attribute("html", "lang") == "ru", "her setting beats the browser"
+        assert await page.text_content("h1") == "Моя очередь"
+        assert await page.text_content("nav a[href='/reports']") == "Отчёты"
+        await post_form(
+            base,
+            "contact",
+            name="Пётр Иванов",
+            email="petr@example.ru",
+            message="Нужно 20 лицензий",
+        )
+        await page.wait_for_selector(".lead-row", timeout=20_000)
+        assert re.fullmatch(r"через \d+ мин", await page.text_content(".lead-row .relative") or "")
+        assert RU_WHEN.fullmatch(await page.text_content(".lead-row .when") or "")
+        assert await page.text_content(".lead-row .chip[data-code=web_form]") == "Веб-форма"
+        await page.click(".lead-row a")
+        await page.wait_for_selector("text=Запланировать следующее действие")
+        assert await page.is_visible("button:has-text('Взять в работу')")
+        assert await page.is_visible("form.complete button:has-text('Готово')")
+        assert RU_WHEN.search(await page.text_content("p.meta") or "")
+        await page.click("button:has-text('Взять в работу')")
+        await page.wait_for_selector("#lead-status:has-text('В работе')", timeout=10_000)
+        await shot(page, "lead-card-ru.png")
+        await context.close()
+
+
+async def test_an_english_manager_in_new_york_reads_english_and_switches_to_russian(
+    tmp_path: Path,
+) -> None:
+    async with chromium() as browser, leadflow_running(tmp_path) as started:
+        base = started.http_url
+        token = started.seed.admin_token or ""
+        anna = "anna.ivanova@demo.leadflow.test"  # the first lead is hers
+        await _admin_patch_user(
+            base, token, anna, {"language": "en", "timezone": "America/New_York"}
+        )
+        context = await browser.new_context(
+            locale="ru-RU", timezone_id="America/New_York", viewport={"width": 1100, "height": 900}
+        )
+        page = await context.new_page()
+        await sign_in(page, base, anna, started.seed.passwords[anna])
+        assert await page.text_content("h1") == "My queue", "her setting beats a Russian browser"
+        await post_form(
+            base, "contact", name="John Smith", email="john@example.com", message="Need a quote"
+        )
+        await page.wait_for_selector(".lead-row", timeout=20_000)
+        await page.click(".lead-row a")
+        await page.wait_for_selector("text=Plan the next activity")
+        assert re.fullmatch(r"in \d+ min", await page.text_content(".todo .relative") or "")
+        assert EN_WHEN.search(await page.text_content(".todo .due") or "")
+        assert "When (America/New_York)" in (await page.text_content("form.complete") or "")
+        assert await page.is_visible("button:has-text('Mark in progress')")
+        await shot(page, "lead-card-en-new-york.png")
+        # The header's switch stores her choice and brings her back to the same card.
+        card_url = page.url
+        await page.select_option("#language-switch select", "ru")
+        await page.click("#language-switch button")
+        await page.wait_for_selector("text=Запланировать следующее действие")
+        assert page.url == card_url
+        assert re.fullmatch(r"через \d+ мин", await page.text_content(".todo .relative") or "")
+        assert "Когда (America/New_York)" in (await page.text_content("form.complete") or "")
+        await page.goto(f"{base}/queue")
+        assert await page.text_content("h1") == "Моя очередь", "the choice is stored"
+        await context.close()
+
+
+async def _admin_patch_user(base: str, token: str, email: str, body: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(f"{base}/api/v1/admin/users") as resp:
+            users = (await resp.json())["items"]
+        user_id = next(u["id"] for u in users if u["email"] == email)
+        async with http.patch(f"{base}/api/v1/admin/users/{user_id}", json=body) as resp:
+            assert resp.status == 200, await resp.text()
 
 
 async def test_admin_inputs_validate_in_the_browser_and_a_failed_test_is_red(

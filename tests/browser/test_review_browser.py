@@ -49,15 +49,15 @@ async def test_a_head_makes_a_repeat_a_lead_from_the_review_page(tmp_path: Path)
         await page.click("nav a[href='/review']")
         row = page.locator("tr[data-review]", has_text="And a separate spa project")
         await row.wait_for(timeout=20_000)
-        assert "Repeat on an open lead" in (await row.text_content() or "")
+        assert "Повтор по открытому лиду" in (await row.text_content() or "")  # Helen reads Russian
         await shot(page, "review-list.png")
-        await row.locator("button", has_text="This is a real inquiry").click()
-        await page.wait_for_selector("text=Nothing to review.", timeout=10_000)
+        await row.locator("button", has_text="Это настоящее обращение").click()
+        await page.wait_for_selector("text=Разбирать нечего.", timeout=10_000)
 
         made = await until_leads(base, token, 2)
         texts = {item["text"] for item in made["items"]}
         assert texts == {"Renovation of 40 rooms", "And a separate spa project"}
         assert all(item["assignee"] is not None for item in made["items"])
         await page.goto(f"{base}/review?state=reviewed")
-        assert "made a lead" in (await page.text_content("table.review") or "")
+        assert "стало лидом" in (await page.text_content("table.review") or "")
         await shot(page, "review-made-lead.png")

@@ -47,6 +47,9 @@ async def console_client(
     clock: Clock | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[Client]:
+    # Most console tests read the English text; tests of the language choice pass
+    # their own default (the product's is Russian, `IngestSettings.default_language`).
+    kwargs.setdefault("default_language", "en")
     api = ConsoleApi(
         db,
         publish=publish,

@@ -17,6 +17,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
+from console import display
 from crm_store.database import Database
 from crm_store.models import AppUser, Lead
 from ingest.contract import Topics
@@ -52,8 +53,9 @@ async def test_a_moscow_manager_sees_moscow_times_and_the_next_activity_an_hour_
         card = await (await client.get(f"/leads/{lead_id}")).text()
         after = datetime.now(UTC)
         queue = await (await client.get("/queue")).text()
-    due = lead.first_contact_due_at.astimezone(MOSCOW)
-    assert f"first contact due {due:%Y-%m-%d %H:%M} MSK" in card
+    due = display.when(lead.first_contact_due_at, MOSCOW, "en")
+    assert due.endswith(" MSK")
+    assert f"first contact due {due}" in card
     assert " UTC" not in card
     found = re.search(
         r'name="next.due_at" type="datetime-local" value="([^"]+)" data-zone="Europe/Moscow"',
@@ -66,7 +68,7 @@ async def test_a_moscow_manager_sees_moscow_times_and_the_next_activity_an_hour_
     # The web form's 30-minute first contact reads as a countdown in the queue and card.
     assert re.search(r'<span class="relative">in \d+ min</span>', queue)
     assert re.search(r'<span class="relative">in \d+ min</span>', card)
-    assert f"{due:%Y-%m-%d %H:%M} MSK" in queue
+    assert due in queue
 
 
 async def test_a_hand_made_lead_goes_to_its_creator_or_to_whom_they_choose(
@@ -156,9 +158,13 @@ async def test_convert_keeps_the_typed_company_name_and_shows_money_and_no_done(
         assert [c["name"] for c in found["items"]] == [COMPANY]
         await sign_in(client, await email_of(db, anna))
         page = await (await client.get(f"/leads/{lead_id}")).text()
-    assert f"150{NBSP}000,00{NBSP}₽" in page and "150000.0" not in page
+        russian = await client.get(f"/leads/{lead_id}", headers={"Accept-Language": "ru"})
+        ru_page = await russian.text()
+    assert f"RUB{NBSP}150,000.00" in page and "150000.0" not in page
+    assert f"150{NBSP}000,00{NBSP}₽" in ru_page and "150000.0" not in ru_page
     assert 'class="complete"' not in page, "a converted lead offers no first-contact Done"
     assert "This lead is converted" in page
+    assert "Статус лида — конвертирован" in ru_page
 
 
 async def test_report_periods_up_to_two_years_and_a_clear_refusal_beyond(db: Database) -> None:

@@ -24,7 +24,7 @@ from connectors.outbound import OutboundConfig, OutboundDispatcher
 from connectors.publisher import Publisher
 from connectors.telegram_bot import TelegramBots, TelegramSender
 from crm_store.database import Database
-from crm_store.models import Lead, NotificationSetting, OutboundRecord
+from crm_store.models import AppUser, Lead, NotificationSetting, OutboundRecord
 from ingest.contract import Channel, Inquiry, Routing, Sender, Topics
 from ingest.replies import LINK_FAILED_TEXT, LINKED_TEXT
 from ingest.watcher import SlaWatcher
@@ -102,6 +102,42 @@ async def link(db: Database, user_id: int, chat_id: str = "555", bot: str = "sal
                 updated_at=datetime.now(UTC),
             )
         )
+
+
+@pytest.mark.parametrize(
+    ("setting", "default", "headline", "label"),
+    [
+        pytest.param("ru", "en", "Новый лид: ", "Канал: ", id="their-russian"),
+        pytest.param(None, "ru", "Новый лид: ", "Канал: ", id="deployment-default"),
+        pytest.param("en", "ru", "New lead: ", "Channel: ", id="their-english"),
+    ],
+)
+async def test_a_notice_speaks_the_language_the_manager_reads_the_console_in(
+    broker: BrokerProcess,
+    topics: Topics,
+    db: Database,
+    setting: str | None,
+    default: str,
+    headline: str,
+    label: str,
+) -> None:
+    members = await seed_team(db)
+    await link(db, members[0])
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            update(AppUser).where(AppUser.id == members[0]).values(language=setting)
+        )
+    await produce(broker, topics.inquiries, [make_inquiry(sender=Sender(email="c@example.com"))])
+    await ingest(broker, topics, db)
+    async with notifier_for(
+        broker.bootstrap_servers, topics, db, default_language=default
+    ) as notifier:
+        await notifier.run(until_idle=True)
+    email, telegram = await notices(db)
+    language = setting or default
+    assert email.payload["context"]["language"] == language
+    assert telegram.payload["text"].startswith(headline)
+    assert label in telegram.payload["text"]
 
 
 async def notices(db: Database) -> list[OutboundRecord]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from babel.messages.pofile import read_po
 from ingest.contract.i18n import LANGUAGES, LOCALES, Catalogs, accepted_languages
 
 ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 @pytest.mark.parametrize(
@@ -76,11 +78,32 @@ def test_every_language_has_every_message(language: str) -> None:
     assert set(have) == wanted, "run `make messages`"
     for message in have.values():
         assert not message.fuzzy, message.id
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
         if language != "en":
-            assert message.string, f"{language} has no translation of {message.id!r}"
+            # A plural has one form per the language's rule (Russian: three), each written.
+            assert forms and all(forms), f"{language} has no translation of {message.id!r}"
         if "{limit}" in str(message.id) and message.string:
             assert "{limit}" in str(message.string), message.id
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        wanted_names = set(PLACEHOLDER.findall(ids[-1]))
+        for form in forms:
+            if form:
+                assert set(PLACEHOLDER.findall(form)) == wanted_names, (language, message.id)
 
 
 def test_every_catalog_directory_is_a_language() -> None:
     assert sorted(p.name for p in LOCALES.iterdir() if p.is_dir()) == sorted(LANGUAGES)
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        pytest.param(1, "1 лид", id="one"),
+        pytest.param(3, "3 лида", id="few"),
+        pytest.param(11, "11 лидов", id="eleven-is-many"),
+        pytest.param(21, "21 лид", id="twenty-one-is-one"),
+    ],
+)
+def test_russian_counts_take_the_right_plural_form(count: int, text: str) -> None:
+    russian = Catalogs.load().get("ru")
+    assert russian.ngettext("%(num)s lead", "%(num)s leads", count) % {"num": count} == text

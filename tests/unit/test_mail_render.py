@@ -135,10 +135,76 @@ def test_manager_notification_says_who_what_deadline_and_links_the_lead() -> Non
     assert mail["From"] == "Example Sales <robot@example.test>"
     text, html = parts(mail)
     assert f"https://crm.example.test/leads/{LEAD}" in text
-    assert "first contact by 2026-11-27 11:00 UTC" in text
+    assert "first contact by Nov 27, 2026, 11:00\u202fAM UTC" in text
     assert "+79123456789" in text and "Need 20 licenses" in text
     assert "&lt;script&gt;" in html and "<script>" not in html
     assert f'href="https://crm.example.test/leads/{LEAD}"' in html
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "lines"),
+    [
+        pytest.param(
+            "ru",
+            "Новый лид: Ivan Petrov: Need 20 licenses",
+            ["Вам назначен новый лид.", "Кто: Ivan Petrov", "Открыть лид: https://"],
+            id="ru",
+        ),
+        pytest.param(
+            "en",
+            "New lead: Ivan Petrov: Need 20 licenses",
+            ["A new lead is assigned to you.", "Who: Ivan Petrov", "Open the lead: https://"],
+            id="en",
+        ),
+    ],
+)
+def test_a_notification_is_written_in_the_managers_language(
+    language: str, subject: str, lines: list[str]
+) -> None:
+    notice = message(
+        purpose="manager_notification",
+        connector=None,
+        to="anna@corp.test",
+        template="manager_new_lead",
+        context={"name": "Ivan Petrov", "subject": "Need 20 licenses", "language": language},
+        headers={},
+    )
+    mail = render(notice)
+    assert mail["Subject"] == subject
+    text, html = parts(mail)
+    for line in lines:
+        assert line in text
+    assert f'<html lang="{language}">' in html
+
+
+@pytest.mark.parametrize(
+    ("form_language", "written_in", "subject", "greeting"),
+    [
+        pytest.param(None, "ru", "Re: ваше сообщение", "Здравствуйте, Иван!", id="customer-ru"),
+        pytest.param(None, "en", "Re: your message", "Hello Иван,", id="customer-en"),
+        pytest.param("ru", "en", "Re: ваше сообщение", "Здравствуйте, Иван!", id="form-ru-wins"),
+    ],
+)
+def test_the_built_in_acknowledgement_speaks_the_form_or_the_customers_language(
+    form_language: str | None, written_in: str, subject: str, greeting: str
+) -> None:
+    ack = message(
+        connector="form:contact",
+        subject=None,
+        context={"lead_id": str(LEAD), "name": "Иван", "language": written_in},
+    )
+    mail = render(ack, contact=MailTemplate(language=form_language))
+    assert mail["Subject"] == subject
+    text, _html = parts(mail)
+    assert text.startswith(greeting)
+
+
+def test_an_admins_own_acknowledgement_is_sent_as_written() -> None:
+    mail = render(message(context={"name": "Ivan", "subject": "Price", "language": "ru"}))
+    assert mail["Subject"] == "Re: Price [received]"
+    text, html = parts(mail)
+    assert text.startswith("Hello Ivan,")
+    assert '<html lang="ru">' in html
 
 
 def test_header_injection_is_flattened() -> None:

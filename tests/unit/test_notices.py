@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF003  (Russian text: Cyrillic letters are intended)
 """Managers' notifications, the pure parts: reading lead events, planning notices,
 recognising `/link CODE`, the link's answer, and the rows a link writes."""
 
@@ -11,6 +12,7 @@ import pytest
 
 from crm_store.notifications import LeadFacts, Recipient, hash_link_code
 from ingest.contract import Channel, Routing, Sender
+from ingest.contract.i18n import Catalogs
 from ingest.notices import LeadEventView, notices_for, read_event, telegram_text
 from ingest.pipeline import LinkTelegram, NewLead, Policy, RecordOnly, decide, plan_batch
 from ingest.records import rows_for
@@ -51,6 +53,7 @@ def event(type_: str = "lead.assigned", **overrides: object) -> LeadEventView:
     return LeadEventView(**values)  # type: ignore[arg-type]
 
 
+NNBSP = "\u202f"  # CLDR's narrow no-break space (before AM/PM, before "г.")
 ANNA = Recipient(1, "Anna", "anna@corp.test")
 ANNA_TG = Recipient(1, "Anna", "anna@corp.test", telegram_chat_id="555", telegram_bot="sales")
 
@@ -125,8 +128,9 @@ def test_assignment_emails_the_manager_with_the_facts() -> None:
         "email": "ivan@example.com",
         "phone": "+79123456789",
         "channel": "web_form",
-        "deadline": "2026-11-27 10:30 UTC",
+        "deadline": f"Nov 27, 2026, 10:30{NNBSP}AM UTC",
         "reason": "round robin: next after Petrov",
+        "language": "en",
     }
 
 
@@ -138,7 +142,7 @@ def test_a_linked_manager_also_gets_telegram_through_their_bot() -> None:
     assert (tg.channel, tg.connector, tg.to, tg.template) == ("telegram", "sales", "555", None)
     assert tg.text is not None
     assert tg.text.startswith("Lead reassigned to you: Ivan Petrov: Need 20 licenses")
-    assert "First contact by 2026-11-27 10:30 UTC" in tg.text
+    assert f"First contact by Nov 27, 2026, 10:30{NNBSP}AM UTC" in tg.text
     assert tg.text.endswith(f"https://crm.test/leads/{LEAD}")
     assert mail.id != tg.id
 
@@ -285,8 +289,47 @@ def test_codes_hash_case_insensitively() -> None:
 def test_the_deadline_reads_in_the_managers_time_zone() -> None:
     moscow = Recipient(1, "Anna", "anna@corp.test", "555", "sales", timezone="Europe/Moscow")
     mail, tg = notices_for(event("lead.assigned"), facts(), moscow, NOW)
-    assert mail.context["deadline"] == "2026-11-27 13:30 MSK"
-    assert tg.text is not None and "First contact by 2026-11-27 13:30 MSK" in tg.text
+    assert mail.context["deadline"] == f"Nov 27, 2026, 1:30{NNBSP}PM MSK"
+    assert tg.text is not None and f"First contact by Nov 27, 2026, 1:30{NNBSP}PM MSK" in tg.text
     lost = Recipient(1, "Anna", "anna@corp.test", timezone="Mars/Olympus")
     (mail,) = notices_for(event("lead.assigned"), facts(), lost, NOW)
-    assert mail.context["deadline"] == "2026-11-27 10:30 UTC"
+    assert mail.context["deadline"] == f"Nov 27, 2026, 10:30{NNBSP}AM UTC"
+
+
+@pytest.mark.parametrize(
+    ("setting", "default", "headline", "deadline"),
+    [
+        pytest.param(
+            "ru",
+            "en",
+            "Новый лид: ",
+            f"Первый контакт до 27 нояб. 2026{NNBSP}г., 13:30 MSK",
+            id="their-ru",
+        ),
+        pytest.param(
+            "en",
+            "ru",
+            "New lead: ",
+            f"First contact by Nov 27, 2026, 1:30{NNBSP}PM MSK",
+            id="their-en",
+        ),
+        pytest.param(
+            None,
+            "ru",
+            "Новый лид: ",
+            f"Первый контакт до 27 нояб. 2026{NNBSP}г., 13:30 MSK",
+            id="default-ru",
+        ),
+    ],
+)
+def test_a_notice_speaks_the_managers_language(
+    setting: str | None, default: str, headline: str, deadline: str
+) -> None:
+    anna = Recipient(
+        1, "Anna", "anna@corp.test", "555", "sales", timezone="Europe/Moscow", language=setting
+    )
+    catalogs = Catalogs.load(default=default)
+    mail, tg = notices_for(event("lead.assigned"), facts(), anna, NOW, catalogs=catalogs)
+    assert mail.context["language"] == (setting or default)
+    assert tg.text is not None and tg.text.startswith(headline)
+    assert deadline in tg.text
