@@ -124,7 +124,9 @@ async def test_manager_sees_a_new_lead_live_completes_it_and_no_script_runs(tmp_
             name="Ivan Petrov",
             email="ivan@example.com",
             phone="8 (912) 345-67-89",
-            message=XSS,
+            # A bare payload is rightly junk now (the shipped spam model): the probe
+            # rides inside a real request, as an attacker's would to reach a queue.
+            message="Добрый день! Нужен счёт на 3 шт. " + XSS,
         )
         # No reload: the queue polls and swaps the new lead in.
         await page.wait_for_selector(".lead-row", timeout=20_000)
