@@ -45,7 +45,7 @@ Query = Annotated[
 
 class SearchQuery(Strict):
     q: Query = Field(
-        description="A name, email, phone in any format, company or words of a lead's title."
+        description="A name, email, phone in any format, company, or words a lead's inquiries hold."
     )
 
 

@@ -3,8 +3,9 @@
 The caller reads the query into `SearchTerms` (the text, and the phone it may be:
 E.164 and its trailing digits; reading phones is `ingest`'s job, so the console does
 it). A contact matches by name, email, phone, any of its identities (email or phone
-as matched on intake) or its company's name; a lead by its title or its contact;
-a company by its name or domain. Text matches are case-insensitive substrings
+as matched on intake) or its company's name; a lead by its title, the text or
+subject of any of its inquiries, or its contact; a company by its name or domain.
+Text matches are case-insensitive substrings
 (`lower()`, which `crm_store.database` makes Unicode-aware on SQLite too), phones
 match exactly in E.164 or by their last digits. Scoped like every console query
 (`crm_store.scope`): a manager finds their own leads and the contacts and companies
@@ -19,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.accounts import Principal
-from crm_store.models import AppUser, Company, Contact, ContactIdentity, Lead
+from crm_store.models import AppUser, Company, Contact, ContactIdentity, InquiryRecord, Lead
 from crm_store.scope import lead_scope
 
 LIMIT = 20
@@ -109,6 +110,17 @@ def _matching_contacts(terms: SearchTerms) -> ColumnElement[bool]:
     return Contact.id.in_(ids.where(_contact_match(terms)))
 
 
+def _inquiry_text(terms: SearchTerms) -> ColumnElement[bool]:
+    """On `Lead`: one of its inquiries' text or subject holds the query."""
+    text, subject = (
+        func.coalesce(InquiryRecord.payload[key].as_string(), "") for key in ("text", "subject")
+    )
+    # One lower() over both, joined by a line break that no one-line query contains.
+    return exists().where(
+        InquiryRecord.lead_id == Lead.id, _like(text + "\n" + subject, terms.text)
+    )
+
+
 def contact_scope(who: Principal) -> ColumnElement[bool]:
     """On `Contact`: the contacts of the leads `who` may see."""
     if who.role == "admin":
@@ -145,7 +157,11 @@ async def find_leads(
         .outerjoin(AppUser, AppUser.id == Lead.assignee_id)
         .where(
             lead_scope(who),
-            or_(_like(Lead.title, terms.text), Lead.contact_id.in_(contacts)),
+            or_(
+                _like(Lead.title, terms.text),
+                Lead.contact_id.in_(contacts),
+                _inquiry_text(terms),
+            ),
         )
         .order_by(Lead.created_at.desc(), Lead.id)
         .limit(limit)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from crm_store.database import Database
-from crm_store.models import Company, Contact, ContactIdentity, Lead
+from crm_store.models import Company, Contact, ContactIdentity, InquiryRecord, Lead
 
 from .console_helpers import console_client, email_of, make_user, seeded, sign_in, token_of
 
@@ -38,6 +38,10 @@ async def dress(db: Database, lead_id: uuid.UUID) -> str:
         session.add(
             ContactIdentity(id=uuid.uuid4(), contact_id=contact.id, kind="phone", value=PHONE)
         )
+        record = await session.scalar(select(InquiryRecord).where(InquiryRecord.lead_id == lead_id))
+        assert record is not None
+        text = "Здравствуйте! Перезвоните после обеда: нужен монтаж сплит-системы."
+        record.payload = {**record.payload, "text": text}
         assert contact.email is not None
         return contact.email
 
@@ -77,6 +81,9 @@ async def test_a_manager_finds_their_lead_by_phone_name_email_company_and_text(
         # A word of the lead's text finds the lead, not its contact.
         by_text = await found(client, mine, "Кондиционера")
         assert by_text["leads"] == [str(lead_id)] and by_text["contacts"] == []
+        # So does a word of what the customer wrote, kept on the lead's inquiry.
+        by_message = await found(client, mine, "СПЛИТ-системы")
+        assert by_message["leads"] == [str(lead_id)] and by_message["contacts"] == []
         company = await found(client, mine, "копыта")
         assert company["companies"] == [str(company_id)]
         # Another lead's words find only that lead, and nothing finds what is not there.
