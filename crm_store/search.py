@@ -16,18 +16,22 @@ of those leads, a head their teams', an admin everything. Each kind is capped at
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from crm_store.accounts import Principal
 from crm_store.models import AppUser, Company, Contact, ContactIdentity, InquiryRecord, Lead
 from crm_store.scope import lead_scope
 
 LIMIT = 20
+Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 # Fewer trailing digits than this say too little: "1234" is in many numbers.
 MIN_SUFFIX_DIGITS = 7
 
@@ -82,6 +86,15 @@ def _like(column: ColumnElement[str | None] | object, text: str) -> ColumnElemen
     return func.lower(column).contains(text.lower(), autoescape=True)
 
 
+def _like_any(columns: Sequence[Column], text: str) -> ColumnElement[bool]:
+    """One of `columns` holds `text`: one lower() over them joined by a line break
+    (which a one-line query never holds); SQLite's lower() is a Python call per row."""
+    joined: ColumnElement[Any] = func.coalesce(columns[0], "")
+    for column in columns[1:]:
+        joined = joined + "\n" + func.coalesce(column, "")
+    return _like(joined, text)
+
+
 def _phone_match(column: object, terms: SearchTerms) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     if terms.phone:
@@ -97,9 +110,7 @@ def _contact_match(terms: SearchTerms) -> ColumnElement[bool]:
         or_(_like(ContactIdentity.value, terms.text), _phone_match(ContactIdentity.value, terms))
     )
     return or_(
-        _like(Contact.name, terms.text),
-        _like(Contact.email, terms.text),
-        _like(Company.name, terms.text),
+        _like_any([Contact.name, Contact.email, Company.name], terms.text),
         _phone_match(Contact.phone, terms),
         Contact.id.in_(identities),
     )
@@ -112,13 +123,8 @@ def _matching_contacts(terms: SearchTerms) -> ColumnElement[bool]:
 
 def _inquiry_text(terms: SearchTerms) -> ColumnElement[bool]:
     """On `Lead`: one of its inquiries' text or subject holds the query."""
-    text, subject = (
-        func.coalesce(InquiryRecord.payload[key].as_string(), "") for key in ("text", "subject")
-    )
-    # One lower() over both, joined by a line break that no one-line query contains.
-    return exists().where(
-        InquiryRecord.lead_id == Lead.id, _like(text + "\n" + subject, terms.text)
-    )
+    said = [InquiryRecord.payload[key].as_string() for key in ("text", "subject")]
+    return exists().where(InquiryRecord.lead_id == Lead.id, _like_any(said, terms.text))
 
 
 def contact_scope(who: Principal) -> ColumnElement[bool]:
@@ -198,7 +204,7 @@ async def find_companies(
         select(Company.id, Company.name, Company.domain, Company.created_at)
         .where(
             company_scope(who),
-            or_(_like(Company.name, terms.text), _like(Company.domain, terms.text)),
+            _like_any([Company.name, Company.domain], terms.text),
         )
         .order_by(Company.created_at.desc(), Company.id)
         .limit(limit)
