@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crm_store.database import Database
-from crm_store.models import Company, Contact, ContactIdentity, InquiryRecord, Lead
+from crm_store.models import Company, Contact, ContactIdentity, InquiryRecord, Lead, Team
 
 from .console_helpers import console_client, email_of, make_user, seeded, sign_in, token_of
 
@@ -106,6 +106,24 @@ async def test_a_manager_does_not_find_another_managers_lead(db: Database) -> No
             assert await found(client, other, q) == {"leads": [], "contacts": [], "companies": []}
         everyone = await found(client, await token_of(db, admin), "ольга")
         assert everyone["leads"] == [str(lead_id)]
+
+
+async def test_a_head_finds_the_leads_of_the_teams_they_head_only(db: Database) -> None:
+    members, by_user = await seeded(db, 4)
+    lead_id = by_user[members[0]][0]
+    await dress(db, lead_id)
+    head = await make_user(db, "head@x.test", "head")
+    elsewhere = await make_user(db, "head2@x.test", "head")
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(Team).values(head_user_id=head))
+    async with console_client(db) as client:
+        hits = await found(client, await token_of(db, head), "8 903 555 12 34")
+        assert hits["leads"] == [str(lead_id)] and len(hits["contacts"]) == 1
+        assert await found(client, await token_of(db, elsewhere), "ольга") == {
+            "leads": [],
+            "contacts": [],
+            "companies": [],
+        }
 
 
 async def test_a_query_of_one_character_is_refused(db: Database) -> None:
