@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from crm_store.database import Database
 from crm_store.models import Company, Contact, ContactIdentity, InquiryRecord, Lead, Team
 
-from .console_helpers import console_client, email_of, make_user, seeded, sign_in, token_of
+from .console_helpers import Client, console_client, email_of, make_user, seeded, sign_in, token_of
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +46,8 @@ async def dress(db: Database, lead_id: uuid.UUID) -> str:
         return contact.email
 
 
-async def found(client: object, headers: dict[str, str], q: str) -> dict[str, list[str]]:
-    resp = await client.get(f"/api/v1/search?q={quote(q)}", headers=headers)  # type: ignore[attr-defined]
+async def found(client: Client, headers: dict[str, str], q: str) -> dict[str, list[str]]:
+    resp = await client.get(f"/api/v1/search?q={quote(q)}", headers=headers)
     assert resp.status == 200, await resp.text()
     body = await resp.json()
     return {kind: [hit["id"] for hit in body[kind]] for kind in ("leads", "contacts", "companies")}
