@@ -27,6 +27,7 @@ from console.ratelimit import LoginLimiter
 from console.reports import ReportEndpoints
 from console.review import ReviewEndpoints
 from console.review_web import ReviewPages
+from console.search import SearchEndpoints
 from console.web import WebPages
 from crm_store.database import Database
 
@@ -65,6 +66,7 @@ class ConsoleApi:
             ).endpoints(),
             ReportEndpoints(db, region=default_region).endpoints(),
             ReviewEndpoints(db, publish).endpoints(),
+            SearchEndpoints(db, region=default_region).endpoints(),
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(

@@ -33,8 +33,9 @@ from console.auth import COOKIE, Authenticator, set_cookie
 from console.http import ApiError, Auth
 from console.reports import period
 from console.schemas import Channel, ExportQuery
+from console.search import SearchQuery, read_terms
 from console.spreadsheet import default_delimiter
-from crm_store import accounts, card, configuration, connectors, people, queue, reports
+from crm_store import accounts, card, configuration, connectors, people, queue, reports, search
 from crm_store.database import Database
 from ingest.contract.i18n import N_, Catalogs
 from ingest.hours import known_timezones
@@ -118,6 +119,7 @@ class WebPages:
             web.get("/queue/items", self._signed_in(self.queue_items)),
             web.get("/leads/{lead_id}", self._signed_in(self.lead_page)),
             web.get("/reports", self._signed_in(self.reports_page)),
+            web.get("/search", self._signed_in(self.search_page)),
             web.get("/admin/connectors", self._signed_in(self.connectors_page, admin=True)),
             web.get("/admin/forms", self._signed_in(self.forms_page, admin=True)),
             web.get("/admin/people", self._signed_in(self.people_page, admin=True)),
@@ -339,6 +341,25 @@ class WebPages:
             sla=sla,
             hist=hist,
         )
+
+    async def search_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        typed = request.query.get("q", "")
+        try:
+            q = SearchQuery.model_validate({"q": typed.replace("\x00", "")}).q
+        except ValidationError:
+            # An empty box is the form to fill in; a short or long query says why.
+            if not typed.strip():
+                return self.render(
+                    request, "search.html", auth=auth, q="", results=None, error=None
+                )
+            sentence = N_("Type from 2 to 200 characters to search.")
+            error = self.gettext(request, auth)(sentence)
+            return self.render(
+                request, "search.html", 422, auth=auth, q=typed[:200], results=None, error=error
+            )
+        async with self._db.sessions() as session:
+            results = await search.search(session, auth.who, read_terms(q, self._region))
+        return self.render(request, "search.html", auth=auth, q=q, results=results, error=None)
 
     def _report_refused(self, request: web.Request, auth: Auth, message: str) -> web.Response:
         """The form again with the dates as typed and why, never another period."""

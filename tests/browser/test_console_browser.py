@@ -150,6 +150,12 @@ async def test_manager_sees_a_new_lead_live_completes_it_and_no_script_runs(tmp_
         assert await counter(page, "new_untouched") == "0"
         assert await page.evaluate("typeof window.__xss") == "undefined"
         await shot(page, "queue-after-first-contact.png")
+        # The header's search box finds the lead by its phone written another way.
+        await page.fill("header .search input[name=q]", "+7 912 345 67 89")
+        await page.press("header .search input[name=q]", "Enter")
+        await page.wait_for_url(re.compile(r"/search\?q="))
+        assert await page.locator("#search-leads .lead-row").count() == 1
+        assert "Ivan Petrov" in (await page.text_content("#search-contacts") or "")
 
 
 async def test_admin_creates_a_form_and_its_embed_page_makes_a_lead(tmp_path: Path) -> None:
