@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import os
 import shutil
 import signal
@@ -31,6 +32,10 @@ import aioimaplib
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+# aiosmtpd's thread logs each client's EOF at INFO, sometimes after pytest has closed
+# the captured stream it writes to: a '--- Logging error ---' page per sent mail.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 DOVECOT = Path("/usr/sbin/dovecot")
 MAIL_UID = 65534
