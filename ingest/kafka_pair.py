@@ -113,6 +113,14 @@ class KafkaPair:
                 await asyncio.wait_for(client.stop(), self._config.deadline_s)
             except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("%s: a Kafka client did not stop cleanly: %s", self._owner, exc)
+            except asyncio.CancelledError:
+                # aiokafka's fetcher re-raises the cancellation of its own fetch task
+                # when the broker is already gone; only ours may end the shutdown,
+                # or the producer is left unstopped and the process exits on a traceback.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                log.warning("%s: a Kafka client's stop was cancelled inside aiokafka", self._owner)
 
     async def restart(self) -> None:
         """Close both clients and open new ones: a fresh group join, fresh metadata.
