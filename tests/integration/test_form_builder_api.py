@@ -1,4 +1,3 @@
-
 """What the form builder and the hours grid save, through the admin API on both
 stores: every field kind round-trips and reaches the web-form connector as it was
 built; refusals name the field the page shows them beside; a zone the server does
