@@ -86,7 +86,16 @@ class FormField:
     label: str
     maps_to: MapsTo | None = None
     required: bool = False
-    kind: Literal["text", "email", "tel", "textarea"] = "text"
+    kind: Literal["text", "email", "tel", "textarea", "select", "checkbox", "hidden"] = "text"
+    # The label in each page language ("ru", "en"); `label` where a language has none.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # A select's choices: anything else is refused, as a person could not have picked it.
+    options: Sequence[str] = ()
+    # What a hidden field carries, or a ticked checkbox sends.
+    value: str | None = None
+
+    def label_in(self, language: str) -> str:
+        return self.labels.get(language) or self.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +155,9 @@ def normalize_submission(
                 errors[spec.name] = f"{spec.label} is required."
             continue
         limit = FIELD_LIMITS[spec.maps_to]
-        if len(value) > limit:
+        if spec.options and value not in spec.options:
+            errors[spec.name] = f"{spec.label} is not one of its choices."
+        elif len(value) > limit:
             errors[spec.name] = f"{spec.label} is longer than {limit:,} characters."
         elif spec.maps_to is None:
             extras[spec.name] = value
@@ -298,6 +309,7 @@ class WebFormConnector:
             web.post("/forms/{slug}", self.submit),
             web.options("/forms/{slug}", self.preflight),
             web.get("/forms/{slug}/thanks", self.thanks),
+            web.get("/forms/{slug}/token", self.token),
         ]
 
     def _form(self, request: web.Request) -> FormConfig:
@@ -324,6 +336,17 @@ class WebFormConnector:
             return p.response()
         language = self._pages.language(form, request.headers.get("Accept-Language"))
         return _page(self._pages.thanks(form, language), form, language)
+
+    async def token(self, request: web.Request) -> web.StreamResponse:
+        """A fresh render token and submission id for a copy of the form embedded on
+        another site (its snippet's script asks), so its posts are timed like ours."""
+        try:
+            form = self._form(request)
+            headers = self._cors_headers(form, request)
+        except _Problem as p:
+            return p.response()
+        body = {"render_token": self._token(form, None), "submission_id": uuid.uuid4().hex}
+        return web.json_response(body, headers={**headers, "Cache-Control": "no-store"})
 
     def _token(self, form: FormConfig, posted: str | None) -> str | None:
         """A render token for the page: the posted one while it is valid, so the time

@@ -408,12 +408,36 @@ class AbsenceBody(Strict):
         return self
 
 
+FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
 class FormFieldBody(Strict):
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    name: FieldName
     label: Text200
+    labels: dict[Language, Text200] = Field(
+        default_factory=dict, description="The label per page language; `label` where none."
+    )
     maps_to: Literal["name", "email", "phone", "company", "subject", "message"] | None = None
     required: bool = False
-    kind: Literal["text", "email", "tel", "textarea"] = "text"
+    kind: Literal["text", "email", "tel", "textarea", "select", "checkbox", "hidden"] = "text"
+    options: list[Text200] = Field(
+        default_factory=list, max_length=100, description="A select's choices, in order."
+    )
+    value: OptText200 = Field(
+        default=None, description="What a hidden field sends, or a ticked checkbox."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FormFieldBody:
+        if self.kind == "select" and not self.options:
+            raise ValueError("a select needs at least one option")
+        if self.kind != "select" and self.options:
+            raise ValueError("only a select has options")
+        if self.kind in ("checkbox", "hidden") and self.maps_to in ("email", "phone"):
+            raise ValueError(f"a {self.kind} cannot carry the {self.maps_to}")
+        if self.kind == "hidden" and self.required:
+            raise ValueError("a hidden field cannot be required")
+        return self
 
 
 HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]
@@ -423,9 +447,7 @@ class FormBody(Strict):
     name: Text200
     team: OptText200 = None
     fields: list[FormFieldBody] = Field(min_length=1, max_length=50)
-    honeypot_field: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = (
-        "website"
-    )
+    honeypot_field: FieldName | None = "website"
     allowed_origins: list[
         Annotated[str, StringConstraints(pattern=r"^(\*|https?://[^/\s]+)$", max_length=300)]
     ] = Field(default_factory=list, max_length=50)
@@ -441,6 +463,8 @@ class FormBody(Strict):
             raise ValueError("a form needs a field that maps to email or phone")
         if len({f.name for f in self.fields}) != len(self.fields):
             raise ValueError("field names must be unique")
+        if self.honeypot_field in {f.name for f in self.fields}:
+            raise ValueError("the honeypot field must not be one of the form's fields")
         return self
 
 

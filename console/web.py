@@ -15,6 +15,7 @@ Imports `crm_store`, `console` helpers and `ingest.contract.i18n`.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,7 +29,7 @@ from aiohttp import web
 from jinja2.runtime import Context
 from pydantic import ValidationError
 
-from console import charts, display
+from console import charts, display, form_builder, zones
 from console.auth import COOKIE, Authenticator, set_cookie
 from console.http import ApiError, Auth
 from console.reports import period
@@ -78,6 +79,7 @@ def environment(
 
     env.globals["language"] = language
     env.globals["languages"] = catalogs.languages
+    env.globals["zone_choices"] = functools.cache(lambda: zones.choices(gettext))
     env.filters["safe_url"] = safe_url
     env.filters["when"] = when
     env.filters["relative"] = relative
@@ -122,6 +124,7 @@ class WebPages:
             web.get("/search", self._signed_in(self.search_page)),
             web.get("/admin/connectors", self._signed_in(self.connectors_page, admin=True)),
             web.get("/admin/forms", self._signed_in(self.forms_page, admin=True)),
+            web.get("/admin/forms/{slug}", self._signed_in(self.form_page, admin=True)),
             web.get("/admin/people", self._signed_in(self.people_page, admin=True)),
             web.get("/admin/rules", self._signed_in(self.rules_page, admin=True)),
             web.get("/static/{name}", self.static),
@@ -383,12 +386,32 @@ class WebPages:
         return self.render(request, "admin_connectors.html", auth=auth, rows=rows, teams=teams)
 
     async def forms_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        return await self._form_builder(request, auth, None)
+
+    async def form_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
+        return await self._form_builder(request, auth, request.match_info["slug"])
+
+    async def _form_builder(
+        self, request: web.Request, auth: Auth, slug: str | None
+    ) -> web.StreamResponse:
+        """The forms' list with the builder: for a new form, or for the form `slug`."""
         async with self._db.sessions() as session:
             forms = await configuration.list_forms(session)
             teams = await people.list_teams(session)
+        editing = next((f for f in forms if f.slug == slug), None)
+        if slug is not None and editing is None:
+            missing = N_("There is no form with this slug.")
+            return self.render(request, "error.html", 404, auth=auth, message=missing)
         base = (self._forms_base or str(request.url.origin())).rstrip("/")
         return self.render(
-            request, "admin_forms.html", auth=auth, forms=forms, teams=teams, base=base
+            request,
+            "admin_forms.html",
+            auth=auth,
+            forms=forms,
+            teams=teams,
+            base=base,
+            editing=editing,
+            builder=form_builder.builder_data(editing, base, self._catalogs),
         )
 
     async def people_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:

@@ -121,6 +121,7 @@ async function submitApiForm(event) {
   }
   const then = form.dataset.then || "reload";
   if (then === "reload") window.location.reload();
+  else if (then.startsWith("/")) window.location.assign(then);  // e.g. back to a list after a delete
   else if (then === "reload-later") { form.reset(); showMessage(form, t("tAccepted", "Accepted: the lead appears in a moment."), true); }
   else if (then === "show") {
     // A test answers 200 with {"ok": false} when the connection failed: that is red.
