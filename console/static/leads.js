@@ -107,6 +107,8 @@ function startBoard() {
     column.classList.remove("drop-here");
     const card = dragged;
     dragged = null;
+    // The card moves in the DOM before "dragend" comes, which some browsers then skip.
+    card.classList.remove("dragging");
     moveCard(board, card, column.dataset.status);
   });
   board.addEventListener("change", (event) => {
