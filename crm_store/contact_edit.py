@@ -61,6 +61,8 @@ async def edit_contact(
         raise NotFound("There is no lead with this id.")
     contact = await session.get(Contact, lead.contact_id) if lead.contact_id else None
     if contact is None:
+        if not any(getattr(changes, k) for k in changes.given):
+            return CardContact(id=None, name=None, email=None, phone=None, company=None)
         contact = Contact(id=uuid.uuid4(), created_at=now)
         session.add(contact)
         lead.contact_id = contact.id
