@@ -20,6 +20,8 @@ from console.admin import AdminEndpoints
 from console.auth import AuthEndpoints, Authenticator
 from console.connector_admin import ConnectionTester, ConnectorEndpoints, SecretCodec
 from console.http import Call, Endpoint, handler_for, method_not_allowed
+from console.lead_api import LeadEndpoints
+from console.lead_views import LeadViewPages
 from console.manager import ManagerEndpoints, Publish
 from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
@@ -77,6 +79,10 @@ class ConsoleApi:
             language=default_language,
         )
         self.review_pages = ReviewPages(db, self.authenticator, self.pages.render)
+        self.lead_pages = LeadViewPages(db, self.authenticator, self.pages.render)
+        self._groups.append(
+            LeadEndpoints(db, region=default_region, catalogs=self.pages.catalogs).endpoints()
+        )
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -107,4 +113,6 @@ class ConsoleApi:
         for e in endpoints:
             methods.setdefault(e.path, []).append(e.method)
         others = [web.route("*", path, method_not_allowed(m)) for path, m in methods.items()]
-        return api + self.pages.routes() + self.review_pages.routes() + others
+        # The leads table and board first: `/leads/board` is not a lead's id.
+        pages = self.lead_pages.routes() + self.pages.routes() + self.review_pages.routes()
+        return api + pages + others

@@ -32,12 +32,14 @@ from pydantic import ValidationError
 from console import charts, display, form_builder, zones
 from console.auth import COOKIE, Authenticator, set_cookie
 from console.http import ApiError, Auth
+from console.lead_api import mailto_href, tel_href
 from console.reports import period
 from console.schemas import Channel, ExportQuery
 from console.search import SearchQuery, read_terms
 from console.spreadsheet import default_delimiter
 from crm_store import accounts, card, configuration, connectors, people, queue, reports, search
 from crm_store.database import Database
+from crm_store.history import lead_history
 from ingest.contract.i18n import N_, Catalogs
 from ingest.hours import known_timezones
 
@@ -88,6 +90,8 @@ def environment(
     env.filters["money"] = lambda amount: display.money(amount, region, language)
     env.filters["number"] = lambda value: display.number(value, language)
     env.filters["day"] = lambda value: display.day(value, language)
+    env.filters["tel"] = lambda phone: tel_href(phone, region)
+    env.filters["mailto"] = mailto_href
     return env
 
 
@@ -276,15 +280,11 @@ class WebPages:
             lead_id = None
         async with self._db.sessions() as session:
             view = await card.lead_card(session, auth.who, lead_id) if lead_id else None
-        if view is None:
+            history = await lead_history(session, auth.who, lead_id) if view and lead_id else None
+        if view is None or history is None:
             return self.render(
                 request, "error.html", 404, auth=auth, message=N_("There is no lead with this id.")
             )
-        timeline = sorted(
-            [("inquiry", i.received_at, i) for i in view.inquiries]
-            + [("activity", a.done_at or a.created_at, a) for a in view.activities],
-            key=lambda item: item[1],
-        )
         now = datetime.now(UTC)
         # The next activity's time is typed in the viewer's zone, prefilled an hour ahead;
         # `app.js` reads it back in that same zone (`data-zone`), not the browser's.
@@ -295,7 +295,7 @@ class WebPages:
             "lead.html",
             auth=auth,
             lead=view,
-            timeline=timeline,
+            history=history.items,
             soon=soon,
             now=now,
             tz=tz,
