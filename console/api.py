@@ -23,6 +23,7 @@ from console.http import Call, Endpoint, handler_for, method_not_allowed
 from console.manager import ManagerEndpoints, Publish
 from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
+from console.people_admin import PeopleAdminEndpoints
 from console.ratelimit import LoginLimiter
 from console.reports import ReportEndpoints
 from console.review import ReviewEndpoints
@@ -43,6 +44,7 @@ class ConsoleApi:
         connection_tester: ConnectionTester | None = None,
         forms_base_url: str | None = None,
         sla_defaults: Mapping[str, int] | None = None,
+        default_team: str | None = None,
         default_region: str = "RU",
         default_language: str = "ru",
         limiter: LoginLimiter | None = None,
@@ -63,6 +65,12 @@ class ConsoleApi:
                 db,
                 forms_base_url=forms_base_url,
                 sla_defaults=sla_defaults,
+            ).endpoints(),
+            PeopleAdminEndpoints(
+                db,
+                sla_defaults=sla_defaults,
+                default_team=default_team,
+                default_region=default_region,
             ).endpoints(),
             ReportEndpoints(db, region=default_region).endpoints(),
             ReviewEndpoints(db, publish).endpoints(),
