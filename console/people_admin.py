@@ -11,7 +11,6 @@ session that is rolled back: nothing is written, no rotation cursor moves. Impor
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,7 +20,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, Validat
 
 from console.admin import AbsenceItems
 from console.http import ApiError, Call, Endpoint, collect, invalid, route
-from console.passwords import hash_password
+from console.passwords import generate_password, hash_password
 from console.schemas import Channel, OptPhone, OptText100, OptText200, Password, Strict
 from crm_store import people, sessions
 from crm_store.database import Database
@@ -29,9 +28,6 @@ from ingest.contract import Inquiry, InvalidIdentity, normalize_phone
 from ingest.contract.i18n import N_
 from ingest.dry_run import preview
 from ingest.pipeline import Policy
-
-# 16 URL-safe characters: about 96 bits, typed once by the user and then changed.
-GENERATED_BYTES = 12
 
 
 class PasswordResetBody(Strict):
@@ -102,7 +98,7 @@ class PeopleAdminEndpoints:
     async def reset_password(self, call: Call) -> PasswordReset:
         typed = call.body_as(PasswordResetBody).password
         user_id = call.path_int("user_id")
-        clear = typed or secrets.token_urlsafe(GENERATED_BYTES)
+        clear = typed or generate_password()
         hashed = await asyncio.to_thread(hash_password, clear)
         async with self._db.sessions() as session, session.begin():
             await people.update_user(session, user_id, values={}, password_hash=hashed)

@@ -276,3 +276,23 @@ async def test_dry_run_at_a_moment_outside_working_hours(db: Database) -> None:
         ).json()
         assert result["assignee_id"] == members[1]
         assert "Manager 0 outside hours" in result["reasons"]["assignment"]
+
+
+async def test_people_and_rules_pages_render_forms_without_json(db: Database) -> None:
+    members = await seed_team(db)
+    await make_user(db, "root@x.test", "admin")
+    async with console_client(db) as client:
+        await sign_in(client, "root@x.test")
+        people_page = await client.get("/admin/people")
+        assert people_page.status == 200, await people_page.text()
+        html = await people_page.text()
+        assert "data-hours" in html and 'type="time"' in html
+        assert f'data-api="/api/v1/admin/users/{members[0]}/password"' not in html
+        assert f'data-password="/api/v1/admin/users/{members[0]}/password"' in html
+        assert '<option value="Europe/Moscow"' in html
+        assert "(JSON" not in html and "placeholder='{" not in html
+        rules = await client.get("/admin/rules")
+        assert rules.status == 200, await rules.text()
+        rules_html = await rules.text()
+        assert 'data-dry-run="/api/v1/admin/rules/dry-run"' in rules_html
+        assert 'name="phone_region_prefix"' in rules_html
