@@ -31,6 +31,20 @@ function prepareAdminForm(event) {
   }
 }
 
+// A user's zone select holds only their zone until their edit form is opened; then it
+// gets every zone from the new-user form's select (rendered once for the whole page).
+function fillZones(root) {
+  const source = document.querySelector('#new-user select[name="timezone"]');
+  if (!source) return;
+  for (const select of root.querySelectorAll("select[data-zones]")) {
+    const current = select.value;
+    const options = [...source.options].map((o) => new Option(o.value, o.value, false, o.value === current));
+    if (!options.some((o) => o.selected)) options.unshift(new Option(current, current, false, true));
+    select.replaceChildren(...options);
+    select.removeAttribute("data-zones");
+  }
+}
+
 async function postJson(url, body) {
   const response = await fetch(url, {
     method: "POST",
@@ -115,5 +129,6 @@ function submitAdminForm(event) {
   else if (form.dataset.dryRun) { event.preventDefault(); dryRun(form); }
 }
 
+document.addEventListener("toggle", (event) => { if (event.target.open) fillZones(event.target); }, true);
 document.addEventListener("submit", prepareAdminForm, true);
 document.addEventListener("submit", submitAdminForm);

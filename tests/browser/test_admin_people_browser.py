@@ -14,6 +14,7 @@ manager cannot use the admin pages.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ async def set_own_settings(page: Page, base: str, uid: int, language: str, zone:
     await page.goto(f"{base}/admin/people")
     details = await open_user(page, uid)
     form = details.locator("form.edit-user")
-    await form.locator('select[name="language"]').select_option(language)
+    await form.locator('select[name="language"]').select_option(json.dumps(language))
     await form.locator('select[name="timezone"]').select_option(zone)
     await submit(page, form)
 

@@ -296,3 +296,15 @@ async def test_people_and_rules_pages_render_forms_without_json(db: Database) ->
         rules_html = await rules.text()
         assert 'data-dry-run="/api/v1/admin/rules/dry-run"' in rules_html
         assert 'name="phone_region_prefix"' in rules_html
+
+
+async def test_people_page_size_stays_bounded(db: Database) -> None:
+    """The ~600 zones are rendered once, not once per user (about 26 kB each)."""
+    await seed_team(db, members=20)
+    await make_user(db, "root@x.test", "admin")
+    async with console_client(db) as client:
+        await sign_in(client, "root@x.test")
+        html = await (await client.get("/admin/people")).text()
+        assert html.count('<select name="timezone" required data-zones>') == 21
+        assert html.count('<option value="Europe/Moscow"') == 1  # in the new-user form only
+        assert len(html.encode()) < 250_000
