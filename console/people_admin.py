@@ -13,15 +13,32 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from console.admin import AbsenceItems
 from console.http import ApiError, Call, Endpoint, collect, invalid, route
 from console.passwords import generate_password, hash_password
-from console.schemas import Channel, OptPhone, OptText100, OptText200, Password, Strict
+from console.schemas import (
+    FIRST_DAY,
+    LAST_DAY,
+    Channel,
+    Email,
+    OptPhone,
+    OptText100,
+    OptText200,
+    Password,
+    Strict,
+)
 from crm_store import people, sessions
 from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, normalize_phone
@@ -48,7 +65,7 @@ class DryRunBody(Strict):
     subject: OptText200 = None
     text: Annotated[str, StringConstraints(max_length=10_000)] | None = None
     name: OptText200 = None
-    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    email: Email | None = None
     phone: OptPhone = None
     company: OptText200 = None
     form: OptText100 = None
@@ -56,8 +73,16 @@ class DryRunBody(Strict):
     utm_source: OptText200 = None
     utm_campaign: OptText200 = None
     at: AwareDatetime | None = Field(
-        default=None, description="Decide as of this moment (working hours); default now."
+        default=None,
+        description="Decide as of this moment (working hours); default now. Years 2000-2199.",
     )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> DryRunBody:
+        # Working-time sums run days ahead of `at`: keep it far from datetime's limits.
+        if self.at is not None and not FIRST_DAY <= self.at.astimezone(UTC).date() <= LAST_DAY:
+            raise ValueError("at must be in the years 2000-2199")
+        return self
 
 
 class DryRunResult(BaseModel):

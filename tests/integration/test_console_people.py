@@ -254,6 +254,15 @@ async def test_dry_run_names_rule_team_and_manager_and_writes_nothing(db: Databa
         assert bad.status == 422
         empty = await client.post(DRY, json={"channel": "email"}, headers=admin)
         assert empty.status == 422
+        for odd in (
+            {"email": "a@b.test", "at": "9999-12-31T23:59:00+00:00"},
+            {"email": "a@b.test", "text": "nul\u0000byte"},
+            {"email": "not an email"},
+            {"email": "a@b.test", "extra": 1},
+        ):
+            answer = await client.post(DRY, json=odd, headers=admin)
+            assert answer.status in {200, 422}, (odd, await answer.text())
+            assert answer.status == 422 or odd.get("text")
         head = await token_of(db, await make_user(db, "head@x.test", "head"))
         assert (await client.post(DRY, json={"email": "a@b.test"}, headers=head)).status == 403
 
