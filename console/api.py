@@ -25,6 +25,7 @@ from console.lead_views import LeadViewPages
 from console.manager import ManagerEndpoints, Publish
 from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
+from console.people_admin import PeopleAdminEndpoints
 from console.ratelimit import LoginLimiter
 from console.reports import ReportEndpoints
 from console.review import ReviewEndpoints
@@ -45,6 +46,7 @@ class ConsoleApi:
         connection_tester: ConnectionTester | None = None,
         forms_base_url: str | None = None,
         sla_defaults: Mapping[str, int] | None = None,
+        default_team: str | None = None,
         default_region: str = "RU",
         default_language: str = "ru",
         limiter: LoginLimiter | None = None,
@@ -65,6 +67,12 @@ class ConsoleApi:
                 db,
                 forms_base_url=forms_base_url,
                 sla_defaults=sla_defaults,
+            ).endpoints(),
+            PeopleAdminEndpoints(
+                db,
+                sla_defaults=sla_defaults,
+                default_team=default_team,
+                default_region=default_region,
             ).endpoints(),
             ReportEndpoints(db, region=default_region).endpoints(),
             ReviewEndpoints(db, publish).endpoints(),

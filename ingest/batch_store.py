@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Inquiry
-from ingest.judgement import JudgementCache, team_view
+from ingest.judgement import Judgement, JudgementCache, team_view
 from ingest.matching import company_from_email
 from ingest.pipeline import (
     AppendToLead,
@@ -140,45 +140,64 @@ class BatchStore:
     async def _snapshot(
         self, session: AsyncSession, fresh: list[Inquiry], now: datetime
     ) -> tuple[Snapshot, dict[str, intake.TeamRow]]:
-        contacts = await intake.find_contacts(
-            session, (key for i in fresh for key in identities_of(i))
+        return await read_snapshot(
+            session,
+            fresh,
+            now,
+            judgement=await self._judgement.get(session, now),
+            policy=self._policy,
+            default_team=self._options.default_team,
+            lock=self._db.dialect == "postgresql",
         )
-        leads = await intake.leads_for_contacts(session, set(contacts.values()))
-        not_duplicates = await intake.not_duplicate_pairs(session, set(contacts.values()))
-        companies = await intake.find_companies(
-            session, {d for i in fresh if (d := company_from_email(i.sender.email))}
-        )
-        threads = await intake.leads_for_messages(
-            session, (m for i in fresh for m in thread_ids_of(i))
-        )
-        recent = await intake.recent_inquiry_counts(
-            session, {i.key for i in fresh}, now - self._policy.sender_window
-        )
-        ips = await intake.recent_ip_counts(
-            session, {i.client.ip for i in fresh if i.client.ip}, now - self._policy.rate_window
-        )
-        judgement = await self._judgement.get(session, now)
-        teams = await intake.load_teams(session, lock=self._db.dialect == "postgresql", now=now)
-        snapshot = Snapshot(
-            contacts=contacts,
-            teams={name: team_view(t) for name, t in teams.items()},
-            recent_from_ip=ips,
-            rules=judgement.rules,
-            blocklist=judgement.blocklist,
-            classifier=judgement.classifier,
-            default_team=self._options.default_team or next(iter(teams), None),
-            leads_by_contact={
-                contact_id: tuple(
-                    LeadRef(r.id, r.status, r.assignee_id, r.team_id, r.created_at) for r in rows
-                )
-                for contact_id, rows in leads.items()
-            },
-            threads=threads,
-            companies=companies,
-            not_duplicates=frozenset(not_duplicates),
-            recent_from_sender=recent,
-        )
-        return snapshot, teams
+
+
+async def read_snapshot(
+    session: AsyncSession,
+    fresh: Sequence[Inquiry],
+    now: datetime,
+    *,
+    judgement: Judgement,
+    policy: Policy,
+    default_team: str | None,
+    lock: bool,
+) -> tuple[Snapshot, dict[str, intake.TeamRow]]:
+    """What the store knows that `plan_batch` needs about these inquiries. Reads only;
+    `lock` takes the teams' rows for update (the consumer's rotation), which a dry run
+    must not do."""
+    contacts = await intake.find_contacts(session, (key for i in fresh for key in identities_of(i)))
+    leads = await intake.leads_for_contacts(session, set(contacts.values()))
+    not_duplicates = await intake.not_duplicate_pairs(session, set(contacts.values()))
+    companies = await intake.find_companies(
+        session, {d for i in fresh if (d := company_from_email(i.sender.email))}
+    )
+    threads = await intake.leads_for_messages(session, (m for i in fresh for m in thread_ids_of(i)))
+    recent = await intake.recent_inquiry_counts(
+        session, {i.key for i in fresh}, now - policy.sender_window
+    )
+    ips = await intake.recent_ip_counts(
+        session, {i.client.ip for i in fresh if i.client.ip}, now - policy.rate_window
+    )
+    teams = await intake.load_teams(session, lock=lock, now=now)
+    snapshot = Snapshot(
+        contacts=contacts,
+        teams={name: team_view(t) for name, t in teams.items()},
+        recent_from_ip=ips,
+        rules=judgement.rules,
+        blocklist=judgement.blocklist,
+        classifier=judgement.classifier,
+        default_team=default_team or next(iter(teams), None),
+        leads_by_contact={
+            contact_id: tuple(
+                LeadRef(r.id, r.status, r.assignee_id, r.team_id, r.created_at) for r in rows
+            )
+            for contact_id, rows in leads.items()
+        },
+        threads=threads,
+        companies=companies,
+        not_duplicates=frozenset(not_duplicates),
+        recent_from_sender=recent,
+    )
+    return snapshot, teams
 
 
 def outcome_of(decision: Decision) -> str:

@@ -355,6 +355,7 @@ def _http_app(
             connection_tester=test_connection,
             forms_base_url=settings.http.public_url,
             sla_defaults=settings.ingest.sla_minutes,
+            default_team=settings.ingest.default_team,
             default_region=settings.ingest.default_region,
             default_language=settings.ingest.default_language,
             trusted_proxies=settings.http.trusted_proxies,

@@ -1,0 +1,201 @@
+"""The admin's people and routing tools beyond plain CRUD: a password reset that ends
+the user's sessions (typed by the admin, or generated and shown once), and the
+routing dry run, which shows where an inquiry would go and why.
+
+The dry run builds an `Inquiry` from what the admin typed and asks
+`ingest.dry_run.preview`, the consumer's own snapshot and decision code, inside a
+session that is rolled back: nothing is written, no rotation cursor moves. Imports
+`crm_store`, `ingest` and `console` helpers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from console.admin import AbsenceItems
+from console.http import ApiError, Call, Endpoint, collect, invalid, route
+from console.passwords import generate_password, hash_password
+from console.schemas import (
+    FIRST_DAY,
+    LAST_DAY,
+    Channel,
+    Email,
+    OptPhone,
+    OptText100,
+    OptText200,
+    Password,
+    Strict,
+)
+from crm_store import people, sessions
+from crm_store.database import Database
+from ingest.contract import Inquiry, InvalidIdentity, normalize_phone
+from ingest.contract.i18n import N_
+from ingest.dry_run import preview
+from ingest.pipeline import Policy
+
+
+class PasswordResetBody(Strict):
+    password: Password | None = Field(
+        default=None, description="The new password; omit or null to have one generated."
+    )
+
+
+class PasswordReset(BaseModel):
+    password: str | None = Field(
+        description="The generated password, shown this once; null when the admin typed it."
+    )
+    sessions_ended: bool = True
+
+
+class DryRunBody(Strict):
+    channel: Channel = "web_form"
+    subject: OptText200 = None
+    text: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    name: OptText200 = None
+    email: Email | None = None
+    phone: OptPhone = None
+    company: OptText200 = None
+    form: OptText100 = None
+    connector: OptText100 = None
+    utm_source: OptText200 = None
+    utm_campaign: OptText200 = None
+    at: AwareDatetime | None = Field(
+        default=None,
+        description="Decide as of this moment (working hours); default now. Years 2000-2199.",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> DryRunBody:
+        # Working-time sums run days ahead of `at`: keep it far from datetime's limits.
+        if self.at is not None and not FIRST_DAY <= self.at.astimezone(UTC).date() <= LAST_DAY:
+            raise ValueError("at must be in the years 2000-2199")
+        return self
+
+
+class DryRunResult(BaseModel):
+    outcome: str = Field(
+        description="new_lead, junk_lead, appended, logged, recorded_only or telegram_link."
+    )
+    assignee_id: int | None
+    assignee_name: str | None
+    team: str | None
+    reasons: dict[str, str] = Field(description="The pipeline's sentences by step.")
+    at: datetime
+
+
+class PeopleAdminEndpoints:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        sla_defaults: Mapping[str, int] | None = None,
+        default_team: str | None = None,
+        default_region: str = "RU",
+    ) -> None:
+        self._db = db
+        self._policy = Policy(sla_minutes=dict(sla_defaults)) if sla_defaults else Policy()
+        self._default_team = default_team
+        self._region = default_region
+
+    def endpoints(self) -> list[Endpoint]:
+        return collect(self, tag="admin", access="admin")
+
+    @route(
+        "POST",
+        "/api/v1/admin/users/{user_id}/password",
+        "Reset a user's password; their sessions end",
+        body=PasswordResetBody,
+        response=PasswordReset,
+    )
+    async def reset_password(self, call: Call) -> PasswordReset:
+        typed = call.body_as(PasswordResetBody).password
+        user_id = call.path_int("user_id")
+        clear = typed or generate_password()
+        hashed = await asyncio.to_thread(hash_password, clear)
+        async with self._db.sessions() as session, session.begin():
+            await people.update_user(session, user_id, values={}, password_hash=hashed)
+            await sessions.close_user_sessions(session, user_id)
+        return PasswordReset(password=None if typed else clear)
+
+    @route(
+        "GET",
+        "/api/v1/admin/users/{user_id}/absences",
+        "One user's absences",
+        response=AbsenceItems,
+    )
+    async def user_absences(self, call: Call) -> AbsenceItems:
+        user_id = call.path_int("user_id")
+        async with self._db.sessions() as session:
+            await people.get_user(session, user_id)
+            return AbsenceItems(items=await people.list_absences(session, user_id))
+
+    @route(
+        "POST",
+        "/api/v1/admin/rules/dry-run",
+        "Where an inquiry would go, and why (nothing is written)",
+        body=DryRunBody,
+        response=DryRunResult,
+    )
+    async def dry_run(self, call: Call) -> DryRunResult:
+        body = call.body_as(DryRunBody)
+        at = body.at or call.now
+        inquiry = self._inquiry(body, at)
+        async with self._db.sessions() as session:
+            try:
+                outcome = await preview(
+                    session, inquiry, at, policy=self._policy, default_team=self._default_team
+                )
+            finally:
+                await session.rollback()
+        return DryRunResult(
+            outcome=outcome.kind,
+            assignee_id=outcome.assignee_id,
+            assignee_name=outcome.assignee_name,
+            team=outcome.team,
+            reasons=dict(outcome.reasons),
+            at=at,
+        )
+
+    def _inquiry(self, body: DryRunBody, at: datetime) -> Inquiry:
+        phone = body.phone or None
+        if phone:
+            try:
+                phone = normalize_phone(phone, self._region)
+            except InvalidIdentity:
+                raise invalid({"phone": "is not a phone number"}) from None
+        if not (body.email or phone or body.name):
+            raise ApiError(422, N_("Give at least an email, a phone or a name."))
+        try:
+            return Inquiry.model_validate(
+                {
+                    "idempotency_key": f"dry-run:{uuid.uuid4()}",
+                    "channel": body.channel,
+                    "received_at": at,
+                    "sender": {
+                        "name": body.name,
+                        "email": body.email or None,
+                        "phone": phone,
+                        "company": body.company,
+                    },
+                    "subject": body.subject,
+                    "text": body.text or None,
+                    "source": {"utm_source": body.utm_source, "utm_campaign": body.utm_campaign},
+                    "routing": {"form": body.form, "connector": body.connector},
+                }
+            )
+        except ValidationError as exc:
+            fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
+            raise invalid(fields) from None

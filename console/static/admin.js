@@ -1,0 +1,134 @@
+// Admin pages (people, rules), on top of app.js (its csrfToken, formJson, showMessage):
+// working hours typed as per-day fields, member forms whose address names the chosen
+// user, the password reset that shows a generated password once, and the routing dry
+// run. Server text is only ever set with textContent.
+"use strict";
+
+// The per-day fields as the API's working_hours: null (always) when every day is empty.
+function hoursOf(box) {
+  const hours = {};
+  let any = false;
+  for (const day of box.querySelectorAll("[data-day]")) {
+    const from = day.querySelector('[data-edge="from"]').value;
+    let to = day.querySelector('[data-edge="to"]').value;
+    if (!from && !to) continue;
+    any = true;
+    if (to === "00:00") to = "24:00";  // a time field cannot say 24:00: midnight ends the day
+    hours[day.dataset.day] = [[from || "00:00", to || "24:00"]];
+  }
+  return any ? hours : null;
+}
+
+// Runs before app.js's own submit handler (capture phase), so it sees the result.
+function prepareAdminForm(event) {
+  const form = event.target;
+  for (const box of form.querySelectorAll("[data-hours]")) {
+    box.querySelector('input[name="working_hours"]').value = JSON.stringify(hoursOf(box));
+  }
+  if (form.dataset.apiTemplate) {
+    const path = form.querySelector("[data-path]");
+    form.dataset.api = form.dataset.apiTemplate.replace("{" + path.dataset.path + "}", encodeURIComponent(path.value));
+  }
+}
+
+// A user's zone select holds only their zone until their edit form is opened; then it
+// gets every zone from the new-user form's select (rendered once for the whole page).
+function fillZones(root) {
+  const source = document.querySelector('#new-user select[name="timezone"]');
+  if (!source) return;
+  for (const select of root.querySelectorAll("select[data-zones]")) {
+    const current = select.value;
+    const options = [...source.options].map((o) => new Option(o.value, o.value, false, o.value === current));
+    if (!options.some((o) => o.selected)) options.unshift(new Option(current, current, false, true));
+    select.replaceChildren(...options);
+    select.removeAttribute("data-zones");
+  }
+}
+
+async function postJson(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrfToken()},
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  let data = null;
+  try { data = await response.json(); } catch (err) { data = null; }
+  return {response, data};
+}
+
+async function resetPassword(form) {
+  const typed = form.querySelector('input[name="password"]').value;
+  let result;
+  try {
+    result = await postJson(form.dataset.password, typed ? {password: typed} : {});
+  } catch (err) {
+    showMessage(form, t("tOffline", "No connection to the server; try again."));
+    return;
+  }
+  const {response, data} = result;
+  if (!response.ok) {
+    showMessage(form, (data && data.detail) || (t("tFailed", "Failed:") + " " + response.status));
+    return;
+  }
+  form.reset();
+  const box = form.querySelector(".error");
+  if (data.password) {
+    showMessage(form, form.dataset.generated + " ", true);
+    const code = document.createElement("code");
+    code.className = "secret";
+    code.textContent = data.password;
+    box.appendChild(code);
+  } else {
+    showMessage(form, form.dataset.set, true);
+  }
+}
+
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, key) => (values[key] === undefined || values[key] === null ? "—" : String(values[key])));
+}
+
+async function dryRun(form) {
+  const out = document.getElementById("dry-run-result");
+  let result;
+  try {
+    result = await postJson(form.dataset.dryRun, formJson(form));
+  } catch (err) {
+    showMessage(form, t("tOffline", "No connection to the server; try again."));
+    return;
+  }
+  const {response, data} = result;
+  if (!response.ok) {
+    showMessage(form, (data && data.detail) || (t("tFailed", "Failed:") + " " + response.status));
+    out.hidden = true;
+    return;
+  }
+  form.querySelector(".error").hidden = true;
+  let key = data.outcome;
+  if (key === "new_lead" && data.assignee_id === null) key = "queued";
+  const headline = out.querySelector(".headline");
+  headline.textContent = fill(out.dataset["h" + key.replace(/(^|_)(\w)/g, (_, __, c) => c.toUpperCase())] || key,
+    {manager: data.assignee_name, team: data.team});
+  headline.dataset.outcome = key;
+  const list = out.querySelector("dl");
+  list.replaceChildren();
+  for (const [step, sentence] of Object.entries(data.reasons)) {
+    const dt = document.createElement("dt");
+    dt.textContent = out.dataset["l" + step.charAt(0).toUpperCase() + step.slice(1)] || step;
+    const dd = document.createElement("dd");
+    dd.textContent = sentence;
+    dd.dataset.step = step;
+    list.append(dt, dd);
+  }
+  out.hidden = false;
+}
+
+function submitAdminForm(event) {
+  const form = event.target;
+  if (form.dataset.password) { event.preventDefault(); resetPassword(form); }
+  else if (form.dataset.dryRun) { event.preventDefault(); dryRun(form); }
+}
+
+document.addEventListener("toggle", (event) => { if (event.target.open) fillZones(event.target); }, true);
+document.addEventListener("submit", prepareAdminForm, true);
+document.addEventListener("submit", submitAdminForm);
