@@ -24,6 +24,8 @@ from console.manager import ManagerEndpoints, Publish
 from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
 from console.ratelimit import LoginLimiter
+from console.records import RecordEndpoints
+from console.records_web import RecordPages
 from console.reports import ReportEndpoints
 from console.review import ReviewEndpoints
 from console.review_web import ReviewPages
@@ -67,6 +69,7 @@ class ConsoleApi:
             ReportEndpoints(db, region=default_region).endpoints(),
             ReviewEndpoints(db, publish).endpoints(),
             SearchEndpoints(db, region=default_region).endpoints(),
+            RecordEndpoints(db).endpoints(),
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(
@@ -77,6 +80,7 @@ class ConsoleApi:
             language=default_language,
         )
         self.review_pages = ReviewPages(db, self.authenticator, self.pages.render)
+        self.record_pages = RecordPages(db, self.authenticator, self.pages.render)
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -107,4 +111,5 @@ class ConsoleApi:
         for e in endpoints:
             methods.setdefault(e.path, []).append(e.method)
         others = [web.route("*", path, method_not_allowed(m)) for path, m in methods.items()]
-        return api + self.pages.routes() + self.review_pages.routes() + others
+        pages = self.pages.routes() + self.review_pages.routes() + self.record_pages.routes()
+        return api + pages + others
