@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select, true
+from sqlalchemy import ColumnElement, Select, exists, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from crm_store.accounts import Principal
@@ -44,29 +44,31 @@ def user_scope(
     return column == who.user_id
 
 
+# Correlated EXISTS rather than IN (subquery): a manager with many leads makes the IN
+# list large, while EXISTS reads the few rows of the one record through its index.
+
+
 def deal_scope(who: Principal) -> ColumnElement[bool]:
     """On `Deal`: the deals `who` owns (a head: their members own) or whose lead they see."""
     if who.role == "admin":
         return true()
-    seen_leads = select(Lead.id).where(lead_scope(who))
-    return or_(user_scope(who, Deal.owner_id), Deal.lead_id.in_(seen_leads))
+    seen_lead = exists().where(Lead.id == Deal.lead_id, lead_scope(who))
+    return or_(user_scope(who, Deal.owner_id), seen_lead)
 
 
 def contact_scope(who: Principal) -> ColumnElement[bool]:
     """On `Contact`: the contacts of the leads and deals `who` may see."""
     if who.role == "admin":
         return true()
-    of_leads = select(Lead.contact_id).where(lead_scope(who), Lead.contact_id.is_not(None))
-    of_deals = select(Deal.contact_id).where(deal_scope(who), Deal.contact_id.is_not(None))
-    return or_(Contact.id.in_(of_leads), Contact.id.in_(of_deals))
+    of_leads = exists().where(Lead.contact_id == Contact.id, lead_scope(who))
+    of_deals = exists().where(Deal.contact_id == Contact.id, deal_scope(who))
+    return or_(of_leads, of_deals)
 
 
 def company_scope(who: Principal) -> ColumnElement[bool]:
     """On `Company`: the companies of the contacts and deals `who` may see."""
     if who.role == "admin":
         return true()
-    of_contacts = select(Contact.company_id).where(
-        contact_scope(who), Contact.company_id.is_not(None)
-    )
-    of_deals = select(Deal.company_id).where(deal_scope(who), Deal.company_id.is_not(None))
-    return or_(Company.id.in_(of_contacts), Company.id.in_(of_deals))
+    of_contacts = exists().where(Contact.company_id == Company.id, contact_scope(who))
+    of_deals = exists().where(Deal.company_id == Company.id, deal_scope(who))
+    return or_(of_contacts, of_deals)
