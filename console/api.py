@@ -27,6 +27,8 @@ from console.notifications import NotificationEndpoints
 from console.openapi import openapi_document
 from console.people_admin import PeopleAdminEndpoints
 from console.ratelimit import LoginLimiter
+from console.records import RecordEndpoints
+from console.records_web import RecordPages
 from console.reports import ReportEndpoints
 from console.review import ReviewEndpoints
 from console.review_web import ReviewPages
@@ -77,6 +79,7 @@ class ConsoleApi:
             ReportEndpoints(db, region=default_region).endpoints(),
             ReviewEndpoints(db, publish).endpoints(),
             SearchEndpoints(db, region=default_region).endpoints(),
+            RecordEndpoints(db).endpoints(),
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(
@@ -91,6 +94,7 @@ class ConsoleApi:
         self._groups.append(
             LeadEndpoints(db, region=default_region, catalogs=self.pages.catalogs).endpoints()
         )
+        self.record_pages = RecordPages(db, self.authenticator, self.pages.render)
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -122,5 +126,10 @@ class ConsoleApi:
             methods.setdefault(e.path, []).append(e.method)
         others = [web.route("*", path, method_not_allowed(m)) for path, m in methods.items()]
         # The leads table and board first: `/leads/board` is not a lead's id.
-        pages = self.lead_pages.routes() + self.pages.routes() + self.review_pages.routes()
+        pages = (
+            self.lead_pages.routes()
+            + self.pages.routes()
+            + self.review_pages.routes()
+            + self.record_pages.routes()
+        )
         return api + pages + others

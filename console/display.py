@@ -5,8 +5,9 @@ stored codes.
 Pure functions over plain values (the clock, the zone, the language and its
 translations are arguments), used as Jinja filters by `console.web`. Formats come
 from Babel's CLDR data, so a new language brings its own date and number formats.
-Labels and relative deadlines are gettext messages (`N_` marks them for `make
-messages`). Imports only `ingest.contract.i18n` of ours.
+Phones are written as the deployment's region dials them. Labels and relative
+deadlines are gettext messages (`N_` marks them for `make messages`). Imports only
+`ingest.contract.i18n` of ours.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from babel.dates import format_date, format_skeleton, format_timedelta
 from babel.numbers import format_currency, format_decimal, get_territory_currencies
 
@@ -62,8 +64,12 @@ LABELS: dict[str, str] = {
     "round_robin": N_("Round robin"),
     "least_loaded": N_("Least loaded"),
     "weighted": N_("Weighted"),
-    # deal stages
+    # deal stages ("new" is above)
     "qualification": N_("Qualification"),
+    "proposal": N_("Proposal"),
+    "negotiation": N_("Negotiation"),
+    "won": N_("Won"),
+    "lost": N_("Lost"),
     # assignment ledger kinds and escalation policies
     "assigned": N_("Assigned"),
     "queued": N_("Queued"),
@@ -195,3 +201,20 @@ def money(amount: float | Decimal | None, region: str = "RU", language: str = "r
                 return f"{prefix}\u00a0{text[index:]}"
             break
     return text
+
+
+def phone(e164: str | None, region: str = "RU") -> str:
+    """A stored E.164 phone as people write it: in the deployment's region the way it
+    is dialled there (`8 (903) 555-12-34`), from elsewhere with its country code
+    (`+1 212-555-0100`). Text that is no phone number is shown as stored."""
+    if not e164:
+        return "—"
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if not phonenumbers.is_valid_number(number):
+        return e164
+    home = phonenumbers.region_code_for_number(number) == region.upper()
+    style = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(number, style.NATIONAL if home else style.INTERNATIONAL)

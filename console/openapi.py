@@ -20,7 +20,9 @@ from console.http import MAX_ID, MAX_PATH_PARAM, Endpoint
 
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
-UUID_PARAMS = frozenset({"lead_id", "activity_id", "inquiry_id"})
+UUID_PARAMS = frozenset(
+    {"lead_id", "activity_id", "inquiry_id", "contact_id", "company_id", "deal_id"}
+)
 INT_SUFFIX = "_id"
 ERRORS = {
     "400": "Malformed JSON",

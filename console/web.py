@@ -88,6 +88,7 @@ def environment(
     env.filters["label"] = lambda code: display.label(code, gettext)
     env.filters["subject"] = lambda text: display.subject(text, gettext)
     env.filters["money"] = lambda amount: display.money(amount, region, language)
+    env.filters["phone"] = lambda e164: display.phone(e164, region)
     env.filters["number"] = lambda value: display.number(value, language)
     env.filters["day"] = lambda value: display.day(value, language)
     env.filters["tel"] = lambda phone: tel_href(phone, region)

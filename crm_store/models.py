@@ -157,7 +157,7 @@ class Contact(Base):
     name: Mapped[str | None] = mapped_column(String(500))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
-    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("company.id"))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("company.id"), index=True)
     created_at: Mapped[datetime]
 
 
@@ -182,6 +182,8 @@ class Lead(Base):
         Index("ix_lead_created_at", "created_at"),
         Index("ix_lead_assignee_assigned_at", "assignee_id", "assigned_at"),
         Index("ix_lead_status", "status"),
+        # "This contact's leads that are mine" (crm_store.scope; migration 0018).
+        Index("ix_lead_contact_assignee", "contact_id", "assignee_id"),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default=LeadStatus.NEW)
@@ -214,10 +216,11 @@ class Deal(Base):
     __tablename__ = "deal"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     title: Mapped[str] = mapped_column(String(500))
-    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"))
-    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"))
-    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("company.id"))
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # Indexed (0018): the record pages and their scope find deals by each of these.
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("company.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
     stage: Mapped[str] = mapped_column(String(32), default="new")
     amount: Mapped[float | None] = mapped_column(Numeric(14, 2))
     created_at: Mapped[datetime]
@@ -247,8 +250,8 @@ class Activity(Base):
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"), index=True)
-    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"))
-    deal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deal.id"))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    deal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deal.id"), index=True)
     inquiry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     kind: Mapped[str] = mapped_column(String(16))

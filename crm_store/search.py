@@ -9,8 +9,8 @@ Text matches are case-insensitive substrings
 (`lower()`, which `crm_store.database` makes Unicode-aware on SQLite too), phones
 match exactly in E.164 or by their last digits. Scoped like every console query
 (`crm_store.scope`): a manager finds their own leads and the contacts and companies
-of those leads, a head their teams', an admin everything. Each kind is capped at
-`limit`, newest first. Imports nothing of ours outside `crm_store`.
+of those leads and of their deals, a head their teams', an admin everything. Each
+kind is capped at `limit`, newest first. Imports nothing of ours outside `crm_store`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from crm_store.accounts import Principal
 from crm_store.models import AppUser, Company, Contact, ContactIdentity, InquiryRecord, Lead
-from crm_store.scope import lead_scope
+from crm_store.scope import company_scope, contact_scope, lead_scope
 
 LIMIT = 20
 Column = ColumnElement[Any] | InstrumentedAttribute[Any]
@@ -125,20 +125,6 @@ def _inquiry_text(terms: SearchTerms) -> ColumnElement[bool]:
     """On `Lead`: one of its inquiries' text or subject holds the query."""
     said = [InquiryRecord.payload[key].as_string() for key in ("text", "subject")]
     return exists().where(InquiryRecord.lead_id == Lead.id, _like_any(said, terms.text))
-
-
-def contact_scope(who: Principal) -> ColumnElement[bool]:
-    """On `Contact`: the contacts of the leads `who` may see."""
-    if who.role == "admin":
-        return true()
-    return Contact.id.in_(select(Lead.contact_id).where(lead_scope(who)))
-
-
-def company_scope(who: Principal) -> ColumnElement[bool]:
-    """On `Company`: the companies of the contacts `who` may see."""
-    if who.role == "admin":
-        return true()
-    return Company.id.in_(select(Contact.company_id).where(contact_scope(who)))
 
 
 async def find_leads(
