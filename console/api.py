@@ -28,6 +28,7 @@ from console.reports import ReportEndpoints
 from console.review import ReviewEndpoints
 from console.review_web import ReviewPages
 from console.search import SearchEndpoints
+from console.team import TeamEndpoints, TeamPages
 from console.web import WebPages
 from crm_store.database import Database
 
@@ -67,6 +68,7 @@ class ConsoleApi:
             ReportEndpoints(db, region=default_region).endpoints(),
             ReviewEndpoints(db, publish).endpoints(),
             SearchEndpoints(db, region=default_region).endpoints(),
+            TeamEndpoints(db).endpoints(),
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(
@@ -77,6 +79,7 @@ class ConsoleApi:
             language=default_language,
         )
         self.review_pages = ReviewPages(db, self.authenticator, self.pages.render)
+        self.team_pages = TeamPages(db, self.authenticator, self.pages.render)
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -107,4 +110,5 @@ class ConsoleApi:
         for e in endpoints:
             methods.setdefault(e.path, []).append(e.method)
         others = [web.route("*", path, method_not_allowed(m)) for path, m in methods.items()]
-        return api + self.pages.routes() + self.review_pages.routes() + others
+        pages = self.pages.routes() + self.review_pages.routes() + self.team_pages.routes()
+        return api + pages + others

@@ -35,7 +35,17 @@ from console.reports import period
 from console.schemas import Channel, ExportQuery
 from console.search import SearchQuery, read_terms
 from console.spreadsheet import default_delimiter
-from crm_store import accounts, card, configuration, connectors, people, queue, reports, search
+from crm_store import (
+    accounts,
+    card,
+    configuration,
+    connectors,
+    people,
+    queue,
+    reassignment,
+    reports,
+    search,
+)
 from crm_store.database import Database
 from ingest.contract.i18n import N_, Catalogs
 from ingest.hours import known_timezones
@@ -248,6 +258,8 @@ class WebPages:
                 # Only a known channel reaches the query (a NUL would fail on PostgreSQL).
                 channel=q.get("channel") if q.get("channel") in CHANNELS else None,
                 overdue=overdue,
+                # The team board links a manager's name here: their leads, to reassign.
+                assignee_id=_assignee(q.get("assignee", "")),
                 sort="-created_at" if q.get("sort") == "newest" else "due",
                 limit=100,
             )
@@ -257,10 +269,12 @@ class WebPages:
     async def queue_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         async with self._db.sessions() as session:
             users = await people.list_users(session)
+            # Whom a head may give the selected leads to (the bulk reassign form).
+            targets = await reassignment.targets(session, auth.who)
         # Who a hand-made lead can go to; its creator is the default (first) choice.
         owners = [u for u in users if u.active and u.role != "admin" and u.id != auth.who.user_id]
         context = await self._queue_context(request, auth)
-        return self.render(request, "queue.html", owners=owners, **context)
+        return self.render(request, "queue.html", owners=owners, targets=targets, **context)
 
     async def queue_items(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         context = await self._queue_context(request, auth)
@@ -437,6 +451,11 @@ class WebPages:
             content_type=kind,
             headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
         )
+
+
+def _assignee(text: str) -> int | None:
+    """A user id from the query, or None when it is not one (never an overflow)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 def _csrf_ok(auth: Auth, sent: str) -> bool:
