@@ -39,6 +39,11 @@ class Chart:
     legend: tuple[tuple[str, str], ...]
     empty: bool
 
+    @property
+    def scrolls(self) -> bool:
+        """Taller than `SCROLL_AFTER` bars: the page shows it in a scrolling box."""
+        return not self.empty and self.height > PAD + SCROLL_AFTER * ROW
+
 
 def colors(names: Sequence[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(names))}
@@ -72,24 +77,53 @@ def stacked_columns(columns: Sequence[tuple[str, Mapping[str, int]]]) -> Chart:
     return Chart(WIDTH, HEIGHT, tuple(rects), tuple(labels), tuple(palette.items()), False)
 
 
+ROW = 28  # a bar's row: at 18-unit text, labels never overlap, however many rows
+LABEL_CHARS = 18
+SCROLL_AFTER = 16  # rows; a taller chart scrolls in its card (`_chart.html`)
+
+
+def short(label: str, limit: int = LABEL_CHARS) -> str:
+    """The label cut to fit left of the bars; the bar's tooltip keeps it whole."""
+    return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
+
+
+def top(items: Sequence[tuple[str, float]], n: int, others: str) -> list[tuple[str, float]]:
+    """The `n` largest items, largest first, and the sum of the rest as `others`."""
+    ranked = sorted(items, key=lambda item: (-item[1], item[0]))
+    if len(ranked) <= n + 1:
+        return ranked
+    rest = sum(v for _, v in ranked[n:])
+    return [*ranked[:n], (others, rest)]
+
+
 def bars(
-    items: Sequence[tuple[str, float]], *, maximum: float | None = None, unit: str = ""
+    items: Sequence[tuple[str, float]],
+    *,
+    maximum: float | None = None,
+    unit: str = "",
+    order: str | None = None,
 ) -> Chart:
-    """Horizontal bars, one per item (a manager's SLA %, a histogram bucket)."""
+    """Horizontal bars, one per item (a manager's SLA %, a histogram bucket).
+
+    `order` "desc" or "asc" sorts by value (then by label); None keeps the given order
+    (histogram buckets). Each row has the same height whatever the count, so fifty
+    managers make a taller chart, never overlapping labels."""
     if not items:
         return Chart(WIDTH, HEIGHT, (), (), (), True)
-    top = maximum if maximum is not None else max(v for _, v in items) or 1
-    row = min(28.0, (HEIGHT - PAD) / len(items))
+    if order is not None:
+        sign = -1 if order == "desc" else 1
+        items = sorted(items, key=lambda item: (sign * item[1], item[0]))
+    top_value = maximum if maximum is not None else max(v for _, v in items) or 1
     left, span = 170, WIDTH - 170 - 70
     rects, labels = [], []
     for i, (label, value) in enumerate(items):
-        y = PAD / 2 + i * row
-        w = span * value / top if top else 0
+        y = PAD / 2 + i * ROW
+        w = span * value / top_value if top_value else 0
         color = PALETTE[0] if maximum is None else _traffic(value)
-        rects.append(Rect(left, y, max(w, 1), row - 6, color, f"{label}: {value:g}{unit}"))
-        labels.append(Label(left - 6, y + row / 2, label))
-        labels.append(Label(left + w + 60, y + row / 2, f"{value:g}{unit}"))
-    height = int(PAD + len(items) * row)
+        rects.append(Rect(left, y, max(w, 1), ROW - 6, color, f"{label}: {value:g}{unit}"))
+        labels.append(Label(left - 6, y + (ROW - 6) / 2, short(label)))
+        labels.append(Label(left + w + 60, y + (ROW - 6) / 2, f"{value:g}{unit}"))
+    height = int(PAD + len(items) * ROW)
     return Chart(WIDTH, height, tuple(rects), tuple(labels), (), False)
 
 

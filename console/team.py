@@ -39,7 +39,7 @@ STATES: dict[str, str] = {
     "working": N_("working"),
     "off_hours": N_("off hours"),
     "absent": N_("absent"),
-    "inactive": N_("inactive"),
+    "inactive": N_("deactivated"),
 }
 # The store's refusals, marked here so the catalogs translate them where shown.
 _STORE_SENTENCES = (

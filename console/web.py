@@ -54,6 +54,7 @@ HERE = Path(__file__).parent
 CHANNELS = frozenset(get_args(Channel))
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 Page = Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
+TOP_MANAGERS = 12  # bars in "Leads per manager"; the rest are summed as "Others"
 
 
 def safe_url(value: object) -> str:
@@ -336,10 +337,19 @@ class WebPages:
                 for d in rep.per_day
             ]
         )
+        # Worst first: with fifty managers, who needs help is at the top of the box.
         sla = charts.bars(
             [(m.name, m.sla_kept_pct) for m in rep.managers if m.sla_kept_pct is not None],
             maximum=100,
             unit="%",
+            order="asc",
+        )
+        received = charts.bars(
+            charts.top(
+                [(m.name, float(m.received)) for m in rep.managers if m.received],
+                TOP_MANAGERS,
+                gettext(N_("Others")),
+            )
         )
         hist = charts.bars([(b.label, float(b.count)) for b in rep.first_response_histogram])
         return self.render(
@@ -354,6 +364,7 @@ class WebPages:
             per_day=per_day,
             sla=sla,
             hist=hist,
+            received=received,
         )
 
     async def search_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
