@@ -78,7 +78,8 @@ def stacked_columns(columns: Sequence[tuple[str, Mapping[str, int]]]) -> Chart:
 
 
 ROW = 28  # a bar's row: at 18-unit text, labels never overlap, however many rows
-LABEL_CHARS = 18
+LABEL_CHARS = 16  # at 18-unit text, 16 Cyrillic letters fit left of the bars
+LEFT = 190
 SCROLL_AFTER = 16  # rows; a taller chart scrolls in its card (`_chart.html`)
 
 
@@ -114,7 +115,7 @@ def bars(
         sign = -1 if order == "desc" else 1
         items = sorted(items, key=lambda item: (sign * item[1], item[0]))
     top_value = maximum if maximum is not None else max(v for _, v in items) or 1
-    left, span = 170, WIDTH - 170 - 70
+    left, span = LEFT, WIDTH - LEFT - 70
     rects, labels = [], []
     for i, (label, value) in enumerate(items):
         y = PAD / 2 + i * ROW

@@ -72,7 +72,7 @@
   let version = table.dataset.version;
   async function poll() {
     try {
-      const response = await fetch(table.dataset.live, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
+      const response = await fetch(table.dataset.board, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
       if (!response.ok) return;
       const board = await response.json();
       if (board.version === version) return;

@@ -13,7 +13,7 @@ FIFTY = [(f"Manager with a rather long name {i:02}", float((i * 37) % 101)) for 
 
 def test_fifty_bars_keep_one_row_each_and_their_labels_apart() -> None:
     chart = charts.bars(FIFTY, maximum=100, unit="%", order="asc")
-    names = [label for label in chart.labels if label.x == 170 - 6]
+    names = [label for label in chart.labels if label.x == charts.LEFT - 6]
     assert len(names) == 50
     gaps = [b.y - a.y for a, b in pairwise(names)]
     assert min(gaps) >= 18, "18-unit text needs at least 18 units between rows"
