@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from crm_store import accounts, board
 from crm_store.accounts import Principal
 from crm_store.database import Database
 from crm_store.models import Absence, Activity, AppUser, AssignmentLedger, Lead, LeadEvent, Team
+from ingest.notices import read_event
 
 from .console_helpers import Client, console_client, email_of, make_user, seeded, sign_in, token_of
 
@@ -93,6 +95,11 @@ async def test_a_head_reassigns_leads_with_a_reason_ledgered_notified_and_counte
         # What the notifier reads (ingest.notices.read_event) to tell the new manager.
         assert {(e.payload["assignee_id"], e.payload["from_user_id"]) for e in events} == {(m1, m0)}
         assert all(e.payload["reason"].endswith("Anna is on sick leave") for e in events)
+        # The notifier reads the published event as it reads the SLA watcher's.
+        published = json.dumps({"event_id": str(events[0].id), **events[0].payload}).encode()
+        view = read_event(published)
+        assert view is not None and view.type == "lead.reassigned"
+        assert view.assignee_id == m1 and view.reason == "head@x.test: Anna is on sick leave"
 
 
 async def test_the_target_must_be_an_active_manager_of_the_heads_teams(db: Database) -> None:
