@@ -344,12 +344,14 @@ class WebPages:
             unit="%",
             order="asc",
         )
+        others = gettext(N_("Others"))
         received = charts.bars(
             charts.top(
                 [(m.name, float(m.received)) for m in rep.managers if m.received],
                 TOP_MANAGERS,
-                gettext(N_("Others")),
-            )
+                others,
+            ),
+            muted=others,
         )
         hist = charts.bars([(b.label, float(b.count)) for b in rep.first_response_histogram])
         return self.render(

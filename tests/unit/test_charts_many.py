@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Russian names: Cyrillic letters are intended)
 """Report charts that still read with fifty managers: sorted, top-N, never overlapping."""
 
 from __future__ import annotations
@@ -52,3 +53,23 @@ def test_top_n_folds_the_rest_into_others() -> None:
     assert charts.top(items[:13], 12, "Others") == sorted(items[:13], key=lambda item: -item[1]), (
         "one item left over is shown, not folded"
     )
+
+
+def test_the_others_bar_is_grey_not_one_more_person() -> None:
+    shown = charts.top([(f"M{i}", float(i)) for i in range(20)], 5, "Others")
+    chart = charts.bars(shown, muted="Others")
+    colors = {r.title.split(":")[0]: r.color for r in chart.rects}
+    assert colors["Others"] == charts.MUTED
+    assert colors["M19"] == charts.PALETTE[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        pytest.param("Anna Ivanova", "Anna Ivanova", id="fits"),
+        pytest.param("Кузнецов Александр Сергеевич", "Кузнецов А. С.", id="initials"),
+        pytest.param("Константинопольский Александр", "Константинопол…", id="cut"),
+    ],
+)
+def test_long_names_become_initials_or_are_cut(name: str, shown: str) -> None:
+    assert charts.short(name) == shown
