@@ -164,6 +164,8 @@ async def test_a_manager_cannot_reassign_nor_see_the_board_and_writes_need_csrf(
         await sign_in(client, await email_of(db, m0))
         page = await client.get("/team")
         assert page.status == 403
+        queue = await (await client.get("/queue")).text()
+        assert "reassign-form" not in queue and 'name="lead_ids"' not in queue
     async with console_client(db) as client:
         csrf = await sign_in(client, "head@x.test")
         without = await client.post("/api/v1/leads/reassign", json=body)
@@ -173,6 +175,9 @@ async def test_a_manager_cannot_reassign_nor_see_the_board_and_writes_need_csrf(
         page = await client.get("/team")
         assert page.status == 200
         assert "Team board" in await page.text()
+        queue = await (await client.get(f"/queue?assignee={m0}")).text()
+        assert queue.count('name="lead_ids"') == len(by_user[m0]) - 1, "m0's leads, to tick"
+        assert "Select all on this page" in queue
 
 
 async def test_the_board_shows_counters_load_sla_today_and_presence(db: Database) -> None:
