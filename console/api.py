@@ -33,6 +33,7 @@ from console.reports import ReportEndpoints
 from console.review import ReviewEndpoints
 from console.review_web import ReviewPages
 from console.search import SearchEndpoints
+from console.team import TeamEndpoints, TeamPages
 from console.web import WebPages
 from crm_store.database import Database
 
@@ -80,6 +81,7 @@ class ConsoleApi:
             ReviewEndpoints(db, publish).endpoints(),
             SearchEndpoints(db, region=default_region).endpoints(),
             RecordEndpoints(db).endpoints(),
+            TeamEndpoints(db).endpoints(),
         ]
         self._document: dict[str, Any] | None = None
         self.pages = WebPages(
@@ -95,6 +97,7 @@ class ConsoleApi:
             LeadEndpoints(db, region=default_region, catalogs=self.pages.catalogs).endpoints()
         )
         self.record_pages = RecordPages(db, self.authenticator, self.pages.render)
+        self.team_pages = TeamPages(db, self.authenticator, self.pages.render)
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -131,5 +134,6 @@ class ConsoleApi:
             + self.pages.routes()
             + self.review_pages.routes()
             + self.record_pages.routes()
+            + self.team_pages.routes()
         )
         return api + pages + others

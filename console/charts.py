@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 WIDTH, HEIGHT, PAD = 640, 220, 28
+MUTED = "#94a3b8"
 PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#64748b")
 
 
@@ -38,6 +39,11 @@ class Chart:
     labels: tuple[Label, ...]
     legend: tuple[tuple[str, str], ...]
     empty: bool
+
+    @property
+    def scrolls(self) -> bool:
+        """Taller than `SCROLL_AFTER` bars: the page shows it in a scrolling box."""
+        return not self.empty and self.height > PAD + SCROLL_AFTER * ROW
 
 
 def colors(names: Sequence[str]) -> dict[str, str]:
@@ -72,24 +78,66 @@ def stacked_columns(columns: Sequence[tuple[str, Mapping[str, int]]]) -> Chart:
     return Chart(WIDTH, HEIGHT, tuple(rects), tuple(labels), tuple(palette.items()), False)
 
 
+ROW = 28  # a bar's row: at 18-unit text, labels never overlap, however many rows
+LABEL_CHARS = 15  # at 18-unit text, 15 wide Cyrillic letters fit left of the bars
+LEFT = 190
+SCROLL_AFTER = 16  # rows; a taller chart scrolls in its card (`_chart.html`)
+
+
+def short(label: str, limit: int = LABEL_CHARS) -> str:
+    """The label made to fit left of the bars; the bar's tooltip keeps it whole.
+
+    A long full name keeps its first word and the initials of the rest, as Russian
+    writes "Kuznetsov A. S.", so fifty names stay told apart; else it is cut."""
+    if len(label) <= limit:
+        return label
+    first, *rest = label.split()
+    initials = " ".join(f"{w[0]}." if w[0].isalpha() else w for w in rest)
+    name = f"{first} {initials}".strip()
+    return name if len(name) <= limit else label[: limit - 1].rstrip() + "…"
+
+
+def top(items: Sequence[tuple[str, float]], n: int, others: str) -> list[tuple[str, float]]:
+    """The `n` largest items, largest first, and the sum of the rest as `others`."""
+    ranked = sorted(items, key=lambda item: (-item[1], item[0]))
+    if len(ranked) <= n + 1:
+        return ranked
+    rest = sum(v for _, v in ranked[n:])
+    return [*ranked[:n], (others, rest)]
+
+
 def bars(
-    items: Sequence[tuple[str, float]], *, maximum: float | None = None, unit: str = ""
+    items: Sequence[tuple[str, float]],
+    *,
+    maximum: float | None = None,
+    unit: str = "",
+    order: str | None = None,
+    muted: str | None = None,
 ) -> Chart:
-    """Horizontal bars, one per item (a manager's SLA %, a histogram bucket)."""
+    """Horizontal bars, one per item (a manager's SLA %, a histogram bucket).
+
+    `order` "desc" or "asc" sorts by value (then by label); None keeps the given order
+    (histogram buckets). Each row has the same height whatever the count, so fifty
+    managers make a taller chart, never overlapping labels. The bar labelled `muted`
+    (a sum such as "Others") is grey, so it is not read as one more person."""
     if not items:
         return Chart(WIDTH, HEIGHT, (), (), (), True)
-    top = maximum if maximum is not None else max(v for _, v in items) or 1
-    row = min(28.0, (HEIGHT - PAD) / len(items))
-    left, span = 170, WIDTH - 170 - 70
+    if order is not None:
+        sign = -1 if order == "desc" else 1
+        items = sorted(items, key=lambda item: (sign * item[1], item[0]))
+    top_value = maximum if maximum is not None else max(v for _, v in items) or 1
+    left, span = LEFT, WIDTH - LEFT - 70
     rects, labels = [], []
     for i, (label, value) in enumerate(items):
-        y = PAD / 2 + i * row
-        w = span * value / top if top else 0
+        y = PAD / 2 + i * ROW
+        w = span * value / top_value if top_value else 0
         color = PALETTE[0] if maximum is None else _traffic(value)
-        rects.append(Rect(left, y, max(w, 1), row - 6, color, f"{label}: {value:g}{unit}"))
-        labels.append(Label(left - 6, y + row / 2, label))
-        labels.append(Label(left + w + 60, y + row / 2, f"{value:g}{unit}"))
-    height = int(PAD + len(items) * row)
+        if label == muted:
+            color = MUTED
+        rects.append(Rect(left, y, max(w, 1), ROW - 6, color, f"{label}: {value:g}{unit}"))
+        labels.append(Label(left - 6, y + (ROW - 6) / 2, short(label)))
+        labels.append(Label(left + w + 60, y + (ROW - 6) / 2, f"{value:g}{unit}"))
+    height = int(PAD + len(items) * ROW)
     return Chart(WIDTH, height, tuple(rects), tuple(labels), (), False)
 
 

@@ -37,7 +37,17 @@ from console.reports import period
 from console.schemas import Channel, ExportQuery
 from console.search import SearchQuery, read_terms
 from console.spreadsheet import default_delimiter
-from crm_store import accounts, card, configuration, connectors, people, queue, reports, search
+from crm_store import (
+    accounts,
+    card,
+    configuration,
+    connectors,
+    people,
+    queue,
+    reassignment,
+    reports,
+    search,
+)
 from crm_store.database import Database
 from crm_store.history import lead_history
 from ingest.contract.i18n import N_, Catalogs
@@ -47,6 +57,7 @@ HERE = Path(__file__).parent
 CHANNELS = frozenset(get_args(Channel))
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 Page = Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
+TOP_MANAGERS = 12  # bars in "Leads per manager"; the rest are summed as "Others"
 
 
 def safe_url(value: object) -> str:
@@ -256,6 +267,8 @@ class WebPages:
                 # Only a known channel reaches the query (a NUL would fail on PostgreSQL).
                 channel=q.get("channel") if q.get("channel") in CHANNELS else None,
                 overdue=overdue,
+                # The team board links a manager's name here: their leads, to reassign.
+                assignee_id=_assignee(q.get("assignee", "")),
                 sort="-created_at" if q.get("sort") == "newest" else "due",
                 limit=100,
             )
@@ -265,10 +278,12 @@ class WebPages:
     async def queue_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         async with self._db.sessions() as session:
             users = await people.list_users(session)
+            # Whom a head may give the selected leads to (the bulk reassign form).
+            targets = await reassignment.targets(session, auth.who)
         # Who a hand-made lead can go to; its creator is the default (first) choice.
         owners = [u for u in users if u.active and u.role != "admin" and u.id != auth.who.user_id]
         context = await self._queue_context(request, auth)
-        return self.render(request, "queue.html", owners=owners, **context)
+        return self.render(request, "queue.html", owners=owners, targets=targets, **context)
 
     async def queue_items(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         context = await self._queue_context(request, auth)
@@ -326,10 +341,21 @@ class WebPages:
                 for d in rep.per_day
             ]
         )
+        # Worst first: with fifty managers, who needs help is at the top of the box.
         sla = charts.bars(
             [(m.name, m.sla_kept_pct) for m in rep.managers if m.sla_kept_pct is not None],
             maximum=100,
             unit="%",
+            order="asc",
+        )
+        others = gettext(N_("Others"))
+        received = charts.bars(
+            charts.top(
+                [(m.name, float(m.received)) for m in rep.managers if m.received],
+                TOP_MANAGERS,
+                others,
+            ),
+            muted=others,
         )
         hist = charts.bars([(b.label, float(b.count)) for b in rep.first_response_histogram])
         return self.render(
@@ -344,6 +370,7 @@ class WebPages:
             per_day=per_day,
             sla=sla,
             hist=hist,
+            received=received,
         )
 
     async def search_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
@@ -461,6 +488,11 @@ class WebPages:
             content_type=kind,
             headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
         )
+
+
+def _assignee(text: str) -> int | None:
+    """A user id from the query, or None when it is not one (never an overflow)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 def _csrf_ok(auth: Auth, sent: str) -> bool:

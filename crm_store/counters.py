@@ -90,9 +90,9 @@ async def counters(session: AsyncSession, who: Principal, now: datetime) -> Coun
     stmt = select(
         AppUser.id,
         AppUser.name,
-        _untouched(),
-        _open_planned(Activity.due_at < now),
-        _open_planned(and_(Activity.due_at >= now, Activity.due_at < now + DUE_SOON)),
+        untouched(),
+        open_planned(Activity.due_at < now),
+        open_planned(and_(Activity.due_at >= now, Activity.due_at < now + DUE_SOON)),
         _breaches(day, now),
     ).where(user_scope(who, AppUser.id))
     rows = (await session.execute(stmt)).all()
@@ -109,13 +109,15 @@ def _count(*where: ColumnElement[bool] | TextClause) -> Any:
     return select(func.count()).where(*where).scalar_subquery()
 
 
-def _untouched() -> Any:
+def untouched() -> Any:
+    """A user's new, untouched leads: a scalar subquery correlated on `AppUser.id`."""
     return _count(
         Lead.assignee_id == AppUser.id, Lead.status == "new", Lead.manager_touched == false()
     )
 
 
-def _open_planned(when: ColumnElement[bool]) -> Any:
+def open_planned(when: ColumnElement[bool]) -> Any:
+    """A user's planned activities on open leads due `when`, correlated on `AppUser.id`."""
     return _count(
         Activity.assignee_id == AppUser.id,
         Activity.status == "planned",
