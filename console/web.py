@@ -41,7 +41,6 @@ from crm_store import accounts, card, configuration, connectors, people, queue, 
 from crm_store.database import Database
 from crm_store.history import lead_history
 from ingest.contract.i18n import N_, Catalogs
-from ingest.hours import known_timezones
 
 HERE = Path(__file__).parent
 CHANNELS = frozenset(get_args(Channel))
@@ -426,7 +425,6 @@ class WebPages:
             users=users,
             teams=teams,
             absences=absences,
-            zones=known_timezones(),
         )
 
     async def rules_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
