@@ -51,7 +51,6 @@ from crm_store import (
 from crm_store.database import Database
 from crm_store.history import lead_history
 from ingest.contract.i18n import N_, Catalogs
-from ingest.hours import known_timezones
 
 HERE = Path(__file__).parent
 CHANNELS = frozenset(get_args(Channel))
@@ -454,7 +453,6 @@ class WebPages:
             users=users,
             teams=teams,
             absences=absences,
-            zones=known_timezones(),
         )
 
     async def rules_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:

@@ -1,47 +1,15 @@
 // Admin pages (people, rules), on top of app.js (its csrfToken, formJson, showMessage):
-// working hours typed as per-day fields, member forms whose address names the chosen
-// user, the password reset that shows a generated password once, and the routing dry
-// run. Server text is only ever set with textContent.
+// member forms whose address names the chosen user, the password reset that shows a
+// generated password once, and the routing dry run (working hours and time zones are
+// hours.js's grid and picker). Server text is only ever set with textContent.
 "use strict";
-
-// The per-day fields as the API's working_hours: null (always) when every day is empty.
-function hoursOf(box) {
-  const hours = {};
-  let any = false;
-  for (const day of box.querySelectorAll("[data-day]")) {
-    const from = day.querySelector('[data-edge="from"]').value;
-    let to = day.querySelector('[data-edge="to"]').value;
-    if (!from && !to) continue;
-    any = true;
-    if (to === "00:00") to = "24:00";  // a time field cannot say 24:00: midnight ends the day
-    hours[day.dataset.day] = [[from || "00:00", to || "24:00"]];
-  }
-  return any ? hours : null;
-}
 
 // Runs before app.js's own submit handler (capture phase), so it sees the result.
 function prepareAdminForm(event) {
   const form = event.target;
-  for (const box of form.querySelectorAll("[data-hours]")) {
-    box.querySelector('input[name="working_hours"]').value = JSON.stringify(hoursOf(box));
-  }
   if (form.dataset.apiTemplate) {
     const path = form.querySelector("[data-path]");
     form.dataset.api = form.dataset.apiTemplate.replace("{" + path.dataset.path + "}", encodeURIComponent(path.value));
-  }
-}
-
-// A user's zone select holds only their zone until their edit form is opened; then it
-// gets every zone from the new-user form's select (rendered once for the whole page).
-function fillZones(root) {
-  const source = document.querySelector('#new-user select[name="timezone"]');
-  if (!source) return;
-  for (const select of root.querySelectorAll("select[data-zones]")) {
-    const current = select.value;
-    const options = [...source.options].map((o) => new Option(o.value, o.value, false, o.value === current));
-    if (!options.some((o) => o.selected)) options.unshift(new Option(current, current, false, true));
-    select.replaceChildren(...options);
-    select.removeAttribute("data-zones");
   }
 }
 
@@ -129,6 +97,5 @@ function submitAdminForm(event) {
   else if (form.dataset.dryRun) { event.preventDefault(); dryRun(form); }
 }
 
-document.addEventListener("toggle", (event) => { if (event.target.open) fillZones(event.target); }, true);
 document.addEventListener("submit", prepareAdminForm, true);
 document.addEventListener("submit", submitAdminForm);

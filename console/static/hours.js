@@ -114,15 +114,24 @@
   }
 
   // A zone from the list, or a city typed instead ("москва", "new york") read as its zone.
-  function setUpZone(input) {
-    const list = document.getElementById(input.getAttribute("list"));
-    const zones = new Map();
-    for (const option of list.options) {
-      zones.set(option.value.toLowerCase(), option.value);
-      const city = (option.label || "").split(" · ")[0].trim().toLowerCase();
-      if (city && !zones.has(city)) zones.set(city, option.value);
+  // Read once per <datalist>: one list may serve every picker of a page.
+  const lists = new Map();
+  function zonesOf(id) {
+    if (!lists.has(id)) {
+      const list = document.getElementById(id);
+      const zones = new Map();
+      for (const option of list.options) {
+        zones.set(option.value.toLowerCase(), option.value);
+        const city = (option.label || "").split(" · ")[0].trim().toLowerCase();
+        if (city && !zones.has(city)) zones.set(city, option.value);
+      }
+      lists.set(id, {zones, known: new Set([...list.options].map((o) => o.value))});
     }
-    const known = new Set([...list.options].map((o) => o.value));
+    return lists.get(id);
+  }
+
+  function setUpZone(input) {
+    const {zones, known} = zonesOf(input.getAttribute("list"));
     const check = () => {
       const found = zones.get(input.value.trim().toLowerCase());
       if (!known.has(input.value) && found) input.value = found;

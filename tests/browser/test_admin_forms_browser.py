@@ -299,7 +299,7 @@ async def test_an_english_admin_in_new_york_sets_hours_and_a_zone_without_json(
             f"{base}/admin/people",
             ".hours-grid button, .hours-grid input, [data-zone-picker]",
         )
-        await page.locator("[data-hours-grid] [data-always]").uncheck()
+        await page.locator("#new-user [data-hours-grid] [data-always]").uncheck()
         width = await page.evaluate("document.scrollingElement.scrollWidth")
         assert width <= 390, f"the open grid scrolls sideways on a phone ({width} px)"
         await shot(page, "hours-grid-phone.png")

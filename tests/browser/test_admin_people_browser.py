@@ -5,7 +5,8 @@ One pass in Russian in Europe/Moscow: the admin makes a manager, puts her in the
 demo team, fills the others' capacity, and a posted form reaches her; an absence
 entered in Moscow time stops her leads (the dry run says so); a generated password
 signs her in, and deactivation ends her session. One pass in English in
-America/New_York: per-day working hours, a routing rule made, edited and deleted
+America/New_York: working hours set with the week grid (two intervals on a day, kept
+when the user is renamed), a routing rule made, edited and deleted
 with form controls, and the dry run naming the rule, the team and the manager.
 Both check the phone layout, inert customer text, the CSRF token and that a
 manager cannot use the admin pages.
@@ -69,7 +70,7 @@ async def set_own_settings(page: Page, base: str, uid: int, language: str, zone:
     details = await open_user(page, uid)
     form = details.locator("form.edit-user")
     await form.locator('select[name="language"]').select_option(json.dumps(language))
-    await form.locator('select[name="timezone"]').select_option(zone)
+    await form.locator("input[data-zone-picker]").fill(zone)
     await submit(page, form)
 
 
@@ -178,7 +179,9 @@ async def test_admin_makes_a_manager_who_gets_leads_then_absence_reset_deactivat
         await new_user.locator('[name="name"]').fill("Вера Новая")
         await new_user.locator('[name="email"]').fill("vera@demo.leadflow.test")
         await new_user.locator('[name="password"]').fill("first-password-42")
-        await new_user.locator('select[name="timezone"]').select_option("Europe/Moscow")
+        await new_user.locator("input[data-zone-picker]").fill("Москва")  # a city, as typed
+        await new_user.locator("input[data-zone-picker]").blur()
+        assert await new_user.locator("input[data-zone-picker]").input_value() == "Europe/Moscow"
         await submit(page, new_user)
         vera = await user_id(base, token, "vera@demo.leadflow.test")
         made = await api(base, token, f"/api/v1/admin/users/{vera}")
@@ -288,20 +291,37 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
         await set_own_settings(page, base, admin_id, "en", "America/New_York")
         assert await page.text_content("h1") == "People"
 
-        # Boris works Mon-Fri 09:00-18:00 (his Moscow time), typed as per-day fields.
+        # Boris works Mon-Fri 09:00-18:00 (his Moscow time), and Mondays 19:00-21:00 too,
+        # set with his edit form's week grid (unticking "always" starts from Mon-Fri 9-18).
         boris = await user_id(base, token, BORIS)
         form = (await open_user(page, boris)).locator("form.edit-user")
-        for day in ("mon", "tue", "wed", "thu", "fri"):
-            await form.locator(f'[data-day="{day}"] [data-edge="from"]').fill("09:00")
-            await form.locator(f'[data-day="{day}"] [data-edge="to"]').fill("18:00")
-        await form.locator('[data-day="sat"] [data-edge="from"]').fill("10:00")
-        await form.locator('[data-day="sat"] [data-edge="to"]').fill("00:00")
+        grid = form.locator("[data-hours-grid]")
+        await grid.locator("[data-always]").uncheck()
+        monday = grid.locator('.hours-day[data-day="mon"]')
+        await monday.locator("[data-add-span]").click()
+        await monday.locator("input[type=time]").nth(2).fill("19:00")
+        await monday.locator("input[type=time]").nth(3).fill("21:00")
+        await grid.locator('.hours-day[data-day="sat"] [data-off]').uncheck()
+        saturday = grid.locator('.hours-day[data-day="sat"] input[type=time]')
+        await saturday.nth(0).fill("10:00")
+        await saturday.nth(1).fill("00:00")  # the midnight that ends the day
         await submit(page, form)
-        hours = (await api(base, token, f"/api/v1/admin/users/{boris}"))["working_hours"]
-        assert hours == {
+        boris_hours = {
             **{d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+            "mon": [["09:00", "18:00"], ["19:00", "21:00"]],
             "sat": [["10:00", "24:00"]],
         }
+        hours = (await api(base, token, f"/api/v1/admin/users/{boris}"))["working_hours"]
+        assert hours == boris_hours
+
+        # Renaming him keeps both Monday intervals (the grid holds every interval of a day).
+        form = (await open_user(page, boris)).locator("form.edit-user")
+        assert await form.locator('.hours-day[data-day="mon"] .hours-span').count() == 2
+        await form.locator('[name="name"]').fill("Boris Petrov-Vodkin")
+        await submit(page, form)
+        renamed = await api(base, token, f"/api/v1/admin/users/{boris}")
+        assert (renamed["name"], renamed["working_hours"]) == ("Boris Petrov-Vodkin", boris_hours)
+        assert renamed["timezone"] == "Europe/Moscow"
 
         # A team of one, and a customer-typed name that stays text.
         teams = page.locator(
@@ -358,7 +378,7 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
         )
         assert outcome == "queued", headline
         assert "Partners" in headline
-        assert "rule #1 (priority 7)" in reasons and "Boris Petrov outside hours" in reasons
+        assert "rule #1 (priority 7)" in reasons and "Boris Petrov-Vodkin outside hours" in reasons
         outcome, headline, reasons = await dry_run(
             page,
             email="buyer@partner.test",

@@ -5,7 +5,10 @@ without writing anything."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -295,7 +298,8 @@ async def test_people_and_rules_pages_render_forms_without_json(db: Database) ->
         people_page = await client.get("/admin/people")
         assert people_page.status == 200, await people_page.text()
         html = await people_page.text()
-        assert "data-hours" in html and 'type="time"' in html
+        assert html.count("data-hours-grid") == 5  # the new-user form and 4 users
+        assert html.count("data-zone-picker") == 5
         assert f'data-api="/api/v1/admin/users/{members[0]}/password"' not in html
         assert f'data-password="/api/v1/admin/users/{members[0]}/password"' in html
         assert '<option value="Europe/Moscow"' in html
@@ -314,6 +318,26 @@ async def test_people_page_size_stays_bounded(db: Database) -> None:
     async with console_client(db) as client:
         await sign_in(client, "root@x.test")
         html = await (await client.get("/admin/people")).text()
-        assert html.count('<select name="timezone" required data-zones>') == 21
-        assert html.count('<option value="Europe/Moscow"') == 1  # in the new-user form only
+        assert html.count("data-zone-picker") == 22  # each user's form and the new-user form
+        assert html.count("data-hours-grid") == 22
+        assert html.count("<datalist") == 1  # ...sharing one list of zones
+        assert html.count('<option value="Europe/Moscow"') == 1
         assert len(html.encode()) < 250_000
+
+
+async def test_people_page_keeps_every_interval_of_a_day_in_the_edit_form(db: Database) -> None:
+    """A user working 09:00-13:00 and 14:00-18:00 on Monday: both intervals are in the
+    form that saves them, so an edit of anything else does not drop the second."""
+    members = await seed_team(db, members=1)
+    admin = await token_of(db, await make_user(db, "root@x.test", "admin"))
+    hours = {"mon": [["09:00", "13:00"], ["14:00", "18:00"]], "sat": []}
+    async with console_client(db) as client:
+        path = f"/api/v1/admin/users/{members[0]}"
+        set_hours = await client.patch(path, json={"working_hours": hours}, headers=admin)
+        assert set_hours.status == 200, await set_hours.text()
+        await sign_in(client, "root@x.test")
+        html = await (await client.get("/admin/people")).text()
+        form = html[html.index(f'data-api="{path}" data-method="PATCH"') :]
+        saved = re.search(r"name=\"working_hours\" data-json value='([^']*)'", form)
+        assert saved is not None, form[:2000]
+        assert json.loads(unescape(saved.group(1))) == hours
