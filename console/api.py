@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from console.admin import AdminEndpoints
 from console.auth import AuthEndpoints, Authenticator
 from console.connector_admin import ConnectionTester, ConnectorEndpoints, SecretCodec
+from console.connector_web import ConnectorPages
 from console.http import Call, Endpoint, handler_for, method_not_allowed
 from console.manager import ManagerEndpoints, Publish
 from console.notifications import NotificationEndpoints
@@ -77,6 +78,9 @@ class ConsoleApi:
             language=default_language,
         )
         self.review_pages = ReviewPages(db, self.authenticator, self.pages.render)
+        self.connector_pages = ConnectorPages(
+            db, self.authenticator, self.pages, connector_kinds or {}, secret_box
+        )
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -107,4 +111,5 @@ class ConsoleApi:
         for e in endpoints:
             methods.setdefault(e.path, []).append(e.method)
         others = [web.route("*", path, method_not_allowed(m)) for path, m in methods.items()]
-        return api + self.pages.routes() + self.review_pages.routes() + others
+        pages = self.pages.routes() + self.review_pages.routes() + self.connector_pages.routes()
+        return api + pages + others

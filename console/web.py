@@ -35,7 +35,7 @@ from console.reports import period
 from console.schemas import Channel, ExportQuery
 from console.search import SearchQuery, read_terms
 from console.spreadsheet import default_delimiter
-from crm_store import accounts, card, configuration, connectors, people, queue, reports, search
+from crm_store import accounts, card, configuration, people, queue, reports, search
 from crm_store.database import Database
 from ingest.contract.i18n import N_, Catalogs
 from ingest.hours import known_timezones
@@ -120,7 +120,6 @@ class WebPages:
             web.get("/leads/{lead_id}", self._signed_in(self.lead_page)),
             web.get("/reports", self._signed_in(self.reports_page)),
             web.get("/search", self._signed_in(self.search_page)),
-            web.get("/admin/connectors", self._signed_in(self.connectors_page, admin=True)),
             web.get("/admin/forms", self._signed_in(self.forms_page, admin=True)),
             web.get("/admin/people", self._signed_in(self.people_page, admin=True)),
             web.get("/admin/rules", self._signed_in(self.rules_page, admin=True)),
@@ -375,12 +374,6 @@ class WebPages:
             last=q.get("to", "")[:10],
             sep=q.get("sep") if q.get("sep") in (";", ",") else default_delimiter(self._region),
         )
-
-    async def connectors_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
-        async with self._db.sessions() as session:
-            rows = await connectors.list_connectors(session, active_only=False)
-            teams = await people.list_teams(session)
-        return self.render(request, "admin_connectors.html", auth=auth, rows=rows, teams=teams)
 
     async def forms_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         async with self._db.sessions() as session:

@@ -339,6 +339,27 @@ class ConnectorConfig(Base):
     updated_at: Mapped[datetime]
 
 
+class ConnectorHealthHour(Base):
+    """One hour of a connector's health: successes, errors and connection tests.
+
+    Kept for a week (older hours are pruned when a new one starts); the console draws
+    the last day of them as a strip. Keyed by the connector's name, not its row, so a
+    hot reload or a replaced connector keeps its history until it is deleted."""
+
+    __tablename__ = "connector_health_hour"
+    connector: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour_at: Mapped[datetime] = mapped_column(primary_key=True)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    tests_ok: Mapped[int] = mapped_column(Integer, default=0)
+    tests_failed: Mapped[int] = mapped_column(Integer, default=0)
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean)
+    last_test_detail: Mapped[str | None] = mapped_column(Text)
+    last_test_at: Mapped[datetime | None]
+
+
 class LeadEvent(Base):
     """What happened to a lead; doubles as the outbox for `leadflow.lead-events`."""
 

@@ -24,7 +24,8 @@ TIMEOUT_S = 10.0
 
 async def test_connection(
     kind: str, name: str, settings: dict[str, Any], secrets: dict[str, str]
-) -> tuple[bool, str]:
+) -> tuple[bool | None, str]:
+    """(ok, a sentence); ok is None when there is nothing to connect to (a webhook)."""
     try:
         return await asyncio.wait_for(_test(kind, name, settings, secrets), TIMEOUT_S)
     except TimeoutError:
@@ -33,7 +34,7 @@ async def test_connection(
 
 async def _test(
     kind: str, name: str, settings: dict[str, Any], secrets: dict[str, str]
-) -> tuple[bool, str]:
+) -> tuple[bool | None, str]:
     if kind == MailboxSettings.KIND:
         return await _imap(name, settings, secrets)
     model_type = KINDS.get(kind)
@@ -51,7 +52,7 @@ async def _test(
         except Exception as exc:  # any failure is the answer, as a sentence
             return False, f"Telegram did not accept the bot: {_safe(exc)}"
         return True, f"reached the bot @{me.username}"
-    return True, (
+    return None, (
         "the configuration and secrets are complete; a webhook connector has nothing to "
         "connect to: send a test event from the provider to its webhook URL"
     )
