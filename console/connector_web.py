@@ -110,11 +110,12 @@ class ConnectorPages:
                 {
                     "row": row,
                     "form": form,
-                    "values": values_of(form, row.settings) if form else {},
+                    "current": values_of(form, row.settings) if form else {},
                     "secrets_set": self._secrets_set(row),
                     "strip": health,
                     "hour_labels": [
-                        format_time(c.start, "short", locale=loc) for c in health.cells
+                        format_time(c.start, "short", tzinfo=where, locale=loc)
+                        for c in health.cells
                     ],
                     "test": tests.get(row.name),
                 }
