@@ -275,6 +275,8 @@ class InquiryRecord(Base):
         Index("ix_inquiry_record_sender_received", "sender_key", "received_at"),
         Index("ix_inquiry_record_ip_received", "client_ip", "received_at"),
         Index("ix_inquiry_record_outcome_received", "outcome", "received_at"),
+        # The connectors page counts each connector's inquiries of the last day (0017).
+        Index("ix_inquiry_record_received_at", "received_at"),
         # Partial: the review list looks up the few reviewed records; an index holding
         # every never-reviewed record would tempt SQLite into reading all of them.
         Index(

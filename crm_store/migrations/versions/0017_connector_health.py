@@ -1,5 +1,8 @@
 """connector health by the hour: successes, errors and connection tests (issue 12)
 
+Also an index on inquiry_record.received_at: the connectors page counts each
+connector's inquiries of the last day from the records.
+
 Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-02 07:00:00.000000
@@ -35,7 +38,10 @@ def upgrade() -> None:
         sa.Column("last_test_at", moment, nullable=True),
         sa.PrimaryKeyConstraint("connector", "hour_at", name=op.f("pk_connector_health_hour")),
     )
+    # The connectors page counts each connector's inquiries of the last day.
+    op.create_index("ix_inquiry_record_received_at", "inquiry_record", ["received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inquiry_record_received_at", table_name="inquiry_record")
     op.drop_table("connector_health_hour")
