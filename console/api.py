@@ -31,6 +31,7 @@ from console.review_web import ReviewPages
 from console.search import SearchEndpoints
 from console.web import WebPages
 from crm_store.database import Database
+from ingest.contract.i18n import Catalogs
 
 
 class ConsoleApi:
@@ -50,6 +51,7 @@ class ConsoleApi:
         trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.authenticator = Authenticator(db, limiter, trusted_proxies)
+        catalogs = Catalogs.load(default=default_language)
         self._groups = [
             AuthEndpoints(db, self.authenticator).endpoints(),
             ManagerEndpoints(db, publish, default_region=default_region).endpoints(),
@@ -59,6 +61,7 @@ class ConsoleApi:
                 secret_box=secret_box,
                 connector_kinds=connector_kinds,
                 tester=connection_tester,
+                catalogs=catalogs,
             ).endpoints(),
             AdminEndpoints(
                 db,

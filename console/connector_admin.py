@@ -21,7 +21,17 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ValidationError
 
 from console.health_strip import utc_hours
-from console.http import ApiError, Call, Endpoint, Reply, collect, field_errors, invalid, route
+from console.http import (
+    ApiError,
+    Call,
+    Endpoint,
+    Reply,
+    collect,
+    field_errors,
+    invalid,
+    reader_gettext,
+    route,
+)
 from console.schemas import (
     ConnectionTestResult,
     ConnectorActive,
@@ -35,7 +45,7 @@ from console.schemas import (
 )
 from crm_store import configuration, connector_health, connectors, people
 from crm_store.database import Database
-from ingest.contract.i18n import N_
+from ingest.contract.i18n import N_, Catalogs
 
 ONE_HOUR = timedelta(hours=1)
 
@@ -49,15 +59,26 @@ class SecretCodec(Protocol):
 
 
 ConnectionTester = Callable[
-    [str, str, dict[str, Any], dict[str, str]], Awaitable[tuple[bool | None, str]]
+    [str, str, dict[str, Any], dict[str, str]],
+    Awaitable[tuple[bool | None, str, dict[str, str]]],
 ]
-"""(kind, name, settings, clear secrets) → (ok, a sentence without secrets); ok is
-None when there is nothing to connect to (the provider calls us)."""
+"""(kind, name, settings, clear secrets) → (ok, a gettext message, its parameters):
+a sentence without secrets; ok is None when there is nothing to connect to (the
+provider calls us)."""
 
 
 def test_result(ok: bool | None, detail: str) -> ConnectionTestResult:
     outcome = "not_testable" if ok is None else ("ok" if ok else "failed")
     return ConnectionTestResult(ok=ok is not False, outcome=outcome, detail=detail)
+
+
+def sentence(gettext: Callable[[str], str], message: str, params: Mapping[str, str]) -> str:
+    """A tester's message in the reader's language, its parameters filled in."""
+    text = gettext(message)
+    try:
+        return text % dict(params) if params else text
+    except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder
+        return message % dict(params) if params else message
 
 
 def _secret_fields(model: type[BaseModel]) -> tuple[str, ...]:
@@ -75,8 +96,10 @@ class ConnectorEndpoints:
         secret_box: SecretCodec | None = None,
         connector_kinds: Mapping[str, type[BaseModel]] | None = None,
         tester: ConnectionTester | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._db = db
+        self._catalogs = catalogs
         self._box = secret_box
         self._kinds = dict(connector_kinds or {})
         self._tester = tester
@@ -283,7 +306,9 @@ class ConnectorEndpoints:
             name=name,
             hours=items,
             last_test=ConnectionTestResult(
-                ok=last.ok, outcome="ok" if last.ok else "failed", detail=last.detail
+                ok=last.ok,
+                outcome="ok" if last.ok else "failed",
+                detail=sentence(self._gettext(call), last.message, last.params),
             )
             if last
             else None,
@@ -310,10 +335,13 @@ class ConnectorEndpoints:
             )
         if self._tester is None or self._box is None or row is None:
             raise ApiError(501, f"{self.NOT_TESTABLE} ({kind})", kind=kind)
-        ok, detail = await self._tester(
+        ok, message, params = await self._tester(
             kind, name, dict(row.settings), self._box.decrypt(encrypted)
         )
         if ok is not None:  # "nothing to connect to" says nothing of the connector's health
             async with self._db.sessions() as session, session.begin():
-                await connector_health.note(session, name, call.now, test=(ok, detail))
-        return test_result(ok, detail)
+                await connector_health.note(session, name, call.now, test=(ok, message, params))
+        return test_result(ok, sentence(self._gettext(call), message, params))
+
+    def _gettext(self, call: Call) -> Callable[[str], str]:
+        return reader_gettext(call.request, call.auth, self._catalogs)

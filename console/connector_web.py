@@ -22,12 +22,13 @@ from pydantic import BaseModel
 
 from console import display
 from console.auth import Authenticator
+from console.connector_admin import sentence
 from console.connector_forms import KindForm, form_of, values_of
 from console.health_strip import HOURS, strip
 from console.http import ApiError, Auth
 from crm_store import connector_health, connectors, people
 from crm_store.database import Database
-from ingest.contract.i18n import N_, locale_of
+from ingest.contract.i18n import N_, Catalogs, locale_of
 
 
 class Pages(Protocol):
@@ -36,6 +37,9 @@ class Pages(Protocol):
     ) -> web.Response: ...
 
     def language_for(self, request: web.Request, auth: Auth | None) -> str: ...
+
+    @property
+    def catalogs(self) -> Catalogs: ...
 
 
 class SecretNames(Protocol):
@@ -101,7 +105,9 @@ class ConnectorPages:
             hours = await connector_health.hours(session, names, since)
             times = await connector_health.inquiry_times(session, names, since)
             tests = await connector_health.last_tests(session, names)
-        loc = locale_of(self._pages.language_for(request, auth))
+        language = self._pages.language_for(request, auth)
+        loc = locale_of(language)
+        gettext = self._pages.catalogs.get(language).gettext
         items = []
         for row in rows:
             form: KindForm | None = self._forms.get(row.kind)
@@ -117,7 +123,9 @@ class ConnectorPages:
                         format_time(c.start, "short", tzinfo=where, locale=loc)
                         for c in health.cells
                     ],
-                    "test": tests.get(row.name),
+                    "test": (test := tests.get(row.name)),
+                    # Translated here, so the page escapes it like any other text.
+                    "test_text": sentence(gettext, test.message, test.params) if test else "",
                 }
             )
         return self._pages.render(

@@ -40,8 +40,17 @@ class HealthHour:
 @dataclass(frozen=True, slots=True)
 class LastTest:
     ok: bool
-    detail: str
+    message: str  # a gettext message with %(name)s placeholders
+    params: dict[str, str]
     at: datetime
+
+    @property
+    def detail(self) -> str:
+        """The sentence in English (the source language)."""
+        try:
+            return self.message % self.params if self.params else self.message
+        except (KeyError, ValueError, TypeError):
+            return self.message
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -55,9 +64,10 @@ async def note(
     *,
     success: bool = False,
     error: str | None = None,
-    test: tuple[bool, str] | None = None,
+    test: tuple[bool, str, dict[str, str]] | None = None,
 ) -> None:
-    """Count a success, an error and/or a test outcome in `name`'s hour of `at`."""
+    """Count a success, an error and/or a test outcome (ok, message, params) in `name`'s
+    hour of `at`."""
     table = ConnectorHealthHour
     tested_ok = test is not None and test[0]
     values: dict[str, Any] = {
@@ -77,8 +87,9 @@ async def note(
         changes |= {"last_error": values["last_error"], "last_error_at": at}
     if test is not None:
         values |= {"last_test_ok": test[0], "last_test_detail": test[1][:_TEXT_LIMIT]}
-        values["last_test_at"] = at
-        changes |= {k: values[k] for k in ("last_test_ok", "last_test_detail", "last_test_at")}
+        values |= {"last_test_params": dict(test[2]), "last_test_at": at}
+        last = ("last_test_ok", "last_test_detail", "last_test_params", "last_test_at")
+        changes |= {k: values[k] for k in last}
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     hour = hour_of(at)
@@ -121,14 +132,21 @@ async def hours(
 async def last_tests(session: AsyncSession, names: Sequence[str]) -> dict[str, LastTest]:
     table = ConnectorHealthHour
     rows = await session.execute(
-        select(table.connector, table.last_test_ok, table.last_test_detail, table.last_test_at)
+        select(
+            table.connector,
+            table.last_test_ok,
+            table.last_test_detail,
+            table.last_test_params,
+            table.last_test_at,
+        )
         .where(table.connector.in_(list(names)), table.last_test_at.is_not(None))
         .order_by(table.connector, table.hour_at)
     )
     found: dict[str, LastTest] = {}
-    for name, ok, detail, at in rows:  # ordered by hour: the last one wins
+    for name, ok, message, params, at in rows:  # ordered by hour: the last one wins
         if at is not None:
-            found[name] = LastTest(bool(ok), detail or "", at)
+            texts = {str(k): str(v) for k, v in (params or {}).items()}
+            found[name] = LastTest(bool(ok), message or "", texts, at)
     return found
 
 

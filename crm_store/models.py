@@ -358,7 +358,9 @@ class ConnectorHealthHour(Base):
     tests_ok: Mapped[int] = mapped_column(Integer, default=0)
     tests_failed: Mapped[int] = mapped_column(Integer, default=0)
     last_test_ok: Mapped[bool | None] = mapped_column(Boolean)
+    # A gettext message and its parameters: the console shows it in the reader's language.
     last_test_detail: Mapped[str | None] = mapped_column(Text)
+    last_test_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_test_at: Mapped[datetime | None]
 
 

@@ -126,6 +126,9 @@ async def test_a_russian_admin_adds_a_mailbox_and_its_mail_becomes_a_lead(
         assert await last.get_attribute("data-state") == "ok"
         assert await last.get_attribute("data-hour") in hour_labels("Europe/Moscow", "ru")
         assert await section.locator("p.test-result").get_attribute("data-outcome") == "ok"
+        assert "вход на 127.0.0.1 выполнен" in (
+            await section.locator("p.test-result").text_content() or ""
+        )
         assert await page.evaluate("window.__xss") is None
         edit = section.locator("details.edit")
         await edit.locator("summary").click()

@@ -137,6 +137,9 @@ async def test_imap_in_the_admin_api_test_switch_and_health_by_the_hour(
             await client.post("/api/v1/admin/connectors/sales-inbox/test", headers=admin)
         ).json()
         assert ok["ok"] is True and ok["outcome"] == "ok" and "logged in" in ok["detail"]
+        russian = {**admin, "Accept-Language": "ru"}
+        in_russian = await client.post("/api/v1/admin/connectors/sales-inbox/test", headers=russian)
+        assert (await in_russian.json())["detail"].startswith("вход на 127.0.0.1 выполнен")
         bad = await (await client.post("/api/v1/admin/connectors/wrong/test", headers=admin)).json()
         assert bad["ok"] is False and bad["outcome"] == "failed"
         assert "could not log in" in bad["detail"] and "not-the-password" not in bad["detail"]
@@ -176,7 +179,7 @@ async def test_imap_in_the_admin_api_test_switch_and_health_by_the_hour(
         hours = health["hours"]
         assert len(hours) == 24
         current, three_ago = hours[-1], hours[-4]
-        assert (current["successes"], current["errors"], current["tests_ok"]) == (1, 1, 1)
+        assert (current["successes"], current["errors"], current["tests_ok"]) == (1, 1, 2)
         assert current["last_error"] == "LOGIN refused" and current["inquiries"] == 1
         assert three_ago["inquiries"] == 1
         assert sum(h["inquiries"] for h in hours) == 2  # 30 h ago is outside the day

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("tests_failed", sa.Integer(), nullable=False),
         sa.Column("last_test_ok", sa.Boolean(), nullable=True),
         sa.Column("last_test_detail", sa.Text(), nullable=True),
+        sa.Column("last_test_params", sa.JSON(), nullable=True),
         sa.Column("last_test_at", moment, nullable=True),
         sa.PrimaryKeyConstraint("connector", "hour_at", name=op.f("pk_connector_health_hour")),
     )
