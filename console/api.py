@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from console.admin import AdminEndpoints
 from console.auth import AuthEndpoints, Authenticator
 from console.connector_admin import ConnectionTester, ConnectorEndpoints, SecretCodec
+from console.connector_web import ConnectorPages
 from console.http import Call, Endpoint, handler_for, method_not_allowed
 from console.lead_api import LeadEndpoints
 from console.lead_views import LeadViewPages
@@ -36,6 +37,7 @@ from console.search import SearchEndpoints
 from console.team import TeamEndpoints, TeamPages
 from console.web import WebPages
 from crm_store.database import Database
+from ingest.contract.i18n import Catalogs
 
 
 class ConsoleApi:
@@ -56,6 +58,7 @@ class ConsoleApi:
         trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.authenticator = Authenticator(db, limiter, trusted_proxies)
+        catalogs = Catalogs.load(default=default_language)
         self._groups = [
             AuthEndpoints(db, self.authenticator).endpoints(),
             ManagerEndpoints(db, publish, default_region=default_region).endpoints(),
@@ -65,6 +68,7 @@ class ConsoleApi:
                 secret_box=secret_box,
                 connector_kinds=connector_kinds,
                 tester=connection_tester,
+                catalogs=catalogs,
             ).endpoints(),
             AdminEndpoints(
                 db,
@@ -98,6 +102,9 @@ class ConsoleApi:
         )
         self.record_pages = RecordPages(db, self.authenticator, self.pages.render)
         self.team_pages = TeamPages(db, self.authenticator, self.pages.render)
+        self.connector_pages = ConnectorPages(
+            db, self.authenticator, self.pages, connector_kinds or {}, secret_box
+        )
 
     def endpoints(self) -> list[Endpoint]:
         docs = Endpoint(
@@ -135,5 +142,6 @@ class ConsoleApi:
             + self.review_pages.routes()
             + self.record_pages.routes()
             + self.team_pages.routes()
+            + self.connector_pages.routes()
         )
         return api + pages + others

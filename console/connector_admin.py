@@ -6,29 +6,48 @@ the API only ever says which are "set". Settings are checked against the kind's
 pydantic model (injected too, so the console imports no connector); the running
 connectors reload the table every few seconds, so changes apply without a restart.
 The connection test is injected as well (`ConnectionTester`): the runtime's reaches
-the service (Telegram getMe, an IMAP login); without one the action answers 501.
+the service (Telegram getMe, an IMAP login) or says there is nothing to reach (None:
+a webhook); without one the action answers 501. Every test's outcome, and the
+connectors' reported successes and errors, are kept by the hour (`/health`).
 Imports `crm_store` and `console` helpers only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from console.http import ApiError, Call, Endpoint, Reply, collect, field_errors, invalid, route
+from console.health_strip import utc_hours
+from console.http import (
+    ApiError,
+    Call,
+    Endpoint,
+    Reply,
+    collect,
+    field_errors,
+    invalid,
+    reader_gettext,
+    route,
+)
 from console.schemas import (
     ConnectionTestResult,
+    ConnectorActive,
     ConnectorBody,
     ConnectorCreate,
     ConnectorHealth,
+    ConnectorHealthHistory,
+    ConnectorHour,
     ConnectorList,
     ConnectorView,
 )
-from crm_store import configuration, connectors, people
+from crm_store import configuration, connector_health, connectors, people
 from crm_store.database import Database
-from ingest.contract.i18n import N_
+from ingest.contract.i18n import N_, Catalogs
+
+ONE_HOUR = timedelta(hours=1)
 
 
 class SecretCodec(Protocol):
@@ -39,8 +58,27 @@ class SecretCodec(Protocol):
     def decrypt(self, token: str | None) -> dict[str, str]: ...
 
 
-ConnectionTester = Callable[[str, str, dict[str, Any], dict[str, str]], Awaitable[tuple[bool, str]]]
-"""(kind, name, settings, clear secrets) → (ok, a sentence without secrets)."""
+ConnectionTester = Callable[
+    [str, str, dict[str, Any], dict[str, str]],
+    Awaitable[tuple[bool | None, str, dict[str, str]]],
+]
+"""(kind, name, settings, clear secrets) → (ok, a gettext message, its parameters):
+a sentence without secrets; ok is None when there is nothing to connect to (the
+provider calls us)."""
+
+
+def test_result(ok: bool | None, detail: str) -> ConnectionTestResult:
+    outcome = "not_testable" if ok is None else ("ok" if ok else "failed")
+    return ConnectionTestResult(ok=ok is not False, outcome=outcome, detail=detail)
+
+
+def sentence(gettext: Callable[[str], str], message: str, params: Mapping[str, str]) -> str:
+    """A tester's message in the reader's language, its parameters filled in."""
+    text = gettext(message)
+    try:
+        return text % dict(params) if params else text
+    except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder
+        return message % dict(params) if params else message
 
 
 def _secret_fields(model: type[BaseModel]) -> tuple[str, ...]:
@@ -58,8 +96,10 @@ class ConnectorEndpoints:
         secret_box: SecretCodec | None = None,
         connector_kinds: Mapping[str, type[BaseModel]] | None = None,
         tester: ConnectionTester | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._db = db
+        self._catalogs = catalogs
         self._box = secret_box
         self._kinds = dict(connector_kinds or {})
         self._tester = tester
@@ -201,8 +241,79 @@ class ConnectorEndpoints:
 
     @route("DELETE", "/api/v1/admin/connectors/{name}", "Delete a connector", status=204)
     async def delete_connector(self, call: Call) -> None:
+        name = call.request.match_info["name"]
         async with self._db.sessions() as session, session.begin():
-            await configuration.delete_connector(session, call.request.match_info["name"])
+            await configuration.delete_connector(session, name)
+            await connector_health.forget(session, name)
+
+    @route(
+        "PUT",
+        "/api/v1/admin/connectors/{name}/active",
+        "Switch a connector on or off; its settings and secrets are kept",
+        body=ConnectorActive,
+        response=ConnectorView,
+    )
+    async def set_active(self, call: Call) -> ConnectorView:
+        name = call.request.match_info["name"]
+        active = call.body_as(ConnectorActive).active
+        async with self._db.sessions() as session, session.begin():
+            await configuration.connector_secrets(session, name)  # 404 when unknown
+            row = next(r for r in await connectors.list_connectors(session, active_only=False)
+                       if r.name == name)  # fmt: skip
+            await connectors.upsert_connector(
+                session,
+                kind=row.kind,
+                name=name,
+                team=row.team,
+                settings=row.settings,
+                secrets=row.secrets,
+                now=call.now,
+                active=active,
+            )
+        return await self.get_connector(call)
+
+    @route(
+        "GET",
+        "/api/v1/admin/connectors/{name}/health",
+        "A connector's last 24 hours: inquiries, successes, errors and tests per hour",
+        response=ConnectorHealthHistory,
+    )
+    async def health(self, call: Call) -> ConnectorHealthHistory:
+        name = call.request.match_info["name"]
+        async with self._db.sessions() as session:
+            await configuration.connector_secrets(session, name)  # 404 when unknown
+            hours = utc_hours(call.now)
+            since = hours[0]
+            kept = (await connector_health.hours(session, [name], since))[name]
+            times = (await connector_health.inquiry_times(session, [name], since))[name]
+            last = (await connector_health.last_tests(session, [name])).get(name)
+        by_hour = {h.hour_at: h for h in kept}
+        items = []
+        for start in hours:
+            h = by_hour.get(start)
+            items.append(
+                ConnectorHour(
+                    hour_at=start,
+                    inquiries=sum(1 for t in times if start <= t < start + ONE_HOUR),
+                    successes=h.successes if h else 0,
+                    errors=h.errors if h else 0,
+                    last_error=h.last_error if h else None,
+                    tests_ok=h.tests_ok if h else 0,
+                    tests_failed=h.tests_failed if h else 0,
+                )
+            )
+        return ConnectorHealthHistory(
+            name=name,
+            hours=items,
+            last_test=ConnectionTestResult(
+                ok=last.ok,
+                outcome="ok" if last.ok else "failed",
+                detail=sentence(self._gettext(call), last.message, last.params),
+            )
+            if last
+            else None,
+            last_test_at=last.at if last else None,
+        )
 
     @route(
         "POST",
@@ -224,7 +335,13 @@ class ConnectorEndpoints:
             )
         if self._tester is None or self._box is None or row is None:
             raise ApiError(501, f"{self.NOT_TESTABLE} ({kind})", kind=kind)
-        ok, detail = await self._tester(
+        ok, message, params = await self._tester(
             kind, name, dict(row.settings), self._box.decrypt(encrypted)
         )
-        return ConnectionTestResult(ok=ok, detail=detail)
+        if ok is not None:  # "nothing to connect to" says nothing of the connector's health
+            async with self._db.sessions() as session, session.begin():
+                await connector_health.note(session, name, call.now, test=(ok, message, params))
+        return test_result(ok, sentence(self._gettext(call), message, params))
+
+    def _gettext(self, call: Call) -> Callable[[str], str]:
+        return reader_gettext(call.request, call.auth, self._catalogs)

@@ -494,12 +494,37 @@ class ConnectorBody(Strict):
 
 class ConnectorCreate(ConnectorBody):
     kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+    # "@" and "+" for a mailbox named by its address; each kind's model narrows this.
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")]
+
+
+class ConnectorActive(Strict):
+    active: bool
 
 
 class ConnectionTestResult(BaseModel):
-    ok: bool
+    ok: bool = Field(description="False only when the connection failed.")
+    outcome: Literal["ok", "failed", "not_testable"] = Field(
+        description="not_testable: a webhook connector has nothing to connect to."
+    )
     detail: str
+
+
+class ConnectorHour(BaseModel):
+    hour_at: datetime = Field(description="The hour's start (UTC).")
+    inquiries: int
+    successes: int
+    errors: int
+    last_error: str | None
+    tests_ok: int
+    tests_failed: int
+
+
+class ConnectorHealthHistory(BaseModel):
+    name: str
+    hours: list[ConnectorHour] = Field(description="The last 24 hours, oldest first.")
+    last_test: ConnectionTestResult | None
+    last_test_at: datetime | None
 
 
 class ConnectorHealth(BaseModel):

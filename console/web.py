@@ -41,7 +41,6 @@ from crm_store import (
     accounts,
     card,
     configuration,
-    connectors,
     people,
     queue,
     reassignment,
@@ -137,7 +136,6 @@ class WebPages:
             web.get("/leads/{lead_id}", self._signed_in(self.lead_page)),
             web.get("/reports", self._signed_in(self.reports_page)),
             web.get("/search", self._signed_in(self.search_page)),
-            web.get("/admin/connectors", self._signed_in(self.connectors_page, admin=True)),
             web.get("/admin/forms", self._signed_in(self.forms_page, admin=True)),
             web.get("/admin/forms/{slug}", self._signed_in(self.form_page, admin=True)),
             web.get("/admin/people", self._signed_in(self.people_page, admin=True)),
@@ -405,12 +403,6 @@ class WebPages:
             last=q.get("to", "")[:10],
             sep=q.get("sep") if q.get("sep") in (";", ",") else default_delimiter(self._region),
         )
-
-    async def connectors_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
-        async with self._db.sessions() as session:
-            rows = await connectors.list_connectors(session, active_only=False)
-            teams = await people.list_teams(session)
-        return self.render(request, "admin_connectors.html", auth=auth, rows=rows, teams=teams)
 
     async def forms_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         return await self._form_builder(request, auth, None)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_store import connector_health
 from crm_store.models import ConnectorConfig, Team
 
 _ERROR_LIMIT = 2000
@@ -127,3 +128,8 @@ async def record_health(
         await session.execute(
             update(ConnectorConfig).where(ConnectorConfig.name == name).values(**values)
         )
+    # The same report, by the hour, for the console's health strip.
+    if success_at is not None:
+        await connector_health.note(session, name, success_at, success=True)
+    if error is not None and error_at is not None:
+        await connector_health.note(session, name, error_at, error=error)

@@ -278,6 +278,8 @@ class InquiryRecord(Base):
         Index("ix_inquiry_record_sender_received", "sender_key", "received_at"),
         Index("ix_inquiry_record_ip_received", "client_ip", "received_at"),
         Index("ix_inquiry_record_outcome_received", "outcome", "received_at"),
+        # The connectors page counts each connector's inquiries of the last day (0017).
+        Index("ix_inquiry_record_received_at", "received_at"),
         # Partial: the review list looks up the few reviewed records; an index holding
         # every never-reviewed record would tempt SQLite into reading all of them.
         Index(
@@ -340,6 +342,29 @@ class ConnectorConfig(Base):
     last_error_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ConnectorHealthHour(Base):
+    """One hour of a connector's health: successes, errors and connection tests.
+
+    Kept for a week (older hours are pruned when a new one starts); the console draws
+    the last day of them as a strip. Keyed by the connector's name, not its row, so a
+    hot reload or a replaced connector keeps its history until it is deleted."""
+
+    __tablename__ = "connector_health_hour"
+    connector: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour_at: Mapped[datetime] = mapped_column(primary_key=True)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    tests_ok: Mapped[int] = mapped_column(Integer, default=0)
+    tests_failed: Mapped[int] = mapped_column(Integer, default=0)
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean)
+    # A gettext message and its parameters: the console shows it in the reader's language.
+    last_test_detail: Mapped[str | None] = mapped_column(Text)
+    last_test_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_test_at: Mapped[datetime | None]
 
 
 class LeadEvent(Base):

@@ -21,6 +21,7 @@ from connectors.config import (
     TwilioConfig,
     WhatsAppConfig,
 )
+from ingest.contract.i18n import N_
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 URL_PATTERN = r"^https?://"
@@ -63,15 +64,31 @@ class TelegramBotSettings(ChannelSettings):
     KIND: ClassVar[str] = "telegram"
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("token", "webhook_secret")
 
-    token: SecretStr = Field(description="The token @BotFather gave, 123456:ABC...")
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_secret: SecretStr | None = Field(
-        default=None, description="Sent by Telegram in X-Telegram-Bot-Api-Secret-Token."
+    token: SecretStr = Field(description=N_("The token @BotFather gave, 123456:ABC..."))
+    mode: Literal["polling", "webhook"] = Field(
+        default="polling",
+        description=N_("Polling needs no public address; a webhook needs the public URL."),
     )
-    public_url: str | None = Field(default=None, pattern=URL_PATTERN)
-    ack_template: str | None = DEFAULT_TELEGRAM_ACK
-    api_base_url: str | None = Field(default=None, pattern=URL_PATTERN)
-    poll_timeout_s: int = Field(default=30, ge=0, le=50)
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description=N_("Webhook mode only: Telegram sends it with every update (A-Z, 0-9, _, -)."),
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=URL_PATTERN,
+        description=N_("Where the provider reaches this server; empty: the server's own."),
+    )
+    ack_template: str | None = Field(
+        default=DEFAULT_TELEGRAM_ACK, description=N_("The bot's answer to a new inquiry.")
+    )
+    api_base_url: str | None = Field(
+        default=None,
+        pattern=URL_PATTERN,
+        description=N_("Only for a Telegram Bot API server of your own; empty: Telegram's."),
+    )
+    poll_timeout_s: int = Field(
+        default=30, ge=0, le=50, description=N_("How long one long-poll request waits, 0-50.")
+    )
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Self:
@@ -101,8 +118,8 @@ class WhatsAppSettings(ChannelSettings):
     KIND: ClassVar[str] = "whatsapp"
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("verify_token", "app_secret")
 
-    verify_token: SecretStr = Field(description="The Verify token entered in Meta's dashboard.")
-    app_secret: SecretStr = Field(description="The app's App Secret: signs every POST.")
+    verify_token: SecretStr = Field(description=N_("The Verify token entered in Meta's dashboard."))
+    app_secret: SecretStr = Field(description=N_("The app's App Secret: signs every POST."))
 
     def to_config(self, default_public_url: str | None) -> WhatsAppConfig:  # noqa: ARG002
         return WhatsAppConfig(
@@ -117,8 +134,12 @@ class TwilioSettings(ChannelSettings):
     KIND: ClassVar[str] = "twilio"
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("auth_token",)
 
-    auth_token: SecretStr = Field(description="The account's Auth Token: signs every callback.")
-    public_url: str | None = Field(default=None, pattern=URL_PATTERN)
+    auth_token: SecretStr = Field(description=N_("The account's Auth Token: signs every callback."))
+    public_url: str | None = Field(
+        default=None,
+        pattern=URL_PATTERN,
+        description=N_("Where the provider reaches this server; empty: the server's own."),
+    )
 
     def to_config(self, default_public_url: str | None) -> TwilioConfig:
         return TwilioConfig(
@@ -133,8 +154,12 @@ class PhoneWebhookSettings(ChannelSettings):
     KIND: ClassVar[str] = "phone_webhook"
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("secret",)
 
-    provider: str = Field(default="generic", pattern=r"^[a-z0-9_-]{1,50}$")
-    secret: SecretStr = Field(description="Shared HMAC-SHA256 key of X-LeadFlow-Signature.")
+    provider: str = Field(
+        default="generic",
+        pattern=r"^[a-z0-9_-]{1,50}$",
+        description=N_("A short name of the telephony provider: a-z, 0-9, _ and -."),
+    )
+    secret: SecretStr = Field(description=N_("Shared HMAC-SHA256 key of X-LeadFlow-Signature."))
 
     def to_config(self, default_public_url: str | None) -> PhoneWebhookConfig:  # noqa: ARG002
         return PhoneWebhookConfig(

@@ -26,6 +26,7 @@ from connectors.mail_config import (
     check_security,
 )
 from connectors.mail_render import TemplateProblem, compile_template
+from ingest.contract.i18n import N_
 
 MAILBOX_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,199}$"
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "plain": 143}
@@ -51,23 +52,48 @@ class MailboxSettings(BaseModel):
     name: str = Field(pattern=MAILBOX_NAME, description="Connector name, e.g. the address.")
     team: str | None = None
     active: bool = True
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
-    security: Security = "ssl"
-    username: str = Field(min_length=1)
-    password: SecretStr
-    address: str | None = Field(default=None, description="The mailbox's own address.")
-    folder: str = "INBOX"
-    after_capture: AfterCapture = "seen"
-    move_to: str | None = None
-    poll_interval_s: float = Field(default=60.0, ge=1)
-    idle: bool = True
-    ack: bool = Field(default=True, description="Send acknowledgements for its new leads.")
-    ack_subject: str = DEFAULT_ACK_SUBJECT
-    ack_body: str = DEFAULT_ACK_BODY
-    ca_file: str | None = None
-    timeout_s: float = Field(default=30.0, gt=0)
-    max_attachment_bytes: int = Field(default=5_000_000, ge=0)
+    host: str = Field(min_length=1, description=N_("The IMAP server, e.g. imap.example.com."))
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description=N_("Empty: 993 with TLS, else 143.")
+    )
+    security: Security = Field(
+        default="ssl",
+        description=N_("A password goes in clear text only to this machine (loopback)."),
+    )
+    username: str = Field(min_length=1, description=N_("The login, often the address itself."))
+    password: SecretStr = Field(description=N_("The mailbox's password or app password."))
+    address: str | None = Field(
+        default=None, description=N_("The mailbox's own address: acknowledgements come from it.")
+    )
+    folder: str = Field(default="INBOX", description=N_("The folder new inquiries arrive in."))
+    after_capture: AfterCapture = Field(
+        default="seen", description=N_("What happens to a captured message on the server.")
+    )
+    move_to: str | None = Field(
+        default=None, description=N_("The folder for captured messages, when they are moved.")
+    )
+    poll_interval_s: float = Field(
+        default=60.0, ge=1, description=N_("How often to look for new mail without IDLE.")
+    )
+    idle: bool = Field(
+        default=True, description=N_("New mail arrives within seconds when the server has IDLE.")
+    )
+    ack: bool = Field(default=True, description=N_("Send acknowledgements for its new leads."))
+    ack_subject: str = Field(
+        default=DEFAULT_ACK_SUBJECT, description=N_("A template: {{ subject }}, {{ name }}.")
+    )
+    ack_body: str = Field(
+        default=DEFAULT_ACK_BODY, description=N_("A template: {{ subject }}, {{ name }}.")
+    )
+    ca_file: str | None = Field(
+        default=None, description=N_("A CA file on the server, for a private certificate.")
+    )
+    timeout_s: float = Field(
+        default=30.0, gt=0, description=N_("How long to wait for the server before giving up.")
+    )
+    max_attachment_bytes: int = Field(
+        default=5_000_000, ge=0, description=N_("Larger attachments are left out of the lead.")
+    )
 
     @field_validator("ack_subject", "ack_body")
     @classmethod

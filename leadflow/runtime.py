@@ -39,9 +39,9 @@ from ingest.notifier import LeadNotifier, NotifierConfig
 from ingest.pipeline import Policy
 from ingest.watcher import SlaWatcher
 from leadflow.broker import EmbeddedBroker, create_topics
-from leadflow.channel_settings import KINDS
 from leadflow.channels import ChannelSet
 from leadflow.connection_tests import test_connection
+from leadflow.connector_kinds import CONNECTOR_KINDS
 from leadflow.edge_journal import EdgeJournalRole
 from leadflow.importer import advertised_broker
 from leadflow.mailboxes import MailChannel
@@ -351,7 +351,7 @@ def _http_app(
             db,
             publish=sink.publish,
             secret_box=load_secret_box(settings.secret_key, settings.data_dir),
-            connector_kinds=KINDS,
+            connector_kinds=CONNECTOR_KINDS,
             connection_tester=test_connection,
             forms_base_url=settings.http.public_url,
             sla_defaults=settings.ingest.sla_minutes,

@@ -64,12 +64,17 @@ function formJson(form) {
       !["datetime-local", "checkbox", "hidden"].includes(el.type);
     if (typed && el.name.includes(".")) typedGroups.add(el.name.split(".")[0]);
   }
-  // A nested group (e.g. "next") is sent only when something was typed into it.
+  // A nested group (e.g. "next") is sent only when something was typed into it,
+  // unless the form sends whole groups (a connector's settings: checkboxes, selects).
   for (const el of form.elements) {
-    if (el.name && el.name.includes(".")) {
+    if (el.name && el.name.includes(".") && !form.hasAttribute("data-keep-groups")) {
       const group = el.name.split(".")[0];
       if (!typedGroups.has(group)) delete body[group];
     }
+  }
+  // A write-only secret's "clear" box sends "" for it (blank alone keeps it).
+  for (const el of form.querySelectorAll("input[data-clear]")) {
+    if (el.checked) setPath(body, el.dataset.clear, "");
   }
   return body;
 }
@@ -79,13 +84,16 @@ function t(key, fallback) {
   return (document.body && document.body.dataset[key]) || fallback;
 }
 
-function showMessage(form, text, ok) {
+// `outcome`: true or "ok" (green), "not_testable" (grey), anything else failed (red).
+function showMessage(form, text, outcome) {
   const box = form.querySelector(".error");
   if (!box) return;
+  const named = outcome === true ? "ok" : (outcome === "ok" || outcome === "not_testable" ? outcome : "failed");
   box.textContent = text;
   box.hidden = false;
-  box.classList.toggle("ok", Boolean(ok));
-  box.dataset.outcome = ok ? "ok" : "failed";
+  box.classList.toggle("ok", named === "ok");
+  box.classList.toggle("not-testable", named === "not_testable");
+  box.dataset.outcome = named;
 }
 
 async function submitApiForm(event) {
@@ -116,7 +124,10 @@ async function submitApiForm(event) {
   let data = null;
   try { data = await response.json(); } catch (err) { data = null; }
   if (!response.ok) {
-    showMessage(form, (data && data.detail) || (t("tFailed", "Failed:") + " " + response.status));
+    // A test the server cannot run (501) is not a failure of the connector: grey.
+    const untestable = response.status === 501 && form.dataset.then === "show";
+    showMessage(form, (data && data.detail) || (t("tFailed", "Failed:") + " " + response.status),
+      untestable ? "not_testable" : "failed");
     return;
   }
   const then = form.dataset.then || "reload";
@@ -126,8 +137,10 @@ async function submitApiForm(event) {
   else if (then === "show") {
     // A test answers 200 with {"ok": false} when the connection failed: that is red.
     const ok = !(data && data.ok === false);
+    const outcome = (data && data.outcome) || (ok ? "ok" : "failed");
     const text = (data && (data.detail || JSON.stringify(data))) || t("tDone", "Done.");
-    showMessage(form, (ok ? t("tOk", "OK:") : t("tFailed", "Failed:")) + " " + text, ok);
+    const lead = outcome === "not_testable" ? "" : (ok ? t("tOk", "OK:") : t("tFailed", "Failed:")) + " ";
+    showMessage(form, lead + text, outcome);
   }
 }
 

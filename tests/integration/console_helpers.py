@@ -22,7 +22,7 @@ from crm_store.database import Database
 from crm_store.models import AppUser, Lead
 from ingest.contract import Inquiry
 from ingest.contract.problem import problem_middleware
-from leadflow.channel_settings import KINDS
+from leadflow.connector_kinds import CONNECTOR_KINDS
 from leadflow.secrets import SecretBox
 
 from .test_console_api import make_leads
@@ -50,13 +50,10 @@ async def console_client(
     # Most console tests read the English text; tests of the language choice pass
     # their own default (the product's is Russian, `IngestSettings.default_language`).
     kwargs.setdefault("default_language", "en")
+    kwargs.setdefault("secret_box", SecretBox(Fernet.generate_key()))
+    kwargs.setdefault("connector_kinds", CONNECTOR_KINDS)
     api = ConsoleApi(
-        db,
-        publish=publish,
-        secret_box=SecretBox(Fernet.generate_key()),
-        connector_kinds=KINDS,
-        limiter=LoginLimiter(db, clock=clock or Clock()),
-        **kwargs,
+        db, publish=publish, limiter=LoginLimiter(db, clock=clock or Clock()), **kwargs
     )
     app = web.Application(middlewares=[problem_middleware])
     app.add_routes(api.routes())

@@ -9,7 +9,7 @@ manager's company page took 1.9 s on PostgreSQL and 0.3-0.5 s on SQLite before,
 about 5 ms and 3 ms after (medians, on a shared 2-core machine).
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-02 07:30:00.000000
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 
 revision: str = "0018"
 # Chained on 0016, the last migration on main when this was written.
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
