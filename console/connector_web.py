@@ -11,10 +11,9 @@ with the CSRF token. Imports `crm_store`, `console` helpers and `ingest.contract
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from aiohttp import web
 from babel.dates import format_time
@@ -24,11 +23,12 @@ from console import display
 from console.auth import Authenticator
 from console.connector_admin import sentence
 from console.connector_forms import KindForm, form_of, values_of
+from console.guard import ADMINS, guard
 from console.health_strip import HOURS, strip
-from console.http import ApiError, Auth
+from console.http import Auth
 from crm_store import connector_health, connectors, people
 from crm_store.database import Database
-from ingest.contract.i18n import N_, Catalogs, locale_of
+from ingest.contract.i18n import Catalogs, locale_of
 
 
 class Pages(Protocol):
@@ -62,29 +62,12 @@ class ConnectorPages:
         self._box = secret_box
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/admin/connectors", self._admins(self.connectors_page))]
-
-    def _admins(
-        self, page: Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            try:
-                auth = await self._auth(request)
-            except ApiError:
-                auth = None
-            if auth is None:
-                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
-            if auth.who.role != "admin":
-                return self._pages.render(
-                    request,
-                    "error.html",
-                    403,
-                    auth=auth,
-                    message=N_("Only an admin may open this page."),
-                )
-            return await page(request, auth)
-
-        return handle
+        return [
+            web.get(
+                "/admin/connectors",
+                guard(self._auth, self._pages.render, self.connectors_page, ADMINS),
+            )
+        ]
 
     def _secrets_set(self, row: connectors.ConnectorRow) -> set[str]:
         if self._box is None or not row.secrets:

@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from console import display
 from console.auth import Authenticator
-from console.http import ApiError, Auth
+from console.guard import guard
+from console.http import Auth
 from console.lead_api import TableQuery, day_bounds
 from crm_store import lead_table, people
 from crm_store.database import Database
@@ -85,21 +86,9 @@ class LeadViewPages:
     def routes(self) -> list[web.RouteDef]:
         # Before `/leads/{lead_id}`: "board" is a page, not a lead's id.
         return [
-            web.get("/leads", self._signed_in(self.table_page)),
-            web.get("/leads/board", self._signed_in(self.board_page)),
+            web.get("/leads", guard(self._auth, self._render, self.table_page)),
+            web.get("/leads/board", guard(self._auth, self._render, self.board_page)),
         ]
-
-    def _signed_in(self, page: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            try:
-                auth = await self._auth(request)
-            except ApiError:
-                auth = None
-            if auth is None:
-                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
-            return await page(request, auth)
-
-        return handle
 
     async def _context(self, auth: Auth, q: TableQuery) -> dict[str, Any]:
         start, before = day_bounds(q.start, q.end, display.zone(auth.who.timezone))

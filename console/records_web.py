@@ -13,12 +13,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from aiohttp import web
 
 from console.auth import Authenticator
-from console.http import ApiError, Auth
+from console.guard import guard
+from console.http import Auth
 from console.records import NO_COMPANY, NO_CONTACT, NO_DEAL
 from crm_store import deals, parties
 from crm_store.database import Database
@@ -42,22 +42,10 @@ class RecordPages:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/contacts/{contact_id}", self._signed_in(self.contact_page)),
-            web.get("/companies/{company_id}", self._signed_in(self.company_page)),
-            web.get("/deals/{deal_id}", self._signed_in(self.deal_page)),
+            web.get("/contacts/{contact_id}", guard(self._auth, self._render, self.contact_page)),
+            web.get("/companies/{company_id}", guard(self._auth, self._render, self.company_page)),
+            web.get("/deals/{deal_id}", guard(self._auth, self._render, self.deal_page)),
         ]
-
-    def _signed_in(self, page: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            try:
-                auth = await self._auth(request)
-            except ApiError:
-                auth = None
-            if auth is None:
-                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
-            return await page(request, auth)
-
-        return handle
 
     def _missing(self, request: web.Request, auth: Auth, message: str) -> web.Response:
         return self._render(request, "error.html", 404, auth=auth, message=message)

@@ -10,14 +10,15 @@ Imports `crm_store`, `console` helpers and `ingest.contract.i18n`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from console.auth import Authenticator
+from console.guard import HEADS, guard
 from console.http import ApiError, Auth
 from console.review import ReviewQuery, review_filter
 from crm_store import review
@@ -58,29 +59,7 @@ class ReviewPages:
         self._render = render
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/review", self._heads(self.review_page))]
-
-    def _heads(
-        self, page: Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            try:
-                auth = await self._auth(request)
-            except ApiError:
-                auth = None
-            if auth is None:
-                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
-            if auth.who.role not in ("admin", "head"):
-                return self._render(
-                    request,
-                    "error.html",
-                    403,
-                    auth=auth,
-                    message=N_("Only a head of sales or an admin may open this page."),
-                )
-            return await page(request, auth)
-
-        return handle
+        return [web.get("/review", guard(self._auth, self._render, self.review_page, HEADS))]
 
     async def review_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         q = query_of(dict(request.query))

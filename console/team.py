@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from console import display
 from console.auth import Authenticator
+from console.guard import HEADS, guard
 from console.http import ApiError, Auth, Call, Endpoint, collect, route
 from console.schemas import Id, Strict, Text
 from crm_store import board, reassignment
@@ -169,29 +169,7 @@ class TeamPages:
         self._render = render
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/team", self._heads(self.team_page))]
-
-    def _heads(
-        self, page: Callable[[web.Request, Auth], Awaitable[web.StreamResponse]]
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            try:
-                auth = await self._auth(request)
-            except ApiError:
-                auth = None
-            if auth is None:
-                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
-            if auth.who.role not in ("admin", "head"):
-                return self._render(
-                    request,
-                    "error.html",
-                    403,
-                    auth=auth,
-                    message=N_("Only a head of sales or an admin may open this page."),
-                )
-            return await page(request, auth)
-
-        return handle
+        return [web.get("/team", guard(self._auth, self._render, self.team_page, HEADS))]
 
     async def team_page(self, request: web.Request, auth: Auth) -> web.StreamResponse:
         now = datetime.now(UTC)

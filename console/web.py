@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from console import charts, display, form_builder, zones
 from console.auth import COOKIE, Authenticator, set_cookie
+from console.guard import ADMINS, Handler, guard
 from console.http import ApiError, Auth
 from console.lead_api import mailto_href, tel_href
 from console.reports import period
@@ -176,27 +177,8 @@ class WebPages:
         response.headers["Referrer-Policy"] = "same-origin"
         return response
 
-    def _signed_in(
-        self, page: Page, *, admin: bool = False
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            try:
-                auth = await self._auth(request)
-            except ApiError:
-                auth = None
-            if auth is None:
-                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
-            if admin and auth.who.role != "admin":
-                return self.render(
-                    request,
-                    "error.html",
-                    403,
-                    auth=auth,
-                    message=N_("Only an admin may open this page."),
-                )
-            return await page(request, auth)
-
-        return handle
+    def _signed_in(self, page: Page, *, admin: bool = False) -> Handler:
+        return guard(self._auth, self.render, page, ADMINS if admin else None)
 
     async def home(self, _request: web.Request, _auth: Auth) -> web.StreamResponse:
         raise web.HTTPSeeOther("/queue")
