@@ -45,6 +45,7 @@ test: install services
 	$(BIN)/pytest
 
 lint: install
+	python3 scripts/check-docs-links
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ingest connectors crm_store console leadflow

@@ -102,7 +102,7 @@ class IngestSettings(BaseModel):
 
 
 class JournalSettings(BaseModel):
-    """The edge journal every connector writes to before it acknowledges (see README)."""
+    """The edge journal every connector writes to before it acknowledges (docs/operations.md)."""
 
     path: Path | None = Field(
         default=None, description="The SQLite file; unset: <data_dir>/journal.sqlite3."
