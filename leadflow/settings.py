@@ -178,6 +178,14 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".leadflow")
     log_level: str = "INFO"
+    processes: Literal["one", "split"] = Field(
+        default="one",
+        description="`leadflow up`: every role in one process, or the HTTP edge and the "
+        "consumer in two supervised processes (see README, Benchmarks).",
+    )
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        default="asyncio", description="The event loop of every LeadFlow process."
+    )
     admin_token: SecretStr | None = Field(
         default=None, description="If set, an admin token with this value is ensured at start."
     )
