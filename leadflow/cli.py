@@ -8,9 +8,8 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ingest.contract import Topics, inquiry_json_schema
 from leadflow import importer, processes, runtime
@@ -90,15 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         split_config=config if split else None,
         split=split,
     )
-    return _run_loop(settings, serving)
-
-
-def _run_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:
-    if settings.event_loop == "uvloop":
-        import uvloop
-
-        return uvloop.run(main)
-    return asyncio.run(main)
+    return asyncio.run(serving)
 
 
 async def _counters(settings: Settings, *, repair: bool) -> int:

@@ -183,9 +183,6 @@ class Settings(BaseSettings):
         description="`leadflow up`: every role in one process, or the HTTP edge and the "
         "consumer in two supervised processes (see README, Benchmarks).",
     )
-    event_loop: Literal["asyncio", "uvloop"] = Field(
-        default="asyncio", description="The event loop of every LeadFlow process."
-    )
     admin_token: SecretStr | None = Field(
         default=None, description="If set, an admin token with this value is ensured at start."
     )
