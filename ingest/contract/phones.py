@@ -134,12 +134,28 @@ def read_phone_field(raw: str, default_region: str = "RU") -> PhoneField:
     the note, trimmed of the punctuation that held it to the number. Raises
     `InvalidIdentity` only when the field holds no valid number at all.
     """
-    if _plain_number(raw.strip(), default_region):
-        # No words to search among: parse it as one number (about half the CPU of the
-        # search). What does not read so is searched as before.
+    text = raw.strip()
+    if _plain_number(text, default_region):
+        # No words to search among: read it as one number (a third to a half of the
+        # CPU of the search). What does not read so is searched as before.
+        if (e164 := _russian_number(text, default_region)) is not None:
+            return PhoneField(e164, None, None)
         with contextlib.suppress(InvalidIdentity):
             return PhoneField(normalize_phone(raw, default_region), None, None)
     return _search_phone_field(raw, default_region)
+
+
+def _russian_number(text: str, region: str) -> str | None:
+    """A Russian number written nationally (10 digits, or 11 after the 8 or 7 that
+    `parse` strips), checked without `parse`: +7 and its digits when valid, else None."""
+    if region.upper() != "RU" or text.startswith("+"):
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit())
+    national = digits[1:] if len(digits) == 11 else digits
+    if len(national) != 10 or national[0] == "0":
+        return None
+    number = phonenumbers.PhoneNumber(country_code=7, national_number=int(national))
+    return f"+7{national}" if phonenumbers.is_valid_number(number) else None
 
 
 def _plain_number(text: str, region: str) -> bool:

@@ -72,3 +72,23 @@ def test_a_sweep_of_written_numbers_reads_the_same_either_way() -> None:
         ), raw
         checked += 1
     assert checked == 3000
+
+
+def test_russian_numbers_written_nationally_read_the_same_either_way() -> None:
+    rng = random.Random(7)
+    shapes = (
+        "{0}{1}{2}{3}{4}",
+        "{0}({1}) {2}-{3}-{4}",
+        "{0}{1} {2} {3} {4}",
+        "{0}{1}-{2}-{3}-{4}",
+        "{0}({1}){2}{3}{4}",
+    )
+    valid = 0
+    for _ in range(2000):
+        d = rng.choice("34589") + "".join(rng.choice("0123456789") for _ in range(9))
+        head = rng.choice(["", "8", "7", "8 ", "7 ", "+7 ", "+7"])
+        raw = rng.choice(shapes).format(head, d[:3], d[3:6], d[6:8], d[8:])
+        new = _outcome(read_phone_field, raw, "RU")
+        assert new == _outcome(_search_phone_field, raw, "RU"), raw
+        valid += new != "invalid"
+    assert valid > 300, "the sweep reads real numbers, not only invalid ones"
