@@ -75,7 +75,7 @@ fuzz: install services $(FUZZ_STAMP)
 	bash scripts/fuzz-api
 
 # Spam quality per category (CV and the independent holdout), counters at 1M activities,
-# IMAP ingest rate, email quote/signature split, the consumer's CPU by component, then the
+# IMAP ingest rate, email quote/signature split, the consumer's and the edge's CPU by component, then the
 # end-to-end pipeline against the naive peer (the long one). Results: bench/results/.
 bench: install services
 	$(BIN)/python -m bench.spam_eval
@@ -84,6 +84,7 @@ bench: install services
 	$(BIN)/python -m bench.imap_ingest
 	$(BIN)/python -m bench.email_split
 	$(BIN)/python -m bench.consumer_cpu
+	$(BIN)/python -m bench.edge_cpu
 	$(BIN)/python -m bench.e2e
 
 # Fault trials: kill -9, broker and database outages, poison inputs, under load; prints

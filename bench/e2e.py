@@ -59,6 +59,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.loadgen import client_address
 from bench.preload import count_leads, preload
 from crm_store.database import create_engine
 from crm_store.models import Contact, Lead
@@ -282,10 +283,17 @@ class Server:
     def tansu_pid(self) -> int | None:
         return next((p for p in children_of(self.process.pid) if comm_of(p) == "tansu"), None)
 
+    def app_pids(self) -> list[int]:
+        """LeadFlow's processes: the one started, and in split mode its edge and ingest."""
+        pids = [self.process.pid]
+        for pid in pids:
+            pids.extend(p for p in children_of(pid) if comm_of(p) != "tansu")
+        return pids
+
     def cpu(self) -> dict[str, float]:
         tansu = self.tansu_pid()
         return {
-            "app": cpu_seconds(self.process.pid),
+            "app": sum(cpu_seconds(p) for p in self.app_pids()),
             "tansu": cpu_seconds(tansu) if tansu else 0.0,
             "postgres": postgres_cpu_seconds(),
             "loadgen": children_cpu_seconds(),
@@ -336,7 +344,9 @@ async def _wait_http(server: Server, path: str, timeout_s: float) -> None:
     raise TimeoutError(f"{server.kind} not ready on {server.url}{path} in {timeout_s:g} s")
 
 
-async def start_leadflow(store: Store, workdir: Path, tag: str) -> Server:
+async def start_leadflow(
+    store: Store, workdir: Path, tag: str, processes: str | None = None
+) -> Server:
     port = free_port()
     data_dir = workdir / "leadflow-data"
     data_dir.mkdir(exist_ok=True)
@@ -351,6 +361,10 @@ async def start_leadflow(store: Store, workdir: Path, tag: str) -> Server:
             # The demo team's members take 50 open leads each, then leads queue
             # unassigned. The benchmark wants every lead assigned: same team, no cap.
             "LEADFLOW_TEAMS": json.dumps([BENCH_TEAM]),
+            # The load comes with a distinct X-Forwarded-For per request (see
+            # bench.loadgen.client_address): from one address it is a flood, and junk.
+            "LEADFLOW_HTTP__TRUSTED_PROXIES": json.dumps(["127.0.0.1/32"]),
+            **({"LEADFLOW_PROCESSES": processes} if processes else {}),
         }
     )
     code = "import sys; from leadflow.cli import main; sys.exit(main())"
@@ -416,7 +430,8 @@ async def warm_up(server: Server, counter: LeadCounter, n: int = 50, timeout_s: 
     async with aiohttp.ClientSession() as http:
         for i in range(n):
             body = {"name": "Warm Up", "email": f"{tag}-{i}@bench.test", "message": "warm-up"}
-            async with http.post(server.url + "/forms/contact", data=body) as resp:
+            headers = {"X-Forwarded-For": client_address(1_000_000 + i)}
+            async with http.post(server.url + "/forms/contact", data=body, headers=headers) as resp:
                 if resp.status != 202:
                     raise RuntimeError(f"warm-up POST answered {resp.status}: {await resp.text()}")
     count, _ = await counter.wait_for(t0, n, timeout_s)
@@ -662,6 +677,7 @@ class Options:
     out: Path
     naive: bool
     quick: bool
+    processes: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -686,7 +702,7 @@ async def run_store(store: Store, opts: Options, workdir: Path) -> dict[str, Any
     counter = LeadCounter(store.url)
     try:
         log(f"{store.name}: starting LeadFlow (fresh store)")
-        server = await start_leadflow(store, workdir, "fresh")
+        server = await start_leadflow(store, workdir, "fresh", opts.processes)
         try:
             await warm_up(server, counter)
             log(f"{store.name}: throughput, {opts.n} inquiries")
@@ -725,7 +741,7 @@ async def run_store(store: Store, opts: Options, workdir: Path) -> dict[str, Any
 
             loaded = await preload(store.url, target, progress=_progress_logger(have))
             log(f"{store.name}: preloaded in {loaded['seconds']:.0f} s")
-            server = await start_leadflow(store, workdir, f"preload{target}")
+            server = await start_leadflow(store, workdir, f"preload{target}", opts.processes)
             try:
                 await warm_up(server, counter, timeout_s=180)
                 log(f"{store.name}: throughput at {target:,} leads")
@@ -876,6 +892,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         ),
         help="where to CREATE/DROP the benchmark database (loopback only)",
     )
+    p.add_argument(
+        "--processes", choices=("one", "split"), help="leadflow up's mode (default: its own)"
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = p.parse_args(argv)
     stores = [s.strip() for s in a.stores.split(",") if s.strip()]
@@ -899,6 +918,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         out=a.out,
         naive=not a.no_naive,
         quick=a.quick,
+        processes=a.processes,
     )
 
 
@@ -918,6 +938,7 @@ async def amain(opts: Options) -> dict[str, Any]:
             "preload": opts.preload,
             "connections": opts.connections,
             "quick": opts.quick,
+            "processes": opts.processes,
         },
         "method": __doc__,
         "stores": {},

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.contract import Topics, inquiry_json_schema
-from leadflow import importer, runtime
+from leadflow import importer, processes, runtime
 from leadflow.logs import configure_logging, secret_values
 from leadflow.settings import Settings, load_settings
 
@@ -25,10 +25,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run every role in one process (embedded defaults)")
     up.add_argument("--demo", action="store_true", help="seed demo team, form and admin token")
+    up.add_argument(
+        "--processes",
+        choices=["one", "split"],
+        help="one process, or the HTTP edge and the consumer in two (default: setting)",
+    )
     up.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
-    serve = sub.add_parser("serve", help="run one role, for production")
-    serve.add_argument("role", choices=[r.value for r in runtime.Role])
+    serve = sub.add_parser("serve", help="run one role (or a few), for production")
+    serve.add_argument("role", nargs="+", choices=[r.value for r in runtime.Role])
     serve.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
+    # `leadflow up` in split mode applied the configuration before starting its children.
+    serve.add_argument("--no-seed", action="store_true", help=argparse.SUPPRESS)
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     counters = sub.add_parser(
@@ -68,8 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_create_topics(settings))
     if args.command == "import":
         return asyncio.run(importer.run_import(settings, args))
-    roles = runtime.ALL_ROLES if args.command == "up" else frozenset({runtime.Role(args.role)})
-    return asyncio.run(_serve(settings, roles, demo=getattr(args, "demo", False)))
+    if args.command == "up":
+        roles = runtime.ALL_ROLES
+        split = (args.processes or settings.processes) == "split"
+    else:
+        roles = frozenset(runtime.Role(r) for r in args.role)
+        split = False
+    serving = _serve(
+        settings,
+        roles,
+        demo=getattr(args, "demo", False),
+        seed=not getattr(args, "no_seed", False),
+        split_config=config if split else None,
+        split=split,
+    )
+    return asyncio.run(serving)
 
 
 async def _counters(settings: Settings, *, repair: bool) -> int:
@@ -104,14 +124,23 @@ async def _create_topics(settings: Settings) -> int:
     return 0
 
 
-async def _serve(settings: Settings, roles: frozenset[runtime.Role], *, demo: bool) -> int:
+async def _serve(
+    settings: Settings,
+    roles: frozenset[runtime.Role],
+    *,
+    demo: bool,
+    seed: bool = True,
+    split: bool = False,
+    split_config: Path | None = None,
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
     def announce(started: runtime.Started) -> None:
-        print(f"LeadFlow is running: {', '.join(sorted(roles))}", flush=True)
+        mode = " (edge and ingest in separate processes)" if split else ""
+        print(f"LeadFlow is running: {', '.join(sorted(roles))}{mode}", flush=True)
         print(f"  http:     {started.http_url}", flush=True)
         kind = "embedded Tansu, memory only" if started.embedded_broker else "external"
         print(f"  kafka:    {started.bootstrap_servers} ({kind})", flush=True)
@@ -127,7 +156,12 @@ async def _serve(settings: Settings, roles: frozenset[runtime.Role], *, demo: bo
                 print(f"  form:     {started.http_url}/forms/{form}", flush=True)
 
     try:
-        await runtime.run(settings, roles, demo=demo, stop=stop, on_started=announce)
+        if split:
+            await processes.run_split(
+                settings, config=split_config, demo=demo, stop=stop, on_started=announce
+            )
+        else:
+            await runtime.run(settings, roles, demo=demo, stop=stop, on_started=announce, seed=seed)
     except RuntimeError as exc:
         print(f"leadflow: {exc}", file=sys.stderr)
         return 1

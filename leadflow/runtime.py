@@ -116,9 +116,11 @@ async def run(
     stop: asyncio.Event | None = None,
     on_started: Callable[[Started], None] | None = None,
     extra_tasks: Mapping[str, Callable[[], Awaitable[None]]] | None = None,
+    seed: bool = True,
 ) -> None:
     """Run the given roles until `stop` is set. `extra_tasks` are more long-running
-    tasks to supervise beside the roles (tests inject one that fails)."""
+    tasks to supervise beside the roles (tests inject one that fails). `seed=False`:
+    the start-up configuration was applied by a parent (`leadflow.processes`)."""
     stop = stop or asyncio.Event()
     started = Started()
     registry = CollectorRegistry()
@@ -167,11 +169,12 @@ async def run(
                 echo=settings.database.echo,
             )
         )
-        started.seed = await apply_configuration(db, settings, demo=demo)
+        if seed:
+            started.seed = await apply_configuration(db, settings, demo=demo)
         if started.seed.admin_token:
-            _write_token(settings.data_dir, started.seed.admin_token)
+            write_token(settings.data_dir, started.seed.admin_token)
         if started.seed.passwords:
-            started.seed.password_file = _write_passwords(settings.data_dir, started.seed.passwords)
+            started.seed.password_file = write_passwords(settings.data_dir, started.seed.passwords)
         publisher = await stack.enter_async_context(
             Publisher(
                 bootstrap,
@@ -411,14 +414,14 @@ def _bound_port(site: web.TCPSite) -> int:
     return int(sockets[0].getsockname()[1])
 
 
-def _write_token(data_dir: Path, token: str) -> None:
+def write_token(data_dir: Path, token: str) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "admin-token"
     path.write_text(token + "\n")
     path.chmod(0o600)
 
 
-def _write_passwords(data_dir: Path, passwords: dict[str, str]) -> Path:
+def write_passwords(data_dir: Path, passwords: dict[str, str]) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "demo-passwords"
     path.touch(mode=0o600, exist_ok=True)

@@ -178,6 +178,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".leadflow")
     log_level: str = "INFO"
+    processes: Literal["one", "split"] = Field(
+        default="one",
+        description="`leadflow up`: every role in one process, or the HTTP edge and the "
+        "consumer in two supervised processes (see README, Benchmarks).",
+    )
     admin_token: SecretStr | None = Field(
         default=None, description="If set, an admin token with this value is ensured at start."
     )

@@ -13,6 +13,7 @@ nothing of ours but `identity`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ SEARCH_MAX = 20_000
 _LABEL_WINDOW = 32
 _NOTE_PUNCTUATION = " \t\r\n,;:|/-–—.!?"
 
+# A field that holds a number and nothing else: "+7 (912) 345-67-89", "8-912-345-67-89".
+_BARE_NUMBER = re.compile(r"\+?[\d \t().-]{7,40}")
 # Words that say the number after them is not a phone to call back.
 _NOT_A_PHONE = re.compile(
     r"\b(?:инн|кпп|огрн(?:ип)?|бик|окпо|оквэд|октмо|снилс|паспорт\w*|р/с|к/с|л/с|"
@@ -131,6 +134,46 @@ def read_phone_field(raw: str, default_region: str = "RU") -> PhoneField:
     the note, trimmed of the punctuation that held it to the number. Raises
     `InvalidIdentity` only when the field holds no valid number at all.
     """
+    text = raw.strip()
+    if _plain_number(text, default_region):
+        # No words to search among: read it as one number (a third to a half of the
+        # CPU of the search). What does not read so is searched as before.
+        if (e164 := _russian_number(text, default_region)) is not None:
+            return PhoneField(e164, None, None)
+        with contextlib.suppress(InvalidIdentity):
+            return PhoneField(normalize_phone(raw, default_region), None, None)
+    return _search_phone_field(raw, default_region)
+
+
+def _russian_number(text: str, region: str) -> str | None:
+    """A Russian number written nationally (10 digits, or 11 after the 8 or 7 that
+    `parse` strips), checked without `parse`: +7 and its digits when valid, else None."""
+    if region.upper() != "RU" or text.startswith("+"):
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit())
+    national = digits[1:] if len(digits) == 11 else digits
+    if len(national) != 10 or national[0] == "0":
+        return None
+    number = phonenumbers.PhoneNumber(country_code=7, national_number=int(national))
+    return f"+7{national}" if phonenumbers.is_valid_number(number) else None
+
+
+def _plain_number(text: str, region: str) -> bool:
+    """Phone characters only, in a shape with one reading: international ("+44 20 7946
+    0958"), or a Russian number of 10 digits or 11 after a 7 or 8. Elsewhere a lenient
+    parse may read a different number than the search (a German "8 039 604381" is one
+    number to `parse`, a note "8" and a number to the search)."""
+    if not _BARE_NUMBER.fullmatch(text):
+        return False
+    if text.startswith("+"):
+        return True
+    digits = [ch for ch in text if ch.isdigit()]
+    return region.upper() == "RU" and (
+        len(digits) == 10 or (len(digits) == 11 and digits[0] in "78")
+    )
+
+
+def _search_phone_field(raw: str, default_region: str) -> PhoneField:
     phones = find_phones(raw, default_region)
     if not phones:
         if any(ch.isalpha() for ch in raw):
