@@ -159,6 +159,10 @@ class ConnectorEndpoints:
         secret_names = _secret_fields(model)
         if unknown := sorted(set(secrets) - set(secret_names)):
             raise invalid({f"secrets.{n}": "not a secret of this kind" for n in unknown})
+        # A secret among the settings would be stored in clear and then dropped from
+        # the connector, which would fail to load: refuse it and say where it goes.
+        if misplaced := sorted(set(body.settings) & set(secret_names)):
+            raise invalid({f"settings.{n}": "a secret: send it in secrets" for n in misplaced})
         data = {**body.settings, **secrets, "name": name, "team": body.team, "active": body.active}
         try:
             valid = model.model_validate(data)

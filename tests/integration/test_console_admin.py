@@ -142,6 +142,17 @@ async def test_connector_secrets_are_write_only_and_encrypted(db: Database) -> N
         assert await session.scalar(select(ConnectorConfig.secrets)) is None
 
 
+async def test_a_secret_sent_among_the_settings_is_refused_not_dropped(db: Database) -> None:
+    admin = await token_of(db, await make_user(db, "root@x.test", "admin"))
+    body = {"kind": "telegram", "name": "bot", "settings": {"mode": "polling", "token": "1:S"}}
+    async with console_client(db) as client:
+        refused = await client.post("/api/v1/admin/connectors", json=body, headers=admin)
+        assert refused.status == 422
+        assert "settings.token" in (await refused.json())["errors"]
+        assert "1:S" not in await refused.text()
+        assert (await client.get("/api/v1/admin/connectors/bot", headers=admin)).status == 404
+
+
 async def test_connector_secrets_at_rest_are_ciphertext(db: Database) -> None:
     admin = await token_of(db, await make_user(db, "root@x.test", "admin"))
     body = {"kind": "phone_webhook", "name": "pbx", "secrets": {"secret": "hmac-key-value"}}
