@@ -25,7 +25,7 @@ from pydantic import (
 
 from crm_store.people import TokenView, UserView
 from ingest.contract import InvalidIdentity, normalize_email
-from ingest.hours import check_hours, check_timezone, known_timezones
+from ingest.hours import check_hours, check_timezone, full_week, known_timezones
 
 # Bounds of every integer the API takes, declared in the OpenAPI document: ids are
 # positive 32-bit (the store's INTEGER), offsets and counts are capped so that no
@@ -121,7 +121,11 @@ WorkingHours = Annotated[
         Annotated[list[HourSpan], Field(max_length=24)],
     ],
     AfterValidator(check_hours),
-    Field(description="Per weekday, [start, end] spans as HH:MM within 00:00-24:00."),
+    AfterValidator(full_week),
+    Field(
+        description="Per weekday, [start, end] spans as HH:MM within 00:00-24:00; a day "
+        "missing or [] is a day off ({} is never working; null, always)."
+    ),
 ]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
 Status = Literal["new", "in_progress", "converted", "junk"]

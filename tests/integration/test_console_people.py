@@ -340,4 +340,32 @@ async def test_people_page_keeps_every_interval_of_a_day_in_the_edit_form(db: Da
         form = html[html.index(f'data-api="{path}" data-method="PATCH"') :]
         saved = re.search(r"name=\"working_hours\" data-json value='([^']*)'", form)
         assert saved is not None, form[:2000]
-        assert json.loads(unescape(saved.group(1))) == hours
+        # Stored with every day present: the days not sent are days off.
+        week = {d: [] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        assert json.loads(unescape(saved.group(1))) == {**week, "mon": hours["mon"]}
+
+
+@pytest.mark.parametrize("off", [{}, {d: [] for d in ("mon", "sat", "sun")}], ids=["empty", "some"])
+async def test_a_manager_with_every_day_off_gets_no_leads(db: Database, off: Any) -> None:
+    """The grid with "day off" ticked on every day: never on duty, neither in the dry
+    run nor for real leads, and shown so on the people page; null stays "always"."""
+    members = await seed_team(db, members=1)
+    admin = await token_of(db, await make_user(db, "root@x.test", "admin"))
+    async with console_client(db) as client:
+        path = f"/api/v1/admin/users/{members[0]}"
+        changed = await client.patch(path, json={"working_hours": off}, headers=admin)
+        assert changed.status == 200, await changed.text()
+        assert (await changed.json())["working_hours"]["tue"] == []
+        for at in ("2026-12-02T11:00:00+03:00", "2026-12-05T03:00:00-05:00"):
+            result = await (
+                await client.post(DRY, json={"email": "c@example.com", "at": at}, headers=admin)
+            ).json()
+            assert result["assignee_id"] is None, result
+            assert "outside hours" in result["reasons"]["assignment"]
+        assert await _lead_to(db, 1) == [None]
+        await sign_in(client, "root@x.test")
+        html = await (await client.get("/admin/people")).text()
+        assert "never (every day off)" in html
+        back = await client.patch(path, json={"working_hours": None}, headers=admin)
+        assert (await back.json())["working_hours"] is None
+        assert await _lead_to(db, 1) == [members[0]]
