@@ -20,6 +20,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -582,11 +584,14 @@ class SpamThresholdsBody(Strict):
     max_links: int = Field(default=2, ge=0, le=1_000_000)
     classifier_weight: float = Field(default=1.25, ge=0, le=1000, allow_inf_nan=False)
 
-    @model_validator(mode="after")
-    def _bands(self) -> SpamThresholdsBody:
-        if self.junk < self.suspicious:
-            raise ValueError("junk must be at least suspicious")
-        return self
+    # A field validator, so the 422 names "junk" and the page shows it beside that field.
+    @field_validator("junk")
+    @classmethod
+    def _bands(cls, junk: float, info: ValidationInfo) -> float:
+        suspicious = info.data.get("suspicious")
+        if suspicious is not None and junk < suspicious:
+            raise ValueError(f"must be at least the suspicious threshold ({suspicious:g})")
+        return junk
 
 
 class RuleSettings(BaseModel):

@@ -97,5 +97,17 @@ function submitAdminForm(event) {
   else if (form.dataset.dryRun) { event.preventDefault(); dryRun(form); }
 }
 
+// A number that may not be below another field of its form (spam: junk >= suspicious):
+// the browser refuses it as the API would, beside the field.
+function followMinimum(event) {
+  const form = event.target.form;
+  if (!form) return;
+  for (const el of form.querySelectorAll("[data-min-from]")) {
+    const other = form.elements.namedItem(el.dataset.minFrom);
+    if (other && other.value !== "") el.min = other.value;
+  }
+}
+
+document.addEventListener("input", followMinimum);
 document.addEventListener("submit", prepareAdminForm, true);
 document.addEventListener("submit", submitAdminForm);
