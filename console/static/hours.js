@@ -58,7 +58,7 @@
       const off = row.querySelector("[data-off]").checked;
       row.toggleAttribute("data-off", off);
       for (const el of row.querySelectorAll(".hours-spans input, [data-add-span]")) el.disabled = off;
-      if (off) continue;
+      if (off) { hours[row.dataset.day] = []; continue; }
       const spans = [];
       for (const span of row.querySelectorAll(".hours-span")) {
         const [from, to] = span.querySelectorAll("input[type=time]");
