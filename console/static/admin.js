@@ -84,7 +84,11 @@ async function dryRun(form) {
     const dt = document.createElement("dt");
     dt.textContent = out.dataset["l" + step.charAt(0).toUpperCase() + step.slice(1)] || step;
     const dd = document.createElement("dd");
-    dd.textContent = sentence;
+    // The server's sentence in the viewer's language and zone where the step has a
+    // code; else the pipeline's own (English) sentence.
+    const detail = data.details && data.details[step];
+    dd.textContent = (detail && detail.text) || sentence;
+    if (detail) dd.dataset.code = detail.code;
     dd.dataset.step = step;
     list.append(dt, dd);
   }

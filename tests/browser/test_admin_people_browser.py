@@ -239,7 +239,7 @@ async def every_day_off_means_never(page: Page, base: str, token: str, uid: int)
         at="2026-12-07T05:00",
     )
     assert outcome == "queued" and "Partners" in headline, headline
-    assert "outside hours" in reasons
+    assert "is outside working hours" in reasons
 
 
 async def test_admin_makes_a_manager_who_gets_leads_then_absence_reset_deactivate_ru(
@@ -312,7 +312,9 @@ async def test_admin_makes_a_manager_who_gets_leads_then_absence_reset_deactivat
         assert await page.evaluate("window.__xss") is None
         outcome, headline, reasons = await dry_run(page, email="next@vega.test", text="Ремонт")
         assert outcome == "new_lead" and "Вера Новая" in headline, headline
-        assert "at capacity" in reasons
+        # The reasons in Russian, the deadline in Moscow time and relative to now.
+        assert "нет места (0/0 открытых лидов)" in reasons, reasons
+        assert "Первый контакт до" in reasons and "через 30 мин" in reasons, reasons
         await csrf_is_required(page)
         await sla_and_escalation_with_form_controls(page, base, token)
 
@@ -335,7 +337,7 @@ async def test_admin_makes_a_manager_who_gets_leads_then_absence_reset_deactivat
         await page.goto(f"{base}/admin/rules")
         outcome, headline, reasons = await dry_run(page, email="later@vega.test")
         assert outcome == "queued", headline
-        assert "Вера Новая on absence" in reasons
+        assert "Вера Новая отсутствует" in reasons, reasons
 
         # A generated password, shown once, signs her in; the manager cannot use admin pages.
         await page.goto(f"{base}/admin/people")
@@ -464,7 +466,8 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
         )
         assert outcome == "queued", headline
         assert "Partners" in headline
-        assert "rule #1 (priority 7)" in reasons and "Boris Petrov-Vodkin outside hours" in reasons
+        assert "Rule #1 (priority 7) matched" in reasons, reasons
+        assert "Boris Petrov-Vodkin is outside working hours" in reasons
         outcome, headline, reasons = await dry_run(
             page,
             email="buyer@partner.test",
@@ -473,8 +476,10 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
             at="2026-12-07T05:00",  # Monday 13:00 in Moscow
         )
         assert outcome == "new_lead" and "Boris Petrov" in headline and "Partners" in headline
+        # Monday 13:00 in Moscow: due 30 min later, shown in New York time.
+        assert "5:30\u202fAM EST, in 30 min" in reasons, reasons
         outcome, headline, reasons = await dry_run(page, email="plain@x.test")
-        assert "no rule matched" in reasons and "Sales" in headline
+        assert "No rule matched" in reasons and "Sales" in headline
         await dry_run(
             page,
             email="buyer@partner.test",

@@ -288,6 +288,31 @@ async def test_dry_run_at_a_moment_outside_working_hours(db: Database) -> None:
         ).json()
         assert result["assignee_id"] == members[1]
         assert "Manager 0 outside hours" in result["reasons"]["assignment"]
+        # The same reasons as codes, and as sentences in the admin's language and zone.
+        assignment = result["details"]["assignment"]
+        assert assignment["code"] == "assigned"
+        assert assignment["params"]["skipped"] == [
+            {"name": "Manager 0", "code": "outside_hours", "count": None, "limit": None}
+        ]
+        assert result["deadline_at"] == "2026-12-05T09:30:00Z"  # a web form: 30 min
+        assert result["details"]["deadline"]["code"] == "first_contact_due"
+        deadline = result["details"]["deadline"]["text"].replace("\u202f", " ")
+        assert "9:30 AM UTC, in 30 min" in deadline
+        for language, zone, seen in (
+            ("ru", "Europe/Moscow", ["12:30", "через 30 мин", "Manager 0 вне рабочих часов"]),
+            ("en", "America/New_York", ["4:30 AM", "in 30 min", "Manager 0 is outside working"]),
+        ):
+            admin_id = (await (await client.get("/api/v1/me", headers=admin)).json())["id"]
+            mine = {"language": language, "timezone": zone}
+            await client.patch(f"/api/v1/admin/users/{admin_id}", json=mine, headers=admin)
+            read = await (
+                await client.post(
+                    DRY, json={"email": "c@example.com", "at": saturday}, headers=admin
+                )
+            ).json()
+            shown = " ".join(d["text"] for d in read["details"].values()).replace("\u202f", " ")
+            assert all(part in shown for part in seen), shown
+            assert read["reasons"] == result["reasons"]  # the old field as it was
 
 
 async def test_people_and_rules_pages_render_forms_without_json(db: Database) -> None:
