@@ -208,6 +208,8 @@ async def sla_and_escalation_with_form_controls(page: Page, base: str, token: st
     assert "at least the suspicious" in await field_error(spam, "junk")
     await spam.locator('[name="junk"]').fill("2.5")
     await submit(page, spam)
+    await page.locator("#sla").scroll_into_view_if_needed()
+    await page.locator("#sla").screenshot(path=str(DOCS / "console-rules-deadlines.png"))
     thresholds = (await api(base, token, "/api/v1/admin/settings"))["spam_thresholds"]
     assert (thresholds["suspicious"], thresholds["junk"], thresholds["max_recent_from_ip"]) == (
         2,
