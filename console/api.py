@@ -80,6 +80,7 @@ class ConsoleApi:
                 sla_defaults=sla_defaults,
                 default_team=default_team,
                 default_region=default_region,
+                catalogs=catalogs,
             ).endpoints(),
             ReportEndpoints(db, region=default_region).endpoints(),
             ReviewEndpoints(db, publish).endpoints(),

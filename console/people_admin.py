@@ -14,7 +14,7 @@ import asyncio
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -25,9 +25,11 @@ from pydantic import (
     model_validator,
 )
 
+from console import display
 from console.admin import AbsenceItems
-from console.http import ApiError, Call, Endpoint, collect, invalid, route
+from console.http import ApiError, Call, Endpoint, collect, invalid, reader_gettext, route
 from console.passwords import generate_password, hash_password
+from console.reason_text import reason_text
 from console.schemas import (
     FIRST_DAY,
     LAST_DAY,
@@ -42,7 +44,7 @@ from console.schemas import (
 from crm_store import people, sessions
 from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, normalize_phone
-from ingest.contract.i18n import N_
+from ingest.contract.i18n import N_, Catalogs
 from ingest.dry_run import preview
 from ingest.pipeline import Policy
 
@@ -85,6 +87,12 @@ class DryRunBody(Strict):
         return self
 
 
+class DryRunReason(BaseModel):
+    code: str
+    params: dict[str, Any]
+    text: str | None = Field(description="The reason in the caller's language; null: unknown code.")
+
+
 class DryRunResult(BaseModel):
     outcome: str = Field(
         description="new_lead, junk_lead, appended, logged, recorded_only or telegram_link."
@@ -94,6 +102,14 @@ class DryRunResult(BaseModel):
     team: str | None
     reasons: dict[str, str] = Field(description="The pipeline's sentences by step.")
     at: datetime
+    details: dict[str, DryRunReason] = Field(
+        default_factory=dict,
+        description="The reasons by step as codes and parameters, with `text` in the "
+        "caller's language and time zone (steps without a code are only in `reasons`).",
+    )
+    deadline_at: datetime | None = Field(
+        default=None, description="When the first contact would be due (UTC)."
+    )
 
 
 class PeopleAdminEndpoints:
@@ -104,8 +120,10 @@ class PeopleAdminEndpoints:
         sla_defaults: Mapping[str, int] | None = None,
         default_team: str | None = None,
         default_region: str = "RU",
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._db = db
+        self._catalogs = catalogs
         self._policy = Policy(sla_minutes=dict(sla_defaults)) if sla_defaults else Policy()
         self._default_team = default_team
         self._region = default_region
@@ -160,6 +178,18 @@ class PeopleAdminEndpoints:
                 )
             finally:
                 await session.rollback()
+        gettext = reader_gettext(call.request, call.auth, self._catalogs)
+        language = self._language(call)
+        where = display.zone(call.who.timezone)
+        details = {
+            step: DryRunReason(
+                code=reason.code,
+                params=dict(reason.params),
+                text=reason_text(reason, gettext, language, where, at),
+            )
+            for step, reason in outcome.details.items()
+        }
+        due = outcome.details.get("deadline")
         return DryRunResult(
             outcome=outcome.kind,
             assignee_id=outcome.assignee_id,
@@ -167,7 +197,15 @@ class PeopleAdminEndpoints:
             team=outcome.team,
             reasons=dict(outcome.reasons),
             at=at,
+            details=details,
+            deadline_at=datetime.fromisoformat(str(due.params["due_at"])) if due else None,
         )
+
+    def _language(self, call: Call) -> str:
+        if self._catalogs is None:
+            return "en"
+        accept = call.request.headers.get("Accept-Language")
+        return self._catalogs.match(call.who.language, accept) or "en"
 
     def _inquiry(self, body: DryRunBody, at: datetime) -> Inquiry:
         phone = body.phone or None

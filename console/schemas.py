@@ -20,12 +20,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from crm_store.people import TokenView, UserView
 from ingest.contract import InvalidIdentity, normalize_email
-from ingest.hours import check_hours, check_timezone, known_timezones
+from ingest.hours import check_hours, check_timezone, full_week, known_timezones
 
 # Bounds of every integer the API takes, declared in the OpenAPI document: ids are
 # positive 32-bit (the store's INTEGER), offsets and counts are capped so that no
@@ -121,7 +123,11 @@ WorkingHours = Annotated[
         Annotated[list[HourSpan], Field(max_length=24)],
     ],
     AfterValidator(check_hours),
-    Field(description="Per weekday, [start, end] spans as HH:MM within 00:00-24:00."),
+    AfterValidator(full_week),
+    Field(
+        description="Per weekday, [start, end] spans as HH:MM within 00:00-24:00; a day "
+        "missing or [] is a day off ({} is never working; null, always)."
+    ),
 ]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
 Status = Literal["new", "in_progress", "converted", "junk"]
@@ -578,11 +584,14 @@ class SpamThresholdsBody(Strict):
     max_links: int = Field(default=2, ge=0, le=1_000_000)
     classifier_weight: float = Field(default=1.25, ge=0, le=1000, allow_inf_nan=False)
 
-    @model_validator(mode="after")
-    def _bands(self) -> SpamThresholdsBody:
-        if self.junk < self.suspicious:
-            raise ValueError("junk must be at least suspicious")
-        return self
+    # A field validator, so the 422 names "junk" and the page shows it beside that field.
+    @field_validator("junk")
+    @classmethod
+    def _bands(cls, junk: float, info: ValidationInfo) -> float:
+        suspicious = info.data.get("suspicious")
+        if suspicious is not None and junk < suspicious:
+            raise ValueError(f"must be at least the suspicious threshold ({suspicious:g})")
+        return junk
 
 
 class RuleSettings(BaseModel):

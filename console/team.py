@@ -92,7 +92,7 @@ def state_of(row: BoardRow, now: datetime) -> State:
     try:
         hours = (
             WeeklyHours.from_mapping(row.working_hours)
-            if row.working_hours
+            if row.working_hours is not None
             else WeeklyHours.always()
         )
         working = is_working(hours, display.zone(row.timezone), now)

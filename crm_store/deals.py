@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from crm_store.accounts import Principal
+from crm_store.deal_history import DealChangeItem, deal_changes, record_deal_change
 from crm_store.leads import AssigneeView
 from crm_store.models import Activity, AppUser, Company, Contact, Deal, Lead
 from crm_store.scope import deal_scope, lead_scope
@@ -91,6 +92,8 @@ class DealRecord(BaseModel):
     company: PartyLink | None
     lead: LeadRow | None
     activities: list[TimelineItem]
+    # Stage and amount changes, newest first (crm_store.deal_history).
+    history: list[DealChangeItem] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +231,7 @@ async def deal_record(
         activities=await timeline(
             session, lead_ids=[leads[0].id] if leads else [], deal_ids=[deal.id]
         ),
+        history=await deal_changes(session, deal),
     )
 
 
@@ -243,10 +247,12 @@ async def change_deal(
     )
     if deal is None:
         return False
+    before: dict[str, object] = {"stage": deal.stage, "amount": deal.amount}
     if change.stage is not None and change.stage != deal.stage:
         deal.stage = change.stage
         deal.closed_at = now if change.stage in CLOSED else None
     if change.amount_given:
         deal.amount = change.amount
+    record_deal_change(session, deal, who, before, now)
     await session.flush()
     return True

@@ -11,7 +11,7 @@ and the pipeline, never Kafka or the console.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -32,6 +32,7 @@ from ingest.pipeline import (
     TeamView,
     decide,
 )
+from ingest.reasons import Reason, explain
 
 Kind = Literal["new_lead", "junk_lead", "appended", "logged", "recorded_only", "telegram_link"]
 
@@ -46,6 +47,8 @@ class Outcome:
     assignee_name: str | None
     team: str | None
     reasons: Mapping[str, str] = field(default_factory=dict)
+    # The same reasons as codes and parameters (`ingest.reasons`), where it has them.
+    details: Mapping[str, Reason] = field(default_factory=dict)
 
 
 def describe(decision: Decision, teams: Mapping[str, TeamView]) -> Outcome:
@@ -94,4 +97,5 @@ async def preview(
         lock=False,
     )
     decision = decide(inquiry, snapshot, now, judgement.policy(policy))
-    return describe(decision, snapshot.teams)
+    outcome = describe(decision, snapshot.teams)
+    return replace(outcome, details=explain(decision, inquiry, snapshot, now))

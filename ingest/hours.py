@@ -68,3 +68,15 @@ def check_hours(
                 )
         checked[day] = [(p[2], p[3]) for p in parsed]
     return checked
+
+
+def full_week(
+    spec: Mapping[str, Sequence[tuple[str, str]]],
+) -> dict[str, list[tuple[str, str]]]:
+    """`spec` with every weekday present, a missing one as [] (a day off).
+
+    Stored hours then say outright which days are off: `{}` (what the grid used to
+    send for "every day off") would otherwise look like "no hours set" to a reader
+    that treats an empty mapping as unset. None, not a mapping, means "always".
+    """
+    return {day: list(spec.get(day, ())) for day in WEEKDAYS}

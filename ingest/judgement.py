@@ -137,7 +137,8 @@ def _member_state(m: intake.MemberRow) -> MemberState:
         problems.append(problem)
         timezone = "UTC"
     hours = WeeklyHours.always()
-    if m.working_hours:
+    # Only None is "always": {} or a week of [] is an admin's "every day off".
+    if m.working_hours is not None:
         try:
             hours = WeeklyHours.from_mapping(
                 {day: [tuple(span) for span in spans] for day, spans in m.working_hours.items()}

@@ -57,18 +57,35 @@ class TeamChoice:
     reason: str
 
 
-def pick_team(inquiry: Inquiry, rules: Sequence[RoutingRule], default_team: str) -> TeamChoice:
-    """The first rule (by priority, then list order) that matches, else the connector's
-    team hint, else `default_team`."""
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """The rule that sends an inquiry to its team: `number` counts from 1 in list order."""
+
+    number: int
+    rule: RoutingRule
+    criteria: tuple[tuple[str, str], ...]
+
+
+def matching_rule(inquiry: Inquiry, rules: Sequence[RoutingRule]) -> RuleMatch | None:
+    """The first rule (by priority, then list order) whose every condition holds."""
     # The facts cost a phone parse and a pass over the text: only rules need them.
     facts = _facts(inquiry) if rules else {}
     ordered = sorted(enumerate(rules), key=lambda pair: (pair[1].priority, pair[0]))
     for position, rule in ordered:
         criteria = _criteria(rule)
         if all(_holds(facts.get(name), name, wanted) for name, wanted in criteria):
-            shown = ", ".join(f"{name}={wanted}" for name, wanted in criteria) or "any"
-            reason = f"rule #{position + 1} (priority {rule.priority}): {shown}"
-            return TeamChoice(rule.team, reason)
+            return RuleMatch(position + 1, rule, tuple((n, str(w)) for n, w in criteria))
+    return None
+
+
+def pick_team(inquiry: Inquiry, rules: Sequence[RoutingRule], default_team: str) -> TeamChoice:
+    """The first rule (by priority, then list order) that matches, else the connector's
+    team hint, else `default_team`."""
+    matched = matching_rule(inquiry, rules)
+    if matched is not None:
+        shown = ", ".join(f"{name}={wanted}" for name, wanted in matched.criteria) or "any"
+        reason = f"rule #{matched.number} (priority {matched.rule.priority}): {shown}"
+        return TeamChoice(matched.rule.team, reason)
     if inquiry.routing.team:
         return TeamChoice(inquiry.routing.team, "no rule matched; the connector's team")
     return TeamChoice(default_team, "no rule matched; the default team")
@@ -216,21 +233,43 @@ def assign(
     return Assignment(chosen.user_id, reason, state)
 
 
-def ineligibility(member: MemberState, now: datetime) -> str | None:
+SkipCode = Literal["deactivated", "unusable", "absent", "outside_hours", "daily_cap", "capacity"]
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Why a member cannot take a lead, as a code and its numbers (for people to read
+    in their own language); `text` is the English sentence the lead's history keeps."""
+
+    code: SkipCode
+    text: str
+    count: int | None = None
+    limit: int | None = None
+
+
+def why_ineligible(member: MemberState, now: datetime) -> Skip | None:
     """Why `member` cannot take a lead at `now`, or None when they can."""
     if not member.active:
-        return "deactivated"
+        return Skip("deactivated", "deactivated")
     if member.unusable is not None:
-        return f"ineligible: {member.unusable}"
+        return Skip("unusable", f"ineligible: {member.unusable}")
     if any(absence.contains(now) for absence in member.absences):
-        return "on absence"
+        return Skip("absent", "on absence")
     if not is_working(member.working_hours, member.timezone, now):
-        return "outside hours"
+        return Skip("outside_hours", "outside hours")
     if member.daily_cap is not None and member.assigned_today >= member.daily_cap:
-        return f"at daily cap ({member.assigned_today}/{member.daily_cap})"
+        text = f"at daily cap ({member.assigned_today}/{member.daily_cap})"
+        return Skip("daily_cap", text, member.assigned_today, member.daily_cap)
     if member.capacity is not None and member.open_leads >= member.capacity:
-        return f"at capacity ({member.open_leads}/{member.capacity} open)"
+        text = f"at capacity ({member.open_leads}/{member.capacity} open)"
+        return Skip("capacity", text, member.open_leads, member.capacity)
     return None
+
+
+def ineligibility(member: MemberState, now: datetime) -> str | None:
+    """Why `member` cannot take a lead at `now` (a sentence), or None when they can."""
+    skip = why_ineligible(member, now)
+    return None if skip is None else skip.text
 
 
 def _previous_manager_note(

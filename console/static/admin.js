@@ -84,7 +84,11 @@ async function dryRun(form) {
     const dt = document.createElement("dt");
     dt.textContent = out.dataset["l" + step.charAt(0).toUpperCase() + step.slice(1)] || step;
     const dd = document.createElement("dd");
-    dd.textContent = sentence;
+    // The server's sentence in the viewer's language and zone where the step has a
+    // code; else the pipeline's own (English) sentence.
+    const detail = data.details && data.details[step];
+    dd.textContent = (detail && detail.text) || sentence;
+    if (detail) dd.dataset.code = detail.code;
     dd.dataset.step = step;
     list.append(dt, dd);
   }
@@ -97,5 +101,17 @@ function submitAdminForm(event) {
   else if (form.dataset.dryRun) { event.preventDefault(); dryRun(form); }
 }
 
+// A number that may not be below another field of its form (spam: junk >= suspicious):
+// the browser refuses it as the API would, beside the field.
+function followMinimum(event) {
+  const form = event.target.form;
+  if (!form) return;
+  for (const el of form.querySelectorAll("[data-min-from]")) {
+    const other = form.elements.namedItem(el.dataset.minFrom);
+    if (other && other.value !== "") el.min = other.value;
+  }
+}
+
+document.addEventListener("input", followMinimum);
 document.addEventListener("submit", prepareAdminForm, true);
 document.addEventListener("submit", submitAdminForm);

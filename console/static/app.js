@@ -96,6 +96,51 @@ function showMessage(form, text, outcome) {
   box.dataset.outcome = named;
 }
 
+// The control a 422's field key ("minutes.phone", "settings.port") names in `form`; a
+// connector's own "name" comes back as "settings.name".
+function fieldOf(form, key) {
+  const named = (name) => {
+    const el = form.elements.namedItem(name);
+    return el && el.setAttribute ? el : null;
+  };
+  return named(key) || (key.includes(".") ? named(key.slice(key.indexOf(".") + 1)) : null);
+}
+
+function clearFieldErrors(form) {
+  for (const box of form.querySelectorAll("p.field-error")) box.remove();
+  for (const el of form.querySelectorAll("[data-described-before]")) {
+    const before = el.dataset.describedBefore;
+    if (before) el.setAttribute("aria-describedby", before); else el.removeAttribute("aria-describedby");
+    el.removeAttribute("data-described-before");
+    el.removeAttribute("aria-invalid");
+  }
+}
+
+// A 422's field errors each beside its field, tied to it with aria-describedby (as the
+// form builder does); returns how many found their field.
+let fieldErrorCount = 0;
+function placeFieldErrors(form, errors) {
+  let placed = 0;
+  for (const [key, sentence] of Object.entries(errors || {})) {
+    const el = fieldOf(form, key);
+    if (!el) continue;
+    const box = document.createElement("p");
+    fieldErrorCount += 1;
+    box.id = "field-error-" + fieldErrorCount;
+    box.className = "field-error";
+    box.dataset.field = key;
+    box.textContent = sentence;
+    // After the <label> that wraps the control (grid forms), else after the control.
+    const label = el.closest("label");
+    (label && form.contains(label) ? label : el).insertAdjacentElement("afterend", box);
+    if (!el.hasAttribute("data-described-before")) el.dataset.describedBefore = el.getAttribute("aria-describedby") || "";
+    el.setAttribute("aria-describedby", ((el.getAttribute("aria-describedby") || "") + " " + box.id).trim());
+    el.setAttribute("aria-invalid", "true");
+    placed += 1;
+  }
+  return placed;
+}
+
 async function submitApiForm(event) {
   const form = event.target.closest("form[data-api]");
   if (!form) return;
@@ -123,10 +168,13 @@ async function submitApiForm(event) {
   }
   let data = null;
   try { data = await response.json(); } catch (err) { data = null; }
+  clearFieldErrors(form);
   if (!response.ok) {
     // A test the server cannot run (501) is not a failure of the connector: grey.
     const untestable = response.status === 501 && form.dataset.then === "show";
-    showMessage(form, (data && data.detail) || (t("tFailed", "Failed:") + " " + response.status),
+    const placed = response.status === 422 && data ? placeFieldErrors(form, data.errors) : 0;
+    const sentence = placed && placed === Object.keys(data.errors).length ? t("tInvalid", "") : "";
+    showMessage(form, sentence || (data && data.detail) || (t("tFailed", "Failed:") + " " + response.status),
       untestable ? "not_testable" : "failed");
     return;
   }

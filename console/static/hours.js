@@ -1,6 +1,6 @@
 // The working-hours grid and the time-zone picker (templates/_hours_grid.html).
-// The grid keeps its hidden input's JSON ({"mon": [["09:00", "18:00"]], ...}, or null
-// for "always") in step with what is ticked and typed, and refuses in the browser what
+// The grid keeps its hidden input's JSON ({"mon": [["09:00", "18:00"]], ..., "sun": []},
+// every day present, or null for "always") in step with what is ticked and typed, and refuses in the browser what
 // the API would refuse (an interval that ends before it starts, overlaps), beside it.
 "use strict";
 
@@ -58,7 +58,7 @@
       const off = row.querySelector("[data-off]").checked;
       row.toggleAttribute("data-off", off);
       for (const el of row.querySelectorAll(".hours-spans input, [data-add-span]")) el.disabled = off;
-      if (off) continue;
+      if (off) { hours[row.dataset.day] = []; continue; }
       const spans = [];
       for (const span of row.querySelectorAll(".hours-span")) {
         const [from, to] = span.querySelectorAll("input[type=time]");
@@ -72,7 +72,9 @@
       for (let i = 1; i < spans.length; i += 1) {
         if (minutes(spans[i][0]) < minutes(spans[i - 1][1])) refuse(grid, spans[i][2], grid.dataset.tOverlap);
       }
-      if (spans.length) hours[row.dataset.day] = spans.map(([s, e]) => [s, e]);
+      // Every day is sent, a day off as []: a week of days off is "never on duty",
+      // not {} (which once read as "no hours set", i.e. always working).
+      hours[row.dataset.day] = spans.map(([s, e]) => [s, e]);
     }
     hidden.value = JSON.stringify(hours);
   }

@@ -114,7 +114,7 @@ async def phone_checks(browser: Browser, locale: str, zone: str, base: str, pw: 
         await sign_in(phone, base, ADMIN, pw)
         for path, scope in (
             ("/admin/people", "main"),
-            ("/admin/rules", "#routing-rules, #dry-run"),
+            ("/admin/rules", "#routing-rules, #dry-run, #sla, #spam-thresholds"),
         ):
             await phone.goto(f"{base}{path}")
             if await phone.locator("details").count():
@@ -156,6 +156,92 @@ async def csrf_is_required(page: Page) -> None:
             body: JSON.stringify({email: 'x@y.test'})})).status"""
     )
     assert status == 403
+
+
+async def field_error(form: Locator, name: str) -> str:
+    """The sentence shown beside field `name` (tied to it by aria-describedby)."""
+    field = form.locator(f'[name="{name}"]')
+    box = form.locator(f'p.field-error[data-field="{name}"]')
+    await box.wait_for(timeout=10_000)
+    described = await field.get_attribute("aria-describedby") or ""
+    assert await box.get_attribute("id") in described.split()
+    assert await field.get_attribute("aria-invalid") == "true"
+    return await box.text_content() or ""
+
+
+async def sla_and_escalation_with_form_controls(page: Page, base: str, token: str) -> None:
+    """Deadlines, escalation and spam thresholds edited with fields, checked in the
+    browser and by the API (the refusal beside its field)."""
+    sla = page.locator("#sla form.sla-form")
+    phone = sla.locator('[name="minutes.phone"]')
+    await phone.fill("0")
+    assert await phone.evaluate("el => el.validity.rangeUnderflow")
+    await sla.evaluate("f => { f.noValidate = true }")  # what the API says, past the browser
+    await sla.locator("button[type=submit]").click()
+    assert "greater than or equal to 1" in await field_error(sla, "minutes.phone")
+    assert (
+        await sla.locator("p.error").text_content()
+        == "Форма не сохранена; посмотрите отмеченные поля."
+    )
+    await phone.fill("20")
+    await sla.locator('[name="minutes.email"]').fill("45")
+    await submit(page, sla)
+    saved = (await api(base, token, "/api/v1/admin/settings"))["sla_minutes"]
+    assert (saved["phone"], saved["email"], saved["web_form"]) == (20, 45, 30)
+    assert await page.locator('#sla [name="minutes.phone"]').input_value() == "20"
+
+    escalation = page.locator("#sla form.escalation-form", has_text="Sales")
+    await escalation.locator('select[name="escalation"]').select_option("notify_head")
+    await escalation.locator('[name="escalation_grace_minutes"]').fill("30")
+    await submit(page, escalation)
+    sales = next(
+        t for t in (await api(base, token, "/api/v1/admin/teams"))["items"] if t["name"] == "Sales"
+    )
+    assert (sales["escalation"], sales["escalation_grace_minutes"]) == ("notify_head", 30)
+
+    spam = page.locator("#spam-thresholds form")
+    await spam.locator('[name="suspicious"]').fill("2")
+    await spam.locator('[name="junk"]').fill("1.5")
+    assert await spam.locator('[name="junk"]').evaluate("el => el.validity.rangeUnderflow")
+    await spam.evaluate("f => { f.noValidate = true }")
+    await spam.locator("button[type=submit]").click()
+    assert "at least the suspicious" in await field_error(spam, "junk")
+    await spam.locator('[name="junk"]').fill("2.5")
+    await submit(page, spam)
+    await page.locator("#sla").scroll_into_view_if_needed()
+    await page.locator("#sla").screenshot(path=str(DOCS / "console-rules-deadlines.png"))
+    thresholds = (await api(base, token, "/api/v1/admin/settings"))["spam_thresholds"]
+    assert (thresholds["suspicious"], thresholds["junk"], thresholds["max_recent_from_ip"]) == (
+        2,
+        2.5,
+        10,
+    )
+
+
+async def every_day_off_means_never(page: Page, base: str, token: str, uid: int) -> None:
+    """Every day ticked "day off" in the grid: a manager never on duty, not always."""
+    await page.goto(f"{base}/admin/people")
+    form = (await open_user(page, uid)).locator("form.edit-user")
+    for box in await form.locator("[data-hours-grid] input[data-off]").all():
+        await box.check()
+    await submit(page, form)
+    hours = (await api(base, token, f"/api/v1/admin/users/{uid}"))["working_hours"]
+    assert hours == {day: [] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    assert "never (every day off)" in (
+        await page.locator(f'tr[data-user="{uid}"]').text_content() or ""
+    )
+    form = (await open_user(page, uid)).locator("form.edit-user")
+    assert not await form.locator("[data-always]").is_checked()
+    await page.goto(f"{base}/admin/rules")
+    outcome, headline, reasons = await dry_run(
+        page,
+        email="b@partner.test",
+        phone="+74951234567",
+        utm_source="partner",
+        at="2026-12-07T05:00",
+    )
+    assert outcome == "queued" and "Partners" in headline, headline
+    assert "is outside working hours" in reasons
 
 
 async def test_admin_makes_a_manager_who_gets_leads_then_absence_reset_deactivate_ru(
@@ -228,8 +314,11 @@ async def test_admin_makes_a_manager_who_gets_leads_then_absence_reset_deactivat
         assert await page.evaluate("window.__xss") is None
         outcome, headline, reasons = await dry_run(page, email="next@vega.test", text="Ремонт")
         assert outcome == "new_lead" and "Вера Новая" in headline, headline
-        assert "at capacity" in reasons
+        # The reasons in Russian, the deadline in Moscow time and relative to now.
+        assert "нет места (0/0 открытых лидов)" in reasons, reasons
+        assert "Первый контакт до" in reasons and "через 30 мин" in reasons, reasons
         await csrf_is_required(page)
+        await sla_and_escalation_with_form_controls(page, base, token)
 
         # An absence typed in Moscow wall time: stored as that instant, and it stops her leads.
         moscow = ZoneInfo("Europe/Moscow")
@@ -250,7 +339,7 @@ async def test_admin_makes_a_manager_who_gets_leads_then_absence_reset_deactivat
         await page.goto(f"{base}/admin/rules")
         outcome, headline, reasons = await dry_run(page, email="later@vega.test")
         assert outcome == "queued", headline
-        assert "Вера Новая on absence" in reasons
+        assert "Вера Новая отсутствует" in reasons, reasons
 
         # A generated password, shown once, signs her in; the manager cannot use admin pages.
         await page.goto(f"{base}/admin/people")
@@ -310,6 +399,7 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
             **{d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
             "mon": [["09:00", "18:00"], ["19:00", "21:00"]],
             "sat": [["10:00", "24:00"]],
+            "sun": [],  # every day is sent: a day off as []
         }
         hours = (await api(base, token, f"/api/v1/admin/users/{boris}"))["working_hours"]
         assert hours == boris_hours
@@ -378,7 +468,8 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
         )
         assert outcome == "queued", headline
         assert "Partners" in headline
-        assert "rule #1 (priority 7)" in reasons and "Boris Petrov-Vodkin outside hours" in reasons
+        assert "Rule #1 (priority 7) matched" in reasons, reasons
+        assert "Boris Petrov-Vodkin is outside working hours" in reasons
         outcome, headline, reasons = await dry_run(
             page,
             email="buyer@partner.test",
@@ -387,8 +478,10 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
             at="2026-12-07T05:00",  # Monday 13:00 in Moscow
         )
         assert outcome == "new_lead" and "Boris Petrov" in headline and "Partners" in headline
+        # Monday 13:00 in Moscow: due 30 min later, shown in New York time.
+        assert "5:30\u202fAM EST, in 30 min" in reasons, reasons
         outcome, headline, reasons = await dry_run(page, email="plain@x.test")
-        assert "no rule matched" in reasons and "Sales" in headline
+        assert "No rule matched" in reasons and "Sales" in headline
         await dry_run(
             page,
             email="buyer@partner.test",
@@ -398,6 +491,7 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
         )
         await page.locator("#dry-run").scroll_into_view_if_needed()
         await page.screenshot(path=str(DOCS / "console-rules.png"), full_page=False)
+        await every_day_off_means_never(page, base, token, boris)
 
         delete = page.locator(f'tr[data-rule="{rules[0]["id"]}"] form[data-method="DELETE"]')
         await submit(page, delete)

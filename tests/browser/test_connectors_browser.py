@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 from babel.dates import format_time
-from playwright.async_api import Page
+from playwright.async_api import Locator, Page
 
 from tests import servers
 from tests.integration.mail_helpers import simple_mail
@@ -74,6 +74,16 @@ def hour_labels(zone: str, language: str) -> set[str]:
     }
 
 
+async def field_error(scope: Locator, name: str) -> str:
+    """The 422 sentence shown beside field `name`, tied to it by aria-describedby."""
+    field = scope.locator(f'[name="{name}"]')
+    box = scope.locator(f'p.field-error[data-field="{name}"]')
+    await box.wait_for(timeout=10_000)
+    assert await box.get_attribute("id") in (await field.get_attribute("aria-describedby") or "")
+    assert await field.get_attribute("aria-invalid") == "true"
+    return await box.text_content() or ""
+
+
 async def test_a_russian_admin_adds_a_mailbox_and_its_mail_becomes_a_lead(
     tmp_path: Path, mail_server: Dovecot
 ) -> None:
@@ -95,7 +105,17 @@ async def test_a_russian_admin_adds_a_mailbox_and_its_mail_becomes_a_lead(
         await add.locator("summary").click()
         await add.locator("input[name=name]").fill("sales-inbox")
         await add.locator("input[name='settings.host']").fill("127.0.0.1")
-        await add.locator("input[name='settings.port']").fill(str(dovecot.port))
+        # A port the API refuses, past the browser's own check: the sentence is beside it.
+        port = add.locator("input[name='settings.port']")
+        await port.fill("70000")
+        await add.locator("form").evaluate("f => { f.noValidate = true }")
+        await add.locator("button[type=submit]").click()
+        assert "65535" in await field_error(add, "settings.port")
+        assert await add.locator("p.error").text_content() == (
+            "Форма не сохранена; посмотрите отмеченные поля."
+        )
+        await add.locator("form").evaluate("f => { f.noValidate = false }")
+        await port.fill(str(dovecot.port))
         await add.locator("select[name='settings.security']").select_option("plain")
         await add.locator("input[name='settings.username']").fill(user)
         await add.locator("input[name='settings.poll_interval_s']").fill("1")
@@ -204,6 +224,10 @@ async def test_an_english_admin_in_new_york_tests_a_bot_and_a_webhook(tmp_path: 
         await bot.locator("summary").click()
         assert "The token @BotFather gave" in (await bot.text_content() or "")
         await bot.locator("input[name=name]").fill("deadbot")
+        await bot.locator("input[name='settings.api_base_url']").fill("not a url")
+        await bot.locator("input[name='secrets.token']").fill("1:x")
+        await bot.locator("button[type=submit]").click()
+        assert "should match pattern" in await field_error(bot, "settings.api_base_url")
         await bot.locator("input[name='settings.api_base_url']").fill("http://127.0.0.1:9")
         await bot.locator("input[name='secrets.token']").fill("1:x")
         async with page.expect_navigation():  # the page reloads after a change

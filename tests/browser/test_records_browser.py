@@ -135,11 +135,23 @@ async def test_a_moscow_manager_walks_lead_deal_contact_company_in_russian(tmp_p
         )
         await page.fill("form.deal-edit input[name=amount]", "-5")
         await page.click("form.deal-edit button[type=submit]")
-        await page.wait_for_selector("form.deal-edit .error:not([hidden])", timeout=10_000)
-        assert "amount" in (await page.text_content("form.deal-edit .error") or "")
+        # The API's refusal beside the amount field, tied to it for screen readers.
+        beside = page.locator("form.deal-edit p.field-error[data-field=amount]")
+        await beside.wait_for(timeout=10_000)
+        described = await page.get_attribute(
+            "form.deal-edit input[name=amount]", "aria-describedby"
+        )
+        assert await beside.get_attribute("id") in (described or "").split()
+        assert "Форма не сохранена" in (await page.text_content("form.deal-edit p.error") or "")
         assert await _patch_without_csrf(page, f"{base}/api/v1/deals/{made['deal_id']}") == 403
         await page.reload()
         assert plain(await page.text_content("#deal-amount")) == "175 000,50 ₽"
+        # The change is in the deal's history, with who made it (and nothing refused is).
+        history = page.locator("#deal-history li[data-type='deal.changed']")
+        assert await history.count() == 1
+        entry = plain(await history.first.text_content())
+        assert "Стадия: Новый → Переговоры" in entry and "150 000,00 ₽ → 175 000,50 ₽" in entry
+        assert made["owner"]["name"] in entry and "MSK" in entry
         DOCS.mkdir(exist_ok=True)
         await page.screenshot(path=str(DOCS / "console-deal.png"), full_page=True)
 
@@ -211,6 +223,12 @@ async def test_a_new_york_manager_reads_the_deal_in_english_and_wins_it(tmp_path
         await page.click("form.deal-edit button[type=submit]")
         await page.wait_for_selector("#deal-stage:has-text('Won')", timeout=10_000)
         assert re.search(r"E[SD]T", await page.text_content("#deal-closed") or "")
+        assert "Stage: New → Won" in plain(await page.text_content("#deal-history"))
+        # The lead's history shows the same change.
+        await page.goto(f"{base}/leads/{made['lead_id']}")
+        changed = page.locator("#history li[data-type='deal.changed']")
+        assert "Deal changed: Stage: New → Won" in plain(await changed.text_content())
+        await page.goto(f"{base}/deals/{made['deal_id']}")
         assert await page.evaluate("typeof window.__xss") == "undefined"
         await shot(page, "deal-en-new-york.png")
         await page.click("#deal-links a.company-link")

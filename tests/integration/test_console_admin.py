@@ -286,12 +286,42 @@ async def test_rules_settings_and_blocklist(db: Database) -> None:
             "/api/v1/admin/settings/sla_minutes", json={"minutes": {"fax": 1}}, headers=csrf
         )
         assert bad_sla.status == 422
+        # Each refusal names its field, so the rules page can show it beside that field.
+        zero = await client.put(
+            "/api/v1/admin/settings/sla_minutes",
+            json={"minutes": {"email": 90, "phone": 0}},
+            headers=csrf,
+        )
+        assert zero.status == 422
+        assert set((await zero.json())["errors"]) == {"minutes.phone"}
         spam = await client.put(
             "/api/v1/admin/settings/spam_thresholds",
             json={"suspicious": 2, "junk": 1},
             headers=csrf,
         )
         assert spam.status == 422
+        assert "at least the suspicious" in (await spam.json())["errors"]["junk"]
+        escalation = await client.patch(
+            f"/api/v1/admin/teams/{team['id']}",
+            json={"escalation": "notify_head", "escalation_grace_minutes": -1},
+            headers=csrf,
+        )
+        assert set((await escalation.json())["errors"]) == {"escalation_grace_minutes"}
+        escalation = await client.patch(
+            f"/api/v1/admin/teams/{team['id']}",
+            json={"escalation": "none", "escalation_grace_minutes": 40},
+            headers=csrf,
+        )
+        assert (await escalation.json())["escalation"] == "none"
+        # The page edits all of it with form controls, no JSON, showing what is stored.
+        page = await (await client.get("/admin/rules")).text()
+        assert "data-json" not in page and '<textarea name="minutes"' not in page
+        assert 'name="minutes.email" type="number" min="1" max="100000"' in page
+        assert 'value="120"' in page  # email, saved above
+        assert 'name="minutes.import"' in page and 'name="classifier_weight"' in page
+        assert '<option value="none" selected>' in page
+        assert 'name="escalation_grace_minutes" type="number" min="0" max="10000"' in page
+        assert 'value="40"' in page
         spam = await client.put(
             "/api/v1/admin/settings/spam_thresholds",
             json={"suspicious": 0.7, "junk": 1.5},

@@ -288,6 +288,31 @@ async def test_dry_run_at_a_moment_outside_working_hours(db: Database) -> None:
         ).json()
         assert result["assignee_id"] == members[1]
         assert "Manager 0 outside hours" in result["reasons"]["assignment"]
+        # The same reasons as codes, and as sentences in the admin's language and zone.
+        assignment = result["details"]["assignment"]
+        assert assignment["code"] == "assigned"
+        assert assignment["params"]["skipped"] == [
+            {"name": "Manager 0", "code": "outside_hours", "count": None, "limit": None}
+        ]
+        assert result["deadline_at"] == "2026-12-05T09:30:00Z"  # a web form: 30 min
+        assert result["details"]["deadline"]["code"] == "first_contact_due"
+        deadline = result["details"]["deadline"]["text"].replace("\u202f", " ")
+        assert "9:30 AM UTC, in 30 min" in deadline
+        for language, zone, seen in (
+            ("ru", "Europe/Moscow", ["12:30", "через 30 мин", "Manager 0 вне рабочих часов"]),
+            ("en", "America/New_York", ["4:30 AM", "in 30 min", "Manager 0 is outside working"]),
+        ):
+            admin_id = (await (await client.get("/api/v1/me", headers=admin)).json())["id"]
+            mine = {"language": language, "timezone": zone}
+            await client.patch(f"/api/v1/admin/users/{admin_id}", json=mine, headers=admin)
+            read = await (
+                await client.post(
+                    DRY, json={"email": "c@example.com", "at": saturday}, headers=admin
+                )
+            ).json()
+            shown = " ".join(d["text"] for d in read["details"].values()).replace("\u202f", " ")
+            assert all(part in shown for part in seen), shown
+            assert read["reasons"] == result["reasons"]  # the old field as it was
 
 
 async def test_people_and_rules_pages_render_forms_without_json(db: Database) -> None:
@@ -340,4 +365,32 @@ async def test_people_page_keeps_every_interval_of_a_day_in_the_edit_form(db: Da
         form = html[html.index(f'data-api="{path}" data-method="PATCH"') :]
         saved = re.search(r"name=\"working_hours\" data-json value='([^']*)'", form)
         assert saved is not None, form[:2000]
-        assert json.loads(unescape(saved.group(1))) == hours
+        # Stored with every day present: the days not sent are days off.
+        week = {d: [] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        assert json.loads(unescape(saved.group(1))) == {**week, "mon": hours["mon"]}
+
+
+@pytest.mark.parametrize("off", [{}, {d: [] for d in ("mon", "sat", "sun")}], ids=["empty", "some"])
+async def test_a_manager_with_every_day_off_gets_no_leads(db: Database, off: Any) -> None:
+    """The grid with "day off" ticked on every day: never on duty, neither in the dry
+    run nor for real leads, and shown so on the people page; null stays "always"."""
+    members = await seed_team(db, members=1)
+    admin = await token_of(db, await make_user(db, "root@x.test", "admin"))
+    async with console_client(db) as client:
+        path = f"/api/v1/admin/users/{members[0]}"
+        changed = await client.patch(path, json={"working_hours": off}, headers=admin)
+        assert changed.status == 200, await changed.text()
+        assert (await changed.json())["working_hours"]["tue"] == []
+        for at in ("2026-12-02T11:00:00+03:00", "2026-12-05T03:00:00-05:00"):
+            result = await (
+                await client.post(DRY, json={"email": "c@example.com", "at": at}, headers=admin)
+            ).json()
+            assert result["assignee_id"] is None, result
+            assert "outside hours" in result["reasons"]["assignment"]
+        assert await _lead_to(db, 1) == [None]
+        await sign_in(client, "root@x.test")
+        html = await (await client.get("/admin/people")).text()
+        assert "never (every day off)" in html
+        back = await client.patch(path, json={"working_hours": None}, headers=admin)
+        assert (await back.json())["working_hours"] is None
+        assert await _lead_to(db, 1) == [members[0]]

@@ -193,6 +193,40 @@ async def test_a_manager_changes_the_stage_and_amount_with_the_csrf_token(db: Da
         assert (body["stage"], body["amount"], body["closed_at"]) == ("negotiation", 99.5, None)
         cleared = await client.patch(url, json={"amount": None}, headers=csrf)
         assert (await cleared.json())["amount"] is None
+        same = await client.patch(url, json={"stage": "negotiation"}, headers=csrf)
+        assert same.status == 200  # nothing changed: nothing recorded
+
+        # Every change is in the deal's history, newest first, with who made it...
+        manager = "Manager 0"
+        history = (await same.json())["history"]
+        assert [(h["changes"], h["by"]) for h in history] == [
+            ({"amount": ["99.50", None]}, manager),
+            ({"stage": ["won", "negotiation"]}, manager),
+            ({"stage": ["new", "won"], "amount": ["150000.00", "99.50"]}, manager),
+        ]
+        # ...and in its lead's, beside the lead's own events.
+        lead_id = by_user[members[0]][0]
+        status, lead = await get(client, f"/api/v1/leads/{lead_id}/history", {})
+        changes = [
+            e["event"]["changes"]
+            for e in lead["items"]
+            if e["kind"] == "event" and e["event"]["type"] == "deal.changed"
+        ]
+        assert status == 200 and changes == [h["changes"] for h in history]
+        page = await (
+            await client.get(f"/deals/{deal_id}", headers={"Accept-Language": "ru"})
+        ).text()
+        shown = page[page.index('id="deal-history"') : page.index('id="deal-timeline"')]
+        assert (
+            "Стадия: Новый → Выиграна" in shown
+            and "Сумма: 150\xa0000,00\xa0₽ → 99,50\xa0₽" in shown
+        )
+        assert shown.index("Стадия: Выиграна → Переговоры") < shown.index("Стадия: Новый")
+        card = await (await client.get(f"/leads/{lead_id}")).text()
+        assert 'data-type="deal.changed"' in card
+        # Another manager sees neither.
+        await sign_in(client, await email_of(db, members[1]))
+        assert (await client.get(f"/api/v1/leads/{lead_id}/history")).status == 404
 
 
 async def test_pages_show_money_in_the_language_link_each_other_and_keep_text_inert(

@@ -127,3 +127,25 @@ def test_usable_settings_keep_the_member_eligible(setting: dict[str, Any]) -> No
 )
 def test_zone_problem(name: str, problem: str | None) -> None:
     assert zone_problem(name) == problem
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        pytest.param({}, id="empty-week"),
+        pytest.param(
+            {d: [] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}, id="all-off"
+        ),
+    ],
+)
+def test_every_day_off_is_never_on_duty_but_null_is_always(hours: dict[str, Any]) -> None:
+    """An admin who ticks "day off" on every day means a manager who gets no leads;
+    only None (no hours set) is round the clock."""
+    off, always = team_view(
+        team(row(1, "Ivanova", working_hours=hours), row(2, "Petrov", working_hours=None))
+    ).member_states()
+    for moment in (NOW, NOW + timedelta(hours=14), NOW + timedelta(days=1, hours=3)):
+        assert ineligibility(off, moment) == "outside hours"
+        assert ineligibility(always, moment) is None
+    result = assign(TeamState("Sales"), [off], NOW)
+    assert result.user_id is None
