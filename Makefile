@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 UV_VERSION := 0.13.9
 
-.PHONY: install link run test lint bench chaos services clean fuzz messages
+.PHONY: install link run test lint bench chaos services clean fuzz messages screenshots
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ services:
 
 test: install services
 	$(BIN)/pytest
+
+# The console's screenshots in docs/ are taken by the browser tests; a plain test run
+# writes them to test-artifacts/ only, this one refreshes docs/ too.
+screenshots: install services
+	LEADFLOW_DOC_SHOTS=1 $(BIN)/pytest -q tests/browser
 
 lint: install
 	python3 scripts/check-docs-links

@@ -23,13 +23,12 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page
 
-from .test_console_browser import XSS, chromium, leadflow_running, shot, sign_in
+from .test_console_browser import XSS, chromium, doc_shot, leadflow_running, shot, sign_in
 
 pytestmark = pytest.mark.integration
 
 ADMIN = "admin@leadflow.local"
 ANNA = "anna.ivanova@demo.leadflow.test"  # a manager of the demo team
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 async def api(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
@@ -160,7 +159,7 @@ async def test_a_russian_admin_builds_a_form_whose_embed_on_another_site_makes_a
             snippet = await page.input_value(".embed-snippet")
             assert 'name="_rt"' in snippet and f"{base}/forms/partner/token" in snippet
             assert 'name="website"' in snippet and 'tabindex="-1"' in snippet
-            await page.screenshot(path=str(DOCS / "console-form-builder.png"), full_page=True)
+            await doc_shot(page, "console-form-builder.png", full_page=True)
             await shot(page, "form-builder-ru.png")
 
             # The snippet pasted into the partner's page, served from another origin.

@@ -25,13 +25,20 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page
 
-from .test_console_browser import XSS, chromium, leadflow_running, post_form, shot, sign_in
+from .test_console_browser import (
+    XSS,
+    chromium,
+    doc_shot,
+    leadflow_running,
+    post_form,
+    shot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.integration
 
 ADMIN = "admin@leadflow.local"
 BORIS = "boris.petrov@demo.leadflow.test"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 async def api(base: str, token: str, path: str) -> Any:
@@ -209,7 +216,7 @@ async def sla_and_escalation_with_form_controls(page: Page, base: str, token: st
     await spam.locator('[name="junk"]').fill("2.5")
     await submit(page, spam)
     await page.locator("#sla").scroll_into_view_if_needed()
-    await page.locator("#sla").screenshot(path=str(DOCS / "console-rules-deadlines.png"))
+    await doc_shot(page.locator("#sla"), "console-rules-deadlines.png")
     thresholds = (await api(base, token, "/api/v1/admin/settings"))["spam_thresholds"]
     assert (thresholds["suspicious"], thresholds["junk"], thresholds["max_recent_from_ip"]) == (
         2,
@@ -431,7 +438,7 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
         await page.locator("#users tr[data-user]").first.wait_for()
         await open_user(page, boris)
         await page.locator(f'tr[data-user="{boris}"]').scroll_into_view_if_needed()
-        await page.screenshot(path=str(DOCS / "console-people.png"), full_page=False)
+        await doc_shot(page, "console-people.png")
 
         await page.goto(f"{base}/admin/rules")
         new_rule = page.locator("form.new-rule")
@@ -490,7 +497,7 @@ async def test_admin_sets_hours_and_routing_rules_and_dry_runs_them_en(tmp_path:
             at="2026-12-07T05:00",
         )
         await page.locator("#dry-run").scroll_into_view_if_needed()
-        await page.screenshot(path=str(DOCS / "console-rules.png"), full_page=False)
+        await doc_shot(page, "console-rules.png")
         await every_day_off_means_never(page, base, token, boris)
 
         delete = page.locator(f'tr[data-rule="{rules[0]["id"]}"] form[data-method="DELETE"]')

@@ -32,6 +32,7 @@ from .test_console_browser import (
     XSS,
     _admin_patch_user,
     chromium,
+    doc_shot,
     leadflow_running,
     shot,
     sign_in,
@@ -42,7 +43,6 @@ mail_server = servers.dovecot  # the session's Dovecot fixture, usable in this m
 
 ADMIN = "admin@leadflow.local"
 ANNA = "anna.ivanova@demo.leadflow.test"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 GREEN, RED, GREY = "rgb(22, 163, 74)", "rgb(220, 38, 38)", "rgb(100, 116, 139)"
 
 
@@ -153,7 +153,7 @@ async def test_a_russian_admin_adds_a_mailbox_and_its_mail_becomes_a_lead(
         edit = section.locator("details.edit")
         await edit.locator("summary").click()
         assert await edit.locator("input[name='settings.move_to']").input_value() == XSS
-        await page.screenshot(path=str(DOCS / "console-connectors.png"), full_page=False)
+        await doc_shot(page, "console-connectors.png")
 
         # A blank password keeps it; the change applies.
         await edit.locator("input[name='settings.poll_interval_s']").fill("2")

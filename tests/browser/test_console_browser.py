@@ -41,6 +41,7 @@ ARGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> javascript:alert(3)'
 
 
@@ -105,6 +106,21 @@ async def post_form(base: str, slug: str, **fields: str) -> None:
 async def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+async def doc_shot(what: Page | Locator, name: str, *, full_page: bool = False) -> None:
+    """A screenshot shown in the docs (a page, or one element of it): into
+    test-artifacts/ always, and over the one in docs/ only under `make screenshots`,
+    so a test run leaves the tree unchanged."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    targets = [ARTIFACTS / name]
+    if os.environ.get("LEADFLOW_DOC_SHOTS") == "1":
+        targets.append(DOCS / name)
+    for path in targets:
+        if isinstance(what, Page):
+            await what.screenshot(path=str(path), full_page=full_page)
+        else:
+            await what.screenshot(path=str(path))
 
 
 async def counter(page: Page, name: str) -> str:
@@ -288,6 +304,7 @@ async def test_a_russian_manager_in_moscow_works_the_queue_and_a_lead_in_russian
         assert re.fullmatch(r"через \d+ мин", await page.text_content(".lead-row .relative") or "")
         assert RU_WHEN.fullmatch(await page.text_content(".lead-row .when") or "")
         assert await page.text_content(".lead-row .chip[data-code=web_form]") == "Веб-форма"
+        await doc_shot(page, "console-queue.png")
         await page.click(".lead-row a")
         await page.wait_for_selector("text=Запланировать следующее действие")
         assert await page.is_visible("button:has-text('Взять в работу')")
@@ -296,6 +313,7 @@ async def test_a_russian_manager_in_moscow_works_the_queue_and_a_lead_in_russian
         await page.click("button:has-text('Взять в работу')")
         await page.wait_for_selector("#lead-status:has-text('В работе')", timeout=10_000)
         await shot(page, "lead-card-ru.png")
+        await doc_shot(page, "console-lead-card.png", full_page=True)
         await context.close()
 
 

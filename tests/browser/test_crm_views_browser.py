@@ -22,6 +22,7 @@ from .test_console_browser import (
     XSS,
     _admin_patch_user,
     chromium,
+    doc_shot,
     leadflow_running,
     post_form,
     shot,
@@ -30,7 +31,6 @@ from .test_console_browser import (
 
 pytestmark = pytest.mark.integration
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 HELEN = "helen.head@demo.leadflow.test"
 ANNA = "anna.ivanova@demo.leadflow.test"
 
@@ -109,7 +109,7 @@ async def test_a_moscow_head_sorts_the_table_and_moves_cards_on_the_board(tmp_pa
         contacts = await page.locator(".leads-table tbody tr td:nth-child(2)").all_text_contents()
         assert [c[:4] for c in contacts] == ["Вера", "Бори", "Анна"]
         assert await page.evaluate("typeof window.__xss") == "undefined"
-        await page.screenshot(path=str(DOCS / "console-table.png"))
+        await doc_shot(page, "console-table.png")
 
         await page.click("nav a[href='/leads/board']")
         headers = await page.locator(".board-column h2 .chip").all_text_contents()
@@ -135,7 +135,7 @@ async def test_a_moscow_head_sorts_the_table_and_moves_cards_on_the_board(tmp_pa
         await new.locator(".board-card", has_text="Борис Ёлкин").wait_for(timeout=5_000)
         assert await page.locator(".board-column[data-status=junk] .board-card").count() == 0
         assert await page.evaluate("typeof window.__xss") == "undefined"
-        await page.screenshot(path=str(DOCS / "console-kanban.png"))
+        await doc_shot(page, "console-kanban.png")
         # Without the CSRF token the same move is refused.
         url = f"/api/v1/leads/{vera['id']}/status"
         assert await fetch_status(page, url, "POST", '{"status": "new"}', csrf=False) == 403

@@ -25,13 +25,12 @@ from crm_store import accounts
 from crm_store.database import open_database
 from crm_store.models import Absence, Activity, AppUser, Lead, Team
 
-from .test_console_browser import XSS, chromium, leadflow_running, shot, sign_in
+from .test_console_browser import XSS, chromium, doc_shot, leadflow_running, shot, sign_in
 
 pytestmark = pytest.mark.integration
 
 HELEN = "helen.head@demo.leadflow.test"
 ANNA = "anna.ivanova@demo.leadflow.test"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 FIRST = ["Александр", "Дмитрий", "Евгений", "Иван", "Олег", "Павел", "Юрий"]
 SURNAMES = ["Кузнецов", "Смирнова", "Попов", "Васильева", "Соколов", "Михайлова", "Новиков"]
 
@@ -192,7 +191,7 @@ async def test_a_russian_head_in_moscow_runs_fifty_managers_from_the_board(
         overdue = [int(r["overdue"]) for r in await board_rows(page)]
         assert overdue == sorted(overdue, reverse=True) and overdue[0] > 0
         await shot(page, "team-board-ru.png")
-        await page.screenshot(path=str(DOCS / "console-team.png"), full_page=False)
+        await doc_shot(page, "console-team.png")
 
         # The board follows a reassignment made elsewhere, without a reload.
         moving = ids["m00@demo.leadflow.test"]
@@ -364,6 +363,6 @@ async def test_an_english_head_in_new_york_reassigns_and_reads_the_reports(
         assert len(bars) == 13 and bars[-1].startswith("Others:")
         assert await page.evaluate("window.__xss") is None
         await page.set_viewport_size({"width": 1280, "height": 1400})
-        await page.screenshot(path=str(DOCS / "console-reports.png"), full_page=False)
+        await doc_shot(page, "console-reports.png")
         await shot(page, "reports-fifty-en.png")
         await context.close()

@@ -21,11 +21,18 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page
 
-from .test_console_browser import XSS, chromium, leadflow_running, post_form, shot, sign_in
+from .test_console_browser import (
+    XSS,
+    chromium,
+    doc_shot,
+    leadflow_running,
+    post_form,
+    shot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.integration
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 MANAGERS = ("anna.ivanova@demo.leadflow.test", "boris.petrov@demo.leadflow.test")
 PHONE = "+79123456789"
 
@@ -152,8 +159,7 @@ async def test_a_moscow_manager_walks_lead_deal_contact_company_in_russian(tmp_p
         entry = plain(await history.first.text_content())
         assert "Стадия: Новый → Переговоры" in entry and "150 000,00 ₽ → 175 000,50 ₽" in entry
         assert made["owner"]["name"] in entry and "MSK" in entry
-        DOCS.mkdir(exist_ok=True)
-        await page.screenshot(path=str(DOCS / "console-deal.png"), full_page=True)
+        await doc_shot(page, "console-deal.png", full_page=True)
 
         await page.click("a.contact-link")
         await page.wait_for_url(f"{base}/contacts/{made['contact_id']}")

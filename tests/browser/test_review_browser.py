@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .test_console_browser import chromium, leadflow_running, post_form, shot, sign_in
+from .test_console_browser import chromium, doc_shot, leadflow_running, post_form, shot, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +51,7 @@ async def test_a_head_makes_a_repeat_a_lead_from_the_review_page(tmp_path: Path)
         await row.wait_for(timeout=20_000)
         assert "Повтор по открытому лиду" in (await row.text_content() or "")  # Helen reads Russian
         await shot(page, "review-list.png")
+        await doc_shot(page, "console-review.png")
         await row.locator("button", has_text="Это настоящее обращение").click()
         await page.wait_for_selector("text=Разбирать нечего.", timeout=10_000)
 
