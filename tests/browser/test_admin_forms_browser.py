@@ -279,7 +279,9 @@ async def test_an_english_admin_in_new_york_sets_hours_and_a_zone_without_json(
             "tue": [["09:00", "18:00"]],
             "wed": [["09:00", "18:00"]],
             "thu": [["09:00", "18:00"]],
+            "fri": [],  # a day off is stored as one: only null means "always working"
             "sat": [["10:00", "14:00"]],
+            "sun": [],
         }
         # The API refuses what the picker would: a zone the server does not know.
         async with (
