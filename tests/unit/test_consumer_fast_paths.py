@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from ingest.classifier import _DIGITS, _WORD, N_FEATURES, features_of
 from ingest.contract import Channel, InvalidIdentity, Sender, normalize_email
 from ingest.contract.identity import _PLAIN_EMAIL
+from ingest.spam import _KEYBOARD_RUNS, _VOWELS, _looks_mashed
 
 from ..factories import make_inquiry
 
@@ -117,3 +118,23 @@ def test_the_payload_encoded_once_reads_back_as_the_model_dump(
 ) -> None:
     inquiry = make_inquiry(**overrides)
     assert json.loads(inquiry.model_dump_json()) == inquiry.model_dump(mode="json")
+
+
+def _mashed_reference(word: str) -> bool:
+    if any(word[i : i + 4] in _KEYBOARD_RUNS for i in range(len(word) - 3)):
+        return True
+    run = longest = 0
+    for ch in word:
+        run = 0 if ch in _VOWELS else run + 1
+        longest = max(longest, run)
+    return longest >= 6 or (len(word) >= 6 and not any(ch in _VOWELS for ch in word))
+
+
+# Latin and Cyrillic lower-case letters, and characters a regex class treats specially.
+_WORD_LETTERS = string.ascii_lowercase + "".join(map(chr, range(0x430, 0x452))) + "-]^\\"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=_WORD_LETTERS, max_size=16))
+def test_keyboard_mashing_reads_words_as_the_letter_by_letter_count(word: str) -> None:
+    assert _looks_mashed(word) == _mashed_reference(word)
