@@ -2,11 +2,16 @@
 
 SQLite hands back naive datetimes even for `DateTime(timezone=True)`; this is the
 one place where UTC is re-attached, so the rest of the code only sees aware times.
+`EncodedJSON` is a JSON column value already encoded (pydantic's `model_dump_json`),
+which `json_serializer` (the engines' serializer) writes as it is instead of
+encoding a dict made from the model a second time.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
@@ -35,3 +40,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class EncodedJSON(str):
+    """A JSON document already encoded, for a JSON column (read back as the decoded value)."""
+
+    __slots__ = ()
+
+
+def json_serializer(value: Any) -> str:
+    """The engines' JSON serializer: `json.dumps`, except that an `EncodedJSON` is
+    written as it is (the inquiry payload, encoded once by pydantic)."""
+    if type(value) is EncodedJSON:
+        return str.__str__(value)
+    return json.dumps(value)

@@ -23,7 +23,7 @@ import math
 import random
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,17 +169,32 @@ class TextClassifier:
 
 def features_of(text: str) -> frozenset[int]:
     """Hashed features of a text: its words and the character n-grams inside them."""
-    words = [_DIGITS.sub("0", w) for w in _WORD.findall(text.casefold())]
-    return frozenset(_hash(token) for token in _tokens(words))
-
-
-def _tokens(words: Sequence[str]) -> Iterable[str]:
-    for word in words:
-        yield "w:" + word
+    tokens: list[str] = []
+    for found in _WORD.findall(text.casefold()):
+        word = _DIGITS.sub("0", found)
         padded = f" {word} "
-        for size in (2, 3, 4):
-            for i in range(len(padded) - size + 1):
-                yield padded[i : i + size]
+        n = len(padded)
+        tokens.append("w:" + word)
+        tokens.extend([padded[i : i + 2] for i in range(n - 1)])
+        tokens.extend([padded[i : i + 3] for i in range(n - 2)])
+        tokens.extend([padded[i : i + 4] for i in range(n - 3)])
+    if len(_HASHES) > _HASHES_KEPT:
+        _HASHES.clear()
+    return frozenset(map(_HASHES.__getitem__, tokens))
+
+
+class _Hashes(dict[str, int]):
+    """Token → feature, filled on first use: every inquiry is scored, and most of its
+    n-grams were seen before (a lookup costs a third of hashing them again)."""
+
+    def __missing__(self, token: str) -> int:
+        feature = self[token] = _hash(token)
+        return feature
+
+
+_HASHES = _Hashes()
+# A few MiB at most; n-grams repeat, words do not, so the table is emptied when full.
+_HASHES_KEPT = 50_000
 
 
 def _hash(token: str) -> int:

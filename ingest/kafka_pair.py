@@ -5,7 +5,10 @@ manual offset commits from the earliest offset, and produce to others; this is
 that setup once, with what both need to survive the broker: an offset commit with
 a deadline (a frozen broker must not hang the loop), and `heal`, which recreates
 the topics of a broker that came back empty, rejoins the group when our topic had
-vanished, and rewinds a partition whose position is past its end. Idempotence
+vanished, and rewinds a partition whose position is past its end. A batch fetched
+before a rebalance or a restart of the clients is never committed: a broker that
+came back empty makes the group rejoin, and committing the old log's offsets into
+the new one would skip its first messages. Idempotence
 stays off: Tansu does not support it, and the idempotency keys in the store make
 replays harmless anyway. Imports only the contract and `ingest.errors` of ours.
 """
@@ -18,7 +21,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -56,6 +65,21 @@ class Lag:
     unknown: bool
 
 
+class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Counts the group's assignments: a change means positions were re-read from
+    the committed offsets, so a batch fetched before it is from another assignment
+    (after a broker restarted empty, from another log)."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    async def on_partitions_revoked(self, revoked: object) -> None:  # noqa: ARG002
+        self.epoch += 1
+
+    async def on_partitions_assigned(self, assigned: object) -> None:  # noqa: ARG002
+        self.epoch += 1
+
+
 class KafkaPair:
     def __init__(self, config: PairConfig, owner: str) -> None:
         self._config = config
@@ -63,6 +87,9 @@ class KafkaPair:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._closed = False
+        # Outlives the clients: a restart counts as a change of assignment too.
+        self._assignments = _Assignments()
+        self._fetched_epoch = 0
 
     async def start(self) -> None:
         if self._closed or self._consumer is not None:
@@ -78,8 +105,8 @@ class KafkaPair:
             enable_idempotence=False,
             request_timeout_ms=c.request_timeout_ms,
         )
+        self._assignments.epoch += 1
         self._consumer = AIOKafkaConsumer(
-            c.topic,
             bootstrap_servers=c.bootstrap_servers,
             group_id=c.group_id,
             client_id=c.client_id,
@@ -91,6 +118,7 @@ class KafkaPair:
             heartbeat_interval_ms=c.heartbeat_interval_ms,
             request_timeout_ms=max(c.request_timeout_ms, c.session_timeout_ms + 5000),
         )
+        self._consumer.subscribe([c.topic], listener=self._assignments)
         try:
             await self._producer.start()
             await self._consumer.start()
@@ -172,6 +200,7 @@ class KafkaPair:
             await self.reopen_if_needed()
             consumer, _ = self.clients()
             batches = await consumer.getmany(timeout_ms=200, max_records=limit)
+            self._fetched_epoch = self._assignments.epoch
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -190,9 +219,20 @@ class KafkaPair:
         """Commit the offsets after `records`, within the deadline; whether it worked.
 
         A failed or late commit is only logged: the batch replays after a rebalance
-        or a restart, and the idempotency keys make that harmless.
+        or a restart, and the idempotency keys make that harmless. Records fetched
+        before the group's assignment last changed are not committed at all: the
+        new assignment starts from the committed offsets, and after a broker that
+        restarted empty those offsets (and these records) belong to a lost log.
         """
         consumer, _ = self.clients()
+        if self._fetched_epoch != self._assignments.epoch:
+            log.warning(
+                "%s: the group's assignment changed since this batch was fetched; "
+                "its offsets are not committed (a broker restart or a rebalance; the "
+                "partitions are read again from their committed offsets)",
+                self._owner,
+            )
+            return False
         try:
             await asyncio.wait_for(consumer.commit(next_offsets(records)), self._config.deadline_s)
         except (TimeoutError, KafkaError) as exc:
@@ -208,9 +248,10 @@ class KafkaPair:
     async def lag(self) -> Lag:
         """Whether assigned partitions have messages beyond our position.
 
-        Rewinds to the beginning a partition whose position is past its end: the
-        broker came back without its data, and waiting for the end to catch up
-        would skip that many new messages.
+        Rewinds a partition whose position is past its end (to its committed
+        offset when that is inside the log, else to the beginning): the broker came
+        back without its data, and waiting for the end to catch up would skip that
+        many new messages.
         """
         consumer, _ = self.clients()
         behind = unknown = False
@@ -225,19 +266,34 @@ class KafkaPair:
                 unknown = True
                 continue
             if position > high:
-                log.warning(
-                    "%s: position %d of %s is past its end %d (the broker lost data?); "
-                    "reading it again from the beginning",
-                    self._owner,
-                    position,
-                    tp,
-                    high,
-                )
-                await consumer.seek_to_beginning(tp)
+                await self._rewind(consumer, tp, position, high)
                 behind = True
             elif position < high:
                 behind = True
         return Lag(behind=behind, unknown=unknown)
+
+    async def _rewind(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int, high: int
+    ) -> None:
+        try:
+            committed = await asyncio.wait_for(consumer.committed(tp), self._config.deadline_s)
+        except (TimeoutError, KafkaError):
+            committed = None
+        inside = committed is not None and committed <= high
+        log.warning(
+            "%s: position %d of %s is past its end %d (the broker lost data?); "
+            "reading it again from %s",
+            self._owner,
+            position,
+            tp,
+            high,
+            f"the committed offset {committed}" if inside else "the beginning",
+        )
+        if inside:
+            assert committed is not None
+            consumer.seek(tp, committed)
+        else:
+            await consumer.seek_to_beginning(tp)
 
     async def heal(self, topics: Topics, *, partitions: int, replication_factor: int) -> bool:
         """Recreate the topics a broker lost; rejoin when ours was among them.

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_store.intake import IntakeRows
+from crm_store.types import EncodedJSON
 from ingest.contract import Inquiry, OutboundMessage
 from ingest.pipeline import (
     AppendToLead,
@@ -351,7 +352,8 @@ def _inquiry_row(
         "idempotency_key": inquiry.idempotency_key,
         "channel": inquiry.channel.value,
         "received_at": inquiry.received_at,
-        "payload": inquiry.model_dump(mode="json"),
+        # Encoded once, by pydantic; the JSON column writes it as it is.
+        "payload": EncodedJSON(inquiry.model_dump_json()),
         "lead_id": lead_id,
         "contact_id": contact_id,
         "sender_key": inquiry.key,

@@ -86,6 +86,10 @@ _LOOKALIKE_CYRILLIC = frozenset("аеорсхуукмтвнАЕОРСХУКМТ�
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 # Latin then Cyrillic vowels: the look-alike letters are meant.
 _VOWELS = frozenset("aeiouyаеёиоуыэюя")
+# The same vowels as regular expressions: one C-level scan per word instead of a
+# Python loop over its letters (every inquiry's every word is checked).
+_CONSONANT_RUN = re.compile(f"[^{''.join(sorted(_VOWELS))}]{{6,}}")
+_A_VOWEL = re.compile(f"[{''.join(sorted(_VOWELS))}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,12 +419,10 @@ def _is_abbrev(word: str) -> bool:
 def _looks_mashed(word: str) -> bool:
     if any(word[i : i + 4] in _KEYBOARD_RUNS for i in range(len(word) - 3)):
         return True
-    run = longest = 0
-    for ch in word:
-        run = 0 if ch in _VOWELS else run + 1
-        longest = max(longest, run)
     # Five consonants in a row occur in real words ("взбзд" does not, "ngths" does).
-    return longest >= 6 or (len(word) >= 6 and not any(ch in _VOWELS for ch in word))
+    if _CONSONANT_RUN.search(word) is not None:
+        return True
+    return len(word) >= 6 and _A_VOWEL.search(word) is None
 
 
 def _entropy(letters: str) -> float:

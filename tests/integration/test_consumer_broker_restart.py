@@ -1,0 +1,163 @@
+"""A broker restarted empty on the same port while the consumer holds a position in
+the old log: the consumer must read the new log from its start, not from where it
+was. The relay recreates the topics and republishes its journal at once, so the
+new log can grow past the old position before the consumer notices anything; a
+consumer that kept its position (or committed it into the new broker) would skip
+the first new messages until the journal republishes them minutes later.
+Real Tansu processes of our own; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import func, select
+
+from crm_store.database import Database
+from crm_store.models import Contact, Lead
+from ingest.contract import Topics
+from leadflow.broker import create_topics
+
+from ..conftest import BrokerProcess, start_tansu, stop_tansu
+from .helpers import consumer_for, seed_team
+from .test_consumer_faults import FAST, customers, produce, until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_broker() -> Iterator[BrokerProcess]:
+    b = start_tansu()
+    yield b
+    stop_tansu(b)
+
+
+async def _leads_of(db: Database, prefix: str) -> int:
+    async with db.sessions() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Lead)
+                .join(Contact, Contact.id == Lead.contact_id)
+                .where(Contact.email.like(f"{prefix}%"))
+            )
+            or 0
+        )
+
+
+def _restart_empty(broker: BrokerProcess) -> None:
+    stop_tansu(broker)
+    broker.process = start_tansu(broker.port).process
+
+
+async def test_a_batch_in_hand_across_an_empty_restart_does_not_skip_the_new_log(
+    own_broker: BrokerProcess, db: Database
+) -> None:
+    """The broker restarts empty while a batch is being stored; the relay refills the
+    new log past the old position and the group rejoins before that batch is done.
+    Its old offsets must not be committed into the new log: the next consumer of
+    the group (a restarted process) would start past the first new messages."""
+    await seed_team(db)
+    bootstrap = own_broker.bootstrap_servers
+    topics = Topics(prefix=f"e{uuid.uuid4().hex[:6]}.")
+    await create_topics(bootstrap, topics, partitions=1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    hold = asyncio.Event()
+    held = asyncio.Event()
+    resume = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def before_commit(records: Sequence[Any]) -> None:
+        if hold.is_set() and any(b"second" in (r.value or b"") for r in records):
+            held.set()
+            await resume.wait()
+            stop.set()  # this process ends after this batch, as on a redeploy
+
+    consumer = consumer_for(
+        bootstrap,
+        topics,
+        db,
+        group=group,
+        partitions=1,
+        before_offset_commit=before_commit,
+        **FAST,
+    )
+    async with consumer:
+        task = asyncio.create_task(consumer.run(stop), name="consumer")
+        try:
+            await produce(bootstrap, topics.inquiries, customers(6, "first"))
+            await until(lambda: _leads_of_at_least(db, "first", 6))
+            hold.set()
+            await produce(bootstrap, topics.inquiries, customers(6, "second"))
+            await asyncio.wait_for(held.wait(), 30)
+
+            _restart_empty(own_broker)
+            # What the relay does on an empty broker: topics back, the journal republished.
+            await create_topics(bootstrap, topics, partitions=1)
+            await produce(bootstrap, topics.inquiries, customers(60, "after"))
+            # The batch in hand outlasts the group's rejoin on the new broker (a slow
+            # store, a retried confirmation), so the broker would accept its commit.
+            await until(lambda: _has_members(bootstrap, group), within=30)
+            resume.set()
+            await asyncio.wait_for(task, 30)
+        finally:
+            resume.set()
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+    again = asyncio.Event()
+    async with consumer_for(bootstrap, topics, db, group=group, partitions=1, **FAST) as second:
+        task = asyncio.create_task(second.run(again), name="consumer again")
+        try:
+            # Generous: the journal's own republish would take 120 s.
+            await until(lambda: _leads_of_at_least(db, "after", 60), within=60)
+        finally:
+            again.set()
+            await asyncio.wait_for(task, 30)
+
+
+async def test_an_idle_consumer_reads_a_refilled_empty_broker_from_its_start(
+    own_broker: BrokerProcess, db: Database
+) -> None:
+    """Idle at the end of the old log when the broker restarts empty and the relay
+    refills it past the old position at once: nothing of the new log is skipped."""
+    await seed_team(db)
+    bootstrap = own_broker.bootstrap_servers
+    topics = Topics(prefix=f"i{uuid.uuid4().hex[:6]}.")
+    await create_topics(bootstrap, topics, partitions=1)
+    stop = asyncio.Event()
+    consumer = consumer_for(bootstrap, topics, db, partitions=1, **FAST)
+    async with consumer:
+        task = asyncio.create_task(consumer.run(stop), name="consumer")
+        try:
+            await produce(bootstrap, topics.inquiries, customers(12, "old"))
+            await until(lambda: _leads_of_at_least(db, "old", 12))
+            _restart_empty(own_broker)
+            await create_topics(bootstrap, topics, partitions=1)
+            await produce(bootstrap, topics.inquiries, customers(20, "new"))
+            await until(lambda: _leads_of_at_least(db, "new", 20), within=60)
+            assert not task.done(), "the consumer never exits"
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+async def _has_members(bootstrap: str, group: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        described = await admin.describe_consumer_groups([group])
+    except Exception:  # the broker is still starting
+        return False
+    finally:
+        await admin.close()
+    groups = [g for response in described for g in response.to_object()["groups"]]
+    return any(g["state"] == "Stable" and g["members"] for g in groups)
+
+
+async def _leads_of_at_least(db: Database, prefix: str, n: int) -> bool:
+    return await _leads_of(db, prefix) >= n
