@@ -71,6 +71,10 @@ async def test_a_patch_with_bad_fields_is_refused_in_each_callers_language(
         zero_body = await zero.json()
         empty = await client.patch(path, data=b" ", headers={**csrf, **EN})
         empty_body = await empty.json()
+        reversed_period = await client.get(
+            "/api/v1/reports?from=2026-02-01&to=2026-01-01", headers={**csrf, **EN}
+        )
+        reversed_body = await reversed_period.json()
         # Grace by token, her browser Russian: English, her setting.
         english = await client.patch(
             path, json=BAD_PATCH, headers={**await token_of(db, grace), **RU}
@@ -91,5 +95,6 @@ async def test_a_patch_with_bad_fields_is_refused_in_each_callers_language(
     assert empty_body["errors"] == {
         "body": "Отправьте JSON-объект ({}, если все поля необязательны)."
     }
+    assert reversed_body["errors"] == {"from": "Первый день периода («с») позже последнего («по»)."}
     assert plain_body["errors"] == {"role": "Choose one of: 'admin', 'head', 'manager'."}
     assert unchanged_body["name"] == "vera@example.test", "nothing refused was saved"
