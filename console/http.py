@@ -165,7 +165,8 @@ def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, str]:
 
 
 def _listed(errors: Mapping[str, str]) -> str:
-    return "; ".join(f"{k}: {v}" for k, v in errors.items())
+    # Each sentence ends with its full stop; inside the list a semicolon is enough.
+    return "; ".join(f"{k}: {v.rstrip('.')}" for k, v in errors.items())
 
 
 def invalid(errors: Mapping[str, str]) -> ApiError:

@@ -88,9 +88,9 @@ async def test_a_patch_with_bad_fields_is_refused_in_each_callers_language(
     assert russian.status == 422 and english.status == 422
     assert russian_body["errors"] == RUSSIAN, "her sentences in Russian, the keys as sent"
     assert russian_body["detail"].startswith("Данные некорректны: ")
-    assert "name: Не более 200 символов." in russian_body["detail"]
+    assert "name: Не более 200 символов; role: Выберите" in russian_body["detail"]
     assert english_body["errors"] == ENGLISH
-    assert "name: Use at most 200 characters." in english_body["detail"]
+    assert "name: Use at most 200 characters; role: Choose" in english_body["detail"]
     assert zero_body["errors"] == {"user_id": "Введите число от 1 до 2147483647."}
     assert empty_body["errors"] == {
         "body": "Отправьте JSON-объект ({}, если все поля необязательны)."
