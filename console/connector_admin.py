@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from console.field_sentences import Sentence
 from console.health_strip import utc_hours
 from console.http import (
     ApiError,
@@ -155,14 +156,19 @@ class ConnectorEndpoints:
         """The settings to store, once the kind's model accepts them; else 422."""
         model = self._kinds.get(kind)
         if model is None:
-            raise invalid({"kind": f"kind must be one of: {', '.join(sorted(self._kinds))}"})
+            kinds = ", ".join(repr(k) for k in sorted(self._kinds))
+            raise invalid(
+                {"kind": Sentence(N_("Choose one of: %(expected)s."), {"expected": kinds})}
+            )
         secret_names = _secret_fields(model)
         if unknown := sorted(set(secrets) - set(secret_names)):
-            raise invalid({f"secrets.{n}": "not a secret of this kind" for n in unknown})
+            not_secret = Sentence(N_("This is not a secret of this kind of connector."))
+            raise invalid({f"secrets.{n}": not_secret for n in unknown})
         # A secret among the settings would be stored in clear and then dropped from
         # the connector, which would fail to load: refuse it and say where it goes.
         if misplaced := sorted(set(body.settings) & set(secret_names)):
-            raise invalid({f"settings.{n}": "a secret: send it in secrets" for n in misplaced})
+            secret = Sentence(N_("This is a secret: send it in secrets."))
+            raise invalid({f"settings.{n}": secret for n in misplaced})
         data = {**body.settings, **secrets, "name": name, "team": body.team, "active": body.active}
         try:
             valid = model.model_validate(data)

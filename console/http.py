@@ -17,13 +17,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from gettext import NullTranslations
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from console.schemas import SEEN
+from console.field_sentences import Sentence, sentence, translated
 from crm_store.accounts import Principal
 from crm_store.people import NotFound, PeopleError
 from crm_store.work import WorkConflict
@@ -118,7 +119,8 @@ class Call:
             raise ApiError(404, "There is nothing at this address.")
         value = int(text) if len(text) <= 12 else MAX_ID + 1
         if not 1 <= value <= MAX_ID:
-            raise invalid({name: f"must be between 1 and {MAX_ID}"})
+            said = Sentence(N_("Enter a number from 1 to %(max)s."), {"max": MAX_ID})
+            raise invalid({name: said})
         return value
 
 
@@ -153,22 +155,26 @@ class Endpoint:
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, str]:
-    """pydantic's errors as {"dotted.field": "sentence"}."""
+    """pydantic's errors as {"dotted.field": "sentence"}; each sentence is English and
+    knows its translation (`console.field_sentences`), said when the problem is made."""
     errors: dict[str, str] = {}
     for e in exc.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "body"
-        blank = e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == SEEN
-        errors[prefix + loc] = "must not be empty or blank" if blank else e["msg"]
+        errors[prefix + loc] = sentence(e)
     return errors
 
 
+def _listed(errors: Mapping[str, str]) -> str:
+    # Each sentence ends with its full stop; inside the list a semicolon is enough.
+    return "; ".join(f"{k}: {v.rstrip('.')}" for k, v in errors.items())
+
+
 def invalid(errors: Mapping[str, str]) -> ApiError:
-    listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
     return ApiError(
         422,
         N_("The input is not valid: %(errors)s"),
         errors=dict(errors),
-        params={"errors": listed},
+        params={"errors": _listed(errors)},
     )
 
 
@@ -188,7 +194,7 @@ def sanitize(value: Any, where: str = "body") -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise invalid({where: "is not valid Unicode text"}) from None
+            raise invalid({where: Sentence(N_("This is not valid Unicode text."))}) from None
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict):
         return {
@@ -215,7 +221,9 @@ async def parse_body(model: type[M], request: web.Request) -> M:
         raise ApiError(413, "The request body is larger than this endpoint accepts.")
     raw = await request.read()
     if not raw.strip():
-        raise invalid({"body": "send a JSON object ({} when every field is optional)"})
+        raise invalid(
+            {"body": Sentence(N_("Send a JSON object ({} when every field is optional)."))}
+        )
     try:
         data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError):
@@ -285,26 +293,48 @@ def _same(text: str) -> str:
     return text
 
 
+def reader_translations(
+    request: web.Request, auth: Auth | None, catalogs: Catalogs | None
+) -> NullTranslations | None:
+    """The caller's catalog: their console setting, else Accept-Language; None for a
+    client that names neither (a script), who reads the English source."""
+    if catalogs is None:
+        return None
+    setting = auth.who.language if auth is not None else None
+    language = catalogs.match(setting, request.headers.get("Accept-Language"))
+    return catalogs.get(language) if language else None
+
+
 def reader_gettext(
     request: web.Request, auth: Auth | None, catalogs: Catalogs | None
 ) -> Callable[[str], str]:
-    """The caller's language for a problem's sentence: their console setting, else
-    Accept-Language; a client that names neither (a script) reads the English source."""
-    if catalogs is None:
-        return _same
-    setting = auth.who.language if auth is not None else None
-    language = catalogs.match(setting, request.headers.get("Accept-Language"))
-    return catalogs.get(language).gettext if language else _same
+    """The caller's language for a problem's sentence (see `reader_translations`)."""
+    translations = reader_translations(request, auth, catalogs)
+    return translations.gettext if translations is not None else _same
 
 
-def _problem_for(exc: Exception, gettext: Callable[[str], str] = _same) -> web.Response:
+def _problem_for(exc: Exception, translations: NullTranslations | None = None) -> web.Response:
+    gettext = translations.gettext if translations is not None else _same
     if isinstance(exc, ApiError):
-        translated = exc.translated(gettext)
-        if translated == exc.detail:
+        errors = exc.extra.get("errors")
+        if translations is not None and isinstance(errors, Mapping):
+            # The fields' sentences in the reader's language, in `errors` and in the
+            # detail that lists them.
+            said = translated(errors, translations)
+            params = {**exc.params, "errors": _listed(said)} if "errors" in exc.params else None
+            exc = ApiError(
+                exc.status,
+                exc.message,
+                headers=exc.headers,
+                params=params or exc.params,
+                **{**exc.extra, "errors": said},
+            )
+        detail = exc.translated(gettext)
+        if detail == exc.detail:
             return exc.response()
         return problem(
             exc.status,
-            translated,
+            detail,
             headers=dict(exc.headers) if exc.headers else None,
             **exc.extra,
         )
@@ -352,7 +382,7 @@ def handler_for(
             call = Call(request, auth, query, body, datetime.now(UTC))
             return json_reply(await endpoint.handler(call), endpoint.status)
         except (ApiError, NotFound, WorkConflict, PeopleError, IntegrityError) as exc:
-            return _problem_for(exc, reader_gettext(request, auth, catalogs))
+            return _problem_for(exc, reader_translations(request, auth, catalogs))
 
     handle.__name__ = endpoint.handler.__name__
     return handle

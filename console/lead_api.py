@@ -21,6 +21,7 @@ from urllib.parse import quote
 from pydantic import Field, StringConstraints
 
 from console.display import zone
+from console.field_sentences import Sentence
 from console.http import ApiError, Call, Endpoint, collect, reader_gettext, route
 from console.schemas import MAX_OFFSET, Channel, Id, Status, Strict, clean_line
 from crm_store import contact_edit, lead_table
@@ -150,8 +151,8 @@ class LeadEndpoints:
     async def table(self, call: Call) -> LeadTablePage:
         q = call.query_as(TableQuery)
         if q.start and q.end and q.start > q.end:
-            raise ApiError(422, N_("The period's first day (from) is after its last (to)."),
-                           errors={"from": "after to"})  # fmt: skip
+            reversed_ = N_("The period's first day (from) is after its last (to).")
+            raise ApiError(422, reversed_, errors={"from": Sentence(reversed_)})
         start, before = day_bounds(q.start, q.end, zone(call.who.timezone))
         wanted = TableFilter(
             (q.status,) if q.status else (), q.channel, q.assignee_id, start, before

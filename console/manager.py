@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from console.field_sentences import Sentence
 from console.http import ApiError, Call, Endpoint, Reply, collect, field_errors, invalid, route
 from console.schemas import (
     Accepted,
@@ -369,7 +370,8 @@ class ManagerEndpoints:
         async with self._db.sessions() as session:
             user = await session.get(AppUser, body.assignee_id)
         if user is None or not user.active or user.role == "admin":
-            raise invalid({"assignee_id": "There is no active manager or head with this id."})
+            nobody = Sentence(N_("There is no active manager or head with this id."))
+            raise invalid({"assignee_id": nobody})
         return user.id, user.name
 
     def _manual_inquiry(
@@ -386,7 +388,7 @@ class ManagerEndpoints:
         except InvalidIdentity as exc:
             errors["phone"] = str(exc)
         if not errors and not email and not phone:
-            errors["email"] = "Give an email address or a phone number."
+            errors["email"] = Sentence(N_("Give an email address or a phone number."))
         if errors:
             raise invalid(errors)
         given_key = call.request.headers.get("Idempotency-Key", "").strip()[:200]

@@ -27,7 +27,17 @@ from pydantic import (
 
 from console import display
 from console.admin import AbsenceItems
-from console.http import ApiError, Call, Endpoint, collect, invalid, reader_gettext, route
+from console.field_sentences import Sentence
+from console.http import (
+    ApiError,
+    Call,
+    Endpoint,
+    collect,
+    field_errors,
+    invalid,
+    reader_gettext,
+    route,
+)
 from console.passwords import generate_password, hash_password
 from console.reason_text import reason_text
 from console.schemas import (
@@ -213,7 +223,10 @@ class PeopleAdminEndpoints:
             try:
                 phone = normalize_phone(phone, self._region)
             except InvalidIdentity:
-                raise invalid({"phone": "is not a phone number"}) from None
+                not_phone = N_(
+                    "Not a phone number: write it with the country code, e.g. +7 912 345-67-89."
+                )
+                raise invalid({"phone": Sentence(not_phone)}) from None
         if not (body.email or phone or body.name):
             raise ApiError(422, N_("Give at least an email, a phone or a name."))
         try:
@@ -235,5 +248,4 @@ class PeopleAdminEndpoints:
                 }
             )
         except ValidationError as exc:
-            fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
-            raise invalid(fields) from None
+            raise invalid(field_errors(exc)) from None

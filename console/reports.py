@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from aiohttp import web
 
 from console import display
+from console.field_sentences import Sentence
 from console.http import ApiError, Call, Endpoint, collect, route
 from console.schemas import ExportQuery, ReportQuery
 from console.spreadsheet import XLSX_TYPE, Cell, csv_bytes, default_delimiter, xlsx_bytes
@@ -50,7 +51,7 @@ def period(query: ReportQuery, now: datetime) -> tuple[datetime, datetime]:
     first = query.start or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         sentence = N_("The period's first day (from) is after its last (to).")
-        raise ApiError(422, sentence, errors={"from": "after to"})
+        raise ApiError(422, sentence, errors={"from": Sentence(sentence)})
     days = (last - first).days + 1
     if days > MAX_DAYS:
         raise ApiError(

@@ -28,6 +28,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from console.field_sentences import Sentence
 from console.http import ApiError, Call, Endpoint, collect, route
 from console.manager import Publish, first_contact_plan, publish_or_503, text_of
 from console.schemas import FIRST_DAY, LAST_DAY, MAX_OFFSET, Channel, Line, Strict
@@ -35,6 +36,7 @@ from crm_store import review
 from crm_store.database import Database
 from crm_store.review import Kind, ReviewFilter, ReviewPage
 from ingest.contract import Inquiry, Review
+from ingest.contract.i18n import N_
 from ingest.pipeline import derived_id
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,8 @@ def _day(value: date) -> datetime:
 
 def review_filter(q: ReviewQuery) -> ReviewFilter:
     if q.start and q.end and q.start > q.end:
-        raise ApiError(422, "from must not be after to.", errors={"from": "after to"})
+        reversed_ = N_("The period's first day (from) is after its last (to).")
+        raise ApiError(422, reversed_, errors={"from": Sentence(reversed_)})
     return ReviewFilter(
         kind=q.kind,
         channel=q.channel,

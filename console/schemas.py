@@ -27,6 +27,7 @@ from pydantic import (
 
 from crm_store.people import TokenView, UserView
 from ingest.contract import InvalidIdentity, normalize_email
+from ingest.contract.i18n import N_, MessageError
 from ingest.hours import check_hours, check_timezone, full_week, known_timezones
 
 # Bounds of every integer the API takes, declared in the OpenAPI document: ids are
@@ -53,7 +54,7 @@ def clean_block(value: str) -> str:
 
 def _required(value: str) -> str:
     if not value:
-        raise ValueError("must not be empty or blank")
+        raise ValueError(N_("This must not be empty or blank."))
     return value
 
 
@@ -61,7 +62,7 @@ def _email(value: str) -> str:
     try:
         return normalize_email(value)
     except InvalidIdentity as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(N_("This is not a valid email address.")) from exc
 
 
 def _at_most(limit: int) -> AfterValidator:
@@ -69,7 +70,7 @@ def _at_most(limit: int) -> AfterValidator:
 
     def check(value: str) -> str:
         if len(value) > limit:
-            raise ValueError(f"must be at most {limit} characters")
+            raise MessageError(N_("Use at most %(limit)d characters."), limit=limit)
         return value
 
     return AfterValidator(check)
@@ -293,9 +294,9 @@ class ConvertBody(Strict):
     @model_validator(mode="after")
     def _one_of_each(self) -> ConvertBody:
         if self.contact_id and self.new_contact:
-            raise ValueError("give contact_id or new_contact, not both")
+            raise ValueError(N_("Give contact_id or new_contact, not both."))
         if self.company_id and self.company:
-            raise ValueError("give company_id or company, not both")
+            raise ValueError(N_("Give company_id or company, not both."))
         return self
 
 
@@ -410,7 +411,7 @@ class AbsenceBody(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> AbsenceBody:
         if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
+            raise ValueError(N_("The end (ends_at) must be after the start (starts_at)."))
         return self
 
 
@@ -436,13 +437,17 @@ class FormFieldBody(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> FormFieldBody:
         if self.kind == "select" and not self.options:
-            raise ValueError("a select needs at least one option")
+            raise ValueError(N_("A select needs at least one option."))
         if self.kind != "select" and self.options:
-            raise ValueError("only a select has options")
+            raise ValueError(N_("Only a select has options."))
         if self.kind in ("checkbox", "hidden") and self.maps_to in ("email", "phone"):
-            raise ValueError(f"a {self.kind} cannot carry the {self.maps_to}")
+            raise MessageError(
+                N_("A %(kind)s field cannot carry the %(maps_to)s."),
+                kind=self.kind,
+                maps_to=self.maps_to,
+            )
         if self.kind == "hidden" and self.required:
-            raise ValueError("a hidden field cannot be required")
+            raise ValueError(N_("A hidden field cannot be required."))
         return self
 
 
@@ -466,11 +471,11 @@ class FormBody(Strict):
     def _reachable(self) -> FormBody:
         maps = {f.maps_to for f in self.fields}
         if not maps & {"email", "phone"}:
-            raise ValueError("a form needs a field that maps to email or phone")
+            raise ValueError(N_("A form needs a field that maps to email or phone."))
         if len({f.name for f in self.fields}) != len(self.fields):
-            raise ValueError("field names must be unique")
+            raise ValueError(N_("Field names must be unique."))
         if self.honeypot_field in {f.name for f in self.fields}:
-            raise ValueError("the honeypot field must not be one of the form's fields")
+            raise ValueError(N_("The honeypot field must not be one of the form's fields."))
         return self
 
 
@@ -590,7 +595,10 @@ class SpamThresholdsBody(Strict):
     def _bands(cls, junk: float, info: ValidationInfo) -> float:
         suspicious = info.data.get("suspicious")
         if suspicious is not None and junk < suspicious:
-            raise ValueError(f"must be at least the suspicious threshold ({suspicious:g})")
+            raise MessageError(
+                N_("Must be at least the suspicious threshold (%(suspicious)s)."),
+                suspicious=f"{suspicious:g}",
+            )
         return junk
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from console import display
 from console.auth import Authenticator
+from console.field_sentences import Sentence
 from console.guard import HEADS, guard
 from console.http import ApiError, Auth, Call, Endpoint, collect, route
 from console.schemas import Id, Strict, Text
@@ -143,7 +144,7 @@ class TeamEndpoints:
                     now=call.now,
                 )
         except TargetRefused as exc:
-            raise ApiError(422, str(exc), errors={"manager_id": str(exc)}) from None
+            raise ApiError(422, str(exc), errors={"manager_id": Sentence(str(exc))}) from None
         return ReassignedView(
             moved=done.moved,
             unchanged=done.unchanged,

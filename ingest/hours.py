@@ -4,7 +4,8 @@ One place says what a usable setting is, so the console refuses with a sentence 
 `ingest.worktime` could not use later: a zone that `zoneinfo` does not know
 (`Europe/Moskow`), a time outside 00:00-24:00, a span that ends before it starts,
 spans of one day that overlap, an unknown weekday. Pure: no I/O beyond reading the
-zoneinfo database once, no clock. Imports only `ingest.worktime`, whose parser it shares.
+zoneinfo database once, no clock. Imports `ingest.worktime`, whose parser it shares, and
+`ingest.contract.i18n` (its sentences are translated where shown).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import zoneinfo
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from ingest.contract.i18n import N_, MessageError
 from ingest.worktime import parse_hhmm
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -33,9 +35,12 @@ def known_timezones() -> list[str]:
 def check_timezone(name: str) -> str:
     """`name` when it is an IANA zone that zoneinfo knows; else `ValueError` saying so."""
     if name not in _zones():
-        raise ValueError(
-            f"{name!r} is not a time zone this server knows; use an IANA name such as "
-            "'Europe/Moscow' or 'UTC'"
+        raise MessageError(
+            N_(
+                "%(name)s is not a time zone this server knows; use an IANA name such as "
+                "'Europe/Moscow' or 'UTC'."
+            ),
+            name=repr(name),
         )
     return name
 
@@ -50,21 +55,36 @@ def check_hours(
     checked: dict[str, list[tuple[str, str]]] = {}
     for day, spans in spec.items():
         if day not in WEEKDAYS:
-            raise ValueError(f"{day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
+            raise MessageError(
+                N_("%(day)s is not a weekday; use one of %(days)s."),
+                day=repr(day),
+                days=", ".join(WEEKDAYS),
+            )
         parsed: list[tuple[int, int, str, str]] = []
         for span in spans:
             if len(span) != 2:
-                raise ValueError(f"{day}: a span is [start, end], not {list(span)!r}")
+                raise MessageError(
+                    N_("%(day)s: a span is [start, end], not %(span)s."),
+                    day=day,
+                    span=repr(list(span)),
+                )
             start_text, end_text = span[0], span[1]
             start, end = parse_hhmm(start_text), parse_hhmm(end_text)
             if start >= end:
-                raise ValueError(f"{day}: {start_text}-{end_text} must start before it ends")
+                raise MessageError(
+                    N_("%(day)s: %(span)s must start before it ends."),
+                    day=day,
+                    span=f"{start_text}-{end_text}",
+                )
             parsed.append((start, end, start_text, end_text))
         parsed.sort()
         for before, after in itertools.pairwise(parsed):
             if after[0] < before[1]:
-                raise ValueError(
-                    f"{day}: {before[2]}-{before[3]} and {after[2]}-{after[3]} overlap"
+                raise MessageError(
+                    N_("%(day)s: %(first)s and %(second)s overlap."),
+                    day=day,
+                    first=f"{before[2]}-{before[3]}",
+                    second=f"{after[2]}-{after[3]}",
                 )
         checked[day] = [(p[2], p[3]) for p in parsed]
     return checked

@@ -94,10 +94,12 @@ class TelegramBotSettings(ChannelSettings):
     def _webhook_needs_secret(self) -> Self:
         secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
         if self.mode == "webhook" and not secret:
-            raise ValueError("a Telegram bot in webhook mode needs a webhook_secret")
+            raise ValueError(N_("A Telegram bot in webhook mode needs a webhook_secret."))
         allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
         if secret and (len(secret) > 256 or not set(secret) <= allowed):
-            raise ValueError("webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+            raise ValueError(
+                N_("The webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -.")
+            )
         return self
 
     def to_config(self, default_public_url: str | None) -> TelegramBotConfig:

@@ -41,6 +41,24 @@ def N_(message: str) -> str:  # noqa: N802 (the gettext convention extractors kn
     return message
 
 
+def NP_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 (like N_)
+    """Marks a plural pair for extraction; `ngettext` translates it where shown."""
+    return singular, plural
+
+
+class MessageError(ValueError):
+    """A validator's refusal as a message marked with `N_` and its `%(name)s` parameters.
+
+    Its str is the English sentence; a page or an API answer in another language
+    translates `message` and fills in `params` (pydantic keeps the exception in the
+    error's `ctx`, so the console finds it there).
+    """
+
+    def __init__(self, message: str, **params: object) -> None:
+        self.message, self.params = message, params
+        super().__init__(message % params if params else message)
+
+
 def locale_of(language: str) -> Locale:
     """Babel's locale for a language tag ("ru", "en-GB"); English when unknown."""
     try:

@@ -185,7 +185,8 @@ async def sla_and_escalation_with_form_controls(page: Page, base: str, token: st
     assert await phone.evaluate("el => el.validity.rangeUnderflow")
     await sla.evaluate("f => { f.noValidate = true }")  # what the API says, past the browser
     await sla.locator("button[type=submit]").click()
-    assert "greater than or equal to 1" in await field_error(sla, "minutes.phone")
+    # The API's sentence beside the field, in the admin's language (Russian).
+    assert await field_error(sla, "minutes.phone") == "Введите 1 или больше."
     assert (
         await sla.locator("p.error").text_content()
         == "Форма не сохранена; посмотрите отмеченные поля."
@@ -212,7 +213,7 @@ async def sla_and_escalation_with_form_controls(page: Page, base: str, token: st
     assert await spam.locator('[name="junk"]').evaluate("el => el.validity.rangeUnderflow")
     await spam.evaluate("f => { f.noValidate = true }")
     await spam.locator("button[type=submit]").click()
-    assert "at least the suspicious" in await field_error(spam, "junk")
+    assert await field_error(spam, "junk") == "Должно быть не меньше порога подозрительности (2)."
     await spam.locator('[name="junk"]').fill("2.5")
     await submit(page, spam)
     await page.locator("#sla").scroll_into_view_if_needed()
