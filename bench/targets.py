@@ -378,7 +378,7 @@ async def correctness(url: str, prefix: str, n: int) -> dict[str, Any]:
                 for u, c in await conn.execute(select(TeamMember.user_id, TeamMember.capacity))
             }
             counts = {
-                int(u): int(c)
+                int(u or 0): int(c)
                 for u, c in await conn.execute(
                     select(Lead.assignee_id, func.count())
                     .where(Lead.assignee_id.is_not(None))
@@ -420,8 +420,8 @@ async def correctness(url: str, prefix: str, n: int) -> dict[str, Any]:
     fair = checks.fairness(counts, dict.fromkeys(members, 1))
     peaks = checks.peak_open(ledger)
     over = checks.over_capacity(peaks, members)
-    lost, dup = checks.lost_and_duplicated(expected, lead_emails)
-    rec_lost, rec_dup = checks.lost_and_duplicated(expected, record_emails)
+    lost, dup = checks.lost_and_duplicated(expected, [e or "" for e in lead_emails])
+    rec_lost, rec_dup = checks.lost_and_duplicated(expected, [e or "" for e in record_emails])
     return {
         "per_manager": {str(k): v for k, v in fair.counts.items()},
         "capacity": {str(k): v for k, v in members.items()},
@@ -442,8 +442,10 @@ async def correctness(url: str, prefix: str, n: int) -> dict[str, Any]:
 
 async def scale_out(opts: Options) -> dict[str, Any]:
     total = WARM + opts.scale_n
-    share = math.ceil(total / len(BENCH_TEAM["members"]))
-    team = {**BENCH_TEAM, "members": [{**m, "capacity": share} for m in BENCH_TEAM["members"]]}
+    # A deep copy, typed: BENCH_TEAM is shared with bench.e2e.
+    members: list[dict[str, Any]] = json.loads(json.dumps(BENCH_TEAM["members"]))
+    share = math.ceil(total / len(members))
+    team = {"name": BENCH_TEAM["name"], "members": [{**m, "capacity": share} for m in members]}
     extra = {"LEADFLOW_TEAMS": json.dumps([team])}
     result: dict[str, Any] = {"member_capacity": share, "runs": {}}
     for ingests in (1, 2):
