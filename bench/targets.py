@@ -104,6 +104,7 @@ class Options:
     growth_n: int
     scale_n: int
     connections: int
+    latency_rate: float | None
     stores: list[str]
     scale_out: bool
     pg_admin_dsn: str
@@ -183,9 +184,16 @@ async def open_loop(
 
 
 async def latency_run(
-    server: Server, counter: LeadCounter, capacity: float, seconds: float, workdir: Path
+    server: Server,
+    counter: LeadCounter,
+    capacity: float,
+    seconds: float,
+    workdir: Path,
+    rate_override: float | None = None,
 ) -> dict[str, Any]:
     rate, reduced = checks.latency_rate(capacity)
+    if rate_override:
+        rate, reduced = rate_override, False
     count = max(1, int(rate * seconds))
     run = await open_loop(server, counter, rate, count, workdir, "lat")
     sent = run.sent
@@ -272,7 +280,7 @@ async def run_store(store: Store, opts: Options, workdir: Path) -> dict[str, Any
             result["capacity"] = cap
             log(f"{store.name}: capacity {capacity:,.0f}/s")
             result["latency"] = await latency_run(
-                server, counter, capacity, opts.latency_s, workdir
+                server, counter, capacity, opts.latency_s, workdir, opts.latency_rate
             )
             lat = result["latency"]
             log(
@@ -580,6 +588,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--burst-seconds", type=float, help="3x burst (10; quick 3)")
     p.add_argument("--growth", type=int, help="leads to preload (1,000,000; quick 20,000)")
     p.add_argument("--scale-n", type=int, help="POSTs per scale-out run (20,000; quick 2,000)")
+    p.add_argument(
+        "--latency-rate", type=float, help="a fixed latency rate (to find the floor), not 1,000/s"
+    )
     p.add_argument("--connections", type=int, default=50, help="wrk connections")
     p.add_argument("--stores", default="sqlite,postgresql", help="comma list: sqlite,postgresql")
     p.add_argument("--no-scale-out", action="store_true", help="skip the PostgreSQL scale-out")
@@ -601,6 +612,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         growth_n=a.growth or (20_000 if a.quick else 1_000_000),
         scale_n=a.scale_n or (2_000 if a.quick else 20_000),
         connections=a.connections,
+        latency_rate=a.latency_rate,
         stores=stores,
         scale_out=not a.no_scale_out,
         pg_admin_dsn=a.pg_admin_dsn,
