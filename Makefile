@@ -81,7 +81,9 @@ fuzz: install services $(FUZZ_STAMP)
 
 # Spam quality per category (CV and the independent holdout), counters at 1M activities,
 # IMAP ingest rate, email quote/signature split, the consumer's and the edge's CPU by component, then the
-# end-to-end pipeline against the naive peer (the long one). Results: bench/results/.
+# end-to-end pipeline against the naive peer (the long one), then issue 11's targets
+# (latency, burst, growth, PostgreSQL scale-out; TARGETS_ARGS=--quick: ~3 min). Results: bench/results/.
+TARGETS_ARGS ?=
 bench: install services
 	$(BIN)/python -m bench.spam_eval
 	$(BIN)/python -m bench.counters
@@ -91,6 +93,7 @@ bench: install services
 	$(BIN)/python -m bench.consumer_cpu
 	$(BIN)/python -m bench.edge_cpu
 	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.targets $(TARGETS_ARGS)
 
 # Fault trials: kill -9, broker and database outages, poison inputs, under load; prints
 # accepted inquiries lost and duplicated per trial. CHAOS_ARGS=--quick: the reduced CI run.

@@ -345,7 +345,11 @@ async def _wait_http(server: Server, path: str, timeout_s: float) -> None:
 
 
 async def start_leadflow(
-    store: Store, workdir: Path, tag: str, processes: str | None = None
+    store: Store,
+    workdir: Path,
+    tag: str,
+    processes: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     port = free_port()
     data_dir = workdir / "leadflow-data"
@@ -365,6 +369,7 @@ async def start_leadflow(
             # bench.loadgen.client_address): from one address it is a flood, and junk.
             "LEADFLOW_HTTP__TRUSTED_PROXIES": json.dumps(["127.0.0.1/32"]),
             **({"LEADFLOW_PROCESSES": processes} if processes else {}),
+            **(extra_env or {}),
         }
     )
     code = "import sys; from leadflow.cli import main; sys.exit(main())"
@@ -505,6 +510,7 @@ async def throughput(
         raise RuntimeError(f"wrk printed no summary: {stdout.decode()} {stderr.decode()}")
     http_s = (http_done or end) - start
     result = {
+        "prefix": prefix,
         "inquiries": n,
         "posts_sent": summary["posts_sent"],
         "accepted": summary["accepted"],
