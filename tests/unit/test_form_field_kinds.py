@@ -73,7 +73,7 @@ def body(**field: Any) -> dict[str, Any]:
 def test_the_schema_refuses_fields_the_form_could_not_use(field: dict[str, Any], says: str) -> None:
     with pytest.raises(ValidationError) as caught:
         FormBody.model_validate(body(**field))
-    assert says in str(caught.value)
+    assert says.lower() in str(caught.value).lower()
 
 
 def test_a_full_field_is_accepted_and_runs_on_the_connector() -> None:
