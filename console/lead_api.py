@@ -23,7 +23,7 @@ from pydantic import Field, StringConstraints
 from console.display import zone
 from console.field_sentences import Sentence
 from console.http import ApiError, Call, Endpoint, collect, reader_gettext, route
-from console.schemas import MAX_OFFSET, Channel, Id, Status, Strict, clean_line
+from console.schemas import FIRST_DAY, LAST_DAY, MAX_OFFSET, Channel, Id, Status, Strict, clean_line
 from crm_store import contact_edit, lead_table
 from crm_store.card import CardContact
 from crm_store.database import Database
@@ -48,8 +48,13 @@ class TableQuery(Strict):
     status: Status | None = None
     channel: Channel | None = None
     assignee_id: Id | None = None
-    start: date | None = Field(default=None, alias="from", description="First day created.")
-    end: date | None = Field(default=None, alias="to", description="Last day created.")
+    # Bounded like every other period: a bare number would otherwise read as a day of 1970.
+    start: date | None = Field(
+        default=None, alias="from", ge=FIRST_DAY, le=LAST_DAY, description="First day created."
+    )
+    end: date | None = Field(
+        default=None, alias="to", ge=FIRST_DAY, le=LAST_DAY, description="Last day created."
+    )
     sort: SortParam = "-created_at"
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)

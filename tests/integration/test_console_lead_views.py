@@ -74,6 +74,10 @@ async def test_the_table_is_scoped_sorted_filtered_and_paged(db: Database) -> No
         assert (await table(client, mine, f"assignee_id={members[1]}"))["total"] == 0
         refused = await client.get("/api/v1/lead-table?sort=secret", headers=everyone)
         assert refused.status == 422
+        # A bare number is not a day (pydantic would read 0 as 1970-01-01).
+        for bad in ("to=0", "from=1", "from=1999-12-31"):
+            refused = await client.get(f"/api/v1/lead-table?{bad}", headers=everyone)
+            assert refused.status == 422, bad
 
 
 async def test_pages_show_the_table_and_board_to_their_reader_only(db: Database) -> None:
