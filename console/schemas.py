@@ -582,7 +582,9 @@ class SlaBody(Strict):
 
 class SpamThresholdsBody(Strict):
     suspicious: float = Field(default=0.5, ge=0, le=1000, allow_inf_nan=False)
-    junk: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
+    # validate_default: a body with only `suspicious` must meet the band check too, or
+    # it is stored and every later read of the settings fails.
+    junk: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False, validate_default=True)
     min_seconds_to_submit: float = Field(default=3.0, ge=0, le=86_400, allow_inf_nan=False)
     max_recent_from_sender: int = Field(default=3, ge=1, le=1_000_000)
     max_recent_from_ip: int = Field(default=10, ge=1, le=1_000_000)

@@ -247,3 +247,15 @@ def test_a_broken_translation_falls_back_to_english() -> None:
         "f": "Enter 1 or more.",
         "g": "as is",
     }
+
+
+def test_a_suspicious_threshold_above_the_default_junk_is_refused() -> None:
+    # Found by the API fuzzer: the default junk (1.0) skipped the band check, so
+    # {"suspicious": 40} was stored and every read of the settings then failed.
+    from pydantic import ValidationError
+
+    from console.schemas import SpamThresholdsBody
+
+    with pytest.raises(ValidationError) as caught:
+        SpamThresholdsBody.model_validate({"suspicious": 40})
+    assert [e["loc"] for e in caught.value.errors()] == [("junk",)]
