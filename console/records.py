@@ -11,14 +11,17 @@ helpers.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from console.http import ApiError, Call, Endpoint, collect, route
 from console.schemas import Strict
 from crm_store import deals, parties
+from crm_store.accounts import Principal
 from crm_store.database import Database
 from crm_store.deals import DealChange, DealRecord
 from crm_store.parties import CompanyRecord, ContactRecord
@@ -68,6 +71,11 @@ def _uuid(call: Call, name: str, missing: str) -> uuid.UUID:
         raise ApiError(404, missing) from None
 
 
+R = TypeVar("R")
+# A scoped read by id: None when it does not exist or the caller may not see it.
+Reader = Callable[[AsyncSession, Principal, uuid.UUID], Awaitable[R | None]]
+
+
 NO_CONTACT = N_("There is no contact with this id.")
 NO_COMPANY = N_("There is no company with this id.")
 NO_DEAL = N_("There is no deal with this id.")
@@ -80,6 +88,15 @@ class RecordEndpoints:
     def endpoints(self) -> list[Endpoint]:
         return collect(self, tag="records")
 
+    async def _read(self, call: Call, name: str, missing: str, reader: Reader[R]) -> R:
+        """One record by the id in the path; unknown, malformed or out of scope is a 404."""
+        record_id = _uuid(call, name, missing)
+        async with self._db.sessions() as session:
+            found = await reader(session, call.who, record_id)
+        if found is None:
+            raise ApiError(404, missing)
+        return found
+
     @route(
         "GET",
         "/api/v1/contacts/{contact_id}",
@@ -87,12 +104,7 @@ class RecordEndpoints:
         response=ContactRecord,
     )
     async def get_contact(self, call: Call) -> ContactRecord:
-        contact_id = _uuid(call, "contact_id", NO_CONTACT)
-        async with self._db.sessions() as session:
-            found = await parties.contact_record(session, call.who, contact_id)
-        if found is None:
-            raise ApiError(404, NO_CONTACT)
-        return found
+        return await self._read(call, "contact_id", NO_CONTACT, parties.contact_record)
 
     @route(
         "GET",
@@ -101,12 +113,7 @@ class RecordEndpoints:
         response=CompanyRecord,
     )
     async def get_company(self, call: Call) -> CompanyRecord:
-        company_id = _uuid(call, "company_id", NO_COMPANY)
-        async with self._db.sessions() as session:
-            found = await parties.company_record(session, call.who, company_id)
-        if found is None:
-            raise ApiError(404, NO_COMPANY)
-        return found
+        return await self._read(call, "company_id", NO_COMPANY, parties.company_record)
 
     @route(
         "GET",
@@ -115,12 +122,7 @@ class RecordEndpoints:
         response=DealRecord,
     )
     async def get_deal(self, call: Call) -> DealRecord:
-        deal_id = _uuid(call, "deal_id", NO_DEAL)
-        async with self._db.sessions() as session:
-            found = await deals.deal_record(session, call.who, deal_id)
-        if found is None:
-            raise ApiError(404, NO_DEAL)
-        return found
+        return await self._read(call, "deal_id", NO_DEAL, deals.deal_record)
 
     @route(
         "PATCH",
