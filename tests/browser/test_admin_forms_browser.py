@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page
 
-from .test_console_browser import XSS, chromium, doc_shot, leadflow_running, shot, sign_in
+from .test_console_browser import XSS, api, chromium, doc_shot, leadflow_running, shot, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -31,26 +31,16 @@ ADMIN = "admin@leadflow.local"
 ANNA = "anna.ivanova@demo.leadflow.test"  # a manager of the demo team
 
 
-async def api(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with (
-        aiohttp.ClientSession(headers=headers) as http,
-        http.request(method, f"{base}{path}", json=body) as resp,
-    ):
-        assert resp.status < 300, await resp.text()
-        return await resp.json() if resp.status != 204 else None
-
-
 async def set_admin(base: str, token: str, settings: dict[str, str]) -> None:
-    users = (await api(base, token, "GET", "/api/v1/admin/users"))["items"]
+    users = (await api(base, token, "/api/v1/admin/users"))["items"]
     admin_id = next(u["id"] for u in users if u["email"] == ADMIN)
-    await api(base, token, "PATCH", f"/api/v1/admin/users/{admin_id}", settings)
+    await api(base, token, f"/api/v1/admin/users/{admin_id}", method="PATCH", body=settings)
 
 
 async def lead_of(base: str, token: str, email: str) -> dict[str, Any]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        found = await api(base, token, "GET", f"/api/v1/leads?contact_email={email}")
+        found = await api(base, token, f"/api/v1/leads?contact_email={email}")
         if found["total"] == 1:
             lead: dict[str, Any] = found["items"][0]
             return lead
@@ -152,7 +142,7 @@ async def test_a_russian_admin_builds_a_form_whose_embed_on_another_site_makes_a
             assert await origins.evaluate("el => el.checkValidity()")
             await builder.locator("button[type=submit]").click()
             await page.wait_for_url(f"{base}/admin/forms/partner")
-            saved = await api(base, token, "GET", "/api/v1/admin/forms/partner")
+            saved = await api(base, token, "/api/v1/admin/forms/partner")
             assert [f["name"] for f in saved["fields"]] == ["name", "email", "plan", "message"]
             assert saved["fields"][2]["options"] == ["Базовый", "Про"]
             assert saved["fields"][2]["labels"]["ru"].startswith("Тариф <script>")
@@ -272,7 +262,7 @@ async def test_an_english_admin_in_new_york_sets_hours_and_a_zone_without_json(
         await form.locator("button[type=submit]").click()
         await page.wait_for_selector("text=kate@leadflow.test")
         assert await page.evaluate("typeof window.__xss") == "undefined"
-        users = (await api(base, token, "GET", "/api/v1/admin/users"))["items"]
+        users = (await api(base, token, "/api/v1/admin/users"))["items"]
         kate = next(u for u in users if u["email"] == "kate@leadflow.test")
         assert kate["timezone"] == "Europe/Moscow"
         assert kate["working_hours"] == {

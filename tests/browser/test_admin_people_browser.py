@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page
 
 from .test_console_browser import (
     XSS,
+    api,
     chromium,
     doc_shot,
     leadflow_running,
@@ -39,15 +39,6 @@ pytestmark = pytest.mark.integration
 
 ADMIN = "admin@leadflow.local"
 BORIS = "boris.petrov@demo.leadflow.test"
-
-
-async def api(base: str, token: str, path: str) -> Any:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"}) as resp,
-    ):
-        assert resp.status == 200, await resp.text()
-        return await resp.json()
 
 
 async def user_id(base: str, token: str, email: str) -> int:

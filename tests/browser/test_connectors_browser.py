@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 from babel.dates import format_time
 from playwright.async_api import Locator, Page
@@ -31,6 +30,7 @@ from tests.servers import PASSWORD, Dovecot, ImapClient
 from .test_console_browser import (
     XSS,
     _admin_patch_user,
+    api,
     chromium,
     doc_shot,
     leadflow_running,
@@ -44,15 +44,6 @@ mail_server = servers.dovecot  # the session's Dovecot fixture, usable in this m
 ADMIN = "admin@leadflow.local"
 ANNA = "anna.ivanova@demo.leadflow.test"
 GREEN, RED, GREY = "rgb(22, 163, 74)", "rgb(220, 38, 38)", "rgb(100, 116, 139)"
-
-
-async def api(base: str, token: str, path: str, **params: str) -> Any:
-    async with (
-        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
-        http.get(f"{base}{path}", params=params) as resp,
-    ):
-        assert resp.status == 200, await resp.text()
-        return await resp.json()
 
 
 async def outcome_of(page: Page, name: str) -> tuple[str | None, str]:

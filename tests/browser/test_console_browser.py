@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -101,6 +102,18 @@ async def post_form(base: str, slug: str, **fields: str) -> None:
         http.post(f"{base}/forms/{slug}", data=fields) as resp,
     ):
         assert resp.status == 202, await resp.text()
+
+
+async def api(
+    base: str, token: str, path: str, *, method: str = "GET", body: Any = None, **params: str
+) -> Any:
+    """The console API as `token`: the JSON answer (None for 204); any error fails the test."""
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+        http.request(method, f"{base}{path}", json=body, params=params) as resp,
+    ):
+        assert resp.status < 300, await resp.text()
+        return await resp.json() if resp.status != 204 else None
 
 
 async def shot(page: Page, name: str) -> None:

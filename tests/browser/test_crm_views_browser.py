@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Page
 
@@ -21,6 +20,7 @@ from .test_console_browser import (
     RU_WHEN,
     XSS,
     _admin_patch_user,
+    api,
     chromium,
     doc_shot,
     leadflow_running,
@@ -33,15 +33,6 @@ pytestmark = pytest.mark.integration
 
 HELEN = "helen.head@demo.leadflow.test"
 ANNA = "anna.ivanova@demo.leadflow.test"
-
-
-async def api(base: str, token: str, path: str) -> Any:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"}) as resp,
-    ):
-        assert resp.status == 200, await resp.text()
-        return await resp.json()
 
 
 async def until_assigned(base: str, token: str, n: int) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from crm_store import accounts
 from crm_store.database import open_database
 from crm_store.models import Absence, Activity, AppUser, Lead, Team
 
-from .test_console_browser import XSS, chromium, doc_shot, leadflow_running, shot, sign_in
+from .test_console_browser import XSS, api, chromium, doc_shot, leadflow_running, shot, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -138,15 +138,6 @@ async def users(base: str, token: str) -> dict[str, int]:
         return {u["email"]: u["id"] for u in (await resp.json())["items"]}
 
 
-async def api(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
-    async with (
-        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
-        http.request(method, f"{base}{path}", json=body) as resp,
-    ):
-        assert resp.status == 200, await resp.text()
-        return await resp.json()
-
-
 async def no_sideways_scroll_and_big_targets(page: Page, selectors: list[str]) -> None:
     width = await page.evaluate("document.scrollingElement.scrollWidth")
     assert width <= 390, f"{page.url} scrolls sideways: {width}px"
@@ -197,13 +188,13 @@ async def test_a_russian_head_in_moscow_runs_fifty_managers_from_the_board(
         moving = ids["m00@demo.leadflow.test"]
         row = page.locator(f'#team-board tr[data-user="{moving}"] td[data-field=load_pct]')
         assert (await row.text_content() or "").startswith("1 / 10")
-        leads = await api(base, token, "GET", f"/api/v1/leads?assignee_id={moving}")
+        leads = await api(base, token, f"/api/v1/leads?assignee_id={moving}")
         await api(
             base,
             token,
-            "POST",
             "/api/v1/leads/reassign",
-            {
+            method="POST",
+            body={
                 "lead_ids": [leads["items"][0]["id"]],
                 "manager_id": ids[ANNA],
                 "reason": "отпуск",
@@ -231,7 +222,7 @@ async def test_a_russian_head_in_moscow_runs_fifty_managers_from_the_board(
         message = page.locator("#reassign-form .error[data-outcome=ok]")
         await message.wait_for(timeout=10_000)
         assert "Передано менеджеру Anna Ivanova: 6" in (await message.text_content() or "")
-        card = await api(base, token, "GET", f"/api/v1/leads/{leads['items'][0]['id']}/card")
+        card = await api(base, token, f"/api/v1/leads/{leads['items'][0]['id']}/card")
         assert card["ledger"][-1]["reason"] == "Administrator: отпуск"
         # Without the CSRF token the same call is refused.
         status = await page.evaluate(
@@ -295,9 +286,9 @@ async def test_an_english_head_in_new_york_reassigns_and_reads_the_reports(
         await api(
             base,
             token,
-            "PATCH",
             f"/api/v1/admin/users/{ids[HELEN]}",
-            {"language": "en", "timezone": "America/New_York"},
+            method="PATCH",
+            body={"language": "en", "timezone": "America/New_York"},
         )
         context = await browser.new_context(
             locale="en-US", timezone_id="America/New_York", viewport={"width": 1280, "height": 900}

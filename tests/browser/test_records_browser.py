@@ -17,12 +17,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, Page
 
 from .test_console_browser import (
     XSS,
+    api,
     chromium,
     doc_shot,
     leadflow_running,
@@ -42,18 +42,6 @@ def plain(text: str | None) -> str:
     return re.sub(r"[\u00a0\u202f]", " ", text or "").strip()
 
 
-async def _api(
-    base: str, token: str, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with (
-        aiohttp.ClientSession(headers=headers) as http,
-        http.request(method, f"{base}{path}", json=body) as resp,
-    ):
-        assert resp.status < 300, await resp.text()
-        return await resp.json()
-
-
 async def a_converted_lead(base: str, token: str, email: str, name: str) -> dict[str, Any]:
     """A web-form lead from Olga, converted to a deal of 150 000 with her company."""
     await post_form(
@@ -66,12 +54,12 @@ async def a_converted_lead(base: str, token: str, email: str, name: str) -> dict
     )
     wanted = f"/api/v1/leads?contact_email={email}"
     async with asyncio.timeout(20):
-        while not (page := await _api(base, token, "GET", wanted))["total"]:  # noqa: ASYNC110 (polling the API)
+        while not (page := await api(base, token, wanted))["total"]:  # noqa: ASYNC110 (polling the API)
             await asyncio.sleep(0.2)
     lead = page["items"][0]
     body = {"amount": 150000, "company": {"name": "Рога и Копыта", "domain": "roga.example"}}
-    made = await _api(base, token, "POST", f"/api/v1/leads/{lead['id']}/convert", body)
-    users = (await _api(base, token, "GET", "/api/v1/admin/users"))["items"]
+    made = await api(base, token, f"/api/v1/leads/{lead['id']}/convert", method="POST", body=body)
+    users = (await api(base, token, "/api/v1/admin/users"))["items"]
     owner = next(u for u in users if u["id"] == lead["assignee"]["id"])
     return {**made, "lead_id": lead["id"], "owner": owner}
 
@@ -198,12 +186,12 @@ async def test_a_new_york_manager_reads_the_deal_in_english_and_wins_it(tmp_path
         base, token = started.http_url, started.seed.admin_token or ""
         made = await a_converted_lead(base, token, "olga@roga.example", "Olga " + XSS)
         owner = made["owner"]
-        await _api(
+        await api(
             base,
             token,
-            "PATCH",
             f"/api/v1/admin/users/{owner['id']}",
-            {"language": "en", "timezone": "America/New_York"},
+            method="PATCH",
+            body={"language": "en", "timezone": "America/New_York"},
         )
         context = await browser.new_context(
             locale="en-US", timezone_id="America/New_York", viewport={"width": 1100, "height": 900}
