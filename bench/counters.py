@@ -14,7 +14,8 @@ statement's generic plan: the figures are those of a console that has been up a
 while, not of its first five calls. The fill is followed by `VACUUM ANALYZE`, as
 autovacuum would do, since index-only scans need the visibility map. On a local
 PostgreSQL it also reports the server's CPU per call (the backend's utime + stime
-from /proc, 10 ms ticks, so a mean over the calls). Run:
+from /proc, 10 ms ticks, so a mean over the calls; parallel workers, which the
+recount may use, are not counted). Run:
 `.venv/bin/python -m bench.counters [--store sqlite|postgresql|both] [--activities N]`.
 Targets (issue 11): head ≤ 50 ms, one manager ≤ 20 ms.
 """
