@@ -21,7 +21,7 @@ prepares each statement, and from the sixth run PostgreSQL may reuse a plan made
 without the bound values. So the fixed statuses are SQL literals, not parameters,
 and "late" is a CASE, not an OR: with the OR over bound statuses the generic plan
 read every first-contact row of the day from the heap (a bitmap scan), which made
-the counters 4-5 times slower after their fifth call (issue 11, README).
+the counters 4-7 times slower after their fifth call (issue 11, README).
 Imports nothing of ours outside `crm_store`.
 """
 
