@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, exists, func, or_, select, text
+from sqlalchemy import and_, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.accounts import Principal
-from crm_store.counters import OPEN, open_planned, untouched
+from crm_store.counters import OPEN, late_first_contact, open_planned, untouched
 from crm_store.models import Absence, Activity, AppUser, Lead, TeamMember
 from crm_store.scope import user_scope
 
@@ -76,14 +76,7 @@ async def board(
     kept = _first_contacts_today(
         day_start, day_end, Activity.status == "done", Activity.done_at <= Activity.due_at
     )
-    late = _first_contacts_today(
-        day_start,
-        day_end,
-        or_(
-            and_(Activity.status == "done", Activity.done_at > Activity.due_at),
-            and_(Activity.status == "planned", Activity.due_at < now),
-        ),
-    )
+    late = _first_contacts_today(day_start, day_end, late_first_contact(now))
     absent = exists().where(
         Absence.user_id == AppUser.id, Absence.starts_at <= now, Absence.ends_at > now
     )

@@ -15,6 +15,13 @@ per user in scope.
 Overdue depends on the clock, so it stays a range count over `due_at`, never a
 stored number. `recount` is the straight GROUP BY, kept as the reference that tests
 and `leadflow counters` compare against; `repair` fixes the flags if they ever drift.
+
+The query must be as fast with a generic plan as with a custom one: asyncpg
+prepares each statement, and from the sixth run PostgreSQL may reuse a plan made
+without the bound values. So the fixed statuses are SQL literals, not parameters,
+and "late" is a CASE, not an OR: with the OR over bound statuses the generic plan
+read every first-contact row of the day from the heap (a bitmap scan), which made
+the counters 4-7 times slower after their fifth call (issue 11, README).
 Imports nothing of ours outside `crm_store`.
 """
 
@@ -25,12 +32,15 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
+    ColumnClause,
     ColumnElement,
     TextClause,
     and_,
+    case,
     exists,
     false,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -48,6 +58,10 @@ OPEN = ("new", "in_progress")
 # The WHERE of the partial index `ix_activity_first_contact` (migration 0014), table
 # named: SQLite uses a partial index only when the query repeats its terms as written.
 _FIRST_CONTACT = "activity.is_first_contact = true"
+# Statuses as SQL literals, not bound parameters: a generic plan still knows them.
+_NEW: ColumnClause[str] = literal_column("'new'")
+_PLANNED: ColumnClause[str] = literal_column("'planned'")
+_DONE: ColumnClause[str] = literal_column("'done'")
 
 _TOUCHED = (
     "EXISTS (SELECT 1 FROM activity a WHERE a.lead_id = lead.id"
@@ -112,7 +126,7 @@ def _count(*where: ColumnElement[bool] | TextClause) -> Any:
 def untouched() -> Any:
     """A user's new, untouched leads: a scalar subquery correlated on `AppUser.id`."""
     return _count(
-        Lead.assignee_id == AppUser.id, Lead.status == "new", Lead.manager_touched == false()
+        Lead.assignee_id == AppUser.id, Lead.status == _NEW, Lead.manager_touched == false()
     )
 
 
@@ -120,7 +134,7 @@ def open_planned(when: ColumnElement[bool]) -> Any:
     """A user's planned activities on open leads due `when`, correlated on `AppUser.id`."""
     return _count(
         Activity.assignee_id == AppUser.id,
-        Activity.status == "planned",
+        Activity.status == _PLANNED,
         Activity.lead_open == true(),
         when,
     )
@@ -132,7 +146,18 @@ def _breaches(day: datetime, now: datetime) -> Any:
         text(_FIRST_CONTACT),
         Activity.due_at >= day,
         Activity.due_at < day + timedelta(days=1),
-        _late(now),
+        late_first_contact(now),
+    )
+
+
+def late_first_contact(now: datetime) -> ColumnElement[bool]:
+    """`_late(now)` as one CASE over the index's columns: the same rows, but with no OR
+    a generic plan cannot turn it into a bitmap scan that reads every row of the day
+    (on SQLite, two OR-free counts instead would scan the day's range twice)."""
+    return case(
+        (Activity.status == _DONE, Activity.done_at > Activity.due_at),
+        (Activity.status == _PLANNED, Activity.due_at < now),
+        else_=false(),
     )
 
 

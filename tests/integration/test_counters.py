@@ -246,3 +246,64 @@ def test_leadflow_counters_checks_and_repairs(
     assert cli.main(["counters", "repair"]) == 0
     assert cli.main(["counters", "check"]) == 0
     assert "wrong flags on 0 leads and 0 activities" in capsys.readouterr().out
+
+
+async def test_sla_breaches_today_equal_a_recount_at_every_edge(db: Database) -> None:
+    """Today's breaches are counted without an OR (two branches in one index range):
+    each edge of each branch, around midnight, `now` and `done_at = due_at`."""
+    await make_leads(db, 3)
+    viewers = await _viewers(db)
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    day = noon.replace(hour=0)
+    async with db.sessions() as session, session.begin():
+        leads = list((await session.execute(select(Lead.id, Lead.assignee_id))).all())
+        await session.execute(delete(Activity))
+        (open_lead, user), (other_lead, other_user), (closed_lead, closed_user) = leads
+        await session.execute(update(Lead).where(Lead.id == closed_lead).values(status="junk"))
+
+        def first_contact(
+            lead: uuid.UUID, who: int | None, due: datetime, done: datetime | None
+        ) -> dict[str, object]:
+            return {
+                "id": uuid.uuid4(),
+                "lead_id": lead,
+                "assignee_id": who,
+                "kind": "call",
+                "direction": "outbound",
+                "status": "planned" if done is None else "done",
+                "subject": "First contact",
+                "is_first_contact": True,
+                "due_at": due,
+                "done_at": done,
+                "created_at": day,
+            }
+
+        h = timedelta(hours=1)
+        late = [
+            first_contact(open_lead, user, day + 9 * h, day + 10 * h),  # done late
+            first_contact(open_lead, user, day + 11 * h, None),  # open past due
+            first_contact(open_lead, user, day, None),  # due at midnight, open
+            first_contact(closed_lead, closed_user, day + 10 * h, None),  # a junked lead's
+            first_contact(other_lead, other_user, day + 23 * h, day + 24 * h),
+        ]
+        not_late = [
+            first_contact(open_lead, user, day + 9 * h, day + 8 * h),  # done early
+            first_contact(open_lead, user, day + 9 * h, day + 9 * h),  # done on the dot
+            first_contact(open_lead, user, noon, None),  # due right now
+            first_contact(open_lead, user, day + 13 * h, None),  # due later today
+            first_contact(other_lead, other_user, day - h, None),  # due yesterday
+            first_contact(other_lead, other_user, day + 24 * h, day + 25 * h),  # tomorrow's
+            {**first_contact(open_lead, user, day + 10 * h, None), "is_first_contact": False},
+        ]
+        await session.execute(insert(Activity), [*late, *not_late])
+    async with db.sessions() as session:
+        at_noon = await counters(session, viewers[0], noon)
+        assert at_noon.total.sla_breaches_today == len(late)
+        for at in (
+            day,
+            noon - timedelta(microseconds=1),
+            noon,
+            day + 24 * h - timedelta(seconds=1),
+        ):
+            for who in viewers:
+                assert await counters(session, who, at) == await recount(session, who, at)
