@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import json
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -266,14 +267,16 @@ def _quantile(bounds: list[float], cumulative: list[float], q: float) -> float:
 
 
 @contextlib.asynccontextmanager
-async def running(store: Store, code: Code, workdir: Path, tag: str) -> AsyncIterator[Server]:
+async def running(
+    store: Store, code: Code, workdir: Path, tag: str, processes: str | None
+) -> AsyncIterator[Server]:
     # bench.e2e starts `sys.executable` with PYTHONPATH=REPO: point both at `code`.
     import bench.e2e as e2e
 
     saved_exe, saved_repo = sys.executable, e2e.REPO
     sys.executable, e2e.REPO = code.python, code.root
     try:
-        server = await start_leadflow(store, workdir, tag)
+        server = await start_leadflow(store, workdir, tag, processes)
     finally:
         sys.executable, e2e.REPO = saved_exe, saved_repo
     try:
@@ -297,7 +300,9 @@ async def amain(a: argparse.Namespace, codes: list[Code]) -> list[dict[str, Any]
                     async with factory as store:
                         counter = LeadCounter(store.url)
                         try:
-                            async with running(store, code, Path(tmp), code.name) as server:
+                            async with running(
+                                store, code, Path(tmp), code.name, a.processes
+                            ) as server:
                                 await warm_up(server, counter, timeout_s=180)
                                 for rate in rates:
                                     r = await run_rate(
@@ -326,6 +331,35 @@ def _line(r: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def summary(results: list[dict[str, Any]]) -> list[str]:
+    """Per store, rate and code: the median over rounds of each figure's p50 / p99."""
+    lines = []
+    keys = sorted({(r["store"], r["rate_per_s"]) for r in results})
+    codes = list(dict.fromkeys(r["code"] for r in results))
+    for store, rate in keys:
+        lines.append(f"{store} at {rate:g}/s (p50 / p99 ms, median of rounds)")
+        for code in codes:
+            runs = [
+                r
+                for r in results
+                if (r["store"], r["rate_per_s"], r["code"]) == (store, rate, code)
+            ]
+            if not runs:
+                continue
+            figures: dict[str, list[tuple[float, float]]] = {}
+            for r in runs:
+                for k, v in {**r["steps"], **r["since_intended"], **r["metrics"]}.items():
+                    if "p50_ms" in v:
+                        figures.setdefault(k, []).append((v["p50_ms"], v["p99_ms"]))
+            cells = [
+                f"{k} {statistics.median(p50 for p50, _ in v):.1f}"
+                f" / {statistics.median(p99 for _, p99 in v):.1f}"
+                for k, v in figures.items()
+            ]
+            lines.append(f"  {code} ({len(runs)} rounds): " + "; ".join(cells))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.latency_stages", description=__doc__)
     p.add_argument(
@@ -338,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="per rate")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--stores", default="sqlite,postgresql")
+    p.add_argument("--processes", choices=("one", "split"), help="`leadflow up`'s processes")
     p.add_argument("--pg-admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latency_stages.json")
     a = p.parse_args(argv)
@@ -346,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     results = asyncio.run(amain(a, codes))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2))
+    print("\n".join(summary(results)))
     print(f"results written to {a.out}")
     return 0
 
