@@ -65,6 +65,7 @@ STAMPS = ("intended", "accepted", "relayed", "committed", "event_sent", "event_s
 class Code:
     name: str
     root: Path
+    processes: str | None = None  # `leadflow up`'s, when not --processes
 
     @property
     def python(self) -> str:
@@ -166,6 +167,7 @@ async def run_rate(
             cwd=REPO,
         )
         before = await scrape(server)
+        cpu_before = server.cpu()
         await asyncio.wait_for(gen.wait(), seconds + 120)
         sent: dict[str, Any] = json.loads(out.read_text())
         accepted = sum(1 for s in sent["status"] if s == 202)
@@ -178,6 +180,7 @@ async def run_rate(
             await asyncio.sleep(0.05)
         seen = dict(events.seen)
         after = await scrape(server)
+        cpu_after = server.cpu()
     relayed = await relayed_at(server.bootstrap, prefix, accepted)
     with contextlib.suppress(OSError):
         out.unlink()
@@ -213,6 +216,10 @@ async def run_rate(
         "steps": steps,
         "since_intended": since,
         "metrics": histogram_quantiles(before, after),
+        "cpu_us_per_inquiry": {
+            k: round((cpu_after[k] - cpu_before[k]) / max(len(leads), 1) * 1e6)
+            for k in ("app", "tansu")
+        },
     }
 
 
@@ -328,6 +335,7 @@ def _line(r: dict[str, Any]) -> str:
     )
     for k, v in r["metrics"].items():
         parts.append(f"[{k} {v['p50_ms']}/{v['p99_ms']}]")
+    parts.append(f"cpu µs/inquiry {r['cpu_us_per_inquiry']}")
     return "  ".join(parts)
 
 
@@ -356,7 +364,12 @@ def summary(results: list[dict[str, Any]]) -> list[str]:
                 f" / {statistics.median(p99 for _, p99 in v):.1f}"
                 for k, v in figures.items()
             ]
+            cpu = {
+                k: statistics.median(r["cpu_us_per_inquiry"][k] for r in runs)
+                for k in runs[0]["cpu_us_per_inquiry"]
+            }
             lines.append(f"  {code} ({len(runs)} rounds): " + "; ".join(cells))
+            lines.append(f"    CPU µs per inquiry: {cpu}")
     return lines
 
 
@@ -366,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         "--code",
         action="append",
         default=[],
-        help="NAME=DIR: another checkout to run first in each round (its .venv if any)",
+        help="NAME=DIR[:one|split]: another checkout (its .venv if any) to run first in "
+        "each round, with `leadflow up`'s processes if given",
     )
     p.add_argument("--rates", default="100,300", help="comma list of POSTs per second")
     p.add_argument("--seconds", type=float, default=10.0, help="per rate")
@@ -376,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg-admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latency_stages.json")
     a = p.parse_args(argv)
-    codes = [Code(n, Path(p).absolute()) for n, p in (c.split("=", 1) for c in a.code)]
+    codes = []
+    for spec in a.code:
+        name, _, rest = spec.partition("=")
+        root, _, processes = rest.partition(":")
+        codes.append(Code(name, Path(root).absolute(), processes or None))
     codes.append(Code("after", REPO))
     results = asyncio.run(amain(a, codes))
     a.out.parent.mkdir(parents=True, exist_ok=True)
