@@ -39,13 +39,6 @@ class KafkaSettings(BaseModel):
     produce_timeout_s: float = Field(default=5.0, gt=0)
     linger_ms: int = Field(default=0, ge=0)
     fetch_max_wait_ms: int = Field(default=20, ge=1)
-    ingest_fetch_max_wait_ms: int = Field(
-        default=5,
-        ge=1,
-        description="The ingest consumer's fetch wait: Tansu holds an empty fetch this long "
-        "even when a record arrives meanwhile, so it is the poll interval of an idle "
-        "consumer, and it adds up to this much to every lead that finds it idle.",
-    )
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_batch: int = Field(default=500, ge=1)
