@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
+
 from connectors.journal import EdgeJournal
 from connectors.latency import BOUNDS, LatencyBuckets
+from connectors.relay import Relay, RelayConfig
+from ingest.contract import Topics
+from leadflow.edge_journal import JournalCollector
 from tests.factories import make_inquiry
 
 
@@ -51,3 +56,16 @@ async def test_the_journal_counts_every_append_once_it_is_fsynced(tmp_path: Path
         assert dict(journal.fsynced.cumulative())["+Inf"] == 2
         entries = await journal.due(10, republish_before=0.0)
     assert [e.appended_at for e in entries] == [100.0]
+
+
+async def test_metrics_export_the_stage_counts_as_a_prometheus_histogram(tmp_path: Path) -> None:
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal:
+        await journal.publish(make_inquiry())
+        relay = Relay(journal, RelayConfig(bootstrap_servers="127.0.0.1:1", topics=Topics()))
+        relay.acked.observe(0.004)
+        registry = CollectorRegistry()
+        registry.register(JournalCollector(journal, relay))
+        text = generate_latest(registry).decode()
+    assert 'leadflow_journal_latency_seconds_count{stage="fsynced"} 1.0' in text
+    assert 'leadflow_journal_latency_seconds_bucket{le="0.005",stage="relayed"} 1.0' in text
+    assert 'leadflow_journal_latency_seconds_bucket{le="0.0025",stage="relayed"} 0.0' in text
