@@ -37,6 +37,7 @@ from .journal_writer import (
     oldest,
     transaction,
 )
+from .latency import LatencyBuckets
 from .publisher import PublishFailed
 
 T = TypeVar("T")
@@ -65,6 +66,7 @@ class Entry:
     kafka_key: bytes | None
     value: bytes
     publish_count: int
+    appended_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,8 @@ class EdgeJournal:
             ("appended", "duplicates", "refused", "published", "republished", "confirmed"), 0
         )
         self.appended = asyncio.Event()  # set after each commit that added entries
+        # Seconds from each append to the moment its caller wakes after the fsynced commit.
+        self.fsynced = LatencyBuckets()
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -182,13 +186,15 @@ class EdgeJournal:
 
         def read(conn: sqlite3.Connection) -> list[Entry]:
             rows = conn.execute(
-                "SELECT seq, idempotency_key, kafka_key, value, publish_count FROM entry "
+                "SELECT seq, idempotency_key, kafka_key, value, publish_count, appended_at "
+                "FROM entry "
                 "WHERE published_at IS NULL ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
             if len(rows) < limit:
                 rows += conn.execute(
-                    "SELECT seq, idempotency_key, kafka_key, value, publish_count FROM entry "
+                    "SELECT seq, idempotency_key, kafka_key, value, publish_count, appended_at "
+                    "FROM entry "
                     "WHERE published_at < ? ORDER BY seq LIMIT ?",
                     (republish_before, limit - len(rows)),
                 ).fetchall()
@@ -319,6 +325,7 @@ class EdgeJournal:
         return await self._writer.call(fn)
 
     def _after_commit(self, group: list[Appended]) -> None:
+        self.fsynced.observe_since(self._clock(), (a.at for a in group))
         added = [a for a in group if a.added]
         for a in added:
             self._entries += 1

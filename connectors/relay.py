@@ -32,6 +32,7 @@ from ingest.contract.confirm import InvalidConfirmation, decode_confirmation
 from ingest.contract.topics import Topics, ensure_topics
 
 from .journal import EdgeJournal, Entry
+from .latency import LatencyBuckets
 from .publisher import PublishFailed
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ class Relay:
         self._republish_all = False
         self.connected = False  # the last broker call succeeded (for /readyz)
         self.errors = 0
+        # Seconds from an append to the broker's ack of its first publication.
+        self.acked = LatencyBuckets()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish and apply confirmations until `stop` is set."""
@@ -102,6 +105,9 @@ class Relay:
         )
         if entries:
             await self._send(entries)
+            self.acked.observe_since(
+                self._clock(), (e.appended_at for e in entries if e.publish_count == 0)
+            )
             await self._journal.mark_published(entries)
         return len(entries)
 

@@ -6,9 +6,10 @@ one transaction. A transient fault (database or broker away, serialization failu
 SQLite busy) is retried with backoff for as long as it lasts; any other failure
 splits the batch (`ingest.resilience.isolate`) until the failing inquiry is alone,
 which goes to the dead-letter topic with the exception as its reason while the rest
-are stored. Then the consumer confirms every handled idempotency key on
-`Topics.stored` (the edge journals drop their copies), publishes the outbox (never
-failing the batch), and only then commits the offsets, with a deadline. A crash
+are stored. Then the consumer publishes the outbox (never failing the batch; the lead
+events come first because they are what people wait for), confirms every handled
+idempotency key on `Topics.stored` (the edge journals drop their copies), and only
+then commits the offsets, with a deadline. A crash
 anywhere replays the batch and the idempotency keys make the replay a no-op.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -253,18 +255,39 @@ class InquiryConsumer:
         Raises `Interrupted` when the stop event is set while a fault is retried;
         nothing is committed then and the batch replays.
         """
+        fetched = time.time()
         good, dead = decode(records, self._config.default_region)
         for letter in dead:
             await self._dead_letter(letter)
         for decoded, failure in await isolate(good, self._store_or_poison):
             self._count("poison")
             await self._dead_letter(DeadLetter(decoded.record, describe(failure)))
-        await self._confirm([d.inquiry.idempotency_key for d in good])
+        committed = time.time()
+        # The lead events first: they are what a manager waits for; the confirmation
+        # only lets the edge journals drop their copies, and a late one costs nothing.
         await self._publish_outbox_safely()
+        published = time.time()
+        await self._confirm([d.inquiry.idempotency_key for d in good])
+        self._observe_latency(records, fetched, committed, published)
         if self._before_commit is not None:
             await self._before_commit(records)
         await self._kafka.commit(records)
         self.health.progressed()
+
+    def _observe_latency(
+        self, records: Sequence[Record], fetched: float, committed: float, published: float
+    ) -> None:
+        """Each record's age at each stage, from its timestamp (when the relay sent it)."""
+        if self._metrics is None:
+            return
+        m = self._metrics
+        for r in records:
+            if r.timestamp <= 0:  # no timestamp: a client that set none
+                continue
+            sent = r.timestamp / 1000
+            m.fetched.observe(fetched - sent)
+            m.committed.observe(committed - sent)
+            m.published.observe(published - sent)
 
     async def _confirm(self, keys: list[str]) -> None:
         """Tell the edge journals which idempotency keys the store now holds."""

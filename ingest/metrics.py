@@ -4,6 +4,32 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+# Fine where the target is (a committed, assigned lead within 50 ms of the POST).
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+
 
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -18,6 +44,18 @@ class IngestMetrics:
             "Time to decide and store one batch.",
             registry=registry,
         )
+        self.latency = Histogram(
+            "leadflow_ingest_latency_seconds",
+            "Seconds from an inquiry's publication to Kafka (its record timestamp) until "
+            "the consumer fetched it (stage=fetched), committed its batch (committed), "
+            "and published the batch's lead events (published).",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.fetched = self.latency.labels("fetched")
+        self.committed = self.latency.labels("committed")
+        self.published = self.latency.labels("published")
         self.retries = Counter(
             "leadflow_ingest_store_retries_total",
             "Batches retried after a transient store error.",

@@ -16,7 +16,12 @@ from types import TracebackType
 from typing import Any, Self
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from connectors.journal import EdgeJournal, JournalBound
@@ -85,6 +90,16 @@ class JournalCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         s = self._journal.stats()
+        latency = HistogramMetricFamily(
+            "leadflow_journal_latency_seconds",
+            "Seconds from an inquiry's append to the edge journal until it was fsynced "
+            "(stage=fsynced: the caller may answer) and until the broker acknowledged "
+            "its first publication (stage=relayed).",
+            labels=["stage"],
+        )
+        for stage, buckets in (("fsynced", self._journal.fsynced), ("relayed", self._relay.acked)):
+            latency.add_metric([stage], buckets.cumulative(), buckets.total)
+        yield latency
         yield GaugeMetricFamily(
             "leadflow_journal_entries", "Inquiries held in the edge journal.", value=s.entries
         )
