@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_store import member_load
 from crm_store.models import (
     Absence,
     Activity,
@@ -171,7 +172,8 @@ async def load_teams(
         )
     ).all()
     user_ids = sorted({user.id for _, user in members})
-    loads = await _member_loads(session, user_ids, now) if now and user_ids else {}
+    # Rows kept by triggers (migration 0019): one per member, however big the store.
+    loads = await member_load.loads(session, user_ids, now) if now and user_ids else {}
     absences = await _absences(session, user_ids, now) if now and user_ids else {}
     by_team: dict[int, list[MemberRow]] = {}
     for member, user in members:
@@ -204,42 +206,6 @@ async def load_teams(
             members=tuple(by_team.get(team_id, [])),
         )
         for team_id, name, last, strategy, rotation in teams
-    }
-
-
-async def _member_loads(
-    session: AsyncSession, user_ids: Sequence[int], now: datetime
-) -> dict[int, tuple[int, int, int]]:
-    """Per user: leads assigned since UTC midnight, open leads, first contacts pending."""
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = _pairs(
-        await session.execute(
-            select(Lead.assignee_id, func.count())
-            .where(Lead.assignee_id.in_(user_ids), Lead.assigned_at >= midnight)
-            .group_by(Lead.assignee_id)
-        )
-    )
-    open_leads = _pairs(
-        await session.execute(
-            select(Lead.assignee_id, func.count())
-            .where(Lead.assignee_id.in_(user_ids), Lead.status.in_(("new", "in_progress")))
-            .group_by(Lead.assignee_id)
-        )
-    )
-    pending = _pairs(
-        await session.execute(
-            select(Activity.assignee_id, func.count())
-            .where(
-                Activity.assignee_id.in_(user_ids),
-                Activity.status == "planned",
-                Activity.is_first_contact.is_(True),
-            )
-            .group_by(Activity.assignee_id)
-        )
-    )
-    return {
-        uid: (int(today.get(uid, 0)), int(open_leads.get(uid, 0)), int(pending.get(uid, 0)))
-        for uid in user_ids
     }
 
 
