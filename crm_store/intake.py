@@ -260,6 +260,11 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
     """Insert a batch's rows, parents before children, and move the cursors."""
     if rows.companies:
         await _reuse_known_companies(session, rows)
+    # Leads that already exist are locked first, before any insert takes a member's
+    # load row (triggers, migration 0019): a console edit holds its lead and then
+    # waits for its member's row, so taking them in the other order could deadlock.
+    new_leads = {r["id"] for r in rows.leads}
+    await _touch(session, {k: at for k, at in rows.touched_leads.items() if k not in new_leads})
     for model, values in (
         (Company, rows.companies),
         (Contact, rows.contacts),
@@ -286,8 +291,7 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         fresh = {r["message_id"]: r for r in rows.message_refs if r["message_id"] not in known}
         if fresh:
             await session.execute(insert(_table(MessageRef)), list(fresh.values()))
-    for lead_id, at in rows.touched_leads.items():
-        await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
+    await _touch(session, {k: at for k, at in rows.touched_leads.items() if k in new_leads})
     if rows.ledger:
         await session.execute(insert(_table(AssignmentLedger)), rows.ledger)
     for team_id in rows.team_cursors.keys() | rows.team_rotation.keys():
@@ -297,6 +301,11 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         if team_id in rows.team_rotation:
             changes["rotation_state"] = rows.team_rotation[team_id]
         await session.execute(update(Team).where(Team.id == team_id).values(**changes))
+
+
+async def _touch(session: AsyncSession, leads: dict[uuid.UUID, datetime]) -> None:
+    for lead_id, at in leads.items():
+        await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
 
 
 async def _reuse_known_companies(session: AsyncSession, rows: IntakeRows) -> None:
