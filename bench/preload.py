@@ -43,7 +43,13 @@ def _uuid(rng: random.Random) -> uuid.UUID:
 
 
 def _rows(
-    first: int, count: int, team_id: int, members: list[int], epoch: datetime, rng: random.Random
+    first: int,
+    count: int,
+    team_id: int,
+    members: list[int],
+    epoch: datetime,
+    rng: random.Random,
+    closed_share: float = 0.0,
 ) -> dict[type[Any], list[dict[str, Any]]]:
     out: dict[type[Any], list[dict[str, Any]]] = {
         m: []
@@ -62,6 +68,9 @@ def _rows(
         email = f"pre-{i}@preload.test"
         contact_id, lead_id = _uuid(rng), _uuid(rng)
         assignee = members[i % len(members)] if members else None
+        # Spread evenly (per hundred leads), so any prefix of the store has the mix.
+        closed = i % 100 < closed_share * 100
+        status = ("converted" if i % 3 else "junk") if closed else None
         out[Contact].append(
             {"id": contact_id, "name": f"Old {i}", "email": email, "phone": None, "created_at": at}
         )
@@ -71,7 +80,7 @@ def _rows(
         out[Lead].append(
             {
                 "id": lead_id,
-                "status": "in_progress" if i % 10 else "new",
+                "status": status or ("in_progress" if i % 10 else "new"),
                 "channel": "web_form",
                 "title": f"Old {i}: an earlier inquiry",
                 "contact_id": contact_id,
@@ -87,7 +96,7 @@ def _rows(
                 "assigned_at": at,
             }
         )
-        done = i % 10 != 0
+        done = i % 10 != 0 or closed
         out[Activity].append(
             {
                 "id": _uuid(rng),
@@ -170,9 +179,18 @@ async def count_leads(url: str) -> int:
 
 
 async def preload(
-    url: str, target: int, *, batch: int = 5000, progress: Progress | None = None
+    url: str,
+    target: int,
+    *,
+    batch: int = 5000,
+    progress: Progress | None = None,
+    closed_share: float = 0.0,
 ) -> dict[str, float]:
-    """Insert old leads until the store holds `target` leads; returns what it did."""
+    """Insert old leads until the store holds `target` leads; returns what it did.
+
+    Every preloaded lead is open (new or in progress) unless `closed_share` says which
+    share is converted or junk, as in a store that has been worked for years; the
+    growth figure keeps the default, so it stays comparable with earlier runs."""
     engine = create_engine(url)
     started = time.perf_counter()
     try:
@@ -183,7 +201,7 @@ async def preload(
         epoch = datetime(2020, 1, 1, tzinfo=UTC)
         for first in range(have, target, batch):
             count = min(batch, target - first)
-            rows = _rows(first, count, team_id, members, epoch, rng)
+            rows = _rows(first, count, team_id, members, epoch, rng, closed_share)
             async with engine.begin() as conn:
                 for model, values in rows.items():
                     await conn.execute(insert(model), values)

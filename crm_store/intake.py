@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_store import member_load
 from crm_store.models import (
     Absence,
     Activity,
@@ -171,7 +172,8 @@ async def load_teams(
         )
     ).all()
     user_ids = sorted({user.id for _, user in members})
-    loads = await _member_loads(session, user_ids, now) if now and user_ids else {}
+    # Rows kept by triggers (migration 0019): one per member, however big the store.
+    loads = await member_load.loads(session, user_ids, now) if now and user_ids else {}
     absences = await _absences(session, user_ids, now) if now and user_ids else {}
     by_team: dict[int, list[MemberRow]] = {}
     for member, user in members:
@@ -204,42 +206,6 @@ async def load_teams(
             members=tuple(by_team.get(team_id, [])),
         )
         for team_id, name, last, strategy, rotation in teams
-    }
-
-
-async def _member_loads(
-    session: AsyncSession, user_ids: Sequence[int], now: datetime
-) -> dict[int, tuple[int, int, int]]:
-    """Per user: leads assigned since UTC midnight, open leads, first contacts pending."""
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = _pairs(
-        await session.execute(
-            select(Lead.assignee_id, func.count())
-            .where(Lead.assignee_id.in_(user_ids), Lead.assigned_at >= midnight)
-            .group_by(Lead.assignee_id)
-        )
-    )
-    open_leads = _pairs(
-        await session.execute(
-            select(Lead.assignee_id, func.count())
-            .where(Lead.assignee_id.in_(user_ids), Lead.status.in_(("new", "in_progress")))
-            .group_by(Lead.assignee_id)
-        )
-    )
-    pending = _pairs(
-        await session.execute(
-            select(Activity.assignee_id, func.count())
-            .where(
-                Activity.assignee_id.in_(user_ids),
-                Activity.status == "planned",
-                Activity.is_first_contact.is_(True),
-            )
-            .group_by(Activity.assignee_id)
-        )
-    )
-    return {
-        uid: (int(today.get(uid, 0)), int(open_leads.get(uid, 0)), int(pending.get(uid, 0)))
-        for uid in user_ids
     }
 
 
@@ -294,6 +260,11 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
     """Insert a batch's rows, parents before children, and move the cursors."""
     if rows.companies:
         await _reuse_known_companies(session, rows)
+    # Leads that already exist are locked first, before any insert takes a member's
+    # load row (triggers, migration 0019): a console edit holds its lead and then
+    # waits for its member's row, so taking them in the other order could deadlock.
+    new_leads = {r["id"] for r in rows.leads}
+    await _touch(session, {k: at for k, at in rows.touched_leads.items() if k not in new_leads})
     for model, values in (
         (Company, rows.companies),
         (Contact, rows.contacts),
@@ -320,8 +291,7 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         fresh = {r["message_id"]: r for r in rows.message_refs if r["message_id"] not in known}
         if fresh:
             await session.execute(insert(_table(MessageRef)), list(fresh.values()))
-    for lead_id, at in rows.touched_leads.items():
-        await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
+    await _touch(session, {k: at for k, at in rows.touched_leads.items() if k in new_leads})
     if rows.ledger:
         await session.execute(insert(_table(AssignmentLedger)), rows.ledger)
     for team_id in rows.team_cursors.keys() | rows.team_rotation.keys():
@@ -331,6 +301,11 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         if team_id in rows.team_rotation:
             changes["rotation_state"] = rows.team_rotation[team_id]
         await session.execute(update(Team).where(Team.id == team_id).values(**changes))
+
+
+async def _touch(session: AsyncSession, leads: dict[uuid.UUID, datetime]) -> None:
+    for lead_id, at in leads.items():
+        await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
 
 
 async def _reuse_known_companies(session: AsyncSession, rows: IntakeRows) -> None:

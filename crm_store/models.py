@@ -9,7 +9,7 @@ schema change is an Alembic migration in `crm_store/migrations`. Imports nothing
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -406,6 +406,28 @@ class OutboundRecord(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
+
+
+class MemberLoad(Base):
+    """A member's load as assignment reads it, kept exact by triggers (migration 0019).
+
+    Open leads (new, in progress) assigned to the user, and their planned first-contact
+    activities. No foreign key: a derived row that must not stop a user's deletion.
+    """
+
+    __tablename__ = "member_load"
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    open_leads: Mapped[int] = mapped_column(Integer, default=0)
+    pending_first_contacts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MemberDayLoad(Base):
+    """Leads whose `assigned_at` falls on a UTC day, per assignee; kept by triggers (0019)."""
+
+    __tablename__ = "member_day_load"
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    assigned: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Absence(Base):

@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     counters = sub.add_parser(
-        "counters", help="check the counters' stored flags against the rows, or repair them"
+        "counters",
+        help="check the counters' flags and the member loads against the rows, or repair them",
     )
     counters.add_argument("action", choices=["check", "repair"])
     counters.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
@@ -93,8 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _counters(settings: Settings, *, repair: bool) -> int:
-    """Exit 1 when `check` finds drifted flags, so a cron job or a probe can alert."""
-    from crm_store import counters
+    """Exit 1 when `check` finds drifted flags or member loads, so a cron job or a
+    probe can alert."""
+    from crm_store import counters, member_load
     from crm_store.database import open_database
 
     async with (
@@ -103,9 +105,11 @@ async def _counters(settings: Settings, *, repair: bool) -> int:
         session.begin(),
     ):
         found = await (counters.repair(session) if repair else counters.drift(session))
+        loads = await (member_load.repair(session) if repair else member_load.drift(session))
     verb = "repaired" if repair else "wrong"
     print(f"counters: {verb} flags on {found['lead']} leads and {found['activity']} activities")
-    return 1 if not repair and any(found.values()) else 0
+    print(f"member loads: {verb} {loads['members']} member rows and {loads['days']} day rows")
+    return 1 if not repair and any([*found.values(), *loads.values()]) else 0
 
 
 async def _create_topics(settings: Settings) -> int:
