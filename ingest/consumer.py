@@ -7,8 +7,10 @@ SQLite busy) is retried with backoff for as long as it lasts; any other failure
 splits the batch (`ingest.resilience.isolate`) until the failing inquiry is alone,
 which goes to the dead-letter topic with the exception as its reason while the rest
 are stored. Then the consumer confirms every handled idempotency key on
-`Topics.stored` (the edge journals drop their copies), publishes the outbox (never
-failing the batch), and only then commits the offsets, with a deadline. A crash
+`Topics.stored` (the edge journals drop their copies), publishes the outbox rows the
+batch wrote from memory (never failing the batch; a sweep of every unpublished row
+runs every few seconds and after a failure), and only then commits the offsets, with
+a deadline. A crash
 anywhere replays the batch and the idempotency keys make the replay a no-op.
 """
 

@@ -167,13 +167,20 @@ async def test_a_claim_of_own_rows_rolled_back_leaves_them_for_the_sweep(
 ) -> None:
     async with open_database(database_url) as db:
         events, outbound = await fill_outbox(db)
-        with pytest.raises(RuntimeError, match="broker away"):
+        claimed: list[tuple[set[uuid.UUID], set[uuid.UUID]]] = []
+
+        async def claim_then_fail_to_send() -> None:
             async with db.sessions() as session, session.begin():
-                got = await intake.claim_own_outbox(
-                    session, sorted(events), sorted(outbound), datetime.now(UTC)
+                claimed.append(
+                    await intake.claim_own_outbox(
+                        session, sorted(events), sorted(outbound), datetime.now(UTC)
+                    )
                 )
-                assert got == (events, outbound)
                 raise RuntimeError("broker away")  # the send failed: the marks roll back
+
+        with pytest.raises(RuntimeError, match="broker away"):
+            await claim_then_fail_to_send()
+        assert claimed == [(events, outbound)]
         sweep = Flusher(db)
         await sweep.drain()
         assert sorted(sweep.events) == sorted(events)
