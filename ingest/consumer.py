@@ -78,18 +78,20 @@ class ConsumerConfig:
     linger_max_ms: int = 25
 
 
-def linger_s(fetched: int, limit: int, last_batch_s: float, cap_s: float) -> float:
+def linger_s(fetched: int, limit: int, last_batch: int, last_batch_s: float, cap_s: float) -> float:
     """How long to keep gathering records before handling the `fetched` in hand.
 
     Every batch pays fixed costs (a transaction with a dozen reads and writes, a
     confirmation, an outbox claim, an offset commit), so under load a stream of small
     back-to-back batches costs several times the CPU per inquiry of larger ones.
-    Two or more records in one fetch mean they queued while the last batch ran: wait
-    up to as long as that batch took (capped), so the next one is about twice as
-    large. A single record (a low rate) or a batch already half full goes at once,
-    so a quiet system gains no latency.
+    Two or more records in this fetch or the last batch mean records queue while a
+    batch runs (a fetch can bring only what the client had prefetched, one record
+    while more wait on the broker): wait up to as long as the last batch took
+    (capped), so the next one is about twice as large. One record after one record
+    (a low rate) or a batch already half full goes at once, so a quiet system gains
+    no latency.
     """
-    if cap_s <= 0 or fetched < 2 or fetched * 2 >= limit:
+    if cap_s <= 0 or max(fetched, last_batch) < 2 or fetched * 2 >= limit:
         return 0.0
     return min(last_batch_s, cap_s)
 
@@ -179,7 +181,7 @@ class InquiryConsumer:
         self._stop = stop
         handled = 0
         loop = asyncio.get_running_loop()
-        last_batch_s = 0.0
+        last_batch, last_batch_s = 0, 0.0
         while stop is None or not stop.is_set():
             limit = self._config.max_batch
             if max_messages is not None:
@@ -194,10 +196,10 @@ class InquiryConsumer:
                     stop=self._stop,
                 )
                 if records:
-                    records = await self._gather(records, limit, last_batch_s)
+                    records = await self._gather(records, limit, last_batch, last_batch_s)
                     started = loop.time()
                     await self.process(records)
-                    last_batch_s = loop.time() - started
+                    last_batch, last_batch_s = len(records), loop.time() - started
                     if self._metrics:
                         self._metrics.batch_seconds.observe(last_batch_s)
                         self._metrics.batch_size.observe(len(records))
@@ -211,10 +213,13 @@ class InquiryConsumer:
                 break
         return handled
 
-    async def _gather(self, records: list[Record], limit: int, last_batch_s: float) -> list[Record]:
+    async def _gather(
+        self, records: list[Record], limit: int, last_batch: int, last_batch_s: float
+    ) -> list[Record]:
         """Add what arrives within `linger_s` to a small batch fetched under load."""
         loop = asyncio.get_running_loop()
-        wait = linger_s(len(records), limit, last_batch_s, self._config.linger_max_ms / 1000)
+        cap_s = self._config.linger_max_ms / 1000
+        wait = linger_s(len(records), limit, last_batch, last_batch_s, cap_s)
         deadline = loop.time() + wait
         while len(records) < limit and (left := deadline - loop.time()) > 0.001:
             more = await self._kafka.fetch(
