@@ -90,7 +90,9 @@ async def produce(bootstrap: str, topic: str, n: int, run: str) -> None:
         await producer.stop()
 
 
-async def consume(url: str, n: int, profile: cProfile.Profile | None) -> tuple[float, float]:
+async def consume(
+    url: str, n: int, profile: cProfile.Profile | None, max_batch: int = 500
+) -> tuple[float, float]:
     run = uuid.uuid4().hex[:8]
     async with EmbeddedBroker() as broker:
         topics = Topics(prefix=f"bench{run}")
@@ -99,7 +101,9 @@ async def consume(url: str, n: int, profile: cProfile.Profile | None) -> tuple[f
         async with open_database(url) as db:
             await seed(db)
             await produce(broker.bootstrap_servers, topics.inquiries, n, run)
-            config = ConsumerConfig(bootstrap_servers=broker.bootstrap_servers, topics=topics)
+            config = ConsumerConfig(
+                bootstrap_servers=broker.bootstrap_servers, topics=topics, max_batch=max_batch
+            )
             async with InquiryConsumer(config, db) as consumer:
                 cpu0, wall0 = time.process_time(), time.monotonic()
                 if profile:
@@ -113,17 +117,20 @@ async def consume(url: str, n: int, profile: cProfile.Profile | None) -> tuple[f
     return cpu, wall
 
 
-async def with_store(store: str, n: int, profile: cProfile.Profile | None) -> tuple[float, float]:
+async def with_store(
+    store: str, n: int, profile: cProfile.Profile | None, max_batch: int = 500
+) -> tuple[float, float]:
     if store == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            return await consume(f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}", n, profile)
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}"
+            return await consume(url, n, profile, max_batch)
     name = f"bench_consumer_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
             url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-            return await consume(url, n, profile)
+            return await consume(url, n, profile, max_batch)
         finally:
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
@@ -143,12 +150,18 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.consumer_cpu")
     p.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--n", type=int, default=5000)
+    p.add_argument(
+        "--max-batch", type=int, default=500, help="records per batch at most (small: fixed costs)"
+    )
     p.add_argument("--no-profile", action="store_true", help="CPU only, no cProfile")
     p.add_argument("--dump", type=Path, help="write the cProfile stats here")
     a = p.parse_args()
     profile = None if a.no_profile else cProfile.Profile()
-    cpu, wall = asyncio.run(with_store(a.store, a.n, profile))
-    print(f"{a.store}: {a.n} inquiries, {cpu / a.n * 1e6:,.0f} µs CPU each, {a.n / wall:,.0f}/s")
+    cpu, wall = asyncio.run(with_store(a.store, a.n, profile, a.max_batch))
+    print(
+        f"{a.store}: {a.n} inquiries, batches of ≤ {a.max_batch}, "
+        f"{cpu / a.n * 1e6:,.0f} µs CPU each, {a.n / wall:,.0f}/s"
+    )
     if profile:
         for label, us in components(profile, a.n):
             print(f"  {label:<24} {us:7,.0f} µs (under cProfile)")

@@ -322,8 +322,8 @@ class Server:
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-    env.update(extra)
     env["PYTHONPATH"] = str(REPO)
+    env.update(extra)  # bench.consumer_load runs another tree's sources
     return env
 
 

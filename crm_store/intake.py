@@ -504,6 +504,40 @@ async def mark_outbound_published(
         )
 
 
+async def claim_own_outbox(
+    session: AsyncSession, events: Sequence[uuid.UUID], outbound: Sequence[uuid.UUID], at: datetime
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Mark these lead events and outbound rows published, in a transaction that the
+    caller commits only after they were sent; the ids that nobody had published yet.
+
+    For a writer that holds the rows it just committed in memory: one `UPDATE …
+    RETURNING` per table claims and marks them at once, instead of reading the rows
+    back. The claim holds like `claim_outbox`'s: PostgreSQL locks the updated rows
+    (another flusher's `SKIP LOCKED` read passes them by, and an update of rows it
+    holds waits, then finds them published), and SQLite's write lock makes other
+    flushers wait for the commit. A rollback (the send failed) leaves them unpublished.
+    """
+    return (
+        await _mark_unpublished(session, _table(LeadEvent), events, at),
+        await _mark_unpublished(session, _table(OutboundRecord), outbound, at),
+    )
+
+
+async def _mark_unpublished(
+    session: AsyncSession, table: Table, ids: Sequence[uuid.UUID], at: datetime
+) -> set[uuid.UUID]:
+    claimed: set[uuid.UUID] = set()
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.execute(
+            update(table)
+            .where(table.c.id.in_(ids[start : start + _CHUNK]), table.c.published_at.is_(None))
+            .values(published_at=at)
+            .returning(table.c.id)
+        )
+        claimed.update(rows.scalars())
+    return claimed
+
+
 async def unpublished_events(
     session: AsyncSession, limit: int = 1000
 ) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,11 +56,14 @@ class StoreOptions:
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What a committed batch became: one outcome label per fresh inquiry, and how
-    many were already known."""
+    """What a committed batch became: one outcome label per fresh inquiry, how many
+    were already known, and the outbox rows it wrote (id, payload), in order, so the
+    consumer can publish them without reading them back."""
 
     outcomes: tuple[str, ...]
     duplicates: int
+    events: tuple[tuple[uuid.UUID, dict[str, Any]], ...] = ()
+    outbound: tuple[tuple[uuid.UUID, dict[str, Any]], ...] = ()
 
 
 class BatchStore:
@@ -83,6 +87,8 @@ class BatchStore:
         for inquiry in inquiries:
             unique.setdefault(inquiry.idempotency_key, inquiry)
         outcomes: list[str] = []
+        events: tuple[tuple[uuid.UUID, dict[str, Any]], ...] = ()
+        outbound: tuple[tuple[uuid.UUID, dict[str, Any]], ...] = ()
         async with self._db.sessions() as session, session.begin():
             known = await intake.known_idempotency_keys(session, list(unique))
             fresh = [i for k, i in unique.items() if k not in known]
@@ -115,7 +121,9 @@ class BatchStore:
                 )
                 await intake.write_intake(session, rows)
                 outcomes = [outcome_of(decision) for decision in plan.decisions]
-        return Written(tuple(outcomes), duplicates)
+                events = tuple((e["id"], e["payload"]) for e in rows.events)
+                outbound = tuple((o["id"], o["payload"]) for o in rows.outbound)
+        return Written(tuple(outcomes), duplicates, events, outbound)
 
     @staticmethod
     async def _redeem_links(

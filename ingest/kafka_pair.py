@@ -192,15 +192,23 @@ class KafkaPair:
         on_fault: Callable[[BaseException], Awaitable[None]],
         wait_s: float,
         stop: asyncio.Event | None,
+        timeout_ms: int = 200,
+        more: bool = False,
     ) -> list[Record]:
-        """One poll of at most `limit` records. A transient broker fault is reported to
-        `on_fault` and answered with no records after `wait_s`; `Interrupted` when
-        `stop` is set meanwhile. Anything else is raised."""
+        """One poll of at most `limit` records, waiting up to `timeout_ms` for the
+        first. A transient broker fault is reported to `on_fault` and answered with no
+        records after `wait_s`; `Interrupted` when `stop` is set meanwhile. Anything
+        else is raised.
+
+        `more` adds to the batch of the previous fetch: the batch keeps that fetch's
+        assignment, so if the group's assignment changed in between, `commit` skips
+        the whole batch (it is stored all the same; later commits cover it)."""
         try:
             await self.reopen_if_needed()
             consumer, _ = self.clients()
-            batches = await consumer.getmany(timeout_ms=200, max_records=limit)
-            self._fetched_epoch = self._assignments.epoch
+            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
+            if not more:
+                self._fetched_epoch = self._assignments.epoch
         except Exception as exc:
             if not is_transient(exc):
                 raise

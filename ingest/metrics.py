@@ -41,7 +41,13 @@ class IngestMetrics:
         )
         self.batch_seconds = Histogram(
             "leadflow_ingest_batch_seconds",
-            "Time to decide and store one batch.",
+            "Time to handle one batch: decode, store, confirm, publish, commit.",
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "leadflow_ingest_batch_size",
+            "Messages in one batch.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=registry,
         )
         self.latency = Histogram(

@@ -276,6 +276,7 @@ def _consumer_config(settings: Settings, bootstrap: str, topics: Topics) -> Cons
         topics=topics,
         group_id=k.consumer_group,
         max_batch=k.max_batch,
+        linger_max_ms=k.batch_linger_ms,
         fetch_max_wait_ms=k.fetch_max_wait_ms,
         session_timeout_ms=k.session_timeout_ms,
         heartbeat_interval_ms=k.heartbeat_interval_ms,

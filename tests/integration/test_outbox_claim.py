@@ -130,3 +130,58 @@ async def test_two_flushers_draining_at_once_publish_each_row_once(database_url:
         published_outbound = [o for f in flushers for o in f.outbound]
         assert sorted(published_events) == sorted(events)
         assert sorted(published_outbound) == sorted(outbound)
+
+
+async def claim_own(db: Database, events: list[uuid.UUID], outbound: list[uuid.UUID]) -> int:
+    """What the consumer does with the rows its batch just wrote (`publish_written`)."""
+    async with db.sessions() as session, session.begin():
+        got_events, got_outbound = await intake.claim_own_outbox(
+            session, events, outbound, datetime.now(UTC)
+        )
+    return len(got_events) + len(got_outbound)
+
+
+async def test_a_batch_claiming_its_own_rows_and_a_sweep_publish_each_row_once(
+    database_url: str,
+) -> None:
+    async with open_database(database_url) as one, open_database(database_url) as two:
+        events, outbound = await fill_outbox(one)
+        sweep = Flusher(two)
+        own = [sorted(events), sorted(outbound)]
+
+        async def own_after_claim() -> int:
+            await sweep.claimed.wait()
+            return await claim_own(one, *own)
+
+        claiming = asyncio.create_task(own_after_claim(), name="own-rows")
+        swept = await sweep.flush(hold=claiming)
+        claimed_own = await claiming
+        # Whatever the sweep held, the batch's own claim did not take again.
+        assert swept + claimed_own == len(events) + len(outbound)
+        assert swept == 50 + 50 and claimed_own == len(events) + len(outbound) - swept
+        assert await claim_own(one, *own) == 0  # all published now: nothing to claim
+
+
+async def test_a_claim_of_own_rows_rolled_back_leaves_them_for_the_sweep(
+    database_url: str,
+) -> None:
+    async with open_database(database_url) as db:
+        events, outbound = await fill_outbox(db)
+        claimed: list[tuple[set[uuid.UUID], set[uuid.UUID]]] = []
+
+        async def claim_then_fail_to_send() -> None:
+            async with db.sessions() as session, session.begin():
+                claimed.append(
+                    await intake.claim_own_outbox(
+                        session, sorted(events), sorted(outbound), datetime.now(UTC)
+                    )
+                )
+                raise RuntimeError("broker away")  # the send failed: the marks roll back
+
+        with pytest.raises(RuntimeError, match="broker away"):
+            await claim_then_fail_to_send()
+        assert claimed == [(events, outbound)]
+        sweep = Flusher(db)
+        await sweep.drain()
+        assert sorted(sweep.events) == sorted(events)
+        assert sorted(sweep.outbound) == sorted(outbound)
