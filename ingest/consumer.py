@@ -489,23 +489,17 @@ class InquiryConsumer:
             claimed_events, claimed_outbound = await intake.claim_own_outbox(
                 session, [i for i, _ in events], [i for i, _ in outbound], self._clock()
             )
-            futures = [
-                await producer.send(
-                    topics.lead_events,
-                    _json({"event_id": str(event_id), **payload}),
-                    key=str(payload.get("lead_id", "")).encode(),
-                )
+            messages = [
+                _event_message(topics, event_id, payload)
                 for event_id, payload in events
                 if event_id in claimed_events
             ]
-            futures += [
-                await producer.send(
-                    topics.outbound, _json(payload), key=str(payload.get("to", "")).encode()
-                )
+            messages += [
+                _outbound_message(topics, payload)
                 for record_id, payload in outbound
                 if record_id in claimed_outbound
             ]
-            await asyncio.gather(*futures)
+            await send_all(producer, messages, self._config.broker_deadline_s)
 
     def outbox_changed(self) -> None:
         self._events_pending = True
@@ -523,21 +517,11 @@ class InquiryConsumer:
         async with self._db.sessions() as session, session.begin():
             events = await intake.unpublished_events(session)
             outbound = await intake.unpublished_outbound(session)
-            futures = [
-                await producer.send(
-                    topics.lead_events,
-                    _json({"event_id": str(event_id), **payload}),
-                    key=str(payload.get("lead_id", "")).encode(),
-                )
-                for event_id, _, payload in events
+            messages = [
+                _event_message(topics, event_id, payload) for event_id, _, payload in events
             ]
-            futures += [
-                await producer.send(
-                    topics.outbound, _json(payload), key=str(payload.get("to", "")).encode()
-                )
-                for _, payload in outbound
-            ]
-            await asyncio.gather(*futures)
+            messages += [_outbound_message(topics, payload) for _, payload in outbound]
+            await send_all(producer, messages, self._config.broker_deadline_s)
             now = self._clock()
             await intake.mark_published(session, [event_id for event_id, _, _ in events], now)
             await intake.mark_outbound_published(session, [i for i, _ in outbound], now)
@@ -546,6 +530,36 @@ class InquiryConsumer:
     def _count(self, outcome: str, n: int = 1) -> None:
         if self._metrics and n:
             self._metrics.messages.labels(outcome).inc(n)
+
+
+# topic, value, key
+Message = tuple[str, bytes, bytes]
+
+
+def _event_message(topics: Topics, event_id: uuid.UUID, payload: dict[str, Any]) -> Message:
+    body = _json({"event_id": str(event_id), **payload})
+    return topics.lead_events, body, str(payload.get("lead_id", "")).encode()
+
+
+def _outbound_message(topics: Topics, payload: dict[str, Any]) -> Message:
+    return topics.outbound, _json(payload), str(payload.get("to", "")).encode()
+
+
+async def send_all(
+    producer: AIOKafkaProducer, messages: Sequence[Message], deadline_s: float
+) -> None:
+    """Hand every message to the producer and wait for every acknowledgement, within
+    `deadline_s` in all, or raise `TimeoutError`.
+
+    The outbox's callers hold a transaction that marks the rows (on SQLite, the write
+    lock) while they wait, and a broker that froze or restarted empty can leave a
+    send's future unresolved for ever: without a deadline the consumer would stop
+    there, silently. On a timeout the caller rolls back and the rows stay for the
+    next sweep (at least once).
+    """
+    async with asyncio.timeout(deadline_s):
+        futures = [await producer.send(topic, value, key=key) for topic, value, key in messages]
+        await asyncio.gather(*futures)
 
 
 def _json(payload: dict[str, Any]) -> bytes:
