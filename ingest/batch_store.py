@@ -179,11 +179,12 @@ async def read_snapshot(
         session, {d for i in fresh if (d := company_from_email(i.sender.email))}
     )
     threads = await intake.leads_for_messages(session, (m for i in fresh for m in thread_ids_of(i)))
-    recent = await intake.recent_inquiry_counts(
-        session, {i.key for i in fresh}, now - policy.sender_window
-    )
-    ips = await intake.recent_ip_counts(
-        session, {i.client.ip for i in fresh if i.client.ip}, now - policy.rate_window
+    recent, ips = await intake.recent_counts(
+        session,
+        {i.key for i in fresh},
+        now - policy.sender_window,
+        {i.client.ip for i in fresh if i.client.ip},
+        now - policy.rate_window,
     )
     teams = await intake.load_teams(session, lock=lock, now=now)
     snapshot = Snapshot(
