@@ -134,11 +134,14 @@ async def find_contacts(
 ) -> dict[tuple[str, str], uuid.UUID]:
     wanted = set(identities)
     values = sorted({value for _, value in wanted})
+    # The kinds make the (kind, value) unique index usable: on `value` alone SQLite
+    # scanned the whole table (65 ms a batch at 200 000 contacts, issue 11).
+    kinds = sorted({kind for kind, _ in wanted})
     found: dict[tuple[str, str], uuid.UUID] = {}
     for chunk in _chunks(values):
         rows = await session.execute(
             select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id).where(
-                ContactIdentity.value.in_(chunk)
+                ContactIdentity.kind.in_(kinds), ContactIdentity.value.in_(chunk)
             )
         )
         for kind, value, contact_id in rows:
