@@ -68,6 +68,5 @@ async def test_contacts_are_found_by_kind_and_value_index(database_url: str) -> 
     assert found
     # SQLite names the unique constraint's index sqlite_autoindex_contact_identity_N.
     assert all(
-        "uq_contact_identity_kind" in plan or "autoindex_contact_identity" in plan
-        for plan in found
+        "uq_contact_identity_kind" in plan or "autoindex_contact_identity" in plan for plan in found
     ), found
