@@ -3,11 +3,15 @@
 Run `python -m bench.consumer_cpu [--store sqlite|postgresql] [--n 5000]`. It starts
 the embedded broker, migrates a fresh store (a temp SQLite file, or a PostgreSQL
 database it creates and drops), seeds one team of three managers without a cap,
-produces N web-form inquiries with unique senders, then runs one `InquiryConsumer`
-until the topic is drained, under cProfile. It prints the process CPU seconds per
-inquiry (this process only: the broker and PostgreSQL are other processes) and the
-cumulative CPU of the consumer's components (cProfile's overhead inflates them by
-roughly the same factor, so read them as shares). The HTTP edge is not in this run;
+with `--preload N` fills it with N old leads (`bench.preload`), produces N web-form
+inquiries with unique senders, then runs one `InquiryConsumer` until the topic is
+drained, under cProfile (or pyinstrument with `--pyinstrument FILE.html`).
+`--sql-times` times every SQL statement the consumer runs (cursor events) and prints
+the costliest ones per inquiry, to compare a fresh store with a preloaded one. It
+prints the process CPU seconds per inquiry (this process only: the broker and
+PostgreSQL are other processes) and the cumulative CPU of the consumer's components
+(cProfile's overhead inflates them by roughly the same factor, so read them as
+shares). The HTTP edge is not in this run;
 `bench.e2e` measures the whole path.
 """
 
@@ -17,15 +21,23 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import re
+import shutil
 import tempfile
 import time
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.preload import preload
 from crm_store import accounts
 from crm_store.database import Database, open_database
 from crm_store.migrate import upgrade_async
@@ -90,9 +102,63 @@ async def produce(bootstrap: str, topic: str, n: int, run: str) -> None:
         await producer.stop()
 
 
+class SqlTimes:
+    """Wall time and count per SQL statement (numbers and bind lists folded away)."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = defaultdict(float)
+        self.count: dict[str, int] = defaultdict(int)
+        self._started: list[float] = []
+        self.on = False
+
+    def attach(self, engine: AsyncEngine) -> None:
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+        event.listen(engine.sync_engine, "after_cursor_execute", self._after)
+
+    def _before(self, *_: Any) -> None:
+        self._started.append(time.perf_counter())
+
+    def _after(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        took = time.perf_counter() - self._started.pop()
+        if self.on:
+            key = re.sub(r"\s+", " ", statement)
+            key = re.sub(r"(\$\d+|\?|%\(\w+\)s)(, (\$\d+|\?|%\(\w+\)s))+", "…", key)
+            key = re.sub(r"\(\?\)(, \(\?\))+|\(…\)(, \(…\))+", "(…)…", key)
+            self.total[key] += took
+            self.count[key] += 1
+
+    def report(self, n: int, top: int = 25) -> list[str]:
+        rows = sorted(self.total.items(), key=lambda kv: -kv[1])[:top]
+        out = [f"  {'µs/inq':>8} {'calls':>6} {'µs/call':>8}  statement"]
+        for key, total in rows:
+            calls = self.count[key]
+            out.append(
+                f"  {total / n * 1e6:8,.1f} {calls:6} {total / calls * 1e6:8,.0f}  {key[:150]}"
+            )
+        out.append(f"  {sum(self.total.values()) / n * 1e6:8,.1f} in all SQL (wall)")
+        return out
+
+
+@dataclass
+class Run:
+    """What one run measures beside CPU: the optional profilers and the preload."""
+
+    profile: cProfile.Profile | None = None
+    pyinstrument: Any = None
+    sql: SqlTimes | None = None
+    preload: int = 0
+    closed_share: float = 0.0
+    sqlite_copy: Path | None = None
+
+
 async def consume(
-    url: str, n: int, profile: cProfile.Profile | None, max_batch: int = 500
+    url: str,
+    n: int,
+    profile: cProfile.Profile | None,
+    max_batch: int = 500,
+    run_: Run | None = None,
 ) -> tuple[float, float]:
+    run_ = run_ or Run(profile=profile)
     run = uuid.uuid4().hex[:8]
     async with EmbeddedBroker() as broker:
         topics = Topics(prefix=f"bench{run}")
@@ -100,17 +166,30 @@ async def consume(
         await upgrade_async(url)
         async with open_database(url) as db:
             await seed(db)
+            if run_.preload:
+                done = await preload(url, run_.preload, closed_share=run_.closed_share)
+                print(f"preloaded {done['added']:,.0f} leads in {done['seconds']:,.0f} s")
+            if run_.sql:
+                run_.sql.attach(db.engine)
             await produce(broker.bootstrap_servers, topics.inquiries, n, run)
             config = ConsumerConfig(
                 bootstrap_servers=broker.bootstrap_servers, topics=topics, max_batch=max_batch
             )
             async with InquiryConsumer(config, db) as consumer:
                 cpu0, wall0 = time.process_time(), time.monotonic()
+                if run_.sql:
+                    run_.sql.on = True
+                if run_.pyinstrument:
+                    run_.pyinstrument.start()
                 if profile:
                     profile.enable()
                 handled = await consumer.run(until_idle=True, max_messages=n)
                 if profile:
                     profile.disable()
+                if run_.pyinstrument:
+                    run_.pyinstrument.stop()
+                if run_.sql:
+                    run_.sql.on = False
                 cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     if handled != n:
         raise RuntimeError(f"handled {handled} of {n}")
@@ -118,23 +197,45 @@ async def consume(
 
 
 async def with_store(
-    store: str, n: int, profile: cProfile.Profile | None, max_batch: int = 500
+    store: str,
+    n: int,
+    profile: cProfile.Profile | None,
+    max_batch: int = 500,
+    run_: Run | None = None,
 ) -> tuple[float, float]:
     if store == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}"
-            return await consume(url, n, profile, max_batch)
+            if run_ and run_.sqlite_copy:
+                await _copy_store(run_, Path(tmp) / "b.db")
+            return await consume(url, n, profile, max_batch, run_)
     name = f"bench_consumer_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
             url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-            return await consume(url, n, profile, max_batch)
+            return await consume(url, n, profile, max_batch, run_)
         finally:
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def _copy_store(run_: Run, to: Path) -> None:
+    """Start from a copy of `run_.sqlite_copy`, built (seeded, preloaded) if missing, so
+    a store preloaded once serves many runs; the copy gets any newer migration."""
+    assert run_.sqlite_copy is not None
+    if not run_.sqlite_copy.exists():
+        url = f"sqlite+aiosqlite:///{run_.sqlite_copy}"
+        await upgrade_async(url)
+        async with open_database(url) as db:
+            await seed(db)
+        await preload(url, run_.preload, closed_share=run_.closed_share)
+    shutil.copyfile(run_.sqlite_copy, to)
+    wal = run_.sqlite_copy.with_name(run_.sqlite_copy.name + "-wal")
+    if wal.exists():  # committed pages not yet checkpointed into the file
+        shutil.copyfile(wal, to.with_name(to.name + "-wal"))
 
 
 def components(profile: cProfile.Profile, n: int) -> list[tuple[str, float]]:
@@ -155,11 +256,31 @@ def main() -> None:
     )
     p.add_argument("--no-profile", action="store_true", help="CPU only, no cProfile")
     p.add_argument("--dump", type=Path, help="write the cProfile stats here")
+    p.add_argument("--preload", type=int, default=0, help="old leads in the store first")
+    p.add_argument("--closed-share", type=float, default=0.0, help="share of them closed")
+    p.add_argument(
+        "--sqlite-copy",
+        type=Path,
+        help="run on a copy of this SQLite file (built with --preload's leads if missing)",
+    )
+    p.add_argument("--sql-times", action="store_true", help="time each SQL statement")
+    p.add_argument(
+        "--pyinstrument", type=Path, help="profile with pyinstrument (not cProfile), HTML here"
+    )
     a = p.parse_args()
-    profile = None if a.no_profile else cProfile.Profile()
-    cpu, wall = asyncio.run(with_store(a.store, a.n, profile, a.max_batch))
+    profile = None if a.no_profile or a.pyinstrument else cProfile.Profile()
+    run_ = Run(
+        profile=profile, preload=a.preload, closed_share=a.closed_share, sqlite_copy=a.sqlite_copy
+    )
+    if a.sql_times:
+        run_.sql = SqlTimes()
+    if a.pyinstrument:
+        from pyinstrument import Profiler  # a bench-only tool, not a dependency
+
+        run_.pyinstrument = Profiler(async_mode="disabled")
+    cpu, wall = asyncio.run(with_store(a.store, a.n, profile, a.max_batch, run_))
     print(
-        f"{a.store}: {a.n} inquiries, batches of ≤ {a.max_batch}, "
+        f"{a.store} ({a.preload:,} preloaded): {a.n} inquiries, batches of ≤ {a.max_batch}, "
         f"{cpu / a.n * 1e6:,.0f} µs CPU each, {a.n / wall:,.0f}/s"
     )
     if profile:
@@ -167,6 +288,11 @@ def main() -> None:
             print(f"  {label:<24} {us:7,.0f} µs (under cProfile)")
         if a.dump:
             profile.dump_stats(a.dump)
+    if run_.sql:
+        print("\n".join(run_.sql.report(a.n)))
+    if run_.pyinstrument:
+        a.pyinstrument.write_text(run_.pyinstrument.output_html())
+        print(run_.pyinstrument.output_text(show_all=False)[:6000])
 
 
 if __name__ == "__main__":

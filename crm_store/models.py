@@ -397,7 +397,16 @@ class OutboundRecord(Base):
     """Every message LeadFlow asked to send; also the per-recipient repeat window."""
 
     __tablename__ = "outbound_record"
-    __table_args__ = (Index("ix_outbound_record_recipient", "channel", "recipient", "created_at"),)
+    __table_args__ = (
+        Index("ix_outbound_record_recipient", "channel", "recipient", "created_at"),
+        # The outbox sweep's rows only (migration 0020), so it never scans the table.
+        Index(
+            "ix_outbound_record_unpublished",
+            "created_at",
+            sqlite_where=text("published_at IS NULL"),
+            postgresql_where=text("published_at IS NULL"),
+        ),
+    )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     purpose: Mapped[str] = mapped_column(String(32))

@@ -1,0 +1,72 @@
+"""The consumer's per-batch reads find their rows through an index on both stores.
+
+A read that scans a table costs nothing on an empty store and grows with every lead
+stored (issue 11's growth target); no functional test notices. These run the real
+`crm_store.intake` reads, capture the SQL they send, and ask each store for its plan
+(SQLite's EXPLAIN QUERY PLAN; PostgreSQL's EXPLAIN with sequential scans priced out,
+since on a small table its planner rightly prefers one): the named index must be in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_store import intake
+from crm_store.database import open_database
+
+pytestmark = pytest.mark.integration
+
+Read = Callable[[AsyncSession], Awaitable[Any]]
+
+
+async def plans(url: str, read: Read) -> list[str]:
+    """The plan of every SELECT that `read` sends, as one text each."""
+    async with open_database(url) as db:
+        sent: list[tuple[str, Any]] = []
+
+        def grab(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+            sent.append((statement, parameters))
+
+        async with db.sessions() as session, session.begin():
+            event.listen(db.engine.sync_engine, "before_cursor_execute", grab)
+            try:
+                await read(session)
+            finally:
+                event.remove(db.engine.sync_engine, "before_cursor_execute", grab)
+            conn = await session.connection()
+            sqlite = db.dialect == "sqlite"
+            if not sqlite:
+                await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            out = []
+            for statement, parameters in sent:
+                if not statement.lstrip().upper().startswith("SELECT"):
+                    continue
+                explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+                rows = await conn.exec_driver_sql(explain + statement, parameters)
+                out.append("\n".join(str(row[-1]) for row in rows))
+            return out
+
+
+async def test_the_outbox_sweep_reads_only_unpublished_rows_by_index(database_url: str) -> None:
+    found = await plans(database_url, intake.unpublished_outbound)
+    assert found
+    assert all("ix_outbound_record_unpublished" in plan for plan in found), found
+
+
+async def test_contacts_are_found_by_kind_and_value_index(database_url: str) -> None:
+    async def read(session: AsyncSession) -> Any:
+        return await intake.find_contacts(
+            session, [("email", "a@example.com"), ("phone", "+79120000001")]
+        )
+
+    found = await plans(database_url, read)
+    assert found
+    # SQLite names the unique constraint's index sqlite_autoindex_contact_identity_N.
+    assert all(
+        "uq_contact_identity_kind" in plan or "autoindex_contact_identity" in plan for plan in found
+    ), found
