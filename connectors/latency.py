@@ -3,7 +3,8 @@
 The edge journal counts the seconds from an append to its fsynced commit, the relay
 from an append to the broker's acknowledgement of its first publication. Connectors
 may not import the metrics registry, so they count here and `leadflow.edge_journal`
-exports the counts as Prometheus histograms at each scrape. Imports nothing of ours.
+exports the counts as Prometheus histograms at each scrape. Imports only
+`ingest.contract` of ours (the bounds, shared with the consumer's histograms).
 """
 
 from __future__ import annotations
@@ -11,32 +12,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 
-# Upper bounds in seconds: fine where the targets are (POST ≤ 20 ms, lead ≤ 50 ms),
-# coarse where a broker outage puts a backlog.
-BOUNDS: tuple[float, ...] = (
-    0.001,
-    0.0025,
-    0.005,
-    0.0075,
-    0.01,
-    0.015,
-    0.02,
-    0.03,
-    0.05,
-    0.075,
-    0.1,
-    0.15,
-    0.2,
-    0.3,
-    0.5,
-    0.75,
-    1.0,
-    2.0,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
+from ingest.contract.latency import LATENCY_BOUNDS as BOUNDS
 
 
 class LatencyBuckets:

@@ -4,31 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-# Fine where the target is (a committed, assigned lead within 50 ms of the POST).
-LATENCY_BUCKETS = (
-    0.001,
-    0.0025,
-    0.005,
-    0.0075,
-    0.01,
-    0.015,
-    0.02,
-    0.03,
-    0.05,
-    0.075,
-    0.1,
-    0.15,
-    0.2,
-    0.3,
-    0.5,
-    0.75,
-    1.0,
-    2.0,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
+from ingest.contract.latency import LATENCY_BOUNDS
 
 
 class IngestMetrics:
@@ -56,7 +32,7 @@ class IngestMetrics:
             "the consumer fetched it (stage=fetched), committed its batch (committed), "
             "and published the batch's lead events (published).",
             ["stage"],
-            buckets=LATENCY_BUCKETS,
+            buckets=LATENCY_BOUNDS,
             registry=registry,
         )
         self.fetched = self.latency.labels("fetched")
