@@ -47,7 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -344,6 +344,49 @@ async def _wait_http(server: Server, path: str, timeout_s: float) -> None:
     raise TimeoutError(f"{server.kind} not ready on {server.url}{path} in {timeout_s:g} s")
 
 
+async def spawn_leadflow(
+    args: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path
+) -> asyncio.subprocess.Process:
+    """`leadflow ARGS` in a subprocess of this interpreter, output to `log_path`."""
+    code = "import sys; from leadflow.cli import main; sys.exit(main())"
+    with log_path.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            *args,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+async def start_loadgen(
+    port: int, rate: float, count: int, prefix: str, out: Path, max_connections: int | None = None
+) -> asyncio.subprocess.Process:
+    """`bench.loadgen`: `count` open-loop POSTs at `rate`, the answers written to `out`."""
+    extra = ["--max-connections", str(max_connections)] if max_connections else []
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--port",
+        str(port),
+        "--rate",
+        str(rate),
+        "--count",
+        str(count),
+        "--prefix",
+        prefix,
+        *extra,
+        "--out",
+        str(out),
+        cwd=REPO,
+    )
+
+
 async def start_leadflow(
     store: Store,
     workdir: Path,
@@ -372,20 +415,7 @@ async def start_leadflow(
             **(extra_env or {}),
         }
     )
-    code = "import sys; from leadflow.cli import main; sys.exit(main())"
-    with log_path.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            code,
-            "up",
-            "--demo",
-            cwd=workdir,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+    process = await spawn_leadflow(["up", "--demo"], env, log_path, workdir)
     server = Server("leadflow", process, port, log_path)
     await _wait_http(server, "/readyz", 90)
     deadline = time.monotonic() + 30
@@ -615,22 +645,7 @@ async def latency(
             await stack.enter_async_context(watcher)
         before = server.cpu()
         t0 = now_utc()
-        gen = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.loadgen",
-            "--port",
-            str(server.port),
-            "--rate",
-            str(rate),
-            "--count",
-            str(count),
-            "--prefix",
-            prefix,
-            "--out",
-            str(out),
-            cwd=REPO,
-        )
+        gen = await start_loadgen(server.port, rate, count, prefix, out)
         await asyncio.wait_for(gen.wait(), seconds + 120)
         sent: dict[str, Any] = json.loads(out.read_text())
         accepted = sum(1 for s in sent["status"] if s == 202)

@@ -55,6 +55,7 @@ from bench.e2e import (
     postgres_store,
     sqlite_store,
     start_leadflow,
+    start_loadgen,
     warm_up,
 )
 
@@ -148,24 +149,7 @@ async def run_rate(
     assert server.bootstrap is not None
     async with _Events(server.bootstrap) as events:
         t0 = now_utc()
-        gen = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.loadgen",
-            "--port",
-            str(server.port),
-            "--rate",
-            str(rate),
-            "--count",
-            str(count),
-            "--prefix",
-            prefix,
-            "--max-connections",
-            "512",
-            "--out",
-            str(out),
-            cwd=REPO,
-        )
+        gen = await start_loadgen(server.port, rate, count, prefix, out, 512)
         before = await scrape(server)
         cpu_before = server.cpu()
         await asyncio.wait_for(gen.wait(), seconds + 120)

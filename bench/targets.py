@@ -74,8 +74,10 @@ from bench.e2e import (
     machine_info,
     now_utc,
     postgres_store,
+    spawn_leadflow,
     sqlite_store,
     start_leadflow,
+    start_loadgen,
     throughput,
     warm_up,
     write_report,
@@ -137,24 +139,7 @@ async def open_loop(
     assert server.bootstrap is not None
     async with EventWatcher(server.bootstrap) as watcher:
         t0 = now_utc()
-        gen = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.loadgen",
-            "--port",
-            str(server.port),
-            "--rate",
-            str(rate),
-            "--count",
-            str(count),
-            "--prefix",
-            prefix,
-            "--max-connections",
-            "512",
-            "--out",
-            str(out),
-            cwd=REPO,
-        )
+        gen = await start_loadgen(server.port, rate, count, prefix, out, 512)
         waiting = asyncio.create_task(gen.wait(), name="loadgen")
         deadline = time.monotonic() + count / rate + 300
         accepted: int | None = None
@@ -339,21 +324,7 @@ async def extra_ingest(
             "LEADFLOW_PROCESSES": "one",
         }
     )
-    code = "import sys; from leadflow.cli import main; sys.exit(main())"
-    with log_path.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            code,
-            "serve",
-            "ingest",
-            "--no-seed",
-            cwd=workdir,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+    process = await spawn_leadflow(["serve", "ingest", "--no-seed"], env, log_path, workdir)
     try:
         yield process
     finally:
