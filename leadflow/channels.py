@@ -138,7 +138,7 @@ class ChannelSet:
                 bootstrap_servers=bootstrap,
                 topics=topics,
                 group_id=f"{topics.prefix}leadflow-outbound",
-                fetch_max_wait_ms=k.fetch_max_wait_ms,
+                fetch_max_wait_ms=k.background_fetch_max_wait_ms,
                 session_timeout_ms=k.session_timeout_ms,
                 heartbeat_interval_ms=k.heartbeat_interval_ms,
             ),

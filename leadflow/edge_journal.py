@@ -49,7 +49,7 @@ class EdgeJournalRole:
                 batch=j.relay_batch,
                 republish_after_s=j.republish_after_s,
                 timeout_s=settings.kafka.produce_timeout_s,
-                fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+                fetch_max_wait_ms=settings.kafka.background_fetch_max_wait_ms,
                 partitions=settings.kafka.partitions,
                 replication_factor=settings.kafka.replication_factor,
             ),

@@ -294,7 +294,7 @@ def _notifier_config(settings: Settings, bootstrap: str, topics: Topics) -> Noti
         bootstrap_servers=bootstrap,
         topics=topics,
         group_id=f"{topics.prefix}leadflow-notifier",
-        fetch_max_wait_ms=k.fetch_max_wait_ms,
+        fetch_max_wait_ms=k.background_fetch_max_wait_ms,
         session_timeout_ms=k.session_timeout_ms,
         heartbeat_interval_ms=k.heartbeat_interval_ms,
         partitions=k.partitions,

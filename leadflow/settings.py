@@ -39,6 +39,12 @@ class KafkaSettings(BaseModel):
     produce_timeout_s: float = Field(default=5.0, gt=0)
     linger_ms: int = Field(default=0, ge=0)
     fetch_max_wait_ms: int = Field(default=20, ge=1)
+    background_fetch_max_wait_ms: int = Field(
+        default=250,
+        ge=1,
+        description="Fetch wait of the consumers off the inquiry path (notifier, outbound "
+        "dispatcher, the journal's confirmations): an idle consumer polls at this interval.",
+    )
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_batch: int = Field(default=500, ge=1)
