@@ -7,6 +7,7 @@ A missing PostgreSQL fails the tests (it never skips them silently).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,13 +114,26 @@ def _psql(sql: str) -> None:
         pytest.fail(f"PostgreSQL is required for the store tests: {result.stderr.strip()}")
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; each test gets a copy (a migration
+    from scratch takes about a second, and some 250 tests want a fresh store)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "leadflow.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    if Path(f"{path}-wal").exists():
+        pytest.fail(
+            "the migrated SQLite template kept a write-ahead log; copying it would lose data"
+        )
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every store test runs twice: on a SQLite file and on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/leadflow.db"
-        upgrade(url)
-        return url
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, tmp_path / "leadflow.db")
+        return f"sqlite+aiosqlite:///{tmp_path}/leadflow.db"
     url: str = request.getfixturevalue("pg_url")
     _truncate_pg(url)
     return url
