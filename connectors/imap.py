@@ -127,8 +127,8 @@ class ImapMailbox:
                 # awaited result and the cancel arrive together): honour it here rather
                 # than IDLE for minutes with a cancel pending.
                 raise asyncio.CancelledError
-            if captured:
-                continue  # more may have arrived meanwhile
+            if captured or session.reported_new_mail:
+                continue  # more may have arrived meanwhile, and IDLE would not say so
             if self.config.idle and session.supports_idle:
                 await session.wait_for_mail(
                     min(IDLE_RENEW_S, max(self.config.poll_interval_s, 60.0))

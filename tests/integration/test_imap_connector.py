@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -168,6 +169,46 @@ async def test_idle_wakes_up_on_new_mail(
         finally:
             await cancel_and_wait(task)
     assert await topic_size(broker.bootstrap_servers, topics.inquiries) == 1
+
+
+class DeliversBeforeTheFirstSearch(MemoryState):
+    """Delivers a mail just before the connector's first UID SEARCH (on the first start's
+    save), from a session that has INBOX selected, as a person's mail client has.
+
+    That SEARCH does not see the message yet; its answer ends with `* 1 EXISTS`, which
+    aioimaplib drops, and the other session takes the message's \\Recent, so the IDLE
+    that follows has nothing to report either: the mail waits for IDLE's renewal.
+    """
+
+    def __init__(self, dovecot: Dovecot, user: str) -> None:
+        super().__init__()
+        self._dovecot, self._user = dovecot, user
+
+    async def save(
+        self, name: str, uidvalidity: int, last_uid: int, message_ids: Sequence[str] = ()
+    ) -> None:
+        if name not in self.cursors:
+            async with ImapClient(self._dovecot.port, self._user) as client:
+                await client.imap.select("INBOX")
+                await client.append(simple_mail())
+        await super().save(name, uidvalidity, last_uid, message_ids)
+
+
+async def test_mail_reported_between_commands_is_not_left_for_idle(
+    broker: BrokerProcess, topics: Topics, dovecot: Dovecot
+) -> None:
+    user = dovecot.add_user()
+    config = mailbox_config(dovecot, user, poll_interval_s=600)  # IDLE renews after 300 s
+    state = DeliversBeforeTheFirstSearch(dovecot, user)
+    async with Publisher(broker.bootstrap_servers, topics) as publisher:
+        task = asyncio.create_task(ImapMailbox(config, publisher, state).run(), name="mailbox")
+        try:
+            await eventually(
+                lambda: state.cursors.get("sales", (0, 0))[1] == 1,
+                what="the mail that arrived before the first search captured",
+            )
+        finally:
+            await cancel_and_wait(task)
 
 
 class SwallowsACancellation(MemoryState):
