@@ -9,7 +9,8 @@ the store (`MailboxState`), so a restart never re-imports; a first start, or a
 UIDVALIDITY change, begins at the oldest unseen message and skips Message-IDs the
 store already knows. Between passes it waits with IDLE when the server has it, else
 polls. Failures reconnect with exponential backoff and are reported as the mailbox's
-health. `ImapMailboxes` runs one task per mailbox in a TaskGroup, so one failing
+health. A cancellation that a library swallowed still ends the loop before its next
+wait. `ImapMailboxes` runs one task per mailbox in a TaskGroup, so one failing
 mailbox never stops the others. Imports only `ingest.contract` of ours.
 """
 
@@ -121,8 +122,13 @@ class ImapMailbox:
         while True:
             captured = await self.capture(session)
             await self._state.record_health(self.config.name, None)
-            if captured:
-                continue  # more may have arrived meanwhile
+            if _cancel_swallowed():
+                # A library ate our cancellation (Python 3.11's wait_for does, when the
+                # awaited result and the cancel arrive together): honour it here rather
+                # than IDLE for minutes with a cancel pending.
+                raise asyncio.CancelledError
+            if captured or session.reported_new_mail:
+                continue  # more may have arrived meanwhile, and IDLE would not say so
             if self.config.idle and session.supports_idle:
                 await session.wait_for_mail(
                     min(IDLE_RENEW_S, max(self.config.poll_interval_s, 60.0))

@@ -5,8 +5,12 @@ logs in and SELECTs the folder on enter, and logs out on exit (closing twice is
 harmless; a broken connection is just closed). Its methods speak in UIDs: search for
 UIDs above a bound, fetch raw messages without setting \\Seen (`BODY.PEEK[]`), mark
 them \\Seen, move them (UID MOVE when the server has it, else COPY + \\Deleted +
-EXPUNGE), and wait for new mail with IDLE. The response parsers at the bottom are
-pure functions. Imports nothing of ours.
+EXPUNGE), and wait for new mail with IDLE. It also counts the server's reports that
+the mailbox grew (untagged EXISTS) whatever command they come with, since aioimaplib
+drops an EXISTS that comes with a UID SEARCH's answer and a server that said it once
+does not say it again in the IDLE that follows: `reported_new_mail` tells the caller
+to search again rather than wait. The response parsers at the bottom are pure
+functions. Imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ _SELECT_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT) (\d+)\]")
 _FETCH_HEAD = re.compile(rb"^\d+ FETCH \(")
 _UID = re.compile(rb"UID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_SIZE_REPORT = re.compile(rb"\* (\d+) (EXISTS|EXPUNGE)")
 
 
 class ImapError(RuntimeError):
@@ -51,6 +56,40 @@ class Fetched:
     internal_date: datetime | None
 
 
+class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+    """aioimaplib's protocol, also counting `arrivals`: the untagged EXISTS responses
+    that grew the mailbox, seen on every line the server sends (literals aside)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.size: int | None = None
+        self.arrivals = 0
+
+    def _handle_line(self, line: bytes, current_cmd: Any) -> Any:
+        if line.startswith(b"* "):
+            self.size, grew = count_size_report(self.size, line)
+            self.arrivals += grew
+        return super()._handle_line(line, current_cmd)
+
+
+class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
+    """aioimaplib's client on `_Protocol` (the same as its `create_client`, our class)."""
+
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        running = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = _Protocol(running, conn_lost_cb)
+        self._client_task = running.create_task(
+            running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
+        )
+
+
 class ImapSession:
     """A logged-in session with `config.folder` selected."""
 
@@ -58,6 +97,7 @@ class ImapSession:
         self._config = config
         self._imap: aioimaplib.IMAP4 | None = None
         self._lost = asyncio.Event()
+        self._arrivals_searched = 0  # the arrivals counted when the last search was sent
         self.info: SelectInfo | None = None
 
     async def __aenter__(self) -> Self:
@@ -80,7 +120,7 @@ class ImapSession:
     async def _open(self) -> None:
         c = self._config
         context = ssl.create_default_context(cafile=c.ca_file) if c.security != "plain" else None
-        self._imap = aioimaplib.IMAP4(
+        self._imap = _Client(
             c.host,
             c.port,
             timeout=c.timeout_s,
@@ -144,7 +184,9 @@ class ImapSession:
 
     async def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above `last_uid`, ascending ("n:*" also names the highest UID; drop it)."""
-        response = await self._client().uid_search(f"UID {last_uid + 1}:*", charset=None)
+        imap = self._client()
+        self._arrivals_searched = imap.protocol.arrivals
+        response = await imap.uid_search(f"UID {last_uid + 1}:*", charset=None)
         return [uid for uid in parse_search(_ok(response, "UID SEARCH").lines) if uid > last_uid]
 
     async def unseen_uids(self) -> list[int]:
@@ -172,6 +214,12 @@ class ImapSession:
             _ok(await imap.uid("expunge", numbers), "UID EXPUNGE")
         else:
             _ok(await imap.expunge(), "EXPUNGE")
+
+    @property
+    def reported_new_mail(self) -> bool:
+        """Whether the server said the mailbox grew since the last `uids_after` began:
+        that search may not have seen the new mail, and IDLE will not report it again."""
+        return bool(self._client().protocol.arrivals != self._arrivals_searched)
 
     async def wait_for_mail(self, timeout_s: float) -> None:
         """Return when the server reports a change (IDLE) or after `timeout_s`."""
@@ -220,6 +268,18 @@ def uid_set(uids: Sequence[int]) -> str:
         start = prev = uid
     parts.append(f"{start}:{prev}" if prev > start else str(start))
     return ",".join(parts)
+
+
+def count_size_report(size: int | None, line: bytes) -> tuple[int | None, int]:
+    """The mailbox's size after one untagged line, and 1 if that line says it grew
+    (`* n EXISTS` above the size known; `* n EXPUNGE` takes one away), else 0."""
+    found = _SIZE_REPORT.fullmatch(line)
+    if found is None:
+        return size, 0
+    number = int(found.group(1))
+    if found.group(2) == b"EXPUNGE":
+        return (size - 1 if size else size), 0
+    return number, int(size is not None and number > size)
 
 
 def parse_select(lines: Sequence[bytes | bytearray]) -> SelectInfo:

@@ -53,7 +53,26 @@ async def read_inquiries(bootstrap: str, topic: str, n: int) -> list[Inquiry]:
     return [Inquiry.from_kafka(v) for v, _ in await read_topic(bootstrap, topic, n)]
 
 
-async def eventually(predicate: Callable[[], bool], within: float = 10.0) -> None:
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110 (polling a fake's state is the point)
-            await asyncio.sleep(0.02)
+async def eventually(
+    predicate: Callable[[], bool], within: float = 10.0, *, what: str | None = None
+) -> None:
+    """Wait until `predicate()` holds; past `within` seconds fail, saying `what` did not
+    happen (else a bare TimeoutError)."""
+    try:
+        async with asyncio.timeout(within):
+            while not predicate():  # noqa: ASYNC110 (polling a fake's state is the point)
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        if what is None:
+            raise
+        raise AssertionError(f"{what}: not within {within:g} s") from None
+
+
+async def cancel_and_wait(task: asyncio.Task[Any], within: float = 30.0) -> None:
+    """Cancel `task` and wait, bounded, until it ends; fail if it does not."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=within)
+    if not task.done():
+        task.cancel()  # once more, so that a failing test does not leave it running
+        raise AssertionError(f"task {task.get_name()} did not end within {within:g} s of a cancel")
+    assert task.cancelled(), f"task {task.get_name()} ended but was not cancelled"

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connectors.imap_session import parse_fetch, parse_search, parse_select, uid_set
+from connectors.imap_session import (
+    count_size_report,
+    parse_fetch,
+    parse_search,
+    parse_select,
+    uid_set,
+)
 from connectors.mail_config import MailboxConfig, MailTemplate, SmtpConfig, is_loopback
 from connectors.mail_render import MailRenderer, Skip, TemplateProblem, is_robot_address
 from ingest.contract import OutboundMessage
@@ -354,6 +360,24 @@ def test_parse_select_search_and_fetch() -> None:
     assert (first.uid, first.raw, second.uid, second.raw) == (5, b"hello", 6, b"abc")
     assert first.internal_date == datetime(2026, 11, 27, 0, 32, 18, tzinfo=UTC)
     assert second.internal_date is None
+
+
+@pytest.mark.parametrize(
+    ("size", "line", "expected"),
+    [
+        pytest.param(None, b"* 0 EXISTS", (0, 0), id="select-sets-the-size"),
+        pytest.param(3, b"* 4 EXISTS", (4, 1), id="grew"),
+        pytest.param(4, b"* 4 EXISTS", (4, 0), id="same-size-again"),
+        pytest.param(4, b"* 2 EXPUNGE", (3, 0), id="expunge-takes-one"),
+        pytest.param(3, b"* 4 EXISTS", (4, 1), id="grew-after-an-expunge"),
+        pytest.param(0, b"* 1 EXPUNGE", (0, 0), id="never-below-zero"),
+        pytest.param(3, b"* 1 RECENT", (3, 0), id="recent-is-not-size"),
+        pytest.param(3, b"* 5 FETCH (UID 9 FLAGS (\\Seen))", (3, 0), id="fetch"),
+        pytest.param(3, b"* SEARCH 4 5", (3, 0), id="search"),
+    ],
+)
+def test_count_size_report(size: int | None, line: bytes, expected: tuple[int | None, int]) -> None:
+    assert count_size_report(size, line) == expected
 
 
 def test_head_escalation_mail_names_the_lead_and_why() -> None:
