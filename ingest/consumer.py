@@ -35,6 +35,7 @@ from crm_store.database import Database
 from ingest.batch_store import BatchStore, StoreHook, StoreOptions
 from ingest.contract import Inquiry, Topics
 from ingest.contract.confirm import encode_confirmation
+from ingest.contract.record_batches import send_batched
 from ingest.decoding import DeadLetter, Decoded, decode
 from ingest.errors import Interrupted, Poison
 from ingest.health import LoopHealth
@@ -548,8 +549,9 @@ def _outbound_message(topics: Topics, payload: dict[str, Any]) -> Message:
 async def send_all(
     producer: AIOKafkaProducer, messages: Sequence[Message], deadline_s: float
 ) -> None:
-    """Hand every message to the producer and wait for every acknowledgement, within
-    `deadline_s` in all, or raise `TimeoutError`.
+    """Hand every message to the producer, in record batches (one per topic and
+    partition, each key where `send` would put it), and wait for every
+    acknowledgement, within `deadline_s` in all, or raise `TimeoutError`.
 
     The outbox's callers hold a transaction that marks the rows (on SQLite, the write
     lock) while they wait, and a broker that froze or restarted empty can leave a
@@ -558,8 +560,7 @@ async def send_all(
     next sweep (at least once).
     """
     async with asyncio.timeout(deadline_s):
-        futures = [await producer.send(topic, value, key=key) for topic, value, key in messages]
-        await asyncio.gather(*futures)
+        await send_batched(producer, messages)
 
 
 def _json(payload: dict[str, Any]) -> bytes:
