@@ -70,7 +70,7 @@ async def test_batched_messages_land_where_send_puts_them_in_order_per_key(
         batches += 1
         return await send_batch(batch, topic, partition=partition)
 
-    producer.send_batch = counting_send_batch  # type: ignore[method-assign]
+    producer.send_batch = counting_send_batch
     try:
         # Where the producer's own `send` puts each key, on the topics themselves.
         where: dict[tuple[str, bytes], int] = {}
