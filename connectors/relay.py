@@ -26,9 +26,9 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from ingest.contract.confirm import InvalidConfirmation, decode_confirmation
+from ingest.contract.record_batches import SEND_BATCH_BYTES, send_batched
 from ingest.contract.topics import Topics, ensure_topics
 
 from .journal import EdgeJournal, Entry
@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Bytes per record batch the relay builds: a publish round of 500 web-form inquiries
-# (~700 bytes each) in a few batches, well under a broker's 1 MiB message limit.
-SEND_BATCH_BYTES = 256 * 1024
 # What a broker that is down, frozen, restarted or lost its topics raises at us.
 BROKER_ERRORS = (KafkaError, TimeoutError, OSError, ConnectionError)
 
@@ -76,7 +73,6 @@ class Relay:
         self._config = config
         self._clock = clock
         self._producer: AIOKafkaProducer | None = None
-        self._partitioner = DefaultPartitioner()
         self._topics_ok = False
         self._republish_all = False
         self.connected = False  # the last broker call succeeded (for /readyz)
@@ -169,26 +165,10 @@ class Relay:
         producer = await self._ready_producer()
         topic = c.topics.inquiries
         async with asyncio.timeout(c.timeout_s):
-            # One record batch per partition (and per `SEND_BATCH_BYTES`), built here
-            # rather than one `send` per entry, which costs several times the CPU. The
-            # partitioner is the producer's own, so a key lands where `send` puts it,
-            # and the journal's order holds within each partition.
-            partitions = sorted(await producer.partitions_for(topic))
-            by_partition: dict[int, list[Entry]] = {}
-            for e in entries:
-                p = self._partitioner(e.kafka_key, partitions, partitions)
-                by_partition.setdefault(p, []).append(e)
-            acks = []
-            for partition, part in by_partition.items():
-                batch = producer.create_batch()
-                for e in part:
-                    if batch.append(key=e.kafka_key, value=e.value, timestamp=None) is None:
-                        acks.append(await producer.send_batch(batch, topic, partition=partition))
-                        batch = producer.create_batch()
-                        # The first record always fits, whatever its size.
-                        batch.append(key=e.kafka_key, value=e.value, timestamp=None)
-                acks.append(await producer.send_batch(batch, topic, partition=partition))
-            await asyncio.gather(*acks)
+            # One record batch per partition rather than one `send` per entry, which
+            # costs several times the CPU; each key lands where `send` puts it, and
+            # the journal's order holds within each partition.
+            await send_batched(producer, ((topic, e.value, e.kafka_key) for e in entries))
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         c = self._config

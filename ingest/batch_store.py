@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +22,7 @@ from crm_store.database import Database
 from ingest.contract import Inquiry
 from ingest.judgement import Judgement, JudgementCache, team_view
 from ingest.matching import company_from_email
+from ingest.outbox import OutboxMessage, encode_rows
 from ingest.pipeline import (
     AppendToLead,
     Decision,
@@ -57,13 +57,13 @@ class StoreOptions:
 @dataclass(frozen=True, slots=True)
 class Written:
     """What a committed batch became: one outcome label per fresh inquiry, how many
-    were already known, and the outbox rows it wrote (id, payload), in order, so the
-    consumer can publish them without reading them back."""
+    were already known, and the messages of the outbox rows it wrote, in order, so
+    the consumer can publish them without reading them back (or encoding them again)."""
 
     outcomes: tuple[str, ...]
     duplicates: int
-    events: tuple[tuple[uuid.UUID, dict[str, Any]], ...] = ()
-    outbound: tuple[tuple[uuid.UUID, dict[str, Any]], ...] = ()
+    events: tuple[OutboxMessage, ...] = ()
+    outbound: tuple[OutboxMessage, ...] = ()
 
 
 class BatchStore:
@@ -87,8 +87,8 @@ class BatchStore:
         for inquiry in inquiries:
             unique.setdefault(inquiry.idempotency_key, inquiry)
         outcomes: list[str] = []
-        events: tuple[tuple[uuid.UUID, dict[str, Any]], ...] = ()
-        outbound: tuple[tuple[uuid.UUID, dict[str, Any]], ...] = ()
+        events: list[OutboxMessage] = []
+        outbound: list[OutboxMessage] = []
         async with self._db.sessions() as session, session.begin():
             known = await intake.known_idempotency_keys(session, list(unique))
             fresh = [i for k, i in unique.items() if k not in known]
@@ -119,11 +119,11 @@ class BatchStore:
                     linked=linked,
                     channels=self._options.outbound_channels,
                 )
+                # Each payload encoded once, for its row and for its message.
+                events, outbound = encode_rows(rows.events, rows.outbound)
                 await intake.write_intake(session, rows)
                 outcomes = [outcome_of(decision) for decision in plan.decisions]
-                events = tuple((e["id"], e["payload"]) for e in rows.events)
-                outbound = tuple((o["id"], o["payload"]) for o in rows.outbound)
-        return Written(tuple(outcomes), duplicates, events, outbound)
+        return Written(tuple(outcomes), duplicates, tuple(events), tuple(outbound))
 
     @staticmethod
     async def _redeem_links(

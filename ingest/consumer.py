@@ -17,7 +17,6 @@ anywhere replays the batch and the idempotency keys make the replay a no-op.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -35,11 +34,13 @@ from crm_store.database import Database
 from ingest.batch_store import BatchStore, StoreHook, StoreOptions
 from ingest.contract import Inquiry, Topics
 from ingest.contract.confirm import encode_confirmation
+from ingest.contract.record_batches import send_batched
 from ingest.decoding import DeadLetter, Decoded, decode
 from ingest.errors import Interrupted, Poison
 from ingest.health import LoopHealth
 from ingest.kafka_pair import KafkaPair, PairConfig, Record
 from ingest.metrics import IngestMetrics
+from ingest.outbox import OutboxMessage, event_message, outbound_message, payload_text
 from ingest.pipeline import Policy
 from ingest.resilience import Backoff, describe, is_transient, isolate, pause, retry_transient
 
@@ -151,8 +152,8 @@ class InquiryConsumer:
         self._events_pending = True
         self._outbox_checked_at: datetime | None = None
         # The outbox rows this batch committed, published from memory after it.
-        self._written_events: list[tuple[uuid.UUID, dict[str, Any]]] = []
-        self._written_outbound: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        self._written_events: list[OutboxMessage] = []
+        self._written_outbound: list[OutboxMessage] = []
 
     async def __aenter__(self) -> Self:
         await self._kafka.start()
@@ -471,9 +472,7 @@ class InquiryConsumer:
             )
 
     async def publish_written(
-        self,
-        events: Sequence[tuple[uuid.UUID, dict[str, Any]]],
-        outbound: Sequence[tuple[uuid.UUID, dict[str, Any]]],
+        self, events: Sequence[OutboxMessage], outbound: Sequence[OutboxMessage]
     ) -> None:
         """Publish outbox rows just committed, as they were written, without reading
         them back: one transaction claims and marks them (`intake.claim_own_outbox`;
@@ -487,17 +486,13 @@ class InquiryConsumer:
         topics = self._config.topics
         async with self._db.sessions() as session, session.begin():
             claimed_events, claimed_outbound = await intake.claim_own_outbox(
-                session, [i for i, _ in events], [i for i, _ in outbound], self._clock()
+                session, [e.id for e in events], [o.id for o in outbound], self._clock()
             )
             messages = [
-                _event_message(topics, event_id, payload)
-                for event_id, payload in events
-                if event_id in claimed_events
+                (topics.lead_events, e.value, e.key) for e in events if e.id in claimed_events
             ]
             messages += [
-                _outbound_message(topics, payload)
-                for record_id, payload in outbound
-                if record_id in claimed_outbound
+                (topics.outbound, o.value, o.key) for o in outbound if o.id in claimed_outbound
             ]
             await send_all(producer, messages, self._config.broker_deadline_s)
 
@@ -520,7 +515,7 @@ class InquiryConsumer:
             messages = [
                 _event_message(topics, event_id, payload) for event_id, _, payload in events
             ]
-            messages += [_outbound_message(topics, payload) for _, payload in outbound]
+            messages += [_outbound_message(topics, i, payload) for i, payload in outbound]
             await send_all(producer, messages, self._config.broker_deadline_s)
             now = self._clock()
             await intake.mark_published(session, [event_id for event_id, _, _ in events], now)
@@ -537,19 +532,23 @@ Message = tuple[str, bytes, bytes]
 
 
 def _event_message(topics: Topics, event_id: uuid.UUID, payload: dict[str, Any]) -> Message:
-    body = _json({"event_id": str(event_id), **payload})
-    return topics.lead_events, body, str(payload.get("lead_id", "")).encode()
+    # The message `publish_written` sends for a row it wrote (`ingest.outbox`): same
+    # key, same bytes.
+    m = event_message(event_id, payload, payload_text(payload))
+    return topics.lead_events, m.value, m.key
 
 
-def _outbound_message(topics: Topics, payload: dict[str, Any]) -> Message:
-    return topics.outbound, _json(payload), str(payload.get("to", "")).encode()
+def _outbound_message(topics: Topics, record_id: uuid.UUID, payload: dict[str, Any]) -> Message:
+    m = outbound_message(record_id, payload, payload_text(payload))
+    return topics.outbound, m.value, m.key
 
 
 async def send_all(
     producer: AIOKafkaProducer, messages: Sequence[Message], deadline_s: float
 ) -> None:
-    """Hand every message to the producer and wait for every acknowledgement, within
-    `deadline_s` in all, or raise `TimeoutError`.
+    """Hand every message to the producer, in record batches (one per topic and
+    partition, each key where `send` would put it), and wait for every
+    acknowledgement, within `deadline_s` in all, or raise `TimeoutError`.
 
     The outbox's callers hold a transaction that marks the rows (on SQLite, the write
     lock) while they wait, and a broker that froze or restarted empty can leave a
@@ -558,11 +557,4 @@ async def send_all(
     next sweep (at least once).
     """
     async with asyncio.timeout(deadline_s):
-        futures = [await producer.send(topic, value, key=key) for topic, value, key in messages]
-        await asyncio.gather(*futures)
-
-
-def _json(payload: dict[str, Any]) -> bytes:
-    # The stored payload is plain JSON data, so this is the message the sweep would
-    # send after reading the row back: same keys, same order, same bytes.
-    return json.dumps(payload, ensure_ascii=False, default=str).encode()
+        await send_batched(producer, messages)

@@ -16,15 +16,33 @@ from ingest.consumer import send_all
 MESSAGES = [("leadflow.lead-events", b'{"n": 1}', b"k1"), ("leadflow.outbound", b"{}", b"k2")]
 
 
+class Batch:
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes]] = []
+
+    def append(self, *, key: bytes | None, value: bytes, timestamp: None) -> object:
+        self.records.append((key, value))
+        return object()
+
+    def close(self) -> None:
+        pass
+
+
 class Producer:
-    """Takes every message; acknowledges them only when `answers` is set."""
+    """Takes every record batch; acknowledges them only when `answers` is set."""
 
     def __init__(self, *, answers: bool) -> None:
         self.answers = answers
         self.sent: list[tuple[str, bytes, bytes | None]] = []
 
-    async def send(self, topic: str, value: bytes, *, key: bytes | None = None) -> Any:
-        self.sent.append((topic, value, key))
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def create_batch(self) -> Batch:
+        return Batch()
+
+    async def send_batch(self, batch: Batch, topic: str, *, partition: int) -> Any:
+        self.sent += [(topic, value, key) for key, value in batch.records]
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self.answers:
             ack.set_result(None)
