@@ -47,11 +47,18 @@ DECIMALS = 4
 
 @dataclass(slots=True)
 class TextClassifier:
-    """`probability_junk = sigmoid(bias + sum(weights[f]) / sqrt(len(features)))`."""
+    """`probability_junk = sigmoid(bias + sum(weights[f]) / sqrt(len(features)))`.
+
+    `probability_junk` reads the weights through a table of each word's features and
+    their weights, kept per model: change `weights` through `learn` (which empties
+    it), or build another model."""
 
     bias: float = 0.0
     weights: dict[int, float] = field(default_factory=dict)
     marks: int = 0
+    _by_word: dict[str, dict[int, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def empty(cls) -> TextClassifier:
@@ -98,7 +105,30 @@ class TextClassifier:
         """P(junk | text); 0.5 for a text with no features or an empty model."""
         # Past FULL_EVIDENCE_WORDS the count no longer matters: stop counting there.
         words = len(list(islice(_WORD.finditer(text), FULL_EVIDENCE_WORDS)))
-        return _sigmoid(self.logit(features_of(text)) * min(1.0, words / FULL_EVIDENCE_WORDS))
+        present = self._weighed(text)
+        logit = 0.0
+        if present:
+            # As `logit(features_of(text))`: fsum is exact, in any order.
+            logit = self.bias + math.fsum(present.values()) / math.sqrt(len(present))
+        return _sigmoid(logit * min(1.0, words / FULL_EVIDENCE_WORDS))
+
+    def _weighed(self, text: str) -> dict[int, float]:
+        """`features_of(text)`, each with its weight (0.0 when it has none)."""
+        if len(_WORD_FEATURES) > _WORDS_KEPT:
+            _WORD_FEATURES.clear()
+        by_word = self._by_word
+        if len(by_word) > _WEIGHED_WORDS_KEPT:
+            by_word.clear()
+        get = self.weights.get
+        present: dict[int, float] = {}
+        # One small dict per word, merged: the model's big one is read only for words
+        # this model has not met yet (its lookups miss the CPU's caches).
+        for found in _WORD.findall(text.casefold()):
+            weighed = by_word.get(found)
+            if weighed is None:
+                weighed = by_word[found] = {f: get(f, 0.0) for f in _WORD_FEATURES[found]}
+            present.update(weighed)
+        return present
 
     def logit(self, features: Iterable[int]) -> float:
         present = features if isinstance(features, frozenset) else list(features)
@@ -114,6 +144,7 @@ class TextClassifier:
         features = sorted(features_of(text))
         if not features:
             return
+        self._by_word.clear()
         self.marks += 1
         scale = 1.0 / math.sqrt(len(features))
         label = 1.0 if is_junk else 0.0
@@ -126,6 +157,7 @@ class TextClassifier:
             for f in features:
                 self.weights[f] = self.weights.get(f, 0.0) - step
         self.weights = self.rounded().weights
+        self._by_word.clear()
 
     def combined(self, other: TextClassifier) -> TextClassifier:
         """A new model whose logit is the sum of both (the baseline plus an installation's
@@ -215,6 +247,8 @@ _WORD_FEATURES = _WordFeatures()
 # ~250 bytes a word; the words of many inquiries repeat, a few do not, so the table
 # is emptied when full.
 _WORDS_KEPT = 20_000
+# Per model, each word's features with their weights: ~700 bytes a word.
+_WEIGHED_WORDS_KEPT = 10_000
 _HASHES = _Hashes()
 # A few MiB at most; n-grams repeat, words do not, so the table is emptied when full.
 _HASHES_KEPT = 50_000

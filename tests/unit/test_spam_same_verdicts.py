@@ -111,6 +111,16 @@ def test_any_text_gets_the_plain_computations_probability(text: str) -> None:
     assert model.probability_junk(text) == _probability_reference(model, text)
 
 
+def test_a_model_taught_after_judging_judges_with_its_new_weights() -> None:
+    model = TextClassifier.empty().combined(baseline())  # a copy: never teach the baseline
+    text = "Нужен счёт на 25 лицензий, перезвоните"
+    before = model.probability_junk(text)
+    model.learn(text, is_junk=True)
+    after = model.probability_junk(text)
+    assert after == _probability_reference(model, text)
+    assert after > before
+
+
 @pytest.mark.parametrize("case", _CASES[::37] + _CASES[-60:], ids=lambda c: c.id)
 def test_judge_spam_is_score_with_the_classifiers_probability(case: Case) -> None:
     model = baseline()
