@@ -25,6 +25,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, islice, repeat
 from typing import Any
 
 STATE_VERSION = 2
@@ -46,11 +47,18 @@ DECIMALS = 4
 
 @dataclass(slots=True)
 class TextClassifier:
-    """`probability_junk = sigmoid(bias + sum(weights[f]) / sqrt(len(features)))`."""
+    """`probability_junk = sigmoid(bias + sum(weights[f]) / sqrt(len(features)))`.
+
+    `probability_junk` reads the weights through a table of each word's features and
+    their weights, kept per model: change `weights` through `learn` (which empties
+    it), or build another model."""
 
     bias: float = 0.0
     weights: dict[int, float] = field(default_factory=dict)
     marks: int = 0
+    _by_word: dict[str, dict[int, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def empty(cls) -> TextClassifier:
@@ -95,14 +103,39 @@ class TextClassifier:
 
     def probability_junk(self, text: str) -> float:
         """P(junk | text); 0.5 for a text with no features or an empty model."""
-        words = len(_WORD.findall(text))
-        return _sigmoid(self.logit(features_of(text)) * min(1.0, words / FULL_EVIDENCE_WORDS))
+        # Past FULL_EVIDENCE_WORDS the count no longer matters: stop counting there.
+        words = len(list(islice(_WORD.finditer(text), FULL_EVIDENCE_WORDS)))
+        present = self._weighed(text)
+        logit = 0.0
+        if present:
+            # As `logit(features_of(text))`: fsum is exact, in any order.
+            logit = self.bias + math.fsum(present.values()) / math.sqrt(len(present))
+        return _sigmoid(logit * min(1.0, words / FULL_EVIDENCE_WORDS))
+
+    def _weighed(self, text: str) -> dict[int, float]:
+        """`features_of(text)`, each with its weight (0.0 when it has none)."""
+        if len(_WORD_FEATURES) > _WORDS_KEPT:
+            _WORD_FEATURES.clear()
+        by_word = self._by_word
+        if len(by_word) > _WEIGHED_WORDS_KEPT:
+            by_word.clear()
+        get = self.weights.get
+        present: dict[int, float] = {}
+        # One small dict per word, merged: the model's big one is read only for words
+        # this model has not met yet (its lookups miss the CPU's caches).
+        for found in _WORD.findall(text.casefold()):
+            weighed = by_word.get(found)
+            if weighed is None:
+                weighed = by_word[found] = {f: get(f, 0.0) for f in _WORD_FEATURES[found]}
+            present.update(weighed)
+        return present
 
     def logit(self, features: Iterable[int]) -> float:
-        present = list(features)
+        present = features if isinstance(features, frozenset) else list(features)
         if not present:
             return 0.0
-        total = math.fsum(self.weights.get(f, 0.0) for f in present)
+        # fsum is exact, so the order the features come in never changes the sum.
+        total = math.fsum(map(self.weights.get, present, repeat(0.0, len(present))))
         return self.bias + total / math.sqrt(len(present))
 
     def learn(self, text: str, is_junk: bool, base: TextClassifier | None = None) -> None:
@@ -111,6 +144,7 @@ class TextClassifier:
         features = sorted(features_of(text))
         if not features:
             return
+        self._by_word.clear()
         self.marks += 1
         scale = 1.0 / math.sqrt(len(features))
         label = 1.0 if is_junk else 0.0
@@ -123,6 +157,7 @@ class TextClassifier:
             for f in features:
                 self.weights[f] = self.weights.get(f, 0.0) - step
         self.weights = self.rounded().weights
+        self._by_word.clear()
 
     def combined(self, other: TextClassifier) -> TextClassifier:
         """A new model whose logit is the sum of both (the baseline plus an installation's
@@ -169,32 +204,60 @@ class TextClassifier:
 
 def features_of(text: str) -> frozenset[int]:
     """Hashed features of a text: its words and the character n-grams inside them."""
-    tokens: list[str] = []
-    for found in _WORD.findall(text.casefold()):
-        word = _DIGITS.sub("0", found)
-        padded = f" {word} "
-        n = len(padded)
-        tokens.append("w:" + word)
-        tokens.extend([padded[i : i + 2] for i in range(n - 1)])
-        tokens.extend([padded[i : i + 3] for i in range(n - 2)])
-        tokens.extend([padded[i : i + 4] for i in range(n - 3)])
+    if len(_WORD_FEATURES) > _WORDS_KEPT:
+        _WORD_FEATURES.clear()
+    words = _WORD.findall(text.casefold())
+    return frozenset(chain.from_iterable(map(_WORD_FEATURES.__getitem__, words)))
+
+
+def _word_features(found: str) -> tuple[int, ...]:
+    """One word's own features: the word and its 2- to 4-grams, padded with spaces."""
+    word = _DIGITS.sub("0", found)
+    padded = f" {word} "
+    n = len(padded)
+    tokens = ["w:" + word]
+    tokens.extend([padded[i : i + 2] for i in range(n - 1)])
+    tokens.extend([padded[i : i + 3] for i in range(n - 2)])
+    tokens.extend([padded[i : i + 4] for i in range(n - 3)])
     if len(_HASHES) > _HASHES_KEPT:
         _HASHES.clear()
-    return frozenset(map(_HASHES.__getitem__, tokens))
+    return tuple(map(_HASHES.__getitem__, tokens))
+
+
+class _WordFeatures(dict[str, tuple[int, ...]]):
+    """Word (as found in the case-folded text) → its features, filled on first use:
+    most words of an inquiry were seen before, and a lookup replaces building and
+    hashing a dozen n-grams."""
+
+    def __missing__(self, found: str) -> tuple[int, ...]:
+        features = self[found] = _word_features(found)
+        return features
 
 
 class _Hashes(dict[str, int]):
-    """Token → feature, filled on first use: every inquiry is scored, and most of its
-    n-grams were seen before (a lookup costs a third of hashing them again)."""
+    """Token → feature, filled on first use: n-grams repeat across words (a lookup
+    costs a third of hashing them again)."""
 
     def __missing__(self, token: str) -> int:
         feature = self[token] = _hash(token)
         return feature
 
 
+_WORD_FEATURES = _WordFeatures()
+# ~250 bytes a word; the words of many inquiries repeat, a few do not, so the table
+# is emptied when full.
+_WORDS_KEPT = 20_000
+# Per model, each word's features with their weights: ~700 bytes a word.
+_WEIGHED_WORDS_KEPT = 10_000
 _HASHES = _Hashes()
 # A few MiB at most; n-grams repeat, words do not, so the table is emptied when full.
 _HASHES_KEPT = 50_000
+
+
+def clear_caches() -> None:
+    """Empty the per-word tables (benchmarks time a cold start with it)."""
+    _WORD_FEATURES.clear()
+    _HASHES.clear()
 
 
 def _hash(token: str) -> int:

@@ -13,12 +13,14 @@ output are inputs. Imports `ingest.contract` and `ingest.matching` (domain lists
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from itertools import islice
+from typing import Literal, NamedTuple
 
 from ingest.contract import Channel, Inquiry, InvalidIdentity, normalize_email, normalize_phone
 from ingest.contract.render_token import make_render_token as make_render_token
@@ -81,9 +83,13 @@ _BARE_HOST = re.compile(
     r"([a-zа-яё][a-zа-яё0-9\-]{1,23}))(?![\w\-@]|\.[a-zа-яё0-9])",
     re.IGNORECASE,
 )
+# Every link either pattern finds has one of these: most texts have none, and one
+# scan for them is cheaper than the two patterns' scans.
+_MAYBE_LINK = re.compile(r"://|www\.|\.[a-zа-яё]", re.IGNORECASE)
 _LOOKALIKE_LATIN = frozenset("aeopcxykmtbhAEOPCXYKMTBH")
 _LOOKALIKE_CYRILLIC = frozenset("аеорсхуукмтвнАЕОРСХУКМТВНіІ")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_TOKEN = re.compile(r"\w+")
 # Latin then Cyrillic vowels: the look-alike letters are meant.
 _VOWELS = frozenset("aeiouyаеёиоуыэюя")
 # The same vowels as regular expressions: one C-level scan per word instead of a
@@ -173,18 +179,21 @@ def _signals(
     inquiry: Inquiry, context: SpamContext, limits: SpamThresholds
 ) -> Iterator[SpamReason]:
     text = inquiry_text(inquiry)
+    # The words, found and read once for the signals that look at them.
+    words = _WORD.findall(text)
+    read = _read(words)
     if inquiry.honeypot:
         yield SpamReason("honeypot", 1.0, "the hidden honeypot field was filled in")
     if inquiry.channel is Channel.WEB_FORM and context.secret is not None:
         yield from _timing(inquiry, context, limits)
     yield from _blocklisted(inquiry, text, context.blocklist)
     yield from _disposable(inquiry.sender.email)
-    yield from _links(text, limits)
+    yield from _links(text, len(words), limits)
     yield from _no_contact(inquiry)
     yield from _rate(context, limits)
     yield from _test_submission(text)
-    yield from _homoglyphs(text)
-    yield from _gibberish(text)
+    yield from _homoglyphs(words, read)
+    yield from _gibberish(read)
     yield from _pitch(text)
     yield from _fraud(text)
     yield from _classifier(context.junk_probability, limits)
@@ -267,12 +276,14 @@ def _blocklisted(inquiry: Inquiry, text: str, blocked: Blocklist) -> Iterator[Sp
     domain = email_domain(email)
     if email and email in blocked.emails:
         yield SpamReason("blocked_email", 1.0, f"{email} is on the blocklist")
-    elif domain and in_domain_list(domain, blocked.domains):
+    elif domain and blocked.domains and in_domain_list(domain, blocked.domains):
         yield SpamReason("blocked_domain", 1.0, f"domain {domain} is on the blocklist")
     if sender.phone and sender.phone in blocked.phones:
         yield SpamReason("blocked_phone", 1.0, f"{sender.phone} is on the blocklist")
     if inquiry.client.ip and inquiry.client.ip in blocked.ips:
         yield SpamReason("blocked_ip", 1.0, f"IP {inquiry.client.ip} is on the blocklist")
+    if not blocked.keywords:
+        return
     lowered = text.casefold()
     hits = sorted(word for word in blocked.keywords if word.casefold() in lowered)
     if hits:
@@ -281,16 +292,22 @@ def _blocklisted(inquiry: Inquiry, text: str, blocked: Blocklist) -> Iterator[Sp
 
 def _disposable(email: str | None) -> Iterator[SpamReason]:
     domain = email_domain(email)
-    if domain and in_domain_list(domain, disposable_domains()):
+    if domain and _is_disposable(domain):
         yield SpamReason("disposable_email", 0.5, f"{domain} is a disposable mail service")
 
 
-def _links(text: str, limits: SpamThresholds) -> Iterator[SpamReason]:
+@functools.lru_cache(maxsize=4096)  # the shipped list never changes; senders' domains repeat
+def _is_disposable(domain: str) -> bool:
+    return in_domain_list(domain, disposable_domains())
+
+
+def _links(text: str, words: int, limits: SpamThresholds) -> Iterator[SpamReason]:
     hosts = link_hosts(text)
+    if not hosts:
+        return
     shorteners = sorted({h for h in hosts if h in URL_SHORTENERS})
     if shorteners:
         yield SpamReason("url_shortener", 0.5, f"shortened link(s) via {', '.join(shorteners)}")
-    words = len(_WORD.findall(text))
     if len(hosts) > limits.max_links:
         yield SpamReason("many_links", 0.6, f"{len(hosts)} links in the text")
     elif hosts and words < 8 * len(hosts):
@@ -300,6 +317,8 @@ def _links(text: str, limits: SpamThresholds) -> Iterator[SpamReason]:
 def link_hosts(text: str) -> list[str]:
     """The host of every link in the text, with or without a scheme ("clck.ru/abc",
     "site.ru", "https://x.com/y"), lower-case, without "www."."""
+    if _MAYBE_LINK.search(text) is None:
+        return []
     hosts = [host.lower().rstrip(".,;:!?").removeprefix("www.") for host in _URL.findall(text)]
     schemeless = _URL.sub(" ", text)
     for match in _BARE_HOST.finditer(schemeless):
@@ -351,15 +370,16 @@ def _rate(context: SpamContext, limits: SpamThresholds) -> Iterator[SpamReason]:
 
 
 def _test_submission(text: str) -> Iterator[SpamReason]:
-    tokens = re.findall(r"\w+", text.casefold())
+    # Seven tokens are too many for a test: stop looking there.
+    tokens = [m.group() for m in islice(_TOKEN.finditer(text.casefold()), 7)]
     if not tokens or len(tokens) > 6 or not _TEST_WORDS.intersection(tokens):
         return
     if all(t in _TEST_WORDS or t in _TEST_FILLER for t in tokens):
         yield SpamReason("test_submission", 0.8, f"looks like a test: {' '.join(tokens)!r}")
 
 
-def _homoglyphs(text: str) -> Iterator[SpamReason]:
-    mixed = homoglyph_words(text)
+def _homoglyphs(words: list[str], read: list[_Word]) -> Iterator[SpamReason]:
+    mixed = [word for word, info in zip(words, read, strict=True) if info.homoglyph]
     if mixed:
         # One such word can be a layout slip; two are a filter being dodged.
         weight = 1.0 if len(mixed) >= 2 else 0.4
@@ -373,43 +393,89 @@ def homoglyph_words(text: str) -> list[str]:
     """Words mixing the alphabets where one alphabet's letters are all look-alikes of
     the other's ("Зapaбoтoк", "Саsino"). Hyphens and digits split words, so "SAP-система",
     "XR-200" and "iPhone" are never such words."""
-    found = []
-    for word in _WORD.findall(text):
-        latin = [ch for ch in word if "a" <= ch.lower() <= "z"]
-        cyrillic = [ch for ch in word if "\u0400" <= ch <= "\u04ff"]
-        if not latin or not cyrillic or len(word) < 3:
-            continue
-        if all(ch in _LOOKALIKE_LATIN for ch in latin) or all(
-            ch in _LOOKALIKE_CYRILLIC for ch in cyrillic
-        ):
-            found.append(word)
-    return found
+    words = _WORD.findall(text)
+    return [word for word, info in zip(words, _read(words), strict=True) if info.homoglyph]
 
 
-def _gibberish(text: str) -> Iterator[SpamReason]:
-    why = gibberish_reason(text)
+def _is_homoglyph(word: str) -> bool:
+    latin = [ch for ch in word if "a" <= ch.lower() <= "z"]
+    cyrillic = [ch for ch in word if "\u0400" <= ch <= "\u04ff"]
+    if not latin or not cyrillic or len(word) < 3:
+        return False
+    return all(ch in _LOOKALIKE_LATIN for ch in latin) or all(
+        ch in _LOOKALIKE_CYRILLIC for ch in cyrillic
+    )
+
+
+def _gibberish(words: list[_Word]) -> Iterator[SpamReason]:
+    why = _gibberish_reason(words)
     if why is not None:
         yield SpamReason("gibberish", 0.6, why)
 
 
 def gibberish_reason(text: str) -> str | None:
     """Why the text reads as keyboard mashing, or None when it reads as language."""
-    words = [w.casefold() for w in _WORD.findall(text)]
-    letters = "".join(words)
+    return _gibberish_reason(_read(_WORD.findall(text)))
+
+
+def _gibberish_reason(words: list[_Word]) -> str | None:
+    letters = "".join([w.folded for w in words])
     if len(letters) < 4:
         return None
-    mashed = [w for w in words if len(w) >= 4 and _looks_mashed(w)]
+    mashed = [w.folded for w in words if w.mashed]
     if len(mashed) * 2 >= len(words):
         return f"keyboard mashing: {', '.join(mashed[:3])}"
     # Abbreviations (ВВГнг, км, CRM) are legitimately vowel-poor: leave them out.
-    prose = "".join(w.casefold() for w in _WORD.findall(text) if len(w) > 2 and not _is_abbrev(w))
-    if len(prose) >= 8:
-        vowel_ratio = sum(ch in _VOWELS for ch in prose) / len(prose)
+    prose = sum([w.prose for w in words])
+    if prose >= 8:
+        vowel_ratio = sum([w.prose_vowels for w in words]) / prose
         if not 0.12 <= vowel_ratio <= 0.75:
             return f"vowel ratio {vowel_ratio:.2f} is unlike any language"
-    if len(letters) >= 12 and _entropy(letters) < 2.5:
-        return f"too few distinct letters (entropy {_entropy(letters):.1f} bits)"
+    if len(letters) >= 12:
+        entropy = _entropy(letters)
+        if entropy < 2.5:
+            return f"too few distinct letters (entropy {entropy:.1f} bits)"
     return None
+
+
+class _Word(NamedTuple):
+    """What the text signals read of one word, worked out once per distinct word."""
+
+    folded: str
+    mashed: bool  # long enough to tell, and reads as keyboard mashing
+    prose: int  # letters the vowel ratio counts (0 for short words and abbreviations)
+    prose_vowels: int
+    homoglyph: bool
+
+
+class _Words(dict[str, _Word]):
+    """Word as found in a text → what the signals read of it, filled on first use:
+    most words of an inquiry were seen in earlier ones."""
+
+    def __missing__(self, word: str) -> _Word:
+        folded = word.casefold()
+        mashed = len(folded) >= 4 and _looks_mashed(folded)
+        prose = vowels = 0
+        if len(word) > 2 and not _is_abbrev(word):
+            prose, vowels = len(folded), sum([ch in _VOWELS for ch in folded])
+        info = self[word] = _Word(folded, mashed, prose, vowels, _is_homoglyph(word))
+        return info
+
+
+_WORDS = _Words()
+# Emptied when full: a few MiB at most.
+_WORDS_KEPT = 20_000
+
+
+def _read(words: list[str]) -> list[_Word]:
+    if len(_WORDS) > _WORDS_KEPT:
+        _WORDS.clear()
+    return list(map(_WORDS.__getitem__, words))
+
+
+def clear_caches() -> None:
+    """Empty the per-word table (benchmarks time a cold start with it)."""
+    _WORDS.clear()
 
 
 def _is_abbrev(word: str) -> bool:
@@ -425,9 +491,22 @@ def _looks_mashed(word: str) -> bool:
     return len(word) >= 6 and _A_VOWEL.search(word) is None
 
 
+# A text whose most frequent letter is rarer than this has an entropy above 2.5 bits
+# (Shannon entropy is at least -log2 of the largest share: -log2(0.17) = 2.56), with
+# room to spare for rounding: the sum need not be worked out.
+_SURELY_VARIED = 0.17
+
+
 def _entropy(letters: str) -> float:
-    counts = {ch: letters.count(ch) for ch in set(letters)}
-    return -sum(n / len(letters) * math.log2(n / len(letters)) for n in counts.values())
+    """The letters' Shannon entropy in bits, or a lower bound of it above 2.5."""
+    n_letters = len(letters)
+    distinct = set(letters)
+    counts = list(map(letters.count, distinct))
+    largest = max(counts)
+    if largest < _SURELY_VARIED * n_letters:
+        return -math.log2(largest / n_letters)
+    # The terms in the order of the set, as ever: the same float to the last bit.
+    return -sum([n / n_letters * math.log2(n / n_letters) for n in counts])
 
 
 def _classifier(probability: float | None, limits: SpamThresholds) -> Iterator[SpamReason]:
