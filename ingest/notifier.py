@@ -16,7 +16,6 @@ splitting the batch and dead-lettered, and a broker that lost its topics is heal
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,12 +28,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from crm_store import intake, notifications
 from crm_store.database import Database
+from ingest.consumer import send_all
 from ingest.contract import Topics
 from ingest.contract.i18n import Catalogs
 from ingest.errors import Interrupted, Poison
 from ingest.health import LoopHealth
 from ingest.kafka_pair import KafkaPair, PairConfig, Record
 from ingest.notices import LeadEventView, notices_for, read_event
+from ingest.outbox import outbound_message, payload_text
 from ingest.resilience import Backoff, describe, is_transient, isolate, retry_transient
 
 log = logging.getLogger(__name__)
@@ -264,15 +265,16 @@ class LeadNotifier:
         _, producer = self._clients()
         async with self._db.sessions() as session, session.begin():
             pending = await notifications.unpublished_among(session, ids)
-            futures = [
-                await producer.send(
-                    self._config.topics.outbound,
-                    json.dumps(payload, ensure_ascii=False).encode(),
-                    key=str(payload.get("to", "")).encode(),
-                )
-                for _, payload in pending
-            ]
-            await asyncio.gather(*futures)
+            # Bounded like the consumer's outbox: a frozen broker must not hold this
+            # transaction (and the notifier) for ever; the rows stay for the sweep.
+            await send_all(
+                producer,
+                [
+                    (self._config.topics.outbound, m.value, m.key)
+                    for m in (outbound_message(i, p, payload_text(p)) for i, p in pending)
+                ],
+                self._config.broker_deadline_s,
+            )
             await intake.mark_outbound_published(session, [i for i, _ in pending], self._clock())
 
     async def _dead_letter(self, record: Record, reason: str) -> None:

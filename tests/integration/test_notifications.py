@@ -354,3 +354,52 @@ async def test_telegram_link_and_notice_through_the_bot(
     texts = [m["text"] for m in fake.sent if str(m["chat_id"]) == CHAT]
     assert texts[0] == LINKED_TEXT
     assert len(texts) == 2 and texts[1].startswith("New lead: Ivan Petrov")
+
+
+class _SilentProducer:
+    """Takes record batches and never acknowledges them: a frozen broker."""
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def create_batch(self) -> Any:
+        class Batch:
+            def append(self, *, key: bytes | None, value: bytes, timestamp: None) -> object:
+                return object()
+
+            def close(self) -> None:
+                pass
+
+        return Batch()
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
+        return asyncio.get_running_loop().create_future()
+
+    async def send(self, topic: str, value: bytes, *, key: bytes | None = None) -> Any:
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_broker_that_never_acknowledges_does_not_hold_the_notifier(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    members = await seed_team(db)
+    await link(db, members[0])
+    await produce(broker, topics.inquiries, [make_inquiry(sender=Sender(email="c@example.com"))])
+    await ingest(broker, topics, db)
+    await notify(broker, topics, db)
+    sent = await notices(db)
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(OutboundRecord).values(published_at=None))
+
+    async with notifier_for(
+        broker.bootstrap_servers, topics, db, broker_deadline_s=0.2
+    ) as notifier:
+        consumer, _ = notifier._clients()
+        notifier._clients = lambda: (consumer, _SilentProducer())  # type: ignore[method-assign,assignment,return-value]
+        publishing = asyncio.ensure_future(notifier._publish([n.id for n in sent]))
+        done, _ = await asyncio.wait({publishing}, timeout=20)
+        if not done:
+            publishing.cancel()
+        assert done, "the notifier waited for a frozen broker past its deadline"
+        assert isinstance(publishing.exception(), TimeoutError)
+    assert all(n.published_at is None for n in await notices(db)), "rolled back: left for the sweep"
