@@ -422,12 +422,37 @@ async def recent_counts(
     """`recent_inquiry_counts` and `recent_ip_counts` in one statement (a `UNION ALL`
     of both, tagged), since every statement costs the consumer a round trip (a
     thread hop on aiosqlite) whatever the batch size; nothing when both are empty."""
-    keys, wanted = sorted(set(sender_keys)), sorted(set(ips))
+    _, senders, addresses = await known_and_recent(
+        session, (), sender_keys, sender_since, ips, ip_since
+    )
+    return senders, addresses
+
+
+async def known_and_recent(
+    session: AsyncSession,
+    idempotency_keys: Iterable[str],
+    sender_keys: Iterable[str],
+    sender_since: datetime,
+    ips: Iterable[str],
+    ip_since: datetime,
+) -> tuple[set[str], dict[str, int], dict[str, int]]:
+    """`known_idempotency_keys` and `recent_counts` in one statement: the keys the
+    store already has, and the recent inquiries per sender key and per client IP.
+    The consumer asks all three of every batch (issue 11)."""
+    known_chunks = list(_chunks(sorted(set(idempotency_keys))))
+    key_chunks = list(_chunks(sorted(set(sender_keys))))
+    ip_chunks = list(_chunks(sorted(set(ips))))
+    known: set[str] = set()
     senders: dict[str, int] = {}
     addresses: dict[str, int] = {}
-    key_chunks, ip_chunks = list(_chunks(keys)), list(_chunks(wanted))
-    for n in range(max(len(key_chunks), len(ip_chunks))):
-        parts = []
+    for n in range(max(len(known_chunks), len(key_chunks), len(ip_chunks))):
+        parts: list[Any] = []
+        if n < len(known_chunks):
+            parts.append(
+                select(literal("k"), InquiryRecord.idempotency_key, literal(0)).where(
+                    InquiryRecord.idempotency_key.in_(known_chunks[n])
+                )
+            )
         if n < len(key_chunks):
             parts.append(
                 select(literal("s"), InquiryRecord.sender_key, func.count())
@@ -446,11 +471,15 @@ async def recent_counts(
                 )
                 .group_by(InquiryRecord.client_ip)
             )
-        stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+        stmt: Any = parts[0] if len(parts) == 1 else union_all(*parts)
         for tag, value, count in await session.execute(stmt):
-            if value is not None:
+            if value is None:
+                continue
+            if tag == "k":
+                known.add(value)
+            else:
                 (senders if tag == "s" else addresses)[value] = int(count)
-    return senders, addresses
+    return known, senders, addresses
 
 
 async def recent_recipients(

@@ -63,6 +63,52 @@ async def test_known_keys_lookup_handles_large_batches(db: Database) -> None:
         assert await intake.known_idempotency_keys(session, [f"k{i}" for i in range(1500)]) == set()
 
 
+@pytest.mark.parametrize("extra", [0, 1200], ids=["one-chunk", "three-chunks"])
+async def test_known_and_recent_answers_as_the_two_reads_it_merges(
+    db: Database, extra: int
+) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        ("k1", "s1", "10.0.0.1", now - timedelta(minutes=1)),
+        ("k2", "s1", "10.0.0.1", now - timedelta(minutes=2)),
+        ("k3", "s2", "10.0.0.2", now - timedelta(days=2)),  # outside both windows
+        ("k4", "s3", None, now - timedelta(minutes=3)),
+    ]
+    async with db.sessions() as session, session.begin():
+        for key, sender, ip, at in rows:
+            session.add(
+                InquiryRecord(
+                    id=uuid.uuid4(),
+                    channel="web_form",
+                    received_at=at,
+                    payload={},
+                    outcome="new_lead",
+                    created_at=at,
+                    idempotency_key=key,
+                    sender_key=sender,
+                    client_ip=ip,
+                )
+            )
+    keys = ["k1", "k3", "k9", *(f"x{i}" for i in range(extra))]
+    senders = ["s1", "s2", "s3", "s9", *(f"y{i}" for i in range(extra))]
+    ips = ["10.0.0.1", "10.0.0.2", "10.0.0.9"]
+    since = now - timedelta(hours=1)
+    async with db.sessions() as session:
+        merged = await intake.known_and_recent(session, keys, senders, since, ips, since)
+        apart = (
+            await intake.known_idempotency_keys(session, keys),
+            *await intake.recent_counts(session, senders, since, ips, since),
+        )
+        assert merged == apart
+        assert merged == ({"k1", "k3"}, {"s1": 2, "s3": 1}, {"10.0.0.1": 2})
+        assert await intake.known_and_recent(session, [], [], since, [], since) == (set(), {}, {})
+        assert await intake.known_and_recent(session, ["k4"], [], since, [], since) == (
+            {"k4"},
+            {},
+            {},
+        )
+
+
 async def test_demo_seed_runs_once_and_config_upserts(db: Database, tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     first = await apply_configuration(db, settings, demo=True)
