@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_store import accounts, intake
 from crm_store.database import Database
-from crm_store.models import Base, InquiryRecord, Lead, Team
+from crm_store.models import Absence, Base, InquiryRecord, Lead, Team
 from leadflow.seed import apply_configuration
 from leadflow.settings import load_settings
 
@@ -107,6 +107,51 @@ async def test_known_and_recent_answers_as_the_two_reads_it_merges(
             {},
             {},
         )
+
+
+async def test_load_teams_gives_each_member_their_unended_absences_in_order(
+    db: Database,
+) -> None:
+    now = datetime.now(UTC)
+    hour = timedelta(hours=1)
+    async with db.sessions() as session, session.begin():
+        sales = await accounts.upsert_team(session, name="Sales", strategy="round_robin", now=now)
+        vip = await accounts.upsert_team(session, name="VIP", strategy="round_robin", now=now)
+        ids = [
+            await accounts.upsert_user(
+                session, email=f"m{i}@t.test", name=f"M{i}", role="manager", now=now
+            )
+            for i in range(3)
+        ]
+        for team_id in (sales, vip):
+            for user_id in ids[:2]:
+                await accounts.upsert_member(
+                    session, team_id=team_id, user_id=user_id, capacity=5, active=True
+                )
+        await accounts.upsert_member(
+            session, team_id=sales, user_id=ids[2], capacity=5, active=False
+        )
+        spans = [
+            (ids[0], now + 5 * hour, now + 6 * hour),
+            (ids[0], now - 3 * hour, now - 2 * hour),  # ended: left out
+            (ids[0], now - hour, now + hour),
+            (ids[2], now - hour, now + hour),  # an inactive member
+        ]
+        for user_id, starts, ends in spans:
+            session.add(Absence(user_id=user_id, starts_at=starts, ends_at=ends))
+    async with db.sessions() as session, session.begin():
+        teams = await intake.load_teams(session, lock=False, now=now)
+        without_now = await intake.load_teams(session, lock=False)
+    for name in ("Sales", "VIP"):
+        members = {m.user_id: m for m in teams[name].members}
+        assert teams[name].member_ids == (ids[0], ids[1])
+        assert members[ids[0]].absences == (
+            (now - hour, now + hour),
+            (now + 5 * hour, now + 6 * hour),
+        )
+        assert members[ids[1]].absences == ()
+        assert all(m.absences == () for m in without_now[name].members)
+        assert without_now[name].member_ids == (ids[0], ids[1])
 
 
 async def test_demo_seed_runs_once_and_config_upserts(db: Database, tmp_path: Path) -> None:
