@@ -90,13 +90,26 @@ class BatchStore:
         events: list[OutboxMessage] = []
         outbound: list[OutboxMessage] = []
         async with self._db.sessions() as session, session.begin():
-            known = await intake.known_idempotency_keys(session, list(unique))
+            # One statement for the keys already stored and the recent counts the
+            # snapshot needs, asked for every inquiry and kept for the fresh ones.
+            known, senders, ips = await intake.known_and_recent(
+                session,
+                unique,
+                {i.key for i in unique.values()},
+                now - self._policy.sender_window,
+                {i.client.ip for i in unique.values() if i.client.ip},
+                now - self._policy.rate_window,
+            )
             fresh = [i for k, i in unique.items() if k not in known]
             duplicates = len(inquiries) - len(fresh)
             if fresh and self._before_store is not None:
                 self._before_store(fresh)
             if fresh:
-                snapshot, teams = await self._snapshot(session, fresh, now)
+                recent = (
+                    {i.key: senders[i.key] for i in fresh if i.key in senders},
+                    {ip: ips[ip] for i in fresh if (ip := i.client.ip) in ips},
+                )
+                snapshot, teams = await self._snapshot(session, fresh, now, recent)
                 policy = (await self._judgement.get(session, now)).policy(self._policy)
                 plan = plan_batch(fresh, snapshot, now, policy)
                 linked = await self._redeem_links(session, plan.decisions, now)
@@ -146,12 +159,17 @@ class BatchStore:
         return linked
 
     async def _snapshot(
-        self, session: AsyncSession, fresh: list[Inquiry], now: datetime
+        self,
+        session: AsyncSession,
+        fresh: list[Inquiry],
+        now: datetime,
+        recent: tuple[dict[str, int], dict[str, int]] | None = None,
     ) -> tuple[Snapshot, dict[str, intake.TeamRow]]:
         return await read_snapshot(
             session,
             fresh,
             now,
+            recent=recent,
             judgement=await self._judgement.get(session, now),
             policy=self._policy,
             default_team=self._options.default_team,
@@ -168,10 +186,12 @@ async def read_snapshot(
     policy: Policy,
     default_team: str | None,
     lock: bool,
+    recent: tuple[dict[str, int], dict[str, int]] | None = None,
 ) -> tuple[Snapshot, dict[str, intake.TeamRow]]:
     """What the store knows that `plan_batch` needs about these inquiries. Reads only;
     `lock` takes the teams' rows for update (the consumer's rotation), which a dry run
-    must not do."""
+    must not do. `recent` is the counts per sender key and per client IP when the
+    caller has read them already (`intake.known_and_recent`)."""
     contacts = await intake.find_contacts(session, (key for i in fresh for key in identities_of(i)))
     leads = await intake.leads_for_contacts(session, set(contacts.values()))
     not_duplicates = await intake.not_duplicate_pairs(session, set(contacts.values()))
@@ -179,7 +199,7 @@ async def read_snapshot(
         session, {d for i in fresh if (d := company_from_email(i.sender.email))}
     )
     threads = await intake.leads_for_messages(session, (m for i in fresh for m in thread_ids_of(i)))
-    recent, ips = await intake.recent_counts(
+    by_sender, ips = recent or await intake.recent_counts(
         session,
         {i.key for i in fresh},
         now - policy.sender_window,
@@ -204,7 +224,7 @@ async def read_snapshot(
         threads=threads,
         companies=companies,
         not_duplicates=frozenset(not_duplicates),
-        recent_from_sender=recent,
+        recent_from_sender=by_sender,
     )
     return snapshot, teams
 

@@ -8,8 +8,6 @@ still dead-letter the original bytes. No I/O; must not import the store or a cli
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -21,14 +19,13 @@ from ingest.contract import (
     Inquiry,
     InvalidIdentity,
     PhoneField,
+    is_canonical_phone,
     normalize_email,
-    normalize_phone,
     read_phone_field,
 )
 from ingest.resilience import describe
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +95,10 @@ def renormalized(inquiry: Inquiry, default_region: str) -> Inquiry:
 
 def _read_phone(raw: str, default_region: str) -> PhoneField:
     """`read_phone_field`, with a short cut for what every connector of ours sends: a
-    valid number already in E.164 reads as itself, with no note or extension. Parsing
+    valid number already in E.164 reads as itself, with no note or extension. Testing
     one number costs a fraction of searching a text for numbers."""
-    if _E164.fullmatch(raw):
-        with contextlib.suppress(InvalidIdentity):
-            if normalize_phone(raw, default_region) == raw:
-                return PhoneField(raw, None, None)
+    if is_canonical_phone(raw, default_region):
+        return PhoneField(raw, None, None)
     return read_phone_field(raw, default_region)
 
 

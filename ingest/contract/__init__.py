@@ -6,6 +6,7 @@ Connectors import this package and nothing else of `ingest`.
 from ingest.contract.identity import (
     InvalidIdentity,
     identity_key,
+    is_canonical_phone,
     normalize_email,
     normalize_phone,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "first_phone",
     "identity_key",
     "inquiry_json_schema",
+    "is_canonical_phone",
     "normalize_email",
     "normalize_phone",
     "phone_fields",

@@ -12,12 +12,12 @@ from html import unescape
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from console.passwords import hash_password
 from crm_store import sessions as session_store
 from crm_store.database import Database
-from crm_store.models import InquiryRecord, Lead, Team
+from crm_store.models import Absence, AppUser, InquiryRecord, Lead, Team
 from ingest.batch_store import BatchStore, StoreOptions
 from ingest.contract import Routing, Sender
 from ingest.pipeline import Policy, derived_id
@@ -31,9 +31,11 @@ pytestmark = pytest.mark.integration
 DRY = "/api/v1/admin/rules/dry-run"
 
 
-async def _lead_to(db: Database, n: int, email: str | None = None) -> list[int | None]:
+async def _lead_to(
+    db: Database, n: int, email: str | None = None, store: BatchStore | None = None
+) -> list[int | None]:
     """Post `n` fresh web-form inquiries through the consumer's store path; assignees."""
-    store = BatchStore(db, Policy(), StoreOptions(default_team="Sales"))
+    store = store or BatchStore(db, Policy(), StoreOptions(default_team="Sales"))
     now = datetime.now(UTC)
     assignees: list[int | None] = []
     for i in range(n):
@@ -115,6 +117,27 @@ async def test_deactivated_manager_cannot_sign_in_and_gets_no_leads(db: Database
         assert back.status == 200
         assert members[1] in await _lead_to(db, 3)
         await sign_in(client, "m1@sales.test")
+
+
+async def test_the_same_consumer_sees_a_deactivation_and_an_absence_at_its_next_batch(
+    db: Database,
+) -> None:
+    # One store for the whole test, as one consumer process keeps: the teams, members
+    # and absences it reads are not cached between batches (issue 11 kept it so).
+    members = await seed_team(db)
+    store = BatchStore(db, Policy(), StoreOptions(default_team="Sales"))
+    assert set(await _lead_to(db, 3, store=store)) == set(members)
+    now = datetime.now(UTC)
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(AppUser).where(AppUser.id == members[0]).values(active=False))
+        session.add(
+            Absence(
+                user_id=members[1],
+                starts_at=now - timedelta(hours=1),
+                ends_at=now + timedelta(days=1),
+            )
+        )
+    assert set(await _lead_to(db, 3, store=store)) == {members[2]}
 
 
 async def test_absent_manager_gets_no_leads_until_the_absence_is_removed(db: Database) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_store import accounts, intake
 from crm_store.database import Database
-from crm_store.models import Base, InquiryRecord, Lead, Team
+from crm_store.models import Absence, Base, InquiryRecord, Lead, Team
 from leadflow.seed import apply_configuration
 from leadflow.settings import load_settings
 
@@ -61,6 +61,97 @@ async def test_idempotency_key_is_unique(db: Database) -> None:
 async def test_known_keys_lookup_handles_large_batches(db: Database) -> None:
     async with db.sessions() as session:
         assert await intake.known_idempotency_keys(session, [f"k{i}" for i in range(1500)]) == set()
+
+
+@pytest.mark.parametrize("extra", [0, 1200], ids=["one-chunk", "three-chunks"])
+async def test_known_and_recent_answers_as_the_two_reads_it_merges(
+    db: Database, extra: int
+) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        ("k1", "s1", "10.0.0.1", now - timedelta(minutes=1)),
+        ("k2", "s1", "10.0.0.1", now - timedelta(minutes=2)),
+        ("k3", "s2", "10.0.0.2", now - timedelta(days=2)),  # outside both windows
+        ("k4", "s3", None, now - timedelta(minutes=3)),
+    ]
+    async with db.sessions() as session, session.begin():
+        for key, sender, ip, at in rows:
+            session.add(
+                InquiryRecord(
+                    id=uuid.uuid4(),
+                    channel="web_form",
+                    received_at=at,
+                    payload={},
+                    outcome="new_lead",
+                    created_at=at,
+                    idempotency_key=key,
+                    sender_key=sender,
+                    client_ip=ip,
+                )
+            )
+    keys = ["k1", "k3", "k9", *(f"x{i}" for i in range(extra))]
+    senders = ["s1", "s2", "s3", "s9", *(f"y{i}" for i in range(extra))]
+    ips = ["10.0.0.1", "10.0.0.2", "10.0.0.9"]
+    since = now - timedelta(hours=1)
+    async with db.sessions() as session:
+        merged = await intake.known_and_recent(session, keys, senders, since, ips, since)
+        apart = (
+            await intake.known_idempotency_keys(session, keys),
+            *await intake.recent_counts(session, senders, since, ips, since),
+        )
+        assert merged == apart
+        assert merged == ({"k1", "k3"}, {"s1": 2, "s3": 1}, {"10.0.0.1": 2})
+        assert await intake.known_and_recent(session, [], [], since, [], since) == (set(), {}, {})
+        assert await intake.known_and_recent(session, ["k4"], [], since, [], since) == (
+            {"k4"},
+            {},
+            {},
+        )
+
+
+async def test_load_teams_gives_each_member_their_unended_absences_in_order(
+    db: Database,
+) -> None:
+    now = datetime.now(UTC)
+    hour = timedelta(hours=1)
+    async with db.sessions() as session, session.begin():
+        sales = await accounts.upsert_team(session, name="Sales", strategy="round_robin", now=now)
+        vip = await accounts.upsert_team(session, name="VIP", strategy="round_robin", now=now)
+        ids = [
+            await accounts.upsert_user(
+                session, email=f"m{i}@t.test", name=f"M{i}", role="manager", now=now
+            )
+            for i in range(3)
+        ]
+        for team_id in (sales, vip):
+            for user_id in ids[:2]:
+                await accounts.upsert_member(
+                    session, team_id=team_id, user_id=user_id, capacity=5, active=True
+                )
+        await accounts.upsert_member(
+            session, team_id=sales, user_id=ids[2], capacity=5, active=False
+        )
+        spans = [
+            (ids[0], now + 5 * hour, now + 6 * hour),
+            (ids[0], now - 3 * hour, now - 2 * hour),  # ended: left out
+            (ids[0], now - hour, now + hour),
+            (ids[2], now - hour, now + hour),  # an inactive member
+        ]
+        for user_id, starts, ends in spans:
+            session.add(Absence(user_id=user_id, starts_at=starts, ends_at=ends))
+    async with db.sessions() as session, session.begin():
+        teams = await intake.load_teams(session, lock=False, now=now)
+        without_now = await intake.load_teams(session, lock=False)
+    for name in ("Sales", "VIP"):
+        members = {m.user_id: m for m in teams[name].members}
+        assert teams[name].member_ids == (ids[0], ids[1])
+        assert members[ids[0]].absences == (
+            (now - hour, now + hour),
+            (now + 5 * hour, now + 6 * hour),
+        )
+        assert members[ids[1]].absences == ()
+        assert all(m.absences == () for m in without_now[name].members)
+        assert without_now[name].member_ids == (ids[0], ids[1])
 
 
 async def test_demo_seed_runs_once_and_config_upserts(db: Database, tmp_path: Path) -> None:
