@@ -292,7 +292,7 @@ def main() -> None:
         print("\n".join(run_.sql.report(a.n)))
     if run_.pyinstrument:
         a.pyinstrument.write_text(run_.pyinstrument.output_html())
-        print(run_.pyinstrument.output_text(show_all=False)[:6000])
+        print(run_.pyinstrument.output_text(show_all=False)[:20000])
 
 
 if __name__ == "__main__":
