@@ -54,7 +54,7 @@ COMPONENTS = (
     ("inserts", "crm_store/intake.py", "write_intake"),
     ("whole store transaction", "ingest/batch_store.py", "write"),
     ("confirmations", "ingest/consumer.py", "_confirm"),
-    ("outbox", "ingest/consumer.py", "publish_outbox"),
+    ("outbox", "ingest/outbox_publisher.py", "publish_outbox"),
     ("offset commit", "ingest/kafka_pair.py", "commit"),
 )
 

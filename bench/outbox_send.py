@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
-from ingest.consumer import Message, send_all
 from ingest.contract import Topics
 from ingest.contract.record_batches import SEND_BATCH_BYTES
+from ingest.outbox_publisher import Message, send_all
 from leadflow.broker import EmbeddedBroker, create_topics
 
 

@@ -84,8 +84,10 @@ def one_round(which: str, call: str, passes: int) -> list[float]:
 
 def _forget() -> None:
     """Empty the per-word tables, where the code has them, so the first pass is cold."""
-    for module in ("ingest.spam", "ingest.classifier"):
-        clear = getattr(sys.modules[module], "clear_caches", None)
+    # `ingest.spam_words` holds the spam rules' table since it was split from
+    # `ingest.spam`; an older checkout has no such module.
+    for module in ("ingest.spam", "ingest.spam_words", "ingest.classifier"):
+        clear = getattr(sys.modules.get(module), "clear_caches", None)
         if clear is not None:
             clear()
 

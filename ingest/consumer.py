@@ -5,13 +5,13 @@ idempotency keys already stored, read a snapshot, `plan_batch`, write every row 
 one transaction. A transient fault (database or broker away, serialization failure,
 SQLite busy) is retried with backoff for as long as it lasts; any other failure
 splits the batch (`ingest.resilience.isolate`) until the failing inquiry is alone,
-which goes to the dead-letter topic with the exception as its reason while the rest
-are stored. Then the consumer publishes the outbox rows the batch wrote, from
-memory (never failing the batch; the lead events come first because they are what
-people wait for; a sweep of every unpublished row runs every few seconds and after a
-failure), confirms every handled idempotency key on `Topics.stored` (the edge
-journals drop their copies), and only then commits the offsets, with a deadline. A crash
-anywhere replays the batch and the idempotency keys make the replay a no-op.
+which goes to the dead-letter topic with the exception as its reason
+(`ingest.dead_letters`) while the rest are stored. Then the consumer publishes the
+outbox rows the batch wrote (`ingest.outbox_publisher`: never failing the batch; the
+lead events come first because they are what people wait for), confirms every handled
+idempotency key on `Topics.stored` (the edge journals drop their copies), and only
+then commits the offsets, with a deadline. A crash anywhere replays the batch and the
+idempotency keys make the replay a no-op.
 """
 
 from __future__ import annotations
@@ -19,35 +19,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.exc import IntegrityError
 
-from crm_store import intake
 from crm_store.database import Database
 from ingest.batch_store import BatchStore, StoreHook, StoreOptions
 from ingest.contract import Inquiry, Topics
 from ingest.contract.confirm import encode_confirmation
-from ingest.contract.record_batches import send_batched
+from ingest.dead_letters import Headers, dead_letter
 from ingest.decoding import DeadLetter, Decoded, decode
 from ingest.errors import Interrupted, Poison
 from ingest.health import LoopHealth
 from ingest.kafka_pair import KafkaPair, PairConfig, Record
 from ingest.metrics import IngestMetrics
-from ingest.outbox import OutboxMessage, event_message, outbound_message, payload_text
+from ingest.outbox_publisher import OutboxPublisher
 from ingest.pipeline import Policy
 from ingest.resilience import Backoff, describe, is_transient, isolate, pause, retry_transient
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-OUTBOX_POLL = timedelta(seconds=2)
 BatchHook = Callable[[Sequence[Record]], Awaitable[None]]
 
 
@@ -146,14 +143,13 @@ class InquiryConsumer:
             ),
             "InquiryConsumer",
         )
-        # Whether the outbox may hold rows that only a sweep (a read of every
-        # unpublished row) will publish: at the start, after a failed publish, and when
-        # another writer says so (`outbox_changed`).
-        self._events_pending = True
-        self._outbox_checked_at: datetime | None = None
-        # The outbox rows this batch committed, published from memory after it.
-        self._written_events: list[OutboxMessage] = []
-        self._written_outbound: list[OutboxMessage] = []
+        self._outbox = OutboxPublisher(
+            db,
+            config.topics,
+            lambda: self._clients()[1],
+            clock=clock,
+            deadline_s=config.broker_deadline_s,
+        )
 
     async def __aenter__(self) -> Self:
         await self._kafka.start()
@@ -207,7 +203,7 @@ class InquiryConsumer:
                         self._metrics.batch_size.observe(len(records))
                     handled += len(records)
                     continue
-                await self._flush_others_outbox()
+                await self._outbox.flush_others()
                 if await self._caught_up() and until_idle:
                     break
             except Interrupted:
@@ -288,30 +284,6 @@ class InquiryConsumer:
         if self._metrics:
             self._metrics.retries.inc()
 
-    async def _flush_others_outbox(self, *, pending_now: bool = False) -> None:
-        """Every few seconds, busy or idle, publish what other processes left in the
-        outbox (a manager's reply written by the console, a watcher's notice) and
-        what a failed publish left behind; with `pending_now`, at once when rows are
-        known to be waiting."""
-        now = self._clock()
-        due = self._outbox_checked_at is None or now - self._outbox_checked_at >= OUTBOX_POLL
-        if not due and not (pending_now and self._events_pending):
-            return
-        self._outbox_checked_at = now
-        self._events_pending = True
-        await self._publish_outbox_safely()
-
-    async def _publish_outbox_safely(self) -> None:
-        """Publish the outbox; a failure leaves the rows for the next try and never
-        fails the batch (the store already has them)."""
-        try:
-            await self.publish_outbox()
-        except Exception as exc:
-            self._events_pending = True
-            log.warning(
-                "could not publish the outbox now (%s: %s); will retry", type(exc).__name__, exc
-            )
-
     async def process(self, records: Sequence[Record]) -> None:
         """Handle one batch end to end and commit its offsets.
 
@@ -319,8 +291,7 @@ class InquiryConsumer:
         nothing is committed then and the batch replays.
         """
         fetched = time.time()
-        self._written_events.clear()
-        self._written_outbound.clear()
+        self._outbox.forget_written()
         good, dead = decode(records, self._config.default_region)
         for letter in dead:
             await self._dead_letter(letter)
@@ -330,8 +301,8 @@ class InquiryConsumer:
         committed = time.time()
         # The lead events first: they are what a manager waits for; the confirmation
         # only lets the edge journals drop their copies, and a late one costs nothing.
-        await self._publish_written_safely()
-        await self._flush_others_outbox(pending_now=True)
+        await self._outbox.publish_written_safely()
+        await self._outbox.flush_others(pending_now=True)
         published = time.time()
         await self._confirm([d.inquiry.idempotency_key for d in good])
         self._observe_latency(records, fetched, committed, published)
@@ -369,36 +340,9 @@ class InquiryConsumer:
         )
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
-        r = letter.record
-        log.warning("dead-lettering %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason)
-        headers = [
-            ("reason", letter.reason[:1000].encode()),
-            ("source_topic", r.topic.encode()),
-            ("source_partition", str(r.partition).encode()),
-            ("source_offset", str(r.offset).encode()),
-        ]
-        try:
-            await self._send_dead_letter(r.value or b"", r.key, headers)
-        except Interrupted:
-            raise
-        except Exception as exc:
-            # The broker will never take it (e.g. too large): send the reason and
-            # where it came from, so the message can still be found in its topic.
-            log.error("cannot dead-letter offset %d whole: %s", r.offset, describe(exc))
-            headers.append(("dead_letter_error", describe(exc).encode()))
-            try:
-                await self._send_dead_letter(b"", r.key, headers)
-            except Interrupted:
-                raise
-            except Exception:
-                log.exception("cannot dead-letter offset %d at all; skipping it", r.offset)
-                self._count("dead_letter_failed")
-                return
-        self._count("dead_letter")
+        self._count(await dead_letter(letter, self._send_dead_letter))
 
-    async def _send_dead_letter(
-        self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
-    ) -> None:
+    async def _send_dead_letter(self, value: bytes, key: bytes | None, headers: Headers) -> None:
         await retry_transient(
             lambda: self._kafka.send(self._config.topics.dlq, value, key=key, headers=headers),
             what="dead-lettering",
@@ -410,8 +354,7 @@ class InquiryConsumer:
     async def _store(self, inquiries: list[Inquiry]) -> None:
         written = await self._batches.write(inquiries, self._clock())
         # Kept and counted once committed: a failed attempt is retried or split.
-        self._written_events.extend(written.events)
-        self._written_outbound.extend(written.outbound)
+        self._outbox.keep_written(written.events, written.outbound)
         for outcome in written.outcomes:
             self._count(outcome)
         self._count("duplicate", written.duplicates)
@@ -458,103 +401,14 @@ class InquiryConsumer:
             if await pause(delay, self._stop):
                 raise Interrupted("stopped while retrying a conflicting batch")
 
-    async def _publish_written_safely(self) -> None:
-        """Publish the outbox rows this batch committed, from memory; a failure leaves
-        them unpublished for the next sweep and never fails the batch."""
-        try:
-            await self.publish_written(self._written_events, self._written_outbound)
-        except Exception as exc:
-            self._events_pending = True
-            log.warning(
-                "could not publish the batch's outbox now (%s: %s); will retry",
-                type(exc).__name__,
-                exc,
-            )
-
-    async def publish_written(
-        self, events: Sequence[OutboxMessage], outbound: Sequence[OutboxMessage]
-    ) -> None:
-        """Publish outbox rows just committed, as they were written, without reading
-        them back: one transaction claims and marks them (`intake.claim_own_outbox`;
-        rows another flusher already published are skipped), every message is handed
-        to the producer, all acknowledgements are awaited, and only then does the
-        transaction commit. A failure rolls the marks back: the rows stay until sent
-        (at least once, like the sweep)."""
-        if not events and not outbound:
-            return
-        _, producer = self._clients()
-        topics = self._config.topics
-        async with self._db.sessions() as session, session.begin():
-            claimed_events, claimed_outbound = await intake.claim_own_outbox(
-                session, [e.id for e in events], [o.id for o in outbound], self._clock()
-            )
-            messages = [
-                (topics.lead_events, e.value, e.key) for e in events if e.id in claimed_events
-            ]
-            messages += [
-                (topics.outbound, o.value, o.key) for o in outbound if o.id in claimed_outbound
-            ]
-            await send_all(producer, messages, self._config.broker_deadline_s)
-
     def outbox_changed(self) -> None:
-        self._events_pending = True
+        self._outbox.changed()
 
     async def publish_outbox(self) -> None:
-        """Publish the outboxes (lead events, outbound messages) after the commit.
-
-        A failure leaves the rows unpublished; the next batch tries again. Others
-        that write to the outbox (the SLA watcher) call this after their commit.
-        """
-        if not self._events_pending:
-            return
-        _, producer = self._clients()
-        topics = self._config.topics
-        async with self._db.sessions() as session, session.begin():
-            events = await intake.unpublished_events(session)
-            outbound = await intake.unpublished_outbound(session)
-            messages = [
-                _event_message(topics, event_id, payload) for event_id, _, payload in events
-            ]
-            messages += [_outbound_message(topics, i, payload) for i, payload in outbound]
-            await send_all(producer, messages, self._config.broker_deadline_s)
-            now = self._clock()
-            await intake.mark_published(session, [event_id for event_id, _, _ in events], now)
-            await intake.mark_outbound_published(session, [i for i, _ in outbound], now)
-        self._events_pending = len(events) >= 1000 or len(outbound) >= 1000
+        """Publish every unpublished outbox row now if any may be waiting; others that
+        write to the outbox (the SLA watcher) call this after their commit."""
+        await self._outbox.publish_outbox()
 
     def _count(self, outcome: str, n: int = 1) -> None:
         if self._metrics and n:
             self._metrics.messages.labels(outcome).inc(n)
-
-
-# topic, value, key
-Message = tuple[str, bytes, bytes]
-
-
-def _event_message(topics: Topics, event_id: uuid.UUID, payload: dict[str, Any]) -> Message:
-    # The message `publish_written` sends for a row it wrote (`ingest.outbox`): same
-    # key, same bytes.
-    m = event_message(event_id, payload, payload_text(payload))
-    return topics.lead_events, m.value, m.key
-
-
-def _outbound_message(topics: Topics, record_id: uuid.UUID, payload: dict[str, Any]) -> Message:
-    m = outbound_message(record_id, payload, payload_text(payload))
-    return topics.outbound, m.value, m.key
-
-
-async def send_all(
-    producer: AIOKafkaProducer, messages: Sequence[Message], deadline_s: float
-) -> None:
-    """Hand every message to the producer, in record batches (one per topic and
-    partition, each key where `send` would put it), and wait for every
-    acknowledgement, within `deadline_s` in all, or raise `TimeoutError`.
-
-    The outbox's callers hold a transaction that marks the rows (on SQLite, the write
-    lock) while they wait, and a broker that froze or restarted empty can leave a
-    send's future unresolved for ever: without a deadline the consumer would stop
-    there, silently. On a timeout the caller rolls back and the rows stay for the
-    next sweep (at least once).
-    """
-    async with asyncio.timeout(deadline_s):
-        await send_batched(producer, messages)

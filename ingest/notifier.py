@@ -28,7 +28,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from crm_store import intake, notifications
 from crm_store.database import Database
-from ingest.consumer import send_all
 from ingest.contract import Topics
 from ingest.contract.i18n import Catalogs
 from ingest.errors import Interrupted, Poison
@@ -36,6 +35,7 @@ from ingest.health import LoopHealth
 from ingest.kafka_pair import KafkaPair, PairConfig, Record
 from ingest.notices import LeadEventView, notices_for, read_event
 from ingest.outbox import outbound_message, payload_text
+from ingest.outbox_publisher import send_all
 from ingest.resilience import Backoff, describe, is_transient, isolate, retry_transient
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF002  (Cyrillic words and look-alike letters are the point)
+# ruff: noqa: RUF001  (Cyrillic words and look-alike letters are the point)
 """Spam scoring: independent signals, each adding a weight and a reason to one score.
 
 Signals: the form's honeypot, time-to-submit read from a signed render token, admin
@@ -8,24 +8,25 @@ to reply, the sender's and the IP's recent rate, gibberish text, test submission
 and the learned classifier's probability (computed elsewhere and passed in). The
 band (clean, suspicious, junk) comes from thresholds an admin can tune. Auto-replies
 are not spam and are not judged here. Pure: the clock, the rates and the classifier
-output are inputs. Imports `ingest.contract` and `ingest.matching` (domain lists).
+output are inputs. Imports `ingest.contract`, `ingest.matching` (domain lists) and
+`ingest.spam_words` (what each word reads as: look-alikes, keyboard mashing).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from ingest.contract import Channel, Inquiry, InvalidIdentity, normalize_email, normalize_phone
 from ingest.contract.render_token import make_render_token as make_render_token
 from ingest.contract.render_token import read_render_token
 from ingest.matching import disposable_domains, email_domain, in_domain_list
+from ingest.spam_words import WORD, Word, gibberish_reason_of, read_words
 
 Band = Literal["clean", "suspicious", "junk"]
 
@@ -70,11 +71,6 @@ _TEST_FILLER = frozenset(
        "заявка", "заявок", "заявки", "звонить", "перезванивать", "обрабатывать", "просьба",
        "игнорировать", "удалить", "с", "сайта", "обратной", "работы", "отправки"}
 )  # fmt: skip
-_KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю")
-# Every run of four neighbouring keys: one set lookup per window of a word instead of
-# a substring search per run (the check runs on every word of every inquiry).
-_KEYBOARD_RUNS = frozenset(row[i : i + 4] for row in _KEYBOARD_ROWS for i in range(len(row) - 3))
-
 _URL = re.compile(r"(?:https?://|www\.)([^\s/?#<>\"']+)", re.IGNORECASE)
 # A host written without a scheme: labels, a dot, a known TLD, then the end of the
 # word. Not after "@" (an email address) or another label character.
@@ -86,16 +82,7 @@ _BARE_HOST = re.compile(
 # Every link either pattern finds has one of these: most texts have none, and one
 # scan for them is cheaper than the two patterns' scans.
 _MAYBE_LINK = re.compile(r"://|www\.|\.[a-zа-яё]", re.IGNORECASE)
-_LOOKALIKE_LATIN = frozenset("aeopcxykmtbhAEOPCXYKMTBH")
-_LOOKALIKE_CYRILLIC = frozenset("аеорсхуукмтвнАЕОРСХУКМТВНіІ")
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _TOKEN = re.compile(r"\w+")
-# Latin then Cyrillic vowels: the look-alike letters are meant.
-_VOWELS = frozenset("aeiouyаеёиоуыэюя")
-# The same vowels as regular expressions: one C-level scan per word instead of a
-# Python loop over its letters (every inquiry's every word is checked).
-_CONSONANT_RUN = re.compile(f"[^{''.join(sorted(_VOWELS))}]{{6,}}")
-_A_VOWEL = re.compile(f"[{''.join(sorted(_VOWELS))}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +167,8 @@ def _signals(
 ) -> Iterator[SpamReason]:
     text = inquiry_text(inquiry)
     # The words, found and read once for the signals that look at them.
-    words = _WORD.findall(text)
-    read = _read(words)
+    words = WORD.findall(text)
+    read = read_words(words)
     if inquiry.honeypot:
         yield SpamReason("honeypot", 1.0, "the hidden honeypot field was filled in")
     if inquiry.channel is Channel.WEB_FORM and context.secret is not None:
@@ -378,7 +365,7 @@ def _test_submission(text: str) -> Iterator[SpamReason]:
         yield SpamReason("test_submission", 0.8, f"looks like a test: {' '.join(tokens)!r}")
 
 
-def _homoglyphs(words: list[str], read: list[_Word]) -> Iterator[SpamReason]:
+def _homoglyphs(words: list[str], read: list[Word]) -> Iterator[SpamReason]:
     mixed = [word for word, info in zip(words, read, strict=True) if info.homoglyph]
     if mixed:
         # One such word can be a layout slip; two are a filter being dodged.
@@ -389,124 +376,10 @@ def _homoglyphs(words: list[str], read: list[_Word]) -> Iterator[SpamReason]:
         )
 
 
-def homoglyph_words(text: str) -> list[str]:
-    """Words mixing the alphabets where one alphabet's letters are all look-alikes of
-    the other's ("Зapaбoтoк", "Саsino"). Hyphens and digits split words, so "SAP-система",
-    "XR-200" and "iPhone" are never such words."""
-    words = _WORD.findall(text)
-    return [word for word, info in zip(words, _read(words), strict=True) if info.homoglyph]
-
-
-def _is_homoglyph(word: str) -> bool:
-    latin = [ch for ch in word if "a" <= ch.lower() <= "z"]
-    cyrillic = [ch for ch in word if "\u0400" <= ch <= "\u04ff"]
-    if not latin or not cyrillic or len(word) < 3:
-        return False
-    return all(ch in _LOOKALIKE_LATIN for ch in latin) or all(
-        ch in _LOOKALIKE_CYRILLIC for ch in cyrillic
-    )
-
-
-def _gibberish(words: list[_Word]) -> Iterator[SpamReason]:
-    why = _gibberish_reason(words)
+def _gibberish(words: list[Word]) -> Iterator[SpamReason]:
+    why = gibberish_reason_of(words)
     if why is not None:
         yield SpamReason("gibberish", 0.6, why)
-
-
-def gibberish_reason(text: str) -> str | None:
-    """Why the text reads as keyboard mashing, or None when it reads as language."""
-    return _gibberish_reason(_read(_WORD.findall(text)))
-
-
-def _gibberish_reason(words: list[_Word]) -> str | None:
-    letters = "".join([w.folded for w in words])
-    if len(letters) < 4:
-        return None
-    mashed = [w.folded for w in words if w.mashed]
-    if len(mashed) * 2 >= len(words):
-        return f"keyboard mashing: {', '.join(mashed[:3])}"
-    # Abbreviations (ВВГнг, км, CRM) are legitimately vowel-poor: leave them out.
-    prose = sum([w.prose for w in words])
-    if prose >= 8:
-        vowel_ratio = sum([w.prose_vowels for w in words]) / prose
-        if not 0.12 <= vowel_ratio <= 0.75:
-            return f"vowel ratio {vowel_ratio:.2f} is unlike any language"
-    if len(letters) >= 12:
-        entropy = _entropy(letters)
-        if entropy < 2.5:
-            return f"too few distinct letters (entropy {entropy:.1f} bits)"
-    return None
-
-
-class _Word(NamedTuple):
-    """What the text signals read of one word, worked out once per distinct word."""
-
-    folded: str
-    mashed: bool  # long enough to tell, and reads as keyboard mashing
-    prose: int  # letters the vowel ratio counts (0 for short words and abbreviations)
-    prose_vowels: int
-    homoglyph: bool
-
-
-class _Words(dict[str, _Word]):
-    """Word as found in a text → what the signals read of it, filled on first use:
-    most words of an inquiry were seen in earlier ones."""
-
-    def __missing__(self, word: str) -> _Word:
-        folded = word.casefold()
-        mashed = len(folded) >= 4 and _looks_mashed(folded)
-        prose = vowels = 0
-        if len(word) > 2 and not _is_abbrev(word):
-            prose, vowels = len(folded), sum([ch in _VOWELS for ch in folded])
-        info = self[word] = _Word(folded, mashed, prose, vowels, _is_homoglyph(word))
-        return info
-
-
-_WORDS = _Words()
-# Emptied when full: a few MiB at most.
-_WORDS_KEPT = 20_000
-
-
-def _read(words: list[str]) -> list[_Word]:
-    if len(_WORDS) > _WORDS_KEPT:
-        _WORDS.clear()
-    return list(map(_WORDS.__getitem__, words))
-
-
-def clear_caches() -> None:
-    """Empty the per-word table (benchmarks time a cold start with it)."""
-    _WORDS.clear()
-
-
-def _is_abbrev(word: str) -> bool:
-    return sum(ch.isupper() for ch in word) >= 2
-
-
-def _looks_mashed(word: str) -> bool:
-    if any(word[i : i + 4] in _KEYBOARD_RUNS for i in range(len(word) - 3)):
-        return True
-    # Five consonants in a row occur in real words ("взбзд" does not, "ngths" does).
-    if _CONSONANT_RUN.search(word) is not None:
-        return True
-    return len(word) >= 6 and _A_VOWEL.search(word) is None
-
-
-# A text whose most frequent letter is rarer than this has an entropy above 2.5 bits
-# (Shannon entropy is at least -log2 of the largest share: -log2(0.17) = 2.56), with
-# room to spare for rounding: the sum need not be worked out.
-_SURELY_VARIED = 0.17
-
-
-def _entropy(letters: str) -> float:
-    """The letters' Shannon entropy in bits, or a lower bound of it above 2.5."""
-    n_letters = len(letters)
-    distinct = set(letters)
-    counts = list(map(letters.count, distinct))
-    largest = max(counts)
-    if largest < _SURELY_VARIED * n_letters:
-        return -math.log2(largest / n_letters)
-    # The terms in the order of the set, as ever: the same float to the last bit.
-    return -sum([n / n_letters * math.log2(n / n_letters) for n in counts])
 
 
 def _classifier(probability: float | None, limits: SpamThresholds) -> Iterator[SpamReason]:

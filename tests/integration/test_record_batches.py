@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from ingest.consumer import send_all
 from ingest.contract import Topics
+from ingest.outbox_publisher import send_all
 
 from ..conftest import BrokerProcess
 

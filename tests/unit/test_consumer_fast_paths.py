@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ingest.classifier import _DIGITS, _WORD, N_FEATURES, features_of
 from ingest.contract import Channel, InvalidIdentity, Sender, normalize_email
 from ingest.contract.identity import _PLAIN_EMAIL
-from ingest.spam import _KEYBOARD_RUNS, _VOWELS, _looks_mashed
+from ingest.spam_words import _KEYBOARD_RUNS, _VOWELS, _looks_mashed
 
 from ..factories import make_inquiry
 

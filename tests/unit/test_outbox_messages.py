@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from crm_store.types import EncodedJSON, json_serializer
-from ingest.consumer import _event_message, _outbound_message
 from ingest.contract import Topics
 from ingest.outbox import encode_rows
+from ingest.outbox_publisher import _event_message, _outbound_message
 
 TOPICS = Topics()
 LEAD = str(uuid.uuid4())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ingest.consumer import send_all
+from ingest.outbox_publisher import send_all
 
 MESSAGES = [("leadflow.lead-events", b'{"n": 1}', b"k1"), ("leadflow.outbound", b"{}", b"k2")]
 

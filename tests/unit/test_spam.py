@@ -15,13 +15,12 @@ from ingest.spam import (
     Blocklist,
     SpamContext,
     SpamThresholds,
-    gibberish_reason,
-    homoglyph_words,
     link_hosts,
     make_render_token,
     read_render_token,
     score,
 )
+from ingest.spam_words import gibberish_reason, homoglyph_words
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 SECRET = b"form-secret"

@@ -26,18 +26,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import classifier, spam
+from ingest import classifier, spam, spam_words
 from ingest.classifier import FULL_EVIDENCE_WORDS, N_FEATURES, TextClassifier
 from ingest.pipeline import Policy, Snapshot, judge_spam
 from ingest.spam import (
     SpamThresholds,
-    gibberish_reason,
-    homoglyph_words,
     inquiry_text,
     link_hosts,
     score,
 )
 from ingest.spam_model import baseline
+from ingest.spam_words import gibberish_reason, homoglyph_words
 
 from ..spam_golden import BLOCKLIST, GOLDEN, NOW, SECRET, Case, cases, verdict_json
 
@@ -153,8 +152,8 @@ def _homoglyph_words_reference(text: str) -> list[str]:
         cyrillic = [ch for ch in word if "\u0400" <= ch <= "\u04ff"]
         if not latin or not cyrillic or len(word) < 3:
             continue
-        if all(ch in spam._LOOKALIKE_LATIN for ch in latin) or all(
-            ch in spam._LOOKALIKE_CYRILLIC for ch in cyrillic
+        if all(ch in spam_words._LOOKALIKE_LATIN for ch in latin) or all(
+            ch in spam_words._LOOKALIKE_CYRILLIC for ch in cyrillic
         ):
             found.append(word)
     return found
@@ -170,7 +169,7 @@ def _gibberish_reference(text: str) -> str | None:
     letters = "".join(words)
     if len(letters) < 4:
         return None
-    mashed = [w for w in words if len(w) >= 4 and spam._looks_mashed(w)]
+    mashed = [w for w in words if len(w) >= 4 and spam_words._looks_mashed(w)]
     if len(mashed) * 2 >= len(words):
         return f"keyboard mashing: {', '.join(mashed[:3])}"
     prose = "".join(
@@ -179,7 +178,7 @@ def _gibberish_reference(text: str) -> str | None:
         if len(w) > 2 and sum(ch.isupper() for ch in w) < 2
     )
     if len(prose) >= 8:
-        vowel_ratio = sum(ch in spam._VOWELS for ch in prose) / len(prose)
+        vowel_ratio = sum(ch in spam_words._VOWELS for ch in prose) / len(prose)
         if not 0.12 <= vowel_ratio <= 0.75:
             return f"vowel ratio {vowel_ratio:.2f} is unlike any language"
     if len(letters) >= 12 and _entropy_reference(letters) < 2.5:
@@ -249,7 +248,7 @@ def _reference_outputs(text: str) -> tuple[object, ...]:
 @settings(max_examples=1500, deadline=None)
 @given(_TEXTS)
 def test_the_text_signals_read_any_text_as_letter_by_letter(text: str) -> None:
-    spam.clear_caches()
+    spam_words.clear_caches()
     assert _signal_outputs(text) == _reference_outputs(text)
     assert _signal_outputs(text) == _reference_outputs(text)  # from the per-word table
 
@@ -276,17 +275,17 @@ def test_the_text_signals_at_their_edges(text: str) -> None:
 
 
 def test_the_per_word_tables_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spam, "_WORDS_KEPT", 50)
+    monkeypatch.setattr(spam_words, "_WORDS_KEPT", 50)
     monkeypatch.setattr(classifier, "_WORDS_KEPT", 50)
-    spam.clear_caches()
+    spam_words.clear_caches()
     classifier.clear_caches()
     words = [f"слово{chr(0x430 + i % 32)}{chr(0x430 + i // 32)}" for i in range(400)]
     for start in range(0, 400, 10):
         text = " ".join(words[start : start + 10])
         gibberish_reason(text)
         classifier.features_of(text)
-        assert len(spam._WORDS) <= 50 + 10
+        assert len(spam_words._WORDS) <= 50 + 10
         assert len(classifier._WORD_FEATURES) <= 50 + 10
-    spam.clear_caches()
+    spam_words.clear_caches()
     classifier.clear_caches()
-    assert set(chain(spam._WORDS, classifier._WORD_FEATURES)) == set()
+    assert set(chain(spam_words._WORDS, classifier._WORD_FEATURES)) == set()

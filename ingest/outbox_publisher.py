@@ -1,0 +1,194 @@
+"""Publishing the outbox after a batch's commit: the rows it wrote, then what others left.
+
+The consumer's store transaction writes lead events and outbound messages into the
+outbox tables (`crm_store.intake`); `OutboxPublisher` puts them on their topics. The
+rows a batch just committed are sent from memory (`publish_written`); every few
+seconds, and at once after a failure or when another writer says so (`changed`), a
+sweep sends every unpublished row (`publish_outbox`: a manager's reply written by the
+console, a watcher's notice, what a failed publish left). A failure never fails the
+batch: the rows stay for the next sweep (at least once). `send_all` hands messages to
+the producer within a deadline; the notifier uses it too. Imports the store's intake
+queries and `ingest.outbox`, never the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from crm_store import intake
+from crm_store.database import Database
+from ingest.contract import Topics
+from ingest.contract.record_batches import send_batched
+from ingest.outbox import OutboxMessage, event_message, outbound_message, payload_text
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+OUTBOX_POLL = timedelta(seconds=2)
+
+
+class OutboxPublisher:
+    """Publishes one consumer's outbox rows; `producer` returns its current producer."""
+
+    def __init__(
+        self,
+        db: Database,
+        topics: Topics,
+        producer: Callable[[], AIOKafkaProducer],
+        *,
+        clock: Clock,
+        deadline_s: float,
+    ) -> None:
+        self._db = db
+        self._topics = topics
+        self._producer = producer
+        self._clock = clock
+        self._deadline_s = deadline_s
+        # Whether the outbox may hold rows that only a sweep (a read of every
+        # unpublished row) will publish: at the start, after a failed publish, and when
+        # another writer says so (`changed`).
+        self._events_pending = True
+        self._outbox_checked_at: datetime | None = None
+        # The outbox rows this batch committed, published from memory after it.
+        self._written_events: list[OutboxMessage] = []
+        self._written_outbound: list[OutboxMessage] = []
+
+    def forget_written(self) -> None:
+        """Start a batch: nothing of it is written yet."""
+        self._written_events.clear()
+        self._written_outbound.clear()
+
+    def keep_written(
+        self, events: Sequence[OutboxMessage], outbound: Sequence[OutboxMessage]
+    ) -> None:
+        """Remember rows the batch's transaction committed, to publish after it."""
+        self._written_events.extend(events)
+        self._written_outbound.extend(outbound)
+
+    def changed(self) -> None:
+        self._events_pending = True
+
+    async def flush_others(self, *, pending_now: bool = False) -> None:
+        """Every few seconds, busy or idle, publish what other processes left in the
+        outbox (a manager's reply written by the console, a watcher's notice) and
+        what a failed publish left behind; with `pending_now`, at once when rows are
+        known to be waiting."""
+        now = self._clock()
+        due = self._outbox_checked_at is None or now - self._outbox_checked_at >= OUTBOX_POLL
+        if not due and not (pending_now and self._events_pending):
+            return
+        self._outbox_checked_at = now
+        self._events_pending = True
+        await self._publish_outbox_safely()
+
+    async def _publish_outbox_safely(self) -> None:
+        """Publish the outbox; a failure leaves the rows for the next try and never
+        fails the batch (the store already has them)."""
+        try:
+            await self.publish_outbox()
+        except Exception as exc:
+            self._events_pending = True
+            log.warning(
+                "could not publish the outbox now (%s: %s); will retry", type(exc).__name__, exc
+            )
+
+    async def publish_written_safely(self) -> None:
+        """Publish the outbox rows this batch committed, from memory; a failure leaves
+        them unpublished for the next sweep and never fails the batch."""
+        try:
+            await self.publish_written(self._written_events, self._written_outbound)
+        except Exception as exc:
+            self._events_pending = True
+            log.warning(
+                "could not publish the batch's outbox now (%s: %s); will retry",
+                type(exc).__name__,
+                exc,
+            )
+
+    async def publish_written(
+        self, events: Sequence[OutboxMessage], outbound: Sequence[OutboxMessage]
+    ) -> None:
+        """Publish outbox rows just committed, as they were written, without reading
+        them back: one transaction claims and marks them (`intake.claim_own_outbox`;
+        rows another flusher already published are skipped), every message is handed
+        to the producer, all acknowledgements are awaited, and only then does the
+        transaction commit. A failure rolls the marks back: the rows stay until sent
+        (at least once, like the sweep)."""
+        if not events and not outbound:
+            return
+        producer = self._producer()
+        topics = self._topics
+        async with self._db.sessions() as session, session.begin():
+            claimed_events, claimed_outbound = await intake.claim_own_outbox(
+                session, [e.id for e in events], [o.id for o in outbound], self._clock()
+            )
+            messages = [
+                (topics.lead_events, e.value, e.key) for e in events if e.id in claimed_events
+            ]
+            messages += [
+                (topics.outbound, o.value, o.key) for o in outbound if o.id in claimed_outbound
+            ]
+            await send_all(producer, messages, self._deadline_s)
+
+    async def publish_outbox(self) -> None:
+        """Publish the outboxes (lead events, outbound messages) after the commit.
+
+        A failure leaves the rows unpublished; the next batch tries again. Others
+        that write to the outbox (the SLA watcher) call this after their commit.
+        """
+        if not self._events_pending:
+            return
+        producer = self._producer()
+        topics = self._topics
+        async with self._db.sessions() as session, session.begin():
+            events = await intake.unpublished_events(session)
+            outbound = await intake.unpublished_outbound(session)
+            messages = [
+                _event_message(topics, event_id, payload) for event_id, _, payload in events
+            ]
+            messages += [_outbound_message(topics, i, payload) for i, payload in outbound]
+            await send_all(producer, messages, self._deadline_s)
+            now = self._clock()
+            await intake.mark_published(session, [event_id for event_id, _, _ in events], now)
+            await intake.mark_outbound_published(session, [i for i, _ in outbound], now)
+        self._events_pending = len(events) >= 1000 or len(outbound) >= 1000
+
+
+# topic, value, key
+Message = tuple[str, bytes, bytes]
+
+
+def _event_message(topics: Topics, event_id: uuid.UUID, payload: dict[str, Any]) -> Message:
+    # The message `publish_written` sends for a row it wrote (`ingest.outbox`): same
+    # key, same bytes.
+    m = event_message(event_id, payload, payload_text(payload))
+    return topics.lead_events, m.value, m.key
+
+
+def _outbound_message(topics: Topics, record_id: uuid.UUID, payload: dict[str, Any]) -> Message:
+    m = outbound_message(record_id, payload, payload_text(payload))
+    return topics.outbound, m.value, m.key
+
+
+async def send_all(
+    producer: AIOKafkaProducer, messages: Sequence[Message], deadline_s: float
+) -> None:
+    """Hand every message to the producer, in record batches (one per topic and
+    partition, each key where `send` would put it), and wait for every
+    acknowledgement, within `deadline_s` in all, or raise `TimeoutError`.
+
+    The outbox's callers hold a transaction that marks the rows (on SQLite, the write
+    lock) while they wait, and a broker that froze or restarted empty can leave a
+    send's future unresolved for ever: without a deadline the consumer would stop
+    there, silently. On a timeout the caller rolls back and the rows stay for the
+    next sweep (at least once).
+    """
+    async with asyncio.timeout(deadline_s):
+        await send_batched(producer, messages)
