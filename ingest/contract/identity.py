@@ -25,6 +25,9 @@ _PLAIN_EMAIL = re.compile(
     r"@(?P<domain>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})"
 )
 _RESERVED_DOMAINS = tuple(d for d in SPECIAL_USE_DOMAIN_NAMES if d != "test")
+# "." + domain ends with "." + d exactly when domain is d or ends with "." + d: one
+# `str.endswith` in C instead of a Python loop over the list (issue 11).
+_RESERVED_SUFFIXES = tuple("." + d for d in _RESERVED_DOMAINS)
 # What `normalize_phone` returns is "+" and digits, mostly within E.164's 15.
 _PLUS_DIGITS = re.compile(r"\+\d+")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
@@ -58,9 +61,7 @@ def _already_normal(address: str) -> bool:
     if found is None or len(address) > 254 or len(found["local"]) > 64:
         return False
     domain = found["domain"]
-    return "--" not in domain and not any(
-        domain == d or domain.endswith("." + d) for d in _RESERVED_DOMAINS
-    )
+    return "--" not in domain and not ("." + domain).endswith(_RESERVED_SUFFIXES)
 
 
 @functools.lru_cache(maxsize=65_536)

@@ -16,7 +16,13 @@ from typing import Any
 import phonenumbers
 
 from ingest.contract import limits
-from ingest.contract.identity import _calling_code_facts, _is_valid_number
+from ingest.contract.identity import (
+    _PLAIN_EMAIL,
+    _RESERVED_DOMAINS,
+    _already_normal,
+    _calling_code_facts,
+    _is_valid_number,
+)
 from ingest.outbox import payload_text
 from ingest.pipeline import thread_ids_of
 from ingest.routing import detect_language
@@ -166,3 +172,27 @@ def test_is_valid_number_answers_as_phonenumbers() -> None:
             short_cut += bool(region) and phonenumbers.is_valid_number_for_region(number, region)
     assert short_cut > 500, "the sweep goes through the short cut"
     assert valid > 1_000, "the sweep reads real numbers, not only invalid ones"
+
+
+def _already_normal_before(address: str) -> bool:
+    found = _PLAIN_EMAIL.fullmatch(address)
+    if found is None or len(address) > 254 or len(found["local"]) > 64:
+        return False
+    domain = found["domain"]
+    return "--" not in domain and not any(
+        domain == d or domain.endswith("." + d) for d in _RESERVED_DOMAINS
+    )
+
+
+def test_already_normal_answers_as_the_loop_over_reserved_domains() -> None:
+    rng = random.Random(7)
+    labels = ["a", "example", "x-y", "a--b", "localhost", "local", "onion", "arpa", "invalid"]
+    labels += ["test", "ru", "com", "xlocal", "onionx", "in-addr", "UPPER", "1"]
+    normal = 0
+    for _ in range(10_000):
+        local = rng.choice(["ivan", "a.b", "x_y+z", "Ivan", "a..b", "-"])
+        domain = ".".join(rng.choice(labels) for _ in range(rng.randint(1, 4)))
+        address = f"{local}@{domain}"
+        assert _already_normal(address) == _already_normal_before(address), address
+        normal += _already_normal(address)
+    assert 1_000 < normal < 9_000, "the sweep reads both answers"
