@@ -160,7 +160,10 @@ def test_is_valid_number_answers_as_phonenumbers() -> None:
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
         candidates = [rng.getrandbits(40) % 10 ** rng.randint(4, 12) for _ in range(20)]
         for r in regions:
-            for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            for kind in (
+                phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE,
+            ):
                 example = phonenumbers.example_number_for_type(r, kind)
                 if example is not None and example.country_code == code:
                     candidates.append(example.national_number)
@@ -169,7 +172,9 @@ def test_is_valid_number_answers_as_phonenumbers() -> None:
             expected = phonenumbers.is_valid_number(number)
             assert _is_valid_number(number, region) == expected, (code, national)
             valid += expected
-            short_cut += bool(region) and phonenumbers.is_valid_number_for_region(number, region)
+            short_cut += region is not None and phonenumbers.is_valid_number_for_region(
+                number, region
+            )
     assert short_cut > 500, "the sweep goes through the short cut"
     assert valid > 1_000, "the sweep reads real numbers, not only invalid ones"
 
