@@ -326,6 +326,8 @@ def identities_of(inquiry: Inquiry) -> tuple[tuple[str, str], ...]:
 def thread_ids_of(inquiry: Inquiry) -> tuple[str, ...]:
     """Message ids this inquiry replies to (email In-Reply-To and References)."""
     ids = inquiry.channel_ids
+    if "in_reply_to" not in ids and "references" not in ids:
+        return ()  # a form, a call, a chat: asked twice per inquiry (issue 11)
     refs = [ids.get("in_reply_to", ""), *ids.get("references", "").split()]
     # Stored bare (without <>), whichever way a producer wrote them.
     bare = (r.strip().removeprefix("<").removesuffix(">").strip() for r in refs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,6 +52,9 @@ class WeeklyHours:
     """
 
     days: tuple[DayHours, DayHours, DayHours, DayHours, DayHours, DayHours, DayHours]
+    # Routing asks every member's hours this for every inquiry (issue 11): answered
+    # once here, as the hours never change. Not part of equality, hash or repr.
+    is_always: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, day in zip(WEEKDAY_NAMES, self.days, strict=True):
@@ -63,15 +66,13 @@ class WeeklyHours:
                 if start < previous_end:
                     raise ValueError(f"{name}: {shown} overlaps the previous interval")
                 previous_end = end
+        always = all(day == ((0, MINUTES_PER_DAY),) for day in self.days)
+        object.__setattr__(self, "is_always", always)  # frozen: set once, at birth
 
     @classmethod
     def weekdays(cls, start: str = "09:00", end: str = "18:00") -> WeeklyHours:
         """The same single interval Monday to Friday, weekends off."""
         return cls.from_mapping({day: [(start, end)] for day in WEEKDAY_NAMES[:5]})
-
-    @property
-    def is_always(self) -> bool:
-        return all(day == ((0, MINUTES_PER_DAY),) for day in self.days)
 
     @classmethod
     def always(cls) -> WeeklyHours:
