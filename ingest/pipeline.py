@@ -5,7 +5,7 @@ record it only, log it on what exists, append it to an open lead, or make a new 
 (which contact; spam band; which team by the routing rules; which manager by the
 team's strategy and who is eligible; the first-contact deadline in that manager's
 working time). No I/O, no
-clock, no randomness: ids derive from the inquiry id (uuid5), so replaying an
+clock, no randomness: ids derive from the inquiry id (`row_id`), so replaying an
 inquiry plans exactly the same rows. Imports only the contract.
 """
 
@@ -60,6 +60,7 @@ _NAMESPACE_BYTES = _NAMESPACE.bytes
 # RFC 4122 version 5 and variant bits, set the way `uuid.UUID(version=5)` sets them.
 _V5_CLEAR = ~(0xC000 << 48) & ~(0xF000 << 64)
 _V5_SET = (0x8000 << 48) | (5 << 76)
+_V8_SET = (0x8000 << 48) | (8 << 76)
 
 
 def derived_id(inquiry_id: uuid.UUID, role: str) -> uuid.UUID:
@@ -73,6 +74,24 @@ def derived_id(inquiry_id: uuid.UUID, role: str) -> uuid.UUID:
     # SHA-1 is what RFC 4122 prescribes for version 5: a name hash, not a secret.
     digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
     return uuid.UUID(int=int.from_bytes(digest[:16]) & _V5_CLEAR | _V5_SET)
+
+
+def row_id(inquiry_id: uuid.UUID, role: str) -> uuid.UUID:
+    """The id of a row the consumer makes from this inquiry: the inquiry id's first
+    48 bits (its time, for `new_inquiry_id`'s ids), then 74 bits of the SHA-1 of the
+    role and the inquiry id (RFC 9562 version 8).
+
+    Stable, so a replay plans the same ids; time-ordered, so the store's indexes on
+    row ids and on the foreign keys to them grow at their end rather than at a random
+    leaf page per row (issue 11: at 1M stored leads the consumer's CPU per inquiry
+    went from about 1,000 to 600 µs on SQLite). Rows stored before this change have
+    `derived_id`'s uuid5 ids; a replay of their inquiry is dropped by its idempotency
+    key before any row is planned, so the two never meet.
+    """
+    name = f"{role}:{inquiry_id}".encode()
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
+    value = int.from_bytes(inquiry_id.bytes[:6] + digest[:10])
+    return uuid.UUID(int=value & _V5_CLEAR | _V8_SET)
 
 
 # --- the snapshot: what the store knows that this batch needs -----------------------
@@ -361,7 +380,7 @@ def choose_contact(
             if cid != chosen and frozenset({cid, chosen}) not in not_duplicates
         )
         return ContactChoice(chosen, None, conflict)
-    new_id = derived_id(inquiry.id, "contact")
+    new_id = row_id(inquiry.id, "contact")
     return ContactChoice(
         new_id,
         NewContact(
@@ -383,7 +402,7 @@ def choose_company(inquiry: Inquiry, companies: Mapping[str, uuid.UUID]) -> Comp
     name = inquiry.sender.company or domain
     if domain in companies:
         return CompanyChoice(companies[domain], domain, name, new=False)
-    return CompanyChoice(derived_id(inquiry.id, "company"), domain, name, new=True)
+    return CompanyChoice(row_id(inquiry.id, "company"), domain, name, new=True)
 
 
 def open_lead(leads: Sequence[LeadRef], now: datetime, window: timedelta) -> LeadRef | None:
@@ -414,7 +433,7 @@ def inbound_activity(inquiry: Inquiry, now: datetime) -> DoneActivity:
         subject = (inquiry.subject or first_line or "Message")[:500]
         result = inquiry.text
     return DoneActivity(
-        id=derived_id(inquiry.id, "inbound"),
+        id=row_id(inquiry.id, "inbound"),
         kind=kind,
         direction="inbound",
         subject=subject,
@@ -524,7 +543,7 @@ def _append(
     follow_up = None
     if call_status in MISSED_CALL:
         follow_up = PlannedActivity(
-            id=derived_id(inquiry.id, "call-back"),
+            id=row_id(inquiry.id, "call-back"),
             kind="call",
             subject="Call back",
             due_at=now + timedelta(minutes=policy.callback_minutes),
@@ -620,7 +639,7 @@ def _new_lead(
         explanation["deadline"] = f"first contact due {due.isoformat()}"
         kind, subject = FIRST_CONTACT.get(inquiry.channel, ("call", "First contact"))
         first_contact = PlannedActivity(
-            id=derived_id(inquiry.id, "first-contact"), kind=kind, subject=subject, due_at=due
+            id=row_id(inquiry.id, "first-contact"), kind=kind, subject=subject, due_at=due
         )
     return _lead(
         inquiry,
@@ -655,7 +674,7 @@ def _lead(
 ) -> NewLead:
     return NewLead(
         inquiry=inquiry,
-        lead_id=derived_id(inquiry.id, "lead"),
+        lead_id=row_id(inquiry.id, "lead"),
         contact=contact,
         team_id=team.id if team else None,
         assignee_id=assignee,

@@ -21,7 +21,7 @@ from ingest.pipeline import (
     NewLead,
     PlannedActivity,
     RecordOnly,
-    derived_id,
+    row_id,
     title_for,
 )
 from ingest.replies import bare_message_id, link_reply, outbound_for
@@ -124,7 +124,7 @@ def _add_contact(rows: IntakeRows, inquiry: Inquiry, contact: ContactChoice, now
     )
     rows.identities.extend(
         {
-            "id": derived_id(inquiry.id, f"identity:{kind}:{value}"),
+            "id": row_id(inquiry.id, f"identity:{kind}:{value}"),
             "contact_id": c.id,
             "kind": kind,
             "value": value,
@@ -170,7 +170,7 @@ def _add_new_lead(
         _add_planned(rows, d.first_contact, inquiry, d.lead_id, d.contact.id, d.assignee_id, now)
     rows.ledger.append(
         {
-            "id": derived_id(inquiry.id, "ledger:initial"),
+            "id": row_id(inquiry.id, "ledger:initial"),
             "lead_id": d.lead_id,
             "kind": "assigned" if d.assignee_id is not None else "queued",
             "from_user_id": None,
@@ -207,7 +207,7 @@ def _add_not_junk_mark(rows: IntakeRows, inquiry: Inquiry, lead_id: Any, now: da
     its text as not-junk (the SLA watcher's next pass)."""
     rows.spam_marks.append(
         {
-            "id": derived_id(inquiry.id, "spam-mark"),
+            "id": row_id(inquiry.id, "spam-mark"),
             "lead_id": lead_id,
             # Who said so is kept on the reviewed record; a user id from the topic is
             # not trusted with a foreign key that could fail the whole batch.
@@ -392,7 +392,7 @@ def _event(
     suffix: str = "",
 ) -> dict[str, Any]:
     return {
-        "id": derived_id(inquiry.id, f"event:{type_}:{suffix}"),
+        "id": row_id(inquiry.id, f"event:{type_}:{suffix}"),
         "lead_id": lead_id,
         "type": type_,
         "payload": {"type": type_, **payload},

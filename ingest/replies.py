@@ -16,7 +16,7 @@ from datetime import datetime
 
 from ingest.contract import Channel, Inquiry, OutboundMessage
 from ingest.contract.outbound import OutboundChannel
-from ingest.pipeline import Decision, LinkTelegram, NewLead, derived_id
+from ingest.pipeline import Decision, LinkTelegram, NewLead, row_id
 from ingest.routing import detect_language
 
 NO_REPLY = re.compile(
@@ -79,7 +79,7 @@ def outbound_for(
 def link_reply(decision: LinkTelegram, *, linked: bool, now: datetime) -> OutboundMessage:
     """The bot's answer to `/link CODE`: linked, or why not."""
     return OutboundMessage(
-        id=derived_id(decision.inquiry.id, "link-reply"),
+        id=row_id(decision.inquiry.id, "link-reply"),
         channel="telegram",
         purpose="manager_notification",
         connector=decision.bot,
@@ -132,7 +132,7 @@ def _acknowledgement(
             connector = f"form:{inquiry.routing.form}"
     return [
         OutboundMessage(
-            id=derived_id(inquiry.id, "ack"),
+            id=row_id(inquiry.id, "ack"),
             channel=channel,
             purpose="acknowledgement",
             connector=connector,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.webform import FormConfig, FormField
-from ingest.contract import Channel, Inquiry, Routing, Sender
+from ingest.contract import Channel, Inquiry, Routing, Sender, new_inquiry_id
 from ingest.pipeline import Snapshot, TeamView
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 def make_inquiry(**overrides: Any) -> Inquiry:
     values: dict[str, Any] = {
-        "id": uuid.uuid4(),
+        "id": new_inquiry_id(),
         "idempotency_key": f"test:{uuid.uuid4()}",
         "channel": Channel.WEB_FORM,
         "received_at": NOW,

@@ -20,6 +20,7 @@ from ingest.contract.inquiry import (
     Sender,
     Source,
     inquiry_json_schema,
+    new_inquiry_id,
 )
 from ingest.contract.outbound import OutboundMessage
 from ingest.contract.phones import (
@@ -55,6 +56,7 @@ __all__ = [
     "identity_key",
     "inquiry_json_schema",
     "is_canonical_phone",
+    "new_inquiry_id",
     "normalize_email",
     "normalize_phone",
     "phone_fields",

@@ -20,7 +20,7 @@ from crm_store.database import Database
 from crm_store.models import Absence, AppUser, InquiryRecord, Lead, Team
 from ingest.batch_store import BatchStore, StoreOptions
 from ingest.contract import Routing, Sender
-from ingest.pipeline import Policy, derived_id
+from ingest.pipeline import Policy, row_id
 from tests.factories import make_inquiry
 
 from .console_helpers import PASSWORD, console_client, make_user, sign_in, token_of
@@ -50,7 +50,7 @@ async def _lead_to(
         async with db.sessions() as session:
             assignees.append(
                 await session.scalar(
-                    select(Lead.assignee_id).where(Lead.id == derived_id(inquiry.id, "lead"))
+                    select(Lead.assignee_id).where(Lead.id == row_id(inquiry.id, "lead"))
                 )
             )
     return assignees

@@ -1,15 +1,25 @@
-"""Derived row ids must stay what uuid5 gave: a batch stored before an upgrade and
-replayed after it must produce the same ids, or the replay would write twice."""
+"""Ids made from other ids.
+
+`derived_id` must stay what uuid5 gave: the notifier, the SLA watcher and the review
+derive their rows' ids from an event, a lead or a record, and a redelivery after an
+upgrade must give the same ids, or it would write (and notify) twice.
+
+`row_id`, the consumer's row ids, keeps the inquiry id's time prefix so the store's
+indexes grow at their end (issue 11); `new_inquiry_id` makes time-ordered inquiry
+ids (RFC 9562 version 7)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.pipeline import _NAMESPACE, derived_id
+from ingest.contract import Inquiry, new_inquiry_id
+from ingest.pipeline import _NAMESPACE, derived_id, row_id
+from tests.factories import make_inquiry
 
 
 @pytest.mark.parametrize(
@@ -30,3 +40,52 @@ def test_a_derived_id_is_the_uuid5_of_its_role(role: str) -> None:
 @given(st.uuids(), st.text(max_size=40))
 def test_any_inquiry_and_role_give_the_uuid5(inquiry_id: uuid.UUID, role: str) -> None:
     assert derived_id(inquiry_id, role) == uuid.uuid5(_NAMESPACE, f"{role}:{inquiry_id}")
+
+
+@given(st.uuids(), st.text(max_size=40))
+def test_a_row_id_is_stable_and_keeps_the_inquiry_ids_time(
+    inquiry_id: uuid.UUID, role: str
+) -> None:
+    made = row_id(inquiry_id, role)
+    assert made == row_id(inquiry_id, role)
+    assert made.bytes[:6] == inquiry_id.bytes[:6]
+    assert (made.version, made.variant) == (8, uuid.RFC_4122)
+    assert made != derived_id(inquiry_id, role)
+
+
+def test_each_role_of_one_inquiry_gets_its_own_row_id() -> None:
+    inquiry_id = new_inquiry_id()
+    roles = ["lead", "contact", "company", "inbound", "first-contact", "ack", "ledger:initial"]
+    roles += [f"identity:email:user{i}@example.com" for i in range(200)]
+    assert len({row_id(inquiry_id, role) for role in roles}) == len(roles)
+
+
+def test_new_inquiry_ids_are_version_7_and_carry_their_millisecond() -> None:
+    before = time.time_ns() // 1_000_000
+    made = new_inquiry_id()
+    after = time.time_ns() // 1_000_000
+    assert (made.version, made.variant) == (7, uuid.RFC_4122)
+    assert before <= int.from_bytes(made.bytes[:6]) <= after
+    assert uuid.UUID(str(made)) == made
+
+
+def test_inquiry_ids_made_later_sort_later_and_so_do_their_rows() -> None:
+    earlier = new_inquiry_id()
+    time.sleep(0.002)
+    later = new_inquiry_id()
+    assert earlier < later
+    assert str(earlier) < str(later)  # SQLite keeps them as hex text
+    assert row_id(earlier, "lead") < row_id(later, "lead")
+    assert row_id(earlier, "lead") < row_id(later, "contact")
+
+
+def test_an_inquiry_gets_a_time_ordered_id_unless_it_brings_its_own() -> None:
+    without_id = make_inquiry().model_dump(mode="json")
+    del without_id["id"]
+    assert Inquiry.model_validate(without_id).id.version == 7
+    given_id = uuid.UUID("0b5b8a62-3f0e-4b4c-9a53-2d6f0c1e7a10")
+    brought = Inquiry.model_validate_json(
+        make_inquiry().model_copy(update={"id": given_id}).model_dump_json()
+    )
+    assert brought.id == given_id
+    assert len({new_inquiry_id() for _ in range(10_000)}) == 10_000
