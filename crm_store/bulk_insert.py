@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import JSON, Table, insert
@@ -49,8 +50,8 @@ class CompiledInsert:
     sql: str
     # The row keys in the statement's parameter order.
     keys: tuple[str, ...]
-    # (position, processor) for the parameters that need one; the others pass as they are.
-    converters: tuple[tuple[int, Convert], ...]
+    # Each parameter's processor, or None where the value passes as it is.
+    converters: tuple[Convert | None, ...]
 
 
 def insert_statement(dialect_name: str, table: Table, *, skip_existing: bool = False) -> Any:
@@ -77,11 +78,11 @@ async def insert_rows(
     dialect = connection.dialect
     compiled = compile_insert(dialect, table, tuple(rows[0]), skip_existing)
     params = parameters(compiled, rows) if compiled is not None else None
-    if params is None:
+    if compiled is None or params is None:
         stmt = insert_statement(dialect.name, table, skip_existing=skip_existing)
         await session.execute(stmt, list(rows))
         return
-    await connection.exec_driver_sql(compiled.sql, params)  # type: ignore[union-attr]
+    await connection.exec_driver_sql(compiled.sql, params)
 
 
 def parameters(
@@ -89,18 +90,15 @@ def parameters(
 ) -> list[tuple[Any, ...]] | None:
     """The driver's parameter tuples; None when a row does not fit (SQLAlchemy's own
     path then raises whatever it raises for it)."""
-    keys = compiled.keys
-    converters = compiled.converters
-    out: list[tuple[Any, ...]] = []
+    # Column by column: the loops over rows run in `map` and `zip`, in C.
+    columns = [
+        map(itemgetter(key), rows) if convert is None else map(convert, map(itemgetter(key), rows))
+        for key, convert in zip(compiled.keys, compiled.converters, strict=True)
+    ]
     try:
-        for row in rows:
-            values = [row[key] for key in keys]
-            for position, convert in converters:
-                values[position] = convert(values[position])
-            out.append(tuple(values))
+        return list(zip(*columns, strict=True))
     except Exception:  # a missing key or a value a processor rejects: see the docstring
         return None
-    return out
 
 
 @lru_cache(maxsize=256)
@@ -111,7 +109,7 @@ def compile_insert(
     make its parameters exactly as SQLAlchemy would (then it is not used)."""
     if dialect.name not in ("sqlite", "postgresql") or not dialect.positional:
         return None
-    if any(key not in table.c for key in keys):
+    if not keys or any(key not in table.c for key in keys):
         return None
     stmt = insert_statement(dialect.name, table, skip_existing=skip_existing)
     compiled = cast(
@@ -129,14 +127,12 @@ def compile_insert(
         or compiled.post_compile_params
     ):
         return None
-    converters: list[tuple[int, Convert]] = []
-    for position, name in enumerate(names):
+    converters: list[Convert | None] = []
+    for name in names:
         processor = compiled._bind_processors.get(name)
-        if processor is None:
-            continue
-        if not callable(processor):  # a tuple-valued parameter's processors
+        if processor is not None and not callable(processor):  # a tuple's processors
             return None
-        converters.append((position, _converter(table.c[name].type, processor, dialect)))
+        converters.append(processor and _converter(table.c[name].type, processor, dialect))
     return CompiledInsert(compiled.string, names, tuple(converters))
 
 

@@ -223,8 +223,9 @@ def test_datetime_and_json_columns_take_the_shortcuts(dialect_name: str) -> None
     compiled = bulk_insert.compile_insert(DIALECTS[dialect_name], _table(Lead), keys, False)
     assert compiled is not None
     made_by = {
-        compiled.keys[position]: convert.__qualname__.split(".")[0]
-        for position, convert in compiled.converters
+        key: convert.__qualname__.split(".")[0]
+        for key, convert in zip(compiled.keys, compiled.converters, strict=True)
+        if convert is not None
     }
     assert made_by["created_at"] == "_utc_datetime"
     assert made_by["decision"] == "_json"
