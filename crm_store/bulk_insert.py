@@ -2,7 +2,7 @@
 
 `session.execute(insert(table), rows)` finds the compiled statement in its cache,
 then builds a parameter dict per row and runs every column's bind processor through
-several layers of calls (about a quarter of the inserts' CPU on PostgreSQL). Here a
+several layers of calls (a fifth to a third of the inserts' CPU). Here a
 table's INSERT is compiled once per dialect and column set (`compile_insert`), rows
 become the driver's parameter tuples (`parameters`), and the driver's executemany
 runs through the session's connection (`exec_driver_sql`: the same transaction,
