@@ -914,7 +914,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="where to CREATE/DROP the benchmark database (loopback only)",
     )
     p.add_argument(
-        "--processes", choices=("one", "split"), help="leadflow up's mode (default: its own)"
+        "--processes",
+        choices=("auto", "one", "split"),
+        help="leadflow up's mode (default: its own)",
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = p.parse_args(argv)

@@ -370,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="per rate")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--stores", default="sqlite,postgresql")
-    p.add_argument("--processes", choices=("one", "split"), help="`leadflow up`'s processes")
+    p.add_argument(
+        "--processes", choices=("auto", "one", "split"), help="`leadflow up`'s processes"
+    )
     p.add_argument("--pg-admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latency_stages.json")
     a = p.parse_args(argv)

@@ -23,12 +23,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
     parser.add_argument("--config", type=Path, help="TOML settings file (env vars override it)")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="run every role in one process (embedded defaults)")
+    up = sub.add_parser("up", help="run every role (embedded defaults), in one process or two")
     up.add_argument("--demo", action="store_true", help="seed demo team, form and admin token")
     up.add_argument(
         "--processes",
-        choices=["one", "split"],
-        help="one process, or the HTTP edge and the consumer in two (default: setting)",
+        choices=["auto", "one", "split"],
+        help="one process, or the HTTP edge and the consumer in two; auto: two when two "
+        "cores or more are available (default: the `processes` setting, auto)",
     )
     up.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     serve = sub.add_parser("serve", help="run one role (or a few), for production")
@@ -78,7 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(importer.run_import(settings, args))
     if args.command == "up":
         roles = runtime.ALL_ROLES
-        split = (args.processes or settings.processes) == "split"
+        split = processes.wants_split(
+            args.processes or settings.processes, processes.available_cpus()
+        )
     else:
         roles = frozenset(runtime.Role(r) for r in args.role)
         split = False

@@ -190,10 +190,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".leadflow")
     log_level: str = "INFO"
-    processes: Literal["one", "split"] = Field(
-        default="one",
+    processes: Literal["auto", "one", "split"] = Field(
+        default="auto",
         description="`leadflow up`: every role in one process, or the HTTP edge and the "
-        "consumer in two supervised processes (see README, Benchmarks).",
+        "consumer in two supervised processes; `auto` splits when two cores or more are "
+        "available (see README, Benchmarks).",
     )
     admin_token: SecretStr | None = Field(
         default=None, description="If set, an admin token with this value is ensured at start."
