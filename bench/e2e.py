@@ -69,7 +69,7 @@ REPO = BENCH_DIR.parent
 WRK_SCRIPT = BENCH_DIR / "wrk_post.lua"
 DEFAULT_OUT = BENCH_DIR / "results" / "e2e.json"
 TARGETS = {
-    "throughput_per_s": 8000.0,
+    "throughput_per_s": 6000.0,  # issue 11
     "p99_ms_at_1000_per_s": 50.0,
     "per_inquiry_cost_growth_at_1m": "none (within noise, ~15%)",
 }
