@@ -26,7 +26,8 @@ import time
 from connectors.webform import FormRejected
 from connectors.webform import normalize_submission as normalize_form
 from ingest.contract import Inquiry
-from ingest.pipeline import Policy, Snapshot, judge_spam
+from ingest.decisions import Policy, Snapshot
+from ingest.pipeline import judge_spam
 from ingest.spam import SpamContext, inquiry_text, score
 from ingest.spam_model import baseline, corpus_rows
 

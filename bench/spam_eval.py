@@ -34,7 +34,8 @@ from typing import Any
 from connectors.webform import FormConfig, FormField, FormRejected, Submission
 from connectors.webform import normalize_submission as normalize_form
 from ingest.classifier import TextClassifier
-from ingest.pipeline import Policy, Snapshot, judge_spam
+from ingest.decisions import Policy, Snapshot
+from ingest.pipeline import judge_spam
 from ingest.spam import make_render_token
 from ingest.spam_model import baseline, corpus_rows
 from ingest.train_spam import train

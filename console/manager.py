@@ -60,7 +60,9 @@ from ingest.contract import (
     normalize_phone,
 )
 from ingest.contract.i18n import N_
-from ingest.pipeline import DEFAULT_SLA_MINUTES, FIRST_CONTACT, manual_ids
+from ingest.decision_parts import manual_ids
+from ingest.decisions import DEFAULT_SLA_MINUTES
+from ingest.pipeline import FIRST_CONTACT
 from ingest.spam import inquiry_text
 
 log = logging.getLogger(__name__)

@@ -55,8 +55,8 @@ from crm_store import people, sessions
 from crm_store.database import Database
 from ingest.contract import Inquiry, InvalidIdentity, normalize_phone
 from ingest.contract.i18n import N_, Catalogs
+from ingest.decisions import Policy
 from ingest.dry_run import preview
-from ingest.pipeline import Policy
 
 
 class PasswordResetBody(Strict):

@@ -16,7 +16,8 @@ search. `POST /api/v1/review/{inquiry_id}/lead` makes one of them a lead:
 Both are idempotent: the republished inquiry's id and idempotency key derive from
 the record's id, so a second click publishes the same inquiry, which the consumer
 drops, and the record notes the first click. Imports `crm_store`, `ingest.contract`
-and `ingest.pipeline` (the ids and first-contact kinds it shares); never a connector.
+and `ingest.row_ids` (the ids it shares; the first-contact kinds come through
+`console.manager`); never a connector.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from crm_store.database import Database
 from crm_store.review import Kind, ReviewFilter, ReviewPage
 from ingest.contract import Inquiry, Review
 from ingest.contract.i18n import N_
-from ingest.pipeline import derived_id
+from ingest.row_ids import derived_id
 
 log = logging.getLogger(__name__)
 

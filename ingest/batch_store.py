@@ -20,10 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_store import intake, notifications
 from crm_store.database import Database
 from ingest.contract import Inquiry
-from ingest.judgement import Judgement, JudgementCache, team_view
-from ingest.matching import company_from_email
-from ingest.outbox import OutboxMessage, encode_rows
-from ingest.pipeline import (
+from ingest.decision_parts import identities_of, thread_ids_of
+from ingest.decisions import (
     AppendToLead,
     Decision,
     LeadRef,
@@ -32,10 +30,11 @@ from ingest.pipeline import (
     Policy,
     RecordOnly,
     Snapshot,
-    identities_of,
-    plan_batch,
-    thread_ids_of,
 )
+from ingest.judgement import Judgement, JudgementCache, team_view
+from ingest.matching import company_from_email
+from ingest.outbox import OutboxMessage, encode_rows
+from ingest.pipeline import plan_batch
 from ingest.records import rows_for
 from ingest.replies import ack_recipient
 

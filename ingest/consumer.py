@@ -33,13 +33,13 @@ from ingest.batch_store import BatchStore, StoreHook, StoreOptions
 from ingest.contract import Inquiry, Topics
 from ingest.contract.confirm import encode_confirmation
 from ingest.dead_letters import Headers, dead_letter
+from ingest.decisions import Policy
 from ingest.decoding import DeadLetter, Decoded, decode
 from ingest.errors import Interrupted, Poison
 from ingest.health import LoopHealth
 from ingest.kafka_pair import KafkaPair, PairConfig, Record
 from ingest.metrics import IngestMetrics
 from ingest.outbox_publisher import OutboxPublisher
-from ingest.pipeline import Policy
 from ingest.resilience import Backoff, describe, is_transient, isolate, pause, retry_transient
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_store import intake
 from ingest.batch_store import read_snapshot
 from ingest.contract import Inquiry
-from ingest.judgement import build_judgement
-from ingest.pipeline import (
+from ingest.decisions import (
     AppendToLead,
     Decision,
     LinkTelegram,
@@ -30,8 +29,9 @@ from ingest.pipeline import (
     Policy,
     RecordOnly,
     TeamView,
-    decide,
 )
+from ingest.judgement import build_judgement
+from ingest.pipeline import decide
 from ingest.reasons import Reason, explain
 
 Kind = Literal["new_lead", "junk_lead", "appended", "logged", "recorded_only", "telegram_link"]

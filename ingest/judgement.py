@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_store import intake
 from ingest.classifier import TextClassifier
 from ingest.contract import InvalidIdentity, normalize_phone
-from ingest.pipeline import Policy, TeamView
+from ingest.decisions import Policy, TeamView
 from ingest.routing import MemberState, RoutingRule
 from ingest.spam import Blocklist, SpamThresholds
 from ingest.spam_model import effective_classifier, marks_from_state

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crm_store.notifications import LeadFacts, Recipient
 from ingest.contract import OutboundMessage
 from ingest.contract.i18n import N_, Catalogs, format_moment
-from ingest.pipeline import derived_id
+from ingest.row_ids import derived_id
 
 TEMPLATES: Mapping[str, str] = {
     "lead.assigned": "manager_new_lead",

@@ -8,7 +8,8 @@ by which strategy, the spam band and score, when the first contact is due. `expl
 derives that from the decision and the snapshot it was made from, using the same
 pure routing functions (`matching_rule`, `why_ineligible`), so the two cannot drift.
 Steps it cannot structure (a repeat customer, a record-only reason) are left to the
-sentences. Pure: no clock, no I/O; imports only the pipeline and routing.
+sentences. Pure: no clock, no I/O; imports only the pipeline's data and
+parts (`ingest.decisions`, `ingest.decision_parts`) and routing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ingest.contract import Inquiry
-from ingest.pipeline import Decision, NewLead, Snapshot, TeamView, manual_owner
+from ingest.decision_parts import manual_owner
+from ingest.decisions import Decision, NewLead, Snapshot, TeamView
 from ingest.routing import matching_rule, why_ineligible
 
 Param = str | int | float | None | list[dict[str, str | int | None]]

@@ -10,7 +10,8 @@ from typing import Any
 from crm_store.intake import IntakeRows
 from crm_store.types import EncodedJSON
 from ingest.contract import Inquiry, OutboundMessage
-from ingest.pipeline import (
+from ingest.decision_parts import title_for
+from ingest.decisions import (
     AppendToLead,
     BatchPlan,
     ContactChoice,
@@ -21,10 +22,9 @@ from ingest.pipeline import (
     NewLead,
     PlannedActivity,
     RecordOnly,
-    row_id,
-    title_for,
 )
 from ingest.replies import bare_message_id, link_reply, outbound_for
+from ingest.row_ids import row_id
 from ingest.spam import inquiry_text
 
 

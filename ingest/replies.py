@@ -16,8 +16,9 @@ from datetime import datetime
 
 from ingest.contract import Channel, Inquiry, OutboundMessage
 from ingest.contract.outbound import OutboundChannel
-from ingest.pipeline import Decision, LinkTelegram, NewLead, row_id
+from ingest.decisions import Decision, LinkTelegram, NewLead
 from ingest.routing import detect_language
+from ingest.row_ids import row_id
 
 NO_REPLY = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?|notifications?)"

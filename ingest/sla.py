@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ingest.pipeline import TeamView
+from ingest.decisions import TeamView
 from ingest.routing import TeamState, assign
 from ingest.worktime import add_working_time
 

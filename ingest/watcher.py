@@ -28,8 +28,9 @@ from crm_store import sla as store
 from crm_store.database import Database
 from crm_store.models import AssignmentLedger, LeadEvent, OutboundRecord
 from ingest.contract import OutboundMessage
+from ingest.decisions import DEFAULT_SLA_MINUTES, TeamView
 from ingest.judgement import team_view
-from ingest.pipeline import DEFAULT_SLA_MINUTES, TeamView, derived_id
+from ingest.row_ids import derived_id
 from ingest.sla import (
     Assign,
     EscalationPolicy,

@@ -33,10 +33,10 @@ from crm_store.migrate import upgrade_async
 from ingest.consumer import ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
 from ingest.contract.problem import BODY_TIMEOUT, problem_middleware
+from ingest.decisions import Policy
 from ingest.health import LoopHealth
 from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
-from ingest.pipeline import Policy
 from ingest.watcher import SlaWatcher
 from leadflow.broker import EmbeddedBroker, create_topics
 from leadflow.channels import ChannelSet

@@ -8,7 +8,7 @@ from typing import Any
 
 from connectors.webform import FormConfig, FormField
 from ingest.contract import Channel, Inquiry, Routing, Sender, new_inquiry_id
-from ingest.pipeline import Snapshot, TeamView
+from ingest.decisions import Snapshot, TeamView
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

@@ -134,7 +134,7 @@ def new_inquiry_id() -> uuid.UUID:
     The store's indexes keyed by row ids then take new rows at their end instead of
     at random leaf pages: at 1M stored leads random (version 4) ids made the
     consumer's inserts dirty a different page per row, and its CPU per inquiry
-    doubled (issue 11). The consumer's row ids keep this prefix (`pipeline.row_id`).
+    doubled (issue 11). The consumer's row ids keep this prefix (`row_ids.row_id`).
     """
     millis = time.time_ns() // 1_000_000
     value = int.from_bytes(millis.to_bytes(6) + os.urandom(10))

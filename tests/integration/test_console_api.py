@@ -15,7 +15,8 @@ from crm_store import accounts, intake
 from crm_store.database import Database
 from ingest.contract import Sender
 from ingest.contract.problem import problem_middleware
-from ingest.pipeline import Policy, Snapshot, TeamView, plan_batch
+from ingest.decisions import Policy, Snapshot, TeamView
+from ingest.pipeline import plan_batch
 from ingest.records import rows_for
 
 from ..factories import make_inquiry

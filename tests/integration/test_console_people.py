@@ -20,7 +20,8 @@ from crm_store.database import Database
 from crm_store.models import Absence, AppUser, InquiryRecord, Lead, Team
 from ingest.batch_store import BatchStore, StoreOptions
 from ingest.contract import Routing, Sender
-from ingest.pipeline import Policy, row_id
+from ingest.decisions import Policy
+from ingest.row_ids import row_id
 from tests.factories import make_inquiry
 
 from .console_helpers import PASSWORD, console_client, make_user, sign_in, token_of

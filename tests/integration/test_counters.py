@@ -17,7 +17,8 @@ from crm_store.counters import counters, drift, recount, repair
 from crm_store.database import Database, open_database
 from crm_store.models import Activity, AppUser, Lead, Team
 from ingest.contract import Sender
-from ingest.pipeline import Policy, Snapshot, TeamView, plan_batch
+from ingest.decisions import Policy, Snapshot, TeamView
+from ingest.pipeline import plan_batch
 from ingest.records import rows_for
 from leadflow import cli
 

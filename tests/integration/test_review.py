@@ -289,7 +289,8 @@ async def test_the_store_pages_filters_and_finds_cyrillic_in_any_case(db: Databa
     from crm_store import intake
     from crm_store.accounts import Principal
     from crm_store.review import ReviewFilter, list_review
-    from ingest.pipeline import Policy, Snapshot, TeamView, plan_batch
+    from ingest.decisions import Policy, Snapshot, TeamView
+    from ingest.pipeline import plan_batch
     from ingest.records import rows_for
 
     await seed_team(db)

@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 
 from crm_store.database import Database
 from crm_store.models import Activity, InquiryRecord, Lead
-from ingest import pipeline, records, replies
+from ingest import decision_parts, pipeline, records, replies
 from ingest.batch_store import BatchStore, StoreOptions
 from ingest.contract import Inquiry, Sender
-from ingest.pipeline import Policy, derived_id, row_id
+from ingest.decisions import Policy
+from ingest.row_ids import derived_id, row_id
 from tests.factories import make_inquiry
 
 from .helpers import seed_team
@@ -49,7 +50,7 @@ async def test_a_replay_after_the_upgrade_writes_nothing_twice(
     batch = _batch("upgrade", 5)
     now = datetime.now(UTC)
     # The code before the upgrade: every row id was `derived_id`'s uuid5.
-    for module in (pipeline, records, replies):
+    for module in (pipeline, decision_parts, records, replies):
         monkeypatch.setattr(module, "row_id", derived_id)
     await store.write(batch, now)
     monkeypatch.undo()

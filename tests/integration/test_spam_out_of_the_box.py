@@ -22,7 +22,7 @@ from crm_store.models import InquiryRecord, Lead, SpamModel
 from ingest.consumer import ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
-from ingest.pipeline import Policy
+from ingest.decisions import Policy
 from ingest.spam import make_render_token
 
 from ..conftest import BrokerProcess

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from ingest.contract import Channel, Sender
-from ingest.pipeline import (
+from ingest.decision_parts import thread_ids_of
+from ingest.decisions import (
     AppendToLead,
     Decision,
     LeadRef,
@@ -16,10 +17,8 @@ from ingest.pipeline import (
     NewLead,
     Policy,
     RecordOnly,
-    decide,
-    plan_batch,
-    thread_ids_of,
 )
+from ingest.pipeline import decide, plan_batch
 
 from ..factories import NOW, make_inquiry, make_snapshot
 

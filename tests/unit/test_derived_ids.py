@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.contract import Inquiry, new_inquiry_id
-from ingest.pipeline import _NAMESPACE, derived_id, row_id
+from ingest.row_ids import _NAMESPACE, derived_id, row_id
 from tests.factories import make_inquiry
 
 

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from console.reason_text import reason_text
 from ingest.contract import Routing
 from ingest.contract.i18n import Catalogs
+from ingest.decisions import LeadRef, Policy, RecordOnly, Snapshot
 from ingest.dry_run import describe
-from ingest.pipeline import LeadRef, Policy, RecordOnly, Snapshot, decide
+from ingest.pipeline import decide
 from ingest.reasons import Reason, explain
 from ingest.routing import MemberState, RoutingRule
 from tests.factories import NOW, make_inquiry, make_snapshot, make_team

@@ -22,8 +22,8 @@ from connectors.webform import FormRejected, Submission, normalize_submission
 from crm_store.models import Base
 from ingest.contract import Inquiry, limits
 from ingest.contract.limits import clean_text, valid_ip
+from ingest.decision_parts import inbound_activity, title_for
 from ingest.matching import company_from_email
-from ingest.pipeline import inbound_activity, title_for
 from leadflow.logs import REDACTED, RedactSecrets, redact
 
 from ..factories import NOW, make_form, make_inquiry

@@ -13,8 +13,9 @@ import pytest
 from crm_store.notifications import LeadFacts, Recipient, hash_link_code
 from ingest.contract import Channel, Routing, Sender
 from ingest.contract.i18n import Catalogs
+from ingest.decisions import LinkTelegram, NewLead, Policy, RecordOnly
 from ingest.notices import LeadEventView, notices_for, read_event, telegram_text
-from ingest.pipeline import LinkTelegram, NewLead, Policy, RecordOnly, decide, plan_batch
+from ingest.pipeline import decide, plan_batch
 from ingest.records import rows_for
 from ingest.replies import LINK_FAILED_TEXT, LINKED_TEXT, link_reply
 

@@ -7,15 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from ingest.contract import Channel, Inquiry, Routing, Sender
-from ingest.pipeline import (
-    AppendToLead,
-    NewLead,
-    Policy,
-    Snapshot,
-    decide,
-    derived_id,
-    plan_batch,
-)
+from ingest.decisions import AppendToLead, NewLead, Policy, Snapshot
+from ingest.pipeline import decide, plan_batch
+from ingest.row_ids import derived_id
 
 from ..factories import NOW, make_inquiry, make_snapshot, make_team
 
@@ -229,7 +223,7 @@ def test_batch_assignment_respects_daily_caps_as_it_goes() -> None:
 
 
 def test_a_hand_made_lead_goes_to_whom_its_creator_said_and_the_rotation_stays() -> None:
-    from ingest.pipeline import manual_ids
+    from ingest.decision_parts import manual_ids
 
     def manual(email: str, owner: tuple[int, str] | None) -> Inquiry:
         return make_inquiry(

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.contract import Inquiry, Sender
-from ingest.pipeline import (
+from ingest.decision_parts import identities_of
+from ingest.decisions import (
     AppendToLead,
     LeadRef,
     LogActivity,
@@ -22,9 +23,8 @@ from ingest.pipeline import (
     Policy,
     RecordOnly,
     Snapshot,
-    identities_of,
-    plan_batch,
 )
+from ingest.pipeline import plan_batch
 
 from ..factories import NOW, make_inquiry, make_team
 

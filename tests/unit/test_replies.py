@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ingest.contract import Channel, Routing, Sender
-from ingest.pipeline import NewLead, Policy, decide
+from ingest.decisions import NewLead, Policy
+from ingest.pipeline import decide
 from ingest.replies import ack_message_id, is_no_reply, outbound_for
 
 from ..factories import NOW, make_inquiry, make_snapshot

@@ -11,7 +11,8 @@ import pytest
 
 from crm_store.review import kind_of
 from ingest.contract import Inquiry, Review, Sender
-from ingest.pipeline import LeadRef, NewLead, Policy, RecordOnly, decide, plan_batch
+from ingest.decisions import LeadRef, NewLead, Policy, RecordOnly
+from ingest.pipeline import decide, plan_batch
 from ingest.records import rows_for
 
 from ..factories import NOW, make_inquiry, make_snapshot

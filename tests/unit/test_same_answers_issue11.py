@@ -23,8 +23,8 @@ from ingest.contract.identity import (
     _calling_code_facts,
     _is_valid_number,
 )
+from ingest.decision_parts import thread_ids_of
 from ingest.outbox import payload_text
-from ingest.pipeline import thread_ids_of
 from ingest.routing import detect_language
 from ingest.worktime import MINUTES_PER_DAY, DayHours, WeeklyHours
 

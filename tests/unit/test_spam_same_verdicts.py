@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from ingest import classifier, spam, spam_words
 from ingest.classifier import FULL_EVIDENCE_WORDS, N_FEATURES, TextClassifier
-from ingest.pipeline import Policy, Snapshot, judge_spam
+from ingest.decisions import Policy, Snapshot
+from ingest.pipeline import judge_spam
 from ingest.spam import (
     SpamThresholds,
     inquiry_text,
