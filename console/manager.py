@@ -56,6 +56,7 @@ from ingest.contract import (
     OutboundMessage,
     Routing,
     Sender,
+    new_inquiry_id,
     normalize_email,
     normalize_phone,
 )
@@ -394,7 +395,7 @@ class ManagerEndpoints:
         if errors:
             raise invalid(errors)
         given_key = call.request.headers.get("Idempotency-Key", "").strip()[:200]
-        inquiry_id = uuid.uuid4()
+        inquiry_id = new_inquiry_id()
         key = f"manual:{call.who.user_id}:{given_key}" if given_key else f"manual:{inquiry_id}"
         try:
             return Inquiry(

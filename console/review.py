@@ -38,7 +38,7 @@ from crm_store.database import Database
 from crm_store.review import Kind, ReviewFilter, ReviewPage
 from ingest.contract import Inquiry, Review
 from ingest.contract.i18n import N_
-from ingest.row_ids import derived_id
+from ingest.row_ids import derived_id, row_id
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,8 @@ class ReviewEndpoints:
         if record.kind == "junk":
             return await self._restore(call, record)
         if record.review_inquiry_id is not None:
-            lead_id = derived_id(record.review_inquiry_id, "lead")
+            # Stored already (by whichever version made its ids), or still on its way.
+            lead_id = record.made_lead_id or row_id(record.review_inquiry_id, "lead")
             return MadeLead(
                 inquiry_id=record.id, kind=record.kind, lead_id=lead_id, result="already"
             )
@@ -162,7 +163,7 @@ class ReviewEndpoints:
         return MadeLead(
             inquiry_id=record.id,
             kind=record.kind,
-            lead_id=derived_id(inquiry.id, "lead"),
+            lead_id=row_id(inquiry.id, "lead"),
             result="accepted",
         )
 

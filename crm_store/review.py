@@ -110,6 +110,8 @@ class Reviewable:
     lead_id: uuid.UUID | None
     lead_status: str | None
     review_inquiry_id: uuid.UUID | None
+    # The lead the review made, once the consumer has stored it.
+    made_lead_id: uuid.UUID | None = None
 
 
 def kind_of(outcome: str, reason: str | None) -> Kind:
@@ -279,7 +281,7 @@ async def reviewable(
     row = (await session.execute(stmt)).first()
     if row is None:
         return None
-    record, status, _made = row
+    record, status, made = row
     return Reviewable(
         id=record.id,
         kind=kind_of(record.outcome, record.reason),
@@ -287,6 +289,7 @@ async def reviewable(
         lead_id=record.lead_id,
         lead_status=status,
         review_inquiry_id=record.review_inquiry_id,
+        made_lead_id=made,
     )
 
 
