@@ -22,7 +22,9 @@ from sqlalchemy import select, update
 from connectors.publisher import Publisher
 from crm_store.database import Database
 from crm_store.models import Activity, InquiryRecord, Lead, SpamMark, SpamModel, Team
+from ingest import decision_parts, pipeline, records, replies
 from ingest.contract import Channel, Sender, Topics
+from ingest.row_ids import derived_id
 from ingest.watcher import SlaWatcher
 
 from ..conftest import BrokerProcess
@@ -229,6 +231,36 @@ async def test_a_repeat_appended_to_an_open_lead_becomes_its_own_lead(
             select(InquiryRecord.outcome).where(InquiryRecord.lead_id == lead_id)
         )
     assert lead is not None and lead.assignee_id in members and outcome == "new_lead"
+
+
+async def test_a_second_click_names_the_lead_made_before_the_time_ordered_ids(
+    broker: BrokerProcess, topics: Topics, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, head = await sales_with_head(db)
+    sender = Sender(name="Ivan Petrov", email="ivan@client.test")
+    async with Publisher(broker.bootstrap_servers, topics) as publisher:
+        await publisher.publish(make_inquiry(sender=sender, text="Need 20 licenses"))
+        await consume(broker, topics, db)
+        await publisher.publish(make_inquiry(sender=sender, text="Also a separate project"))
+        await consume(broker, topics, db)
+        async with console_client(db, publish=publisher.publish) as client:
+            h = await token_of(db, head)
+            [item] = (await review(client, h, kind="repeat"))["items"]
+            path = f"/api/v1/review/{item['id']}/lead"
+            assert (await (await client.post(path, headers=h)).json())["result"] == "accepted"
+            # The consumer before the upgrade made every row id with uuid5.
+            for module in (pipeline, decision_parts, records, replies):
+                monkeypatch.setattr(module, "row_id", derived_id)
+            await consume(broker, topics, db)
+            monkeypatch.undo()
+            again = await (await client.post(path, headers=h)).json()
+    assert await lead_count(db) == 2
+    async with db.sessions() as session:
+        made = await session.scalar(
+            select(InquiryRecord.lead_id).where(InquiryRecord.idempotency_key.like("review:%"))
+        )
+    assert again["result"] == "already"
+    assert made is not None and again["lead_id"] == str(made)
 
 
 async def test_a_manager_cannot_see_or_use_the_review(db: Database) -> None:
