@@ -24,35 +24,13 @@ from sqlalchemy.util import await_
 from crm_store import bulk_insert
 from crm_store.database import Database
 from crm_store.models import (
-    Activity,
-    AssignmentLedger,
-    Company,
-    Contact,
-    ContactIdentity,
-    InquiryRecord,
-    Lead,
-    LeadEvent,
     MessageRef,
-    OutboundRecord,
-    SpamMark,
 )
 from crm_store.types import EncodedJSON, UTCDateTime
+from tests.unit.test_bulk_insert import TABLES  # as write_intake inserts them
 
 pytestmark = pytest.mark.integration
 
-TABLES = (
-    (Company, False),
-    (Contact, False),
-    (ContactIdentity, False),
-    (Lead, False),
-    (Activity, False),
-    (InquiryRecord, False),
-    (LeadEvent, False),
-    (OutboundRecord, False),
-    (SpamMark, False),
-    (MessageRef, True),
-    (AssignmentLedger, False),
-)
 AT = datetime(2026, 12, 3, 7, 30, 15, 123456, tzinfo=UTC)
 SAMPLES: dict[type, tuple[Any, ...]] = {
     UTCDateTime: (

@@ -205,16 +205,23 @@ async def test_a_junk_lead_is_listed_restored_assigned_and_teaches_the_model(
     assert planned.status == "planned" and planned.due_at is not None
 
 
+async def _repeat_on_an_open_lead(
+    publisher: Publisher, broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    """A lead, then a second inquiry from its sender, appended to it for review."""
+    sender = Sender(name="Ivan Petrov", email="ivan@client.test")
+    await publisher.publish(make_inquiry(sender=sender, text="Need 20 licenses"))
+    await consume(broker, topics, db)
+    await publisher.publish(make_inquiry(sender=sender, text="Also a separate project"))
+    await consume(broker, topics, db)
+
+
 async def test_a_repeat_appended_to_an_open_lead_becomes_its_own_lead(
     broker: BrokerProcess, topics: Topics, db: Database
 ) -> None:
     members, head = await sales_with_head(db)
-    sender = Sender(name="Ivan Petrov", email="ivan@client.test")
     async with Publisher(broker.bootstrap_servers, topics) as publisher:
-        await publisher.publish(make_inquiry(sender=sender, text="Need 20 licenses"))
-        await consume(broker, topics, db)
-        await publisher.publish(make_inquiry(sender=sender, text="Also a separate project"))
-        await consume(broker, topics, db)
+        await _repeat_on_an_open_lead(publisher, broker, topics, db)
         assert await lead_count(db) == 1
         async with console_client(db, publish=publisher.publish) as client:
             h = await token_of(db, head)
@@ -237,12 +244,8 @@ async def test_a_second_click_names_the_lead_made_before_the_time_ordered_ids(
     broker: BrokerProcess, topics: Topics, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, head = await sales_with_head(db)
-    sender = Sender(name="Ivan Petrov", email="ivan@client.test")
     async with Publisher(broker.bootstrap_servers, topics) as publisher:
-        await publisher.publish(make_inquiry(sender=sender, text="Need 20 licenses"))
-        await consume(broker, topics, db)
-        await publisher.publish(make_inquiry(sender=sender, text="Also a separate project"))
-        await consume(broker, topics, db)
+        await _repeat_on_an_open_lead(publisher, broker, topics, db)
         async with console_client(db, publish=publisher.publish) as client:
             h = await token_of(db, head)
             [item] = (await review(client, h, kind="repeat"))["items"]
