@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from typing import NamedTuple
 
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
@@ -110,59 +109,28 @@ def is_canonical_phone(raw: str, default_region: str = "RU") -> bool:
     else:
         return False  # `parse` refuses a number whose country code is none
     national = digits[size:]
-    facts = _calling_code_facts(code)
+    prefixes = _national_prefixes(code)
     if (
-        facts is None
+        prefixes is None
         or national.startswith("0")
-        or any(prefix.match(national) for prefix in facts.national_prefixes)
+        or any(prefix.match(national) for prefix in prefixes)
     ):
         return _normalizes_to_itself(raw, default_region)
     number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    return _is_valid_number(number, facts.deciding_region)
-
-
-class _CallingCodeFacts(NamedTuple):
-    """What `is_canonical_phone` reads of one country calling code's metadata."""
-
-    # `national_prefix_for_parsing` and `national_prefix`, compiled as `re.match` would.
-    national_prefixes: tuple[re.Pattern[str], ...]
-    # The region whose validity test alone settles `is_valid_number` when it passes.
-    deciding_region: str | None
+    return phonenumbers.is_valid_number(number)
 
 
 @functools.cache  # a few hundred calling codes; their metadata never changes
-def _calling_code_facts(code: int) -> _CallingCodeFacts | None:
+def _national_prefixes(code: int) -> tuple[re.Pattern[str], ...] | None:
+    """A calling code's `national_prefix_for_parsing` and `national_prefix`, compiled
+    as `re.match` would (None: no metadata for the code)."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
         code, phonenumbers.region_code_for_country_code(code)
     )
     if metadata is None:
         return None
     prefixes = (metadata.national_prefix_for_parsing, metadata.national_prefix)
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
-    first = phonenumbers.PhoneMetadata.metadata_for_region(regions[0].upper(), None)
-    # With several regions `region_code_for_number` takes the first whose patterns the
-    # number matches unless a region has `leading_digits`; `is_valid_number` then asks
-    # that region's patterns again.
-    decides = (
-        len(regions) > 1
-        and regions[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
-        and first is not None
-        and first.leading_digits is None
-    )
-    return _CallingCodeFacts(
-        tuple(re.compile(prefix) for prefix in prefixes if prefix),
-        regions[0] if decides else None,
-    )
-
-
-def _is_valid_number(number: phonenumbers.PhoneNumber, deciding_region: str | None) -> bool:
-    """`phonenumbers.is_valid_number(number)`, matching the patterns once instead of
-    twice for a number of its code's main region (+7 Russia, +1 USA, +44 Britain)."""
-    if deciding_region is not None and phonenumbers.is_valid_number_for_region(
-        number, deciding_region
-    ):
-        return True  # `region_code_for_number` picks this region, which it is valid for
-    return phonenumbers.is_valid_number(number)
+    return tuple(re.compile(prefix) for prefix in prefixes if prefix)
 
 
 def _normalizes_to_itself(raw: str, default_region: str) -> bool:

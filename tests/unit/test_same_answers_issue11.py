@@ -13,15 +13,11 @@ import random
 import uuid
 from typing import Any
 
-import phonenumbers
-
 from ingest.contract import limits
 from ingest.contract.identity import (
     _PLAIN_EMAIL,
     _RESERVED_DOMAINS,
     _already_normal,
-    _calling_code_facts,
-    _is_valid_number,
 )
 from ingest.decision_parts import thread_ids_of
 from ingest.outbox import payload_text
@@ -147,36 +143,6 @@ def test_thread_ids_of_answers_as_before() -> None:
         }
         inquiry = make_inquiry(channel_ids=ids)
         assert thread_ids_of(inquiry) == _thread_ids_before(inquiry.channel_ids), ids
-
-
-def test_is_valid_number_answers_as_phonenumbers() -> None:
-    rng = random.Random(6)
-    codes = [c for c, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if regions]
-    several = [c for c in codes if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[c]) > 1]
-    valid = short_cut = 0
-    for code in [*codes, *several * 40]:
-        facts = _calling_code_facts(code)
-        region = facts.deciding_region if facts else None
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
-        candidates = [rng.getrandbits(40) % 10 ** rng.randint(4, 12) for _ in range(20)]
-        for r in regions:
-            for kind in (
-                phonenumbers.PhoneNumberType.MOBILE,
-                phonenumbers.PhoneNumberType.FIXED_LINE,
-            ):
-                example = phonenumbers.example_number_for_type(r, kind)
-                if example is not None and example.country_code == code:
-                    candidates.append(example.national_number)
-        for national in candidates:
-            number = phonenumbers.PhoneNumber(country_code=code, national_number=national)
-            expected = phonenumbers.is_valid_number(number)
-            assert _is_valid_number(number, region) == expected, (code, national)
-            valid += expected
-            short_cut += region is not None and phonenumbers.is_valid_number_for_region(
-                number, region
-            )
-    assert short_cut > 500, "the sweep goes through the short cut"
-    assert valid > 1_000, "the sweep reads real numbers, not only invalid ones"
 
 
 def _already_normal_before(address: str) -> bool:
