@@ -83,14 +83,8 @@ def clean_text(value: str) -> str:
 
 
 def _clean(value: object) -> object:
-    """`clean_text` of a string; anything else is left for pydantic to refuse.
-
-    Spelled out rather than calling `clean_text`: every text of every inquiry the
-    consumer decodes passes here, and the call cost more than the check (issue 11).
-    """
-    if isinstance(value, str) and not value.isprintable():
-        return _UNSAFE.sub("", value)
-    return value
+    # Anything that is not a string is left for pydantic to refuse.
+    return clean_text(value) if isinstance(value, str) else value
 
 
 def _cutter(limit: int) -> Callable[[object], object]:

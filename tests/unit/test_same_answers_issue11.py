@@ -13,7 +13,6 @@ import random
 import uuid
 from typing import Any
 
-from ingest.contract import limits
 from ingest.contract.identity import (
     _PLAIN_EMAIL,
     _RESERVED_DOMAINS,
@@ -56,13 +55,6 @@ def test_detect_language_answers_as_the_character_loop() -> None:
     assert answers == {"ru", "en", None}
     for text in texts:
         assert detect_language(text) == _detect_language_before(text), repr(text)
-
-
-def test_clean_answers_as_clean_text() -> None:
-    for text in [*_texts(2, 5_000), *(chr(c) for c in range(0x110000))]:
-        assert limits._clean(text) == limits.clean_text(text), repr(text)
-    for other in (None, 1, 2.5, b"x", ["a"], {"a": 1}):
-        assert limits._clean(other) is other
 
 
 def _payloads(seed: int, count: int) -> list[dict[str, Any]]:
