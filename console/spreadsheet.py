@@ -14,10 +14,11 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+if TYPE_CHECKING:
+    from openpyxl.cell import WriteOnlyCell
+
 
 BOM = "\ufeff"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -87,6 +88,10 @@ def csv_bytes(rows: Iterable[Sequence[Cell]], delimiter: Delimiter = ";") -> byt
 
 def xlsx_bytes(title: str, rows: Iterable[Sequence[Cell]]) -> bytes:
     """The rows as one XLSX sheet; datetimes stay dates (naive, as already localised)."""
+    # openpyxl is imported on the first export, not when the console starts: it is a
+    # sixth of a second of every process start (issue 11: a restart answers sooner).
+    from openpyxl import Workbook
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
     for row in rows:
@@ -105,6 +110,8 @@ def _text(cell: Cell) -> str:
 
 
 def _xlsx_cell(sheet: object, cell: Cell) -> WriteOnlyCell:
+    from openpyxl.cell import WriteOnlyCell  # see `xlsx_bytes`
+
     if isinstance(cell, datetime):
         made = WriteOnlyCell(sheet, value=cell.replace(tzinfo=None))
         made.number_format = "yyyy-mm-dd hh:mm"

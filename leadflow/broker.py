@@ -8,11 +8,11 @@ Tansu here is memory-only: every message is lost when it stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
 import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
@@ -23,10 +23,10 @@ from aiokafka.errors import KafkaError
 
 from ingest.contract import Topics
 from ingest.contract.topics import ensure_topics
+from leadflow.orphans import die_with_parent
+from leadflow.settings import Settings
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
 
 
 def tansu_binary() -> Path:
@@ -41,13 +41,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def die_with_parent() -> None:
-    # If LeadFlow is SIGKILLed, the kernel stops the broker too instead of orphaning it.
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedBroker:
@@ -138,3 +131,28 @@ async def create_topics(
     return await ensure_topics(
         bootstrap_servers, topics, partitions=partitions, replication_factor=replication_factor
     )
+
+
+BROKER_FILE = "broker"
+
+
+@contextmanager
+def advertised_broker(data_dir: Path, bootstrap: str) -> Iterator[Path]:
+    """Write the embedded broker's address to `<data_dir>/broker` while it runs."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / BROKER_FILE
+    path.write_text(bootstrap + "\n")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def bootstrap_for(settings: Settings) -> str | None:
+    """The configured bootstrap servers, else those of a running `leadflow up`."""
+    if settings.kafka.bootstrap_servers:
+        return settings.kafka.bootstrap_servers
+    path = settings.data_dir / BROKER_FILE
+    if path.is_file():
+        return path.read_text().strip() or None
+    return None

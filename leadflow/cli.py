@@ -10,11 +10,20 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingest.contract import Topics, inquiry_json_schema
-from leadflow import importer, processes, runtime
+from leadflow import processes
 from leadflow.logs import configure_logging, secret_values
+from leadflow.roles import ALL_ROLES, Role
 from leadflow.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from leadflow.seed import Started
+
+# The roles' code (aiohttp apps, the consumer, the store, the bot library: seconds of
+# imports) is imported where a command needs it, not here: `leadflow up` in split mode
+# starts its children before it imports what it prepares for them, so the imports of
+# the three interpreters overlap (a restart after a crash answers sooner).
 
 log = logging.getLogger("leadflow")
 
@@ -33,10 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     serve = sub.add_parser("serve", help="run one role (or a few), for production")
-    serve.add_argument("role", nargs="+", choices=[r.value for r in runtime.Role])
+    serve.add_argument("role", nargs="+", choices=[r.value for r in Role])
     serve.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     # `leadflow up` in split mode applied the configuration before starting its children.
     serve.add_argument("--no-seed", action="store_true", help=argparse.SUPPRESS)
+    # ... and hands its children their broker's address on stdin once it runs.
+    serve.add_argument("--after-parent", action="store_true", help=argparse.SUPPRESS)
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     counters = sub.add_parser(
@@ -49,15 +60,34 @@ def _parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
     sub.add_parser("schema", help="print the Inquiry JSON Schema")
-    importer.add_arguments(sub.add_parser("import", help="one inquiry per row of a .csv/.xlsx"))
+    _import_arguments(sub.add_parser("import", help="one inquiry per row of a .csv/.xlsx"))
     return parser
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a .csv or .xlsx file, header in the first row")
+    parser.add_argument("--team", help="the team that gets these leads (default: ingest's)")
+    parser.add_argument(
+        "--mapping",
+        default="",
+        help='override detected columns: "Column=field,..." (fields: name, phone, email, '
+        "company, comment, source, subject, ignore)",
+    )
+    parser.add_argument(
+        "--rejected", type=Path, help="where to write rejected rows (default FILE.rejected.csv)"
+    )
+    parser.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "schema":
+        from ingest.contract import inquiry_json_schema
+
         print(json.dumps(inquiry_json_schema(), indent=2, ensure_ascii=False))
         return 0
+    if getattr(args, "after_parent", False) and not processes.take_handover(sys.stdin):
+        return 0  # the parent stopped (or died) before its children could start
     config = getattr(args, "config_sub", None) or args.config
     try:
         settings = load_settings(config)
@@ -76,14 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "topics":
         return asyncio.run(_create_topics(settings))
     if args.command == "import":
+        from leadflow import importer
+
         return asyncio.run(importer.run_import(settings, args))
     if args.command == "up":
-        roles = runtime.ALL_ROLES
+        roles = ALL_ROLES
         split = processes.wants_split(
             args.processes or settings.processes, processes.available_cpus()
         )
     else:
-        roles = frozenset(runtime.Role(r) for r in args.role)
+        roles = frozenset(Role(r) for r in args.role)
         split = False
     serving = _serve(
         settings,
@@ -116,6 +148,7 @@ async def _counters(settings: Settings, *, repair: bool) -> int:
 
 
 async def _create_topics(settings: Settings) -> int:
+    from ingest.contract import Topics
     from leadflow.broker import create_topics
 
     if not settings.kafka.bootstrap_servers:
@@ -133,7 +166,7 @@ async def _create_topics(settings: Settings) -> int:
 
 async def _serve(
     settings: Settings,
-    roles: frozenset[runtime.Role],
+    roles: frozenset[Role],
     *,
     demo: bool,
     seed: bool = True,
@@ -145,7 +178,7 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    def announce(started: runtime.Started) -> None:
+    def announce(started: Started) -> None:
         mode = " (edge and ingest in separate processes)" if split else ""
         print(f"LeadFlow is running: {', '.join(sorted(roles))}{mode}", flush=True)
         print(f"  http:     {started.http_url}", flush=True)
@@ -158,7 +191,7 @@ async def _serve(
             token_file = settings.data_dir / "admin-token"
             print(f"  admin API token (shown once, saved to {token_file}):", flush=True)
             print(f"    {started.seed.admin_token}", flush=True)
-        if runtime.Role.CONNECTORS in roles:
+        if Role.CONNECTORS in roles:
             for form in started.seed.forms:
                 print(f"  form:     {started.http_url}/forms/{form}", flush=True)
 
@@ -168,6 +201,8 @@ async def _serve(
                 settings, config=split_config, demo=demo, stop=stop, on_started=announce
             )
         else:
+            from leadflow import runtime
+
             await runtime.run(settings, roles, demo=demo, stop=stop, on_started=announce, seed=seed)
     except RuntimeError as exc:
         print(f"leadflow: {exc}", file=sys.stderr)

@@ -7,7 +7,7 @@ progress bar on stderr, then rows published and rows rejected with their line
 numbers and reasons, and a CSV of the rejected rows to fix and import again.
 Re-importing a file is harmless: a row's idempotency key is the file's hash and its
 row number. The broker is the configured one, else the one a running `leadflow up`
-advertises in `<data_dir>/broker` (written by the runtime, see `advertised_broker`).
+advertises in `<data_dir>/broker` (written by the runtime, see `leadflow.broker.advertised_broker`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import asyncio
 import csv
 import sys
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,47 +35,10 @@ from connectors.spreadsheet import (
     resolve_mapping,
 )
 from ingest.contract import Inquiry, Topics
+from leadflow.broker import bootstrap_for
 from leadflow.settings import Settings
 
-BROKER_FILE = "broker"
 CHUNK = 500  # rows journalled together (one group commit)
-
-
-@contextmanager
-def advertised_broker(data_dir: Path, bootstrap: str) -> Iterator[Path]:
-    """Write the embedded broker's address to `<data_dir>/broker` while it runs."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / BROKER_FILE
-    path.write_text(bootstrap + "\n")
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def bootstrap_for(settings: Settings) -> str | None:
-    """The configured bootstrap servers, else those of a running `leadflow up`."""
-    if settings.kafka.bootstrap_servers:
-        return settings.kafka.bootstrap_servers
-    path = settings.data_dir / BROKER_FILE
-    if path.is_file():
-        return path.read_text().strip() or None
-    return None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="a .csv or .xlsx file, header in the first row")
-    parser.add_argument("--team", help="the team that gets these leads (default: ingest's)")
-    parser.add_argument(
-        "--mapping",
-        default="",
-        help='override detected columns: "Column=field,..." (fields: name, phone, email, '
-        "company, comment, source, subject, ignore)",
-    )
-    parser.add_argument(
-        "--rejected", type=Path, help="where to write rejected rows (default FILE.rejected.csv)"
-    )
-    parser.add_argument("--config", type=Path, dest="config_sub", help=argparse.SUPPRESS)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import importlib
+import json
 import logging
 import os
 import signal
@@ -26,18 +27,17 @@ import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TextIO
 
-from crm_store.database import open_database
-from crm_store.migrate import upgrade_async
-from ingest.contract import Topics
-from leadflow.broker import EmbeddedBroker, create_topics, die_with_parent
-from leadflow.importer import advertised_broker
-from leadflow.runtime import Role, Started, write_passwords, write_token
-from leadflow.seed import apply_configuration
+from leadflow.orphans import die_with_parent
+from leadflow.roles import Role
 from leadflow.settings import Settings
 from leadflow.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from leadflow.seed import Started
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,11 @@ def available_cpus() -> int:
 
 
 CHILD_STOP_S = 30.0
+SPAWN_WAIT_S = 5.0
+# What the parent hands a child once what they share runs: its broker's address.
+HANDOVER_KEYS = frozenset({"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS"})
+
+Handover = asyncio.Future[dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,20 +87,31 @@ class Child:
     def argv(self) -> list[str]:
         config = ["--config", str(self.config)] if self.config else []
         roles = [r.value for r in self.roles]
-        return [sys.executable, "-m", "leadflow", *config, "serve", *roles, "--no-seed"]
+        return [
+            *[sys.executable, "-m", "leadflow", *config, "serve", *roles],
+            *["--no-seed", "--after-parent"],
+        ]
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run the child until it exits or `stop` is set (then SIGTERM, and wait)."""
+    async def run(self, stop: asyncio.Event, handover: Handover, spawned: asyncio.Event) -> None:
+        """Run the child until it exits or `stop` is set (then SIGTERM, and wait).
+
+        The child starts at once (`spawned` is set then) and imports its code while
+        the parent prepares what they share; it goes on when `handover` gives it the
+        broker's address (on its stdin: `take_handover`)."""
         process = await asyncio.create_subprocess_exec(
             *self.argv(),
             env={**os.environ, **self.env},
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE,
             preexec_fn=die_with_parent,
         )
+        spawned.set()
         log.info("started %s (pid %d)", self.name, process.pid)
         exited = asyncio.ensure_future(process.wait())
         stopping = asyncio.ensure_future(stop.wait())
         try:
+            await asyncio.wait((handover, exited, stopping), return_when=asyncio.FIRST_COMPLETED)
+            if handover.done() and not handover.cancelled() and not stop.is_set():
+                await _hand_over(process, handover.result())
             await asyncio.wait((exited, stopping), return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
@@ -113,11 +129,46 @@ class Child:
             raise RuntimeError(f"{self.name} (pid {process.pid}) exited with {process.returncode}")
 
 
-def children(bootstrap: str, config: Path | None, extra: dict[str, str]) -> list[Child]:
+async def _hand_over(process: asyncio.subprocess.Process, env: dict[str, str]) -> None:
+    stdin = process.stdin
+    if stdin is None:
+        return
+    # A child that died meanwhile closed the pipe: its exit is what the caller sees.
+    with contextlib.suppress(ConnectionError):
+        stdin.write(json.dumps(env).encode() + b"\n")
+        await stdin.drain()
+        stdin.close()
+
+
+def take_handover(stdin: TextIO) -> bool:
+    """In a child: import the roles' code, then wait for the parent's handover and put
+    it in this process's environment; False when the parent closed the pipe first (it
+    is stopping). Raises `ValueError` for anything but the handover's keys."""
+    # Seconds of imports, done while the parent prepares, not after the handover.
+    importlib.import_module("leadflow.runtime")
+    line = stdin.readline()
+    if not line:
+        return False
+    env = json.loads(line)
+    if not isinstance(env, dict) or not env.keys() <= HANDOVER_KEYS:
+        raise ValueError(f"not a handover from leadflow up: {line[:200]!r}")
+    os.environ.update({str(k): str(v) for k, v in env.items()})
+    return True
+
+
+async def _spawned(events: list[asyncio.Event]) -> None:
+    """Wait until the children's processes exist, for `SPAWN_WAIT_S` at most: starting
+    them first only saves time (a child that cannot start is the supervisor's)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SPAWN_WAIT_S):
+            for event in events:
+                await event.wait()
+
+
+def children(config: Path | None, extra: dict[str, str]) -> list[Child]:
     env = {
         **extra,
-        "LEADFLOW_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        # Migrated once, here; two children migrating at once would race.
+        # Migrated once, in the parent; two children migrating at once would race.
         "LEADFLOW_DATABASE__AUTO_MIGRATE": "false",
         "LEADFLOW_PROCESSES": "one",
     }
@@ -136,53 +187,39 @@ async def run_split(
     stop: asyncio.Event | None = None,
     on_started: Callable[[Started], None] | None = None,
 ) -> None:
-    """Prepare what the roles share, then supervise the edge and ingest children."""
+    """Start the edge and ingest children, prepare what they share, hand it over, and
+    supervise them until `stop`."""
     stop = stop or asyncio.Event()
-    started = Started()
     supervisor = Supervisor()
-    async with AsyncExitStack() as stack:
-        bootstrap = settings.kafka.bootstrap_servers
-        extra: dict[str, str] = {}
-        if not bootstrap:
-            broker = await stack.enter_async_context(EmbeddedBroker())
-            bootstrap = broker.bootstrap_servers
-            stack.enter_context(advertised_broker(settings.data_dir, bootstrap))
-            started.embedded_broker = True
-            # As in one process: Tansu holds a group join for half the session timeout.
-            extra = {
-                "LEADFLOW_KAFKA__SESSION_TIMEOUT_MS": "2000",
-                "LEADFLOW_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
-            }
-            log.warning(
-                "using the embedded Tansu broker on %s: it keeps messages in memory only; "
-                "accepted inquiries are safe in the edge journal (%s) until the store "
-                "confirms them, and are published again after a restart",
-                bootstrap,
-                settings.journal.file(settings.data_dir),
+    handover: Handover = asyncio.get_running_loop().create_future()
+    extra: dict[str, str] = {}
+    if not settings.kafka.bootstrap_servers:
+        # As in one process: Tansu holds a group join for half the session timeout.
+        extra = {
+            "LEADFLOW_KAFKA__SESSION_TIMEOUT_MS": "2000",
+            "LEADFLOW_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+        }
+    async with AsyncExitStack() as shared:
+        kids = children(config, extra)
+        spawned = [asyncio.Event() for _ in kids]
+        runs = [
+            asyncio.create_task(
+                supervisor.supervise(child.name, partial(child.run, stop, handover, event), stop),
+                name=child.name,
             )
-        started.bootstrap_servers = bootstrap
-        await create_topics(
-            bootstrap,
-            Topics(settings.kafka.topic_prefix),
-            partitions=settings.kafka.partitions,
-            replication_factor=settings.kafka.replication_factor,
-        )
-        if settings.database.auto_migrate:
-            await upgrade_async(settings.database.url)
-        async with open_database(settings.database.url, pool_size=1) as db:
-            started.seed = await apply_configuration(db, settings, demo=demo)
-        if started.seed.admin_token:
-            write_token(settings.data_dir, started.seed.admin_token)
-        if started.seed.passwords:
-            started.seed.password_file = write_passwords(settings.data_dir, started.seed.passwords)
-        started.http_url = f"http://{settings.http.host}:{settings.http.port}"
-        async with asyncio.TaskGroup() as tasks:
-            for child in children(bootstrap, config, extra):
-                tasks.create_task(
-                    supervisor.supervise(child.name, functools.partial(child.run, stop), stop),
-                    name=child.name,
-                )
+            for child, event in zip(kids, spawned, strict=True)
+        ]
+        try:
+            await _spawned(spawned)
+            # Imported once the children run: their imports and these overlap.
+            from leadflow import split_setup
+
+            started = await split_setup.prepare(settings, shared, demo=demo)
+            handover.set_result({"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS": started.bootstrap_servers})
             if on_started:
                 on_started(started)
             await stop.wait()
-        log.info("stopped")
+        finally:
+            stop.set()  # the children stop before what they share does
+            await asyncio.gather(*runs, return_exceptions=True)
+    log.info("stopped")

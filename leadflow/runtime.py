@@ -16,9 +16,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
@@ -29,7 +26,6 @@ from connectors.webform import FormConfig, FormField, WebFormConnector
 from console.api import ConsoleApi
 from crm_store import accounts
 from crm_store.database import Database, open_database
-from crm_store.migrate import upgrade_async
 from ingest.consumer import ConsumerConfig, InquiryConsumer
 from ingest.contract import Topics
 from ingest.contract.problem import BODY_TIMEOUT, problem_middleware
@@ -38,15 +34,15 @@ from ingest.health import LoopHealth
 from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
 from ingest.watcher import SlaWatcher
-from leadflow.broker import EmbeddedBroker, create_topics
+from leadflow.broker import EmbeddedBroker, advertised_broker, create_topics
 from leadflow.channels import ChannelSet
 from leadflow.connection_tests import test_connection
 from leadflow.connector_kinds import CONNECTOR_KINDS
 from leadflow.edge_journal import EdgeJournalRole
-from leadflow.importer import advertised_broker
 from leadflow.mailboxes import MailChannel
+from leadflow.roles import ALL_ROLES, JOURNAL_ROLES, Role
 from leadflow.secrets import derived_key, load_secret_box
-from leadflow.seed import SeedReport, apply_configuration
+from leadflow.seed import Started, apply_configuration, write_passwords, write_token
 from leadflow.settings import Settings
 from leadflow.supervisor import Supervisor
 
@@ -54,27 +50,6 @@ log = logging.getLogger(__name__)
 
 FORM_REFRESH_S = 5.0
 RENDER_PURPOSE = "form-render-token"
-
-
-class Role(StrEnum):
-    CONNECTORS = "connectors"
-    INGEST = "ingest"
-    CONSOLE = "console"
-
-
-ALL_ROLES = frozenset(Role)
-# Roles that accept inquiries, so write them to the edge journal first.
-JOURNAL_ROLES = frozenset({Role.CONNECTORS, Role.CONSOLE})
-
-
-@dataclass(slots=True)
-class Started:
-    """What a running runtime tells its caller (the CLI prints it; tests read it)."""
-
-    http_url: str = ""
-    bootstrap_servers: str = ""
-    embedded_broker: bool = False
-    seed: SeedReport = field(default_factory=SeedReport)
 
 
 class FormRegistry:
@@ -161,6 +136,9 @@ async def run(
             replication_factor=settings.kafka.replication_factor,
         )
         if settings.database.auto_migrate:
+            # Alembic is imported only where it runs: `leadflow up`'s children never migrate.
+            from crm_store.migrate import upgrade_async
+
             await upgrade_async(settings.database.url)
         db = await stack.enter_async_context(
             open_database(
@@ -413,20 +391,3 @@ def _bound_port(site: web.TCPSite) -> int:
     assert server is not None
     sockets = getattr(server, "sockets", None) or []
     return int(sockets[0].getsockname()[1])
-
-
-def write_token(data_dir: Path, token: str) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "admin-token"
-    path.write_text(token + "\n")
-    path.chmod(0o600)
-
-
-def write_passwords(data_dir: Path, passwords: dict[str, str]) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "demo-passwords"
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text("".join(f"{email} {password}\n" for email, password in passwords.items()))
-    path.chmod(0o600)
-    return path

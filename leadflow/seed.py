@@ -170,3 +170,30 @@ async def _demo_logins(session: AsyncSession, now: datetime) -> dict[str, str]:
             passwords[user.email] = generate_password()
             await sessions.set_password_hash(session, user.id, hash_password(passwords[user.email]))
     return dict(sorted(passwords.items(), key=lambda item: emails.index(item[0])))
+
+
+@dataclass(slots=True)
+class Started:
+    """What a running runtime tells its caller (the CLI prints it; tests read it)."""
+
+    http_url: str = ""
+    bootstrap_servers: str = ""
+    embedded_broker: bool = False
+    seed: SeedReport = field(default_factory=SeedReport)
+
+
+def write_token(data_dir: Path, token: str) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "admin-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+
+
+def write_passwords(data_dir: Path, passwords: dict[str, str]) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-passwords"
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text("".join(f"{email} {password}\n" for email, password in passwords.items()))
+    path.chmod(0o600)
+    return path

@@ -26,6 +26,7 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright
 
 from leadflow import runtime
+from leadflow.seed import Started
 from leadflow.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -59,14 +60,14 @@ def _require_chromium() -> None:
 
 
 @asynccontextmanager
-async def leadflow_running(tmp_path: Path) -> AsyncIterator[runtime.Started]:
+async def leadflow_running(tmp_path: Path) -> AsyncIterator[Started]:
     settings = Settings(
         data_dir=tmp_path / "data",
         database={"url": f"sqlite+aiosqlite:///{tmp_path}/leadflow.db"},
         http={"port": 0},
     )
     stop = asyncio.Event()
-    ready: asyncio.Future[runtime.Started] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         runtime.run(settings, demo=True, stop=stop, on_started=ready.set_result), name="leadflow"
     )

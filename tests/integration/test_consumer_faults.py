@@ -26,6 +26,7 @@ from ingest.contract import Inquiry, Sender, Topics
 from ingest.resilience import Backoff
 from leadflow import runtime
 from leadflow.broker import create_topics
+from leadflow.seed import Started
 from leadflow.settings import Settings
 
 from ..conftest import BrokerProcess, _psql, start_tansu, stop_tansu
@@ -265,7 +266,7 @@ async def test_readyz_turns_503_with_the_reason_while_the_consumer_is_stuck(
         },
     )
     stop = asyncio.Event()
-    ready: asyncio.Future[runtime.Started] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         runtime.run(settings, stop=stop, on_started=ready.set_result), name="leadflow"
     )

@@ -12,7 +12,8 @@ import pytest
 
 from crm_store.database import Database
 from ingest.contract import Topics
-from leadflow.importer import advertised_broker, run_import
+from leadflow.broker import advertised_broker
+from leadflow.importer import run_import
 from leadflow.settings import Settings
 
 from ..conftest import BrokerProcess

@@ -12,6 +12,8 @@ import pytest
 
 from ingest.contract import Topics
 from leadflow import runtime
+from leadflow.roles import Role
+from leadflow.seed import Started
 from leadflow.settings import Settings
 
 from ..conftest import BrokerProcess
@@ -26,12 +28,12 @@ FORM = {"name": "Ivan", "email": "ivan@example.com", "message": "hello"}
 @asynccontextmanager
 async def connectors_role(settings: Settings) -> AsyncIterator[str]:
     stop = asyncio.Event()
-    ready: asyncio.Future[runtime.Started] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(
             runtime.run(
                 settings,
-                frozenset({runtime.Role.CONNECTORS}),
+                frozenset({Role.CONNECTORS}),
                 stop=stop,
                 on_started=ready.set_result,
             ),
@@ -108,8 +110,8 @@ async def test_the_store_confirmation_empties_the_journal(
     consumer has stored the lead and said so on the confirmation topic."""
     settings = settings_for(broker, topics, tmp_path)
     stop = asyncio.Event()
-    ready: asyncio.Future[runtime.Started] = asyncio.get_running_loop().create_future()
-    roles = frozenset({runtime.Role.CONNECTORS, runtime.Role.INGEST})
+    ready: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
+    roles = frozenset({Role.CONNECTORS, Role.INGEST})
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(
             runtime.run(settings, roles, stop=stop, on_started=ready.set_result), name="spine"

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from leadflow import runtime
+from leadflow.seed import Started
 from leadflow.settings import Settings
 
 from ..conftest import BrokerProcess
@@ -33,7 +34,7 @@ async def test_a_failing_task_is_restarted_and_the_http_edge_keeps_answering(
         },
     )
     stop = asyncio.Event()
-    ready: asyncio.Future[runtime.Started] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
     failures = 0
 
     async def flaky() -> None:
