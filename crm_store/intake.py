@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, false, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import bulk_insert, member_load
+from crm_store import bulk_insert, member_load, plans
 from crm_store.models import (
     Absence,
     Activity,
@@ -553,6 +553,7 @@ async def claim_own_outbox(
     holds waits, then finds them published), and SQLite's write lock makes other
     flushers wait for the commit. A rollback (the send failed) leaves them unpublished.
     """
+    await plans.for_values(session)  # a thousand ids per statement: see `crm_store.plans`
     return (
         await _mark_unpublished(session, _table(LeadEvent), events, at),
         await _mark_unpublished(session, _table(OutboundRecord), outbound, at),

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake, notifications
+from crm_store import intake, notifications, plans
 from crm_store.database import Database
 from ingest.contract import Inquiry
 from ingest.decision_parts import identities_of, thread_ids_of
@@ -89,6 +89,7 @@ class BatchStore:
         events: list[OutboxMessage] = []
         outbound: list[OutboxMessage] = []
         async with self._db.sessions() as session, session.begin():
+            await plans.for_values(session)
             # One statement for the keys already stored and the recent counts the
             # snapshot needs, asked for every inquiry and kept for the fresh ones.
             known, senders, ips = await intake.known_and_recent(
@@ -133,6 +134,7 @@ class BatchStore:
                 )
                 # Each payload encoded once, for its row and for its message.
                 events, outbound = encode_rows(rows.events, rows.outbound)
+                await plans.as_configured(session)
                 await intake.write_intake(session, rows)
                 outcomes = [outcome_of(decision) for decision in plan.decisions]
         return Written(tuple(outcomes), duplicates, tuple(events), tuple(outbound))

@@ -33,7 +33,7 @@ def test_a_closed_pipe_means_the_parent_is_stopping() -> None:
 def test_anything_but_a_handover_is_refused(line: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", os.environ.get("PATH", ""))
     before = dict(os.environ)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"handover|Expecting value"):
         take_handover(io.StringIO(line))
     assert dict(os.environ) == before
 
