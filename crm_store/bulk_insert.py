@@ -6,7 +6,9 @@ several layers of calls (a fifth to a third of the inserts' CPU). Here a
 table's INSERT is compiled once per dialect and column set (`compile_insert`), rows
 become the driver's parameter tuples (`parameters`), and the driver's executemany
 runs through the session's connection (`exec_driver_sql`: the same transaction,
-cursor events and exception translation as `session.execute`).
+cursor events and exception translation as `session.execute`). On PostgreSQL the
+batch goes as one `INSERT … SELECT * FROM unnest(…)` with an array per column
+(`unnest_insert`) rather than an executemany.
 
 Stored values stay exactly what the columns' bind processing makes: every column
 keeps SQLAlchemy's own processor, and `UTCDateTime` and `JSON` columns only put a
@@ -19,6 +21,7 @@ nothing of ours outside `crm_store`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +55,8 @@ class CompiledInsert:
     keys: tuple[str, ...]
     # Each parameter's processor, or None where the value passes as it is.
     converters: tuple[Convert | None, ...]
+    # PostgreSQL: the same INSERT taking one array per column (`unnest_insert`).
+    arrays_sql: str | None = None
 
 
 def insert_statement(dialect_name: str, table: Table, *, skip_existing: bool = False) -> Any:
@@ -82,7 +87,15 @@ async def insert_rows(
         stmt = insert_statement(dialect.name, table, skip_existing=skip_existing)
         await session.execute(stmt, list(rows))
         return
+    if compiled.arrays_sql is not None:
+        await connection.exec_driver_sql(compiled.arrays_sql, columns_of(params))
+        return
     await connection.exec_driver_sql(compiled.sql, params)
+
+
+def columns_of(params: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """The rows' parameter tuples as one list per column: `arrays_sql`'s parameters."""
+    return tuple(list(column) for column in zip(*params, strict=True))
 
 
 def parameters(
@@ -133,7 +146,33 @@ def compile_insert(
         if processor is not None and not callable(processor):  # a tuple's processors
             return None
         converters.append(processor and _converter(table.c[name].type, processor, dialect))
-    return CompiledInsert(compiled.string, names, tuple(converters))
+    arrays_sql = unnest_insert(dialect, table, names, skip_existing)
+    return CompiledInsert(compiled.string, names, tuple(converters), arrays_sql)
+
+
+def unnest_insert(
+    dialect: Dialect, table: Table, names: Sequence[str], skip_existing: bool
+) -> str | None:
+    """On PostgreSQL, `INSERT INTO t (a, b) SELECT * FROM unnest($1::A[], $2::B[])`:
+    the batch in one statement instead of one execution per row.
+
+    With an executemany every row is a statement of its own: its own executor start,
+    and its own run of the statement-level triggers that keep the member loads
+    (`0019_member_load`), a plpgsql upsert per row. One statement runs them once with
+    every row in their transition table, which sums the same figures. Rows are
+    inserted in order, and `ON CONFLICT DO NOTHING` skips a row whose key an earlier
+    row of the same batch took, as the executemany did. None on other dialects."""
+    if dialect.name != "postgresql":
+        return None
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(
+        f"${n}::{_array_type(table.c[name].type, dialect)}" for n, name in enumerate(names, start=1)
+    )
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(name) for name in names)}) SELECT * FROM unnest({arrays})"
+    )
+    return sql + " ON CONFLICT DO NOTHING" if skip_existing else sql
 
 
 def _converter(column_type: Any, processor: Convert, dialect: Dialect) -> Convert:
@@ -193,3 +232,9 @@ def _json(processor: Convert, serializer: Convert) -> Convert:
         return processor(value)
 
     return convert
+
+
+def _array_type(column_type: Any, dialect: Dialect) -> str:
+    """The array of the column's type, without its length: a cast to `VARCHAR(16)`
+    would cut a longer value silently, where the insert must refuse it as before."""
+    return re.sub(r"\(\d+(,\s*\d+)?\)", "", column_type.compile(dialect=dialect)) + "[]"

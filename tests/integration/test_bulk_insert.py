@@ -1,5 +1,7 @@
-"""On the real stores, `bulk_insert.insert_rows` makes the very executemany call that
-`session.execute(insert(table), rows)` makes (issue 11): same SQL, same parameters.
+"""On the real stores, `bulk_insert.insert_rows` hands the driver what
+`session.execute(insert(table), rows)` does (issue 11): on SQLite the very same
+executemany, on PostgreSQL one `INSERT … SELECT * FROM unnest(…)` whose arrays hold the
+same values; and what it writes reads back as SQLAlchemy's own insert wrote it.
 
 Both calls are caught at the dialect's `do_executemany` / `do_execute` hook, which
 stops them there, so nothing is written and no parent rows are needed. The rows mix
@@ -18,7 +20,20 @@ from typing import Any, cast
 
 import pytest
 from pydantic_core import TzInfo
-from sqlalchemy import JSON, Boolean, Column, Float, Integer, Table, Uuid, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    event,
+    select,
+)
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util import await_
 
 from crm_store import bulk_insert
@@ -108,8 +123,15 @@ async def test_insert_rows_calls_the_driver_as_sqlalchemy_does(db: Database, cou
                 await bulk_insert.insert_rows(session, table, rows, skip_existing=skip_existing)
             await session.rollback()
         assert len(theirs) == len(ours) == 1, table.name
-        assert ours[0][0] == theirs[0][0], table.name
-        assert _spelled(ours[0][1]) == _spelled(theirs[0][1]), table.name
+        sql, params = ours[0]
+        if db.dialect == "postgresql":
+            # One statement with an array per column, holding the very same values.
+            assert sql.startswith(f"INSERT INTO {table.name} ("), sql
+            assert " SELECT * FROM unnest($1::" in sql, sql
+            params = list(zip(*params, strict=True))
+        else:
+            assert sql == theirs[0][0], table.name
+        assert _spelled(params) == _spelled(theirs[0][1]), table.name
 
 
 async def test_a_batch_that_does_not_fit_goes_through_sqlalchemy(db: Database) -> None:
@@ -131,3 +153,86 @@ def test_samples_cover_every_column_type() -> None:
         if not any(isinstance(c.type, kind) for kind in SAMPLES)
     }
     assert {k.__name__ for k in kinds} <= {"String", "Text"}, kinds
+
+
+def _scratch_table(name: str) -> Table:
+    return Table(
+        name,
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("code", String(8)),
+        Column("at", UTCDateTime()),
+        Column("doc", JSON),
+        Column("flag", Boolean),
+        Column("ratio", Float),
+        Column("ref", Uuid),
+    )
+
+
+def _scratch_rows(ids: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for n in ids:
+        rows.append(
+            {
+                "id": n,
+                "code": TEXTS[n % len(TEXTS)] and TEXTS[n % len(TEXTS)][:8],
+                "at": SAMPLES[UTCDateTime][n % len(SAMPLES[UTCDateTime])],
+                "doc": SAMPLES[JSON][n % len(SAMPLES[JSON])],
+                "flag": SAMPLES[Boolean][n % 3],
+                "ratio": SAMPLES[Float][n % 4],
+                "ref": SAMPLES[Uuid][n % 3],
+            }
+        )
+    return rows
+
+
+async def test_what_it_writes_reads_back_as_sqlalchemy_wrote_it(db: Database) -> None:
+    ours, theirs = _scratch_table("bulk_ours"), _scratch_table("bulk_theirs")
+    rows = _scratch_rows(list(range(12)))
+    async with db.sessions() as session:
+        connection = await session.connection()
+        await connection.run_sync(ours.metadata.create_all)
+        await connection.run_sync(theirs.metadata.create_all)
+        await bulk_insert.insert_rows(session, ours, rows)
+        await session.execute(bulk_insert.insert_statement(db.dialect, theirs), rows)
+        got = (await session.execute(select(ours).order_by(ours.c.id))).all()
+        want = (await session.execute(select(theirs).order_by(theirs.c.id))).all()
+        await session.rollback()
+    assert len(got) == 12
+    assert got == want
+
+
+async def test_a_value_too_long_for_its_column_is_refused_not_cut(db: Database) -> None:
+    table = _scratch_table("bulk_long")
+    rows = [{**_scratch_rows([1])[0], "code": "twelve chars"}]
+    async with db.sessions() as session:
+        connection = await session.connection()
+        await connection.run_sync(table.metadata.create_all)
+        if db.dialect == "postgresql":
+            with pytest.raises(DBAPIError, match="too long"):
+                await bulk_insert.insert_rows(session, table, rows)
+        else:  # SQLite does not enforce VARCHAR lengths, with either path
+            await bulk_insert.insert_rows(session, table, rows)
+            stored = await session.scalar(select(table.c.code))
+            assert stored == "twelve chars"
+        await session.rollback()
+
+
+async def test_skip_existing_keeps_the_first_of_a_key_in_the_batch_and_the_stored_one(
+    db: Database,
+) -> None:
+    table = _scratch_table("bulk_skip")
+    first, again = _scratch_rows([1])[0], _scratch_rows([1])[0]
+    async with db.sessions() as session:
+        connection = await session.connection()
+        await connection.run_sync(table.metadata.create_all)
+        await bulk_insert.insert_rows(session, table, [{**first, "code": "stored"}])
+        batch = [
+            {**again, "code": "again"},
+            {**_scratch_rows([2])[0], "code": "first"},
+            {**_scratch_rows([2])[0], "code": "second"},
+        ]
+        await bulk_insert.insert_rows(session, table, batch, skip_existing=True)
+        got = (await session.execute(select(table.c.id, table.c.code).order_by(table.c.id))).all()
+        await session.rollback()
+    assert [tuple(r) for r in got] == [(1, "stored"), (2, "first")]
