@@ -1,11 +1,13 @@
 """The Telegram channel's I/O: polling, the webhook route, and sending acknowledgements.
 
 `TelegramBots` runs any number of bots (python-telegram-bot's `Bot`, one per
-configured token). In polling mode each bot long-polls `getUpdates` and advances its
-offset past an update only once the inquiry is durable in the edge journal, so
-nothing is lost when the broker is down. In webhook mode `POST /webhooks/telegram/{name}` checks
-`X-Telegram-Bot-Api-Secret-Token` and answers 200 only once the inquiry is journalled (503
-otherwise, so Telegram retries); with a public URL the bot calls `setWebhook` at
+configured token, in `connectors.telegram_client`, imported with the first bot: a
+process with no bot configured starts half a second sooner, issue 11). In polling
+mode each bot long-polls `getUpdates` and advances its offset past an update only
+once the inquiry is durable in the edge journal, so nothing is lost when the broker
+is down. In webhook mode `POST /webhooks/telegram/{name}` checks
+`X-Telegram-Bot-Api-Secret-Token` and answers 200 only once the inquiry is journalled
+(503 otherwise, so Telegram retries); with a public URL the bot calls `setWebhook` at
 start. `TelegramSender` is the `OutboundDispatcher`'s sender for channel "telegram".
 The set of bots can change while running (`update`). Imports only `ingest.contract`
 of ours; bots reach it as `TelegramBotConfig`s.
@@ -19,11 +21,9 @@ import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from telegram import Bot
-from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
 
 from ingest.contract import Inquiry, OutboundMessage
 
@@ -41,15 +41,15 @@ from .edge import (
     unknown_connector,
 )
 from .outbound import PermanentSendError
-from .outcome import Ignored
 from .publisher import InquirySink, PublishFailed
-from .telegram import normalize_telegram_update, render_ack_context
+from .telegram import render_ack_context
+
+if TYPE_CHECKING:
+    from .telegram_client import TelegramBot
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
-ALLOWED_UPDATES = ("message", "edited_message")
-_MAX_BACKOFF_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,159 +58,6 @@ class TelegramCounters:
 
     requests: Count = no_count
     updates: Count = no_count
-
-
-class TelegramBot:
-    """One bot: an async context manager around a PTB `Bot` and its polling loop."""
-
-    def __init__(
-        self,
-        config: TelegramBotConfig,
-        publisher: InquirySink,
-        *,
-        default_region: str = "RU",
-        counters: TelegramCounters = TelegramCounters(),
-        health: ReportHealth = no_health,
-    ) -> None:
-        self.config = config
-        self._publisher = publisher
-        self._region = default_region
-        self._counters = counters
-        self._health = health
-        self._bot = _make_bot(config)
-        self._ready = asyncio.Event()
-        self.username: str | None = None
-
-    async def __aenter__(self) -> TelegramBot:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._ready.clear()
-        with contextlib.suppress(TelegramError):
-            await self._bot.shutdown()  # harmless when never initialized or already shut
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    async def run(self) -> None:
-        """Connect (retrying), register or remove the webhook, then poll if in polling mode.
-
-        Runs until cancelled; every failure is logged, reported and retried.
-        """
-        await self._connect()
-        if self.config.mode == "polling":
-            await self._poll()
-        else:
-            await asyncio.Event().wait()  # webhook mode: requests arrive over HTTP
-
-    async def _connect(self) -> None:
-        failures = 0
-        while True:
-            try:
-                await self._bot.initialize()
-                self.username = self._bot.username
-                await self._prepare_delivery()
-            except TelegramError as exc:
-                failures += 1
-                await self._report_failure("could not connect to Telegram", exc, failures)
-                continue
-            self._ready.set()
-            await self._health(self.config.name, None)
-            log.info("telegram bot %s (@%s) is %s", self.config.name, self.username, self.mode)
-            return
-
-    @property
-    def mode(self) -> str:
-        return "polling" if self.config.mode == "polling" else "receiving webhooks"
-
-    async def _prepare_delivery(self) -> None:
-        if self.config.mode == "polling":
-            # getUpdates is refused while a webhook is set.
-            await self._bot.delete_webhook(drop_pending_updates=False)
-            return
-        url = self.config.webhook_url()
-        if url is not None:
-            await self._bot.set_webhook(
-                url=url,
-                secret_token=self.config.webhook_secret,
-                allowed_updates=list(ALLOWED_UPDATES),
-            )
-
-    async def _poll(self) -> None:
-        offset: int | None = None
-        failures = 0
-        while True:
-            try:
-                updates = await self._bot.get_updates(
-                    offset=offset,
-                    timeout=self.config.poll_timeout_s,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                )
-                for update in updates:
-                    await self.handle(update.to_dict())
-                    # Only now, with the update durable (journal commit), may Telegram forget it.
-                    offset = update.update_id + 1
-            except (TelegramError, PublishFailed) as exc:
-                failures += 1
-                await self._report_failure("polling failed", exc, failures)
-                continue
-            if failures:
-                failures = 0
-                await self._health(self.config.name, None)
-
-    async def handle(self, raw: dict[str, Any]) -> Inquiry | Ignored:
-        """Normalize one raw Update and publish it; raises `PublishFailed` without an ack."""
-        try:
-            outcome = normalize_telegram_update(
-                raw,
-                bot_id=self.config.name,
-                bot_username=self.username,
-                team=self.config.team,
-                default_region=self._region,
-            )
-        except ValueError as exc:
-            log.warning("telegram bot %s: update dropped, not an Update: %s", self.config.name, exc)
-            self._counters.updates("invalid")
-            return Ignored("invalid")
-        if isinstance(outcome, Ignored):
-            self._counters.updates(f"ignored_{outcome.reason}")
-            return outcome
-        await self._publisher.publish(outcome)
-        self._counters.updates("published")
-        return outcome
-
-    async def send_text(self, chat_id: str, text: str) -> None:
-        if not self._ready.is_set():
-            raise RuntimeError(f"telegram bot {self.config.name} is not connected yet")
-        try:
-            target = int(chat_id)
-        except ValueError as exc:
-            raise PermanentSendError(f"{chat_id!r} is not a Telegram chat id") from exc
-        try:
-            await self._bot.send_message(chat_id=target, text=text)
-        except (Forbidden, BadRequest, InvalidToken) as exc:
-            raise PermanentSendError(f"Telegram refused the message: {_safe(exc)}") from exc
-
-    async def _report_failure(self, what: str, exc: BaseException, failures: int) -> None:
-        sentence = f"{what}: {_safe(exc)}"
-        log.warning("telegram bot %s: %s (attempt %d)", self.config.name, sentence, failures)
-        await self._health(self.config.name, sentence)
-        await asyncio.sleep(min(2.0 ** (failures - 1), _MAX_BACKOFF_S))
-
-
-def _make_bot(config: TelegramBotConfig) -> Bot:
-    if config.api_base_url:
-        root = config.api_base_url.rstrip("/")
-        return Bot(config.token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot")
-    return Bot(config.token)
-
-
-def _safe(exc: BaseException) -> str:
-    """The error as a sentence that never contains the token (PTB puts it in some)."""
-    if isinstance(exc, InvalidToken):
-        return "Telegram rejected the bot token"
-    return str(exc) or type(exc).__name__
 
 
 @dataclass(slots=True)
@@ -275,6 +122,8 @@ class TelegramBots:
                 await self._stop(name)
         for name, config in self._configs.items():
             if name not in self._running:
+                from .telegram_client import TelegramBot, run_bot  # see the module's docstring
+
                 bot = TelegramBot(
                     config,
                     self._publisher,
@@ -282,7 +131,7 @@ class TelegramBots:
                     counters=self._counters,
                     health=self._health,
                 )
-                task = group.create_task(_run_bot(bot), name=f"telegram-bot-{name}")
+                task = group.create_task(run_bot(bot), name=f"telegram-bot-{name}")
                 self._running[name] = _Running(bot, task)
 
     async def _stop(self, name: str) -> None:
@@ -318,15 +167,12 @@ class TelegramBots:
         return "accepted" if isinstance(outcome, Inquiry) else "ignored"
 
     def _idle_bot(self, config: TelegramBotConfig) -> TelegramBot:
+        from .telegram_client import TelegramBot
+
         # A bot added a moment ago may receive before its task connected it.
         return TelegramBot(
             config, self._publisher, default_region=self._region, counters=self._counters
         )
-
-
-async def _run_bot(bot: TelegramBot) -> None:
-    async with bot:
-        await bot.run()
 
 
 def _check_secret(offered: str | None, config: TelegramBotConfig) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from connectors.imap_session import ImapSession
-from connectors.telegram_bot import _make_bot, _safe
 from ingest.contract.i18n import N_
 from leadflow.channel_settings import KINDS
 from leadflow.mail_settings import MailboxSettings
@@ -51,12 +50,15 @@ async def _test(kind: str, name: str, settings: dict[str, Any], secrets: dict[st
     except ValidationError as exc:
         return False, INCOMPLETE, {"reason": str(exc.errors()[0]["msg"])}
     if kind == "telegram":
+        # python-telegram-bot is imported when a bot is used (see connectors.telegram_bot).
+        from connectors.telegram_client import make_bot, safe_reason
+
         config = model.to_config(None)
         try:
-            async with _make_bot(config) as bot:  # type: ignore[arg-type]
+            async with make_bot(config) as bot:  # type: ignore[arg-type]
                 me = await bot.get_me()
         except Exception as exc:  # any failure is the answer, as a sentence
-            reason = _safe(exc)
+            reason = safe_reason(exc)
             return False, N_("Telegram did not accept the bot: %(reason)s"), {"reason": reason}
         return True, N_("reached the bot @%(username)s"), {"username": str(me.username)}
     return None, NOTHING_TO_CONNECT, {}

@@ -53,3 +53,14 @@ def test_the_command_line_imports_no_role_before_it_must() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
+
+
+def test_the_roles_code_leaves_the_bot_library_to_the_first_bot() -> None:
+    """A child imports its roles' code while it waits; python-telegram-bot (half a
+    second) and openpyxl are not part of it until a bot runs or a sheet is exported."""
+    code = (
+        "import sys, leadflow.runtime; "
+        "print(' '.join(m for m in ('telegram', 'openpyxl', 'alembic') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
