@@ -16,7 +16,8 @@ from leadflow.roles import Role
 
 
 def test_the_handover_sets_the_broker_for_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LEADFLOW_KAFKA__BOOTSTRAP_SERVERS", raising=False)
+    # Set first, so that monkeypatch puts the environment back after the handover.
+    monkeypatch.setenv("LEADFLOW_KAFKA__BOOTSTRAP_SERVERS", "unset")
     line = '{"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:39092"}\n'
     assert take_handover(io.StringIO(line)) is True
     assert os.environ["LEADFLOW_KAFKA__BOOTSTRAP_SERVERS"] == "127.0.0.1:39092"
