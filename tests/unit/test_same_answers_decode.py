@@ -13,6 +13,8 @@ other digits and spaces, addresses and numbers in every written form.
 from __future__ import annotations
 
 import json
+import random
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 
 from ingest.contract import Inquiry, Sender
 from ingest.contract import inquiry as inquiry_module
+from ingest.contract.limits import IP_MAX, valid_ip
 
 from ..factories import make_inquiry
 
@@ -185,3 +188,50 @@ def test_a_record_without_a_key_still_gets_the_derived_one() -> None:
     document = {k: v for k, v in _base().items() if k != "key"}
     inquiry = Inquiry.from_kafka(json.dumps(document).encode())
     assert inquiry.key == make_inquiry(sender=Sender(**document["sender"])).key
+
+
+# --- valid_ip ----------------------------------------------------------------------
+
+
+def _valid_ip_before(value: object) -> str | None:
+    """`valid_ip` before its IPv4 regex: every address through `ipaddress`."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > IP_MAX:
+        return None
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
+_OCTETS = [str(n) for n in (*range(0, 40), 99, 100, 101, 199, 200, 249, 250, 254, 255)]
+_OCTETS += ["256", "260", "300", "999", "00", "01", "007", "0255", "1000", "", " 1", "1 "]
+# Other scripts' digits: Arabic-Indic one and three, a fullwidth one, a superscript two.
+_OCTETS += ["+1", "-1", "1e1", "0x1", "\u0661", "\u0663\u0663", "\uff11", "\u00b2", "a", "1_0"]
+
+
+def test_valid_ip_answers_as_ipaddress_on_written_quads() -> None:
+    rng = random.Random(11)
+    quads = [".".join(rng.choice(_OCTETS) for _ in range(4)) for _ in range(30_000)]
+    quads += [
+        f"{a}.{b}.{c}.{d}" for a in _OCTETS for b in ("0", "01") for c in ("9",) for d in _OCTETS
+    ]
+    quads += ["1.2.3", "1.2.3.4.5", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.4\n", "\t1.2.3.4 "]
+    quads += ["1.2.3.4\x00", "1.2.3.4/8", "1.2.3.4:80", "1,2,3,4", "1.2.3.4\u2028", "\u00a01.2.3.4"]
+    for raw in quads:
+        assert valid_ip(raw) == _valid_ip_before(raw), repr(raw)
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(raw=st.text(st.sampled_from("0123456789.:abcdefABCDEF% \t\n/\u0661"), max_size=48) | _JSON)
+def test_valid_ip_answers_as_ipaddress(raw: Any) -> None:
+    assert valid_ip(raw) == _valid_ip_before(raw)
+
+
+def test_valid_ip_answers_as_ipaddress_on_other_forms() -> None:
+    for raw in ("::1", "::ffff:10.0.0.1", "::FFFF:A00:1", "fe80::1%eth0", "2001:db8::", "x" * 65):
+        assert valid_ip(raw) == _valid_ip_before(raw), raw
