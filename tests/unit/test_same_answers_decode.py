@@ -22,9 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ingest.contract import Inquiry, Sender
+from ingest.contract import Inquiry, InvalidIdentity, Sender, normalize_email
 from ingest.contract import inquiry as inquiry_module
 from ingest.contract.limits import IP_MAX, valid_ip
+from ingest.decoding import _read_phone, renormalized
 
 from ..factories import make_inquiry
 
@@ -235,3 +236,59 @@ def test_valid_ip_answers_as_ipaddress(raw: Any) -> None:
 def test_valid_ip_answers_as_ipaddress_on_other_forms() -> None:
     for raw in ("::1", "::ffff:10.0.0.1", "::FFFF:A00:1", "fe80::1%eth0", "2001:db8::", "x" * 65):
         assert valid_ip(raw) == _valid_ip_before(raw), raw
+
+
+# --- renormalized ------------------------------------------------------------------
+
+
+def _renormalized_before(inquiry: Inquiry, default_region: str) -> Inquiry:
+    """`renormalized` before it returned an already-normal inquiry without a copy."""
+    sender = inquiry.sender
+    updates: dict[str, Any] = {}
+    fields = dict(inquiry.fields)
+    if sender.email:
+        try:
+            updates["email"] = normalize_email(sender.email)
+        except InvalidIdentity:
+            updates["email"] = None
+            fields["_invalid_email"] = sender.email
+    if sender.phone:
+        try:
+            phone = _read_phone(sender.phone, default_region)
+        except InvalidIdentity:
+            updates["phone"] = None
+            fields["_invalid_phone"] = sender.phone
+        else:
+            updates["phone"] = phone.phone
+            fields = phone.fields() | fields
+    if updates == {"email": sender.email, "phone": sender.phone} or not updates:
+        return inquiry
+    return inquiry.model_copy(
+        update={"sender": sender.model_copy(update=updates), "fields": fields}
+    )
+
+
+_EMAILS = [None, "", "ivan@example.com", "Ivan@Example.com", " ivan@example.com", "ivan@"]
+_EMAILS += ["ivan@localhost", "иван@пример.рф", "a..b@example.com", "ivan@xn--e1afmkfd.xn--p1ai"]
+_PHONES = [None, "", "+79123456789", "+7 912 345-67-89", "89123456789", "+7912345678"]
+_PHONES += ["+79123456789 доб. 12", "звонить вечером", "+442079460958", "+4420794609580"]
+_PHONES += ["+12025550143", "+70123456789", "+7 (912) 345-67-89, после обеда", "+380441234567"]
+_FIELDS: list[dict[str, str]] = [{}, {"phone_ext": "99"}, {"_invalid_email": "x", "city": "Тверь"}]
+
+
+@pytest.mark.parametrize("region", ["RU", "GB", "US"])
+def test_renormalized_answers_as_before(region: str) -> None:
+    for email in _EMAILS:
+        for phone in _PHONES:
+            for fields in _FIELDS:
+                inquiry = make_inquiry(sender=Sender(email=email, phone=phone), fields=fields)
+                now = renormalized(inquiry, region)
+                before = _renormalized_before(inquiry, region)
+                assert now == before, (email, phone, fields)
+                assert now.model_dump_json() == before.model_dump_json()
+
+
+def test_an_already_normal_inquiry_is_returned_as_it_is() -> None:
+    for sender in (Sender(email="ivan@example.com"), Sender(phone="+79123456789"), Sender()):
+        inquiry = make_inquiry(sender=sender)
+        assert renormalized(inquiry, "RU") is inquiry
