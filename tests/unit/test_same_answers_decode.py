@@ -2,8 +2,8 @@
 
 `Inquiry.from_kafka` validates a record that carries its key without the
 `_derive_key` step (straight from JSON), `valid_ip` reads a canonical IPv4 address
-with a regex, and `renormalized` returns an inquiry whose identities are already
-normal without copying it. Each test keeps the former version (or pydantic's own
+with a regex, `renormalized` returns an inquiry whose identities are already
+normal without copying it, and spam's "valid phone" asks `is_canonical_phone` first. Each test keeps the former version (or pydantic's own
 `model_validate_json`) as its reference and compares the two over generated inputs,
 hostile ones included: every field replaced by any JSON value, keys missing, repeated
 or unknown, documents that are no object or no JSON, octets with leading zeros,
@@ -17,13 +17,17 @@ import random
 from ipaddress import ip_address
 from typing import Any
 
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import PhoneNumberFormat
 from pydantic import ValidationError
 
+from ingest import spam
 from ingest.contract import Inquiry, InvalidIdentity, Sender, normalize_email
 from ingest.contract import inquiry as inquiry_module
+from ingest.contract.identity import normalize_phone
 from ingest.contract.limits import IP_MAX, valid_ip
 from ingest.decoding import _read_phone, renormalized
 
@@ -292,3 +296,43 @@ def test_an_already_normal_inquiry_is_returned_as_it_is() -> None:
     for sender in (Sender(email="ivan@example.com"), Sender(phone="+79123456789"), Sender()):
         inquiry = make_inquiry(sender=sender)
         assert renormalized(inquiry, "RU") is inquiry
+
+
+# --- spam's "a valid phone to call back" ---------------------------------------------
+
+
+def _valid_phone_before(phone: str | None) -> bool:
+    """`spam._valid_phone` before it asked `is_canonical_phone` first."""
+    if not phone:
+        return False
+    try:
+        normalize_phone.__wrapped__(phone)
+    except InvalidIdentity:
+        return False
+    return True
+
+
+def _phones_to_judge() -> list[str | None]:
+    phones: list[str | None] = [None, "", *(p for p in _PHONES if p)]
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number(region)
+        if example is not None:
+            for form in (PhoneNumberFormat.E164, PhoneNumberFormat.NATIONAL):
+                phones.append(phonenumbers.format_number(example, form))
+    rng = random.Random(7)
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    for _ in range(3_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 15)))
+        phones.append(f"+{rng.choice(codes)}{digits}"[: rng.randint(2, 18)])
+        phones.append(rng.choice(["8", "7", "0", ""]) + digits)
+        phones.append(f"+79{rng.randrange(10**9):09d}")  # most of our users' numbers
+    return phones
+
+
+def test_spam_valid_phone_answers_as_normalize_phone() -> None:
+    valid = 0
+    for phone in _phones_to_judge():
+        answer = spam._valid_phone(phone)
+        assert answer == _valid_phone_before(phone), phone
+        valid += answer
+    assert valid > 2_000, "the sweep judges real numbers, not only invalid ones"
