@@ -68,7 +68,7 @@ def renormalized(inquiry: Inquiry, default_region: str) -> Inquiry:
     rejecting the inquiry: the customer still asked something.
     """
     sender = inquiry.sender
-    if _already_normal(sender.email, sender.phone, default_region):
+    if _identities_normal(sender.email, sender.phone, default_region):
         # What every producer of ours sends: a copy would equal the inquiry (issue 11).
         return inquiry
     updates: dict[str, Any] = {}
@@ -96,7 +96,7 @@ def renormalized(inquiry: Inquiry, default_region: str) -> Inquiry:
     )
 
 
-def _already_normal(email: str | None, phone: str | None, default_region: str) -> bool:
+def _identities_normal(email: str | None, phone: str | None, default_region: str) -> bool:
     """Whether each identity present already reads as itself (an email address that
     normalizes to itself, a phone in canonical E.164); then `renormalized` would
     only make an equal copy."""
