@@ -202,10 +202,20 @@ def _utc_datetime(processor: Convert, *, sqlite: bool) -> Convert:
     asyncpg takes the datetime itself.
     """
     if sqlite:
+        # Most datetimes of a batch are one object, its `now`: the last one written
+        # is remembered with its text (a datetime is immutable, and the pair is
+        # replaced as one reference, so a reader never sees half of it).
+        last: tuple[object, str] = (object(), "")
 
         def convert_sqlite(value: Any) -> Any:
+            nonlocal last
+            seen, text = last
+            if value is seen:
+                return text
             if value.__class__ is datetime and value.tzinfo is UTC:
-                return value.isoformat(" ", "microseconds")[:26]
+                text = value.isoformat(" ", "microseconds")[:26]
+                last = (value, text)
+                return text
             return processor(value)
 
         return convert_sqlite

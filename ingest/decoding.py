@@ -68,6 +68,9 @@ def renormalized(inquiry: Inquiry, default_region: str) -> Inquiry:
     rejecting the inquiry: the customer still asked something.
     """
     sender = inquiry.sender
+    if _identities_normal(sender.email, sender.phone, default_region):
+        # What every producer of ours sends: a copy would equal the inquiry (issue 11).
+        return inquiry
     updates: dict[str, Any] = {}
     fields = dict(inquiry.fields)
     if sender.email:
@@ -91,6 +94,19 @@ def renormalized(inquiry: Inquiry, default_region: str) -> Inquiry:
     return inquiry.model_copy(
         update={"sender": sender.model_copy(update=updates), "fields": fields}
     )
+
+
+def _identities_normal(email: str | None, phone: str | None, default_region: str) -> bool:
+    """Whether each identity present already reads as itself (an email address that
+    normalizes to itself, a phone in canonical E.164); then `renormalized` would
+    only make an equal copy."""
+    if email:
+        try:
+            if normalize_email(email) != email:
+                return False
+        except InvalidIdentity:
+            return False
+    return not phone or is_canonical_phone(phone, default_region)
 
 
 def _read_phone(raw: str, default_region: str) -> PhoneField:

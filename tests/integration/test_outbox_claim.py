@@ -185,3 +185,23 @@ async def test_a_claim_of_own_rows_rolled_back_leaves_them_for_the_sweep(
         await sweep.drain()
         assert sorted(sweep.events) == sorted(events)
         assert sorted(sweep.outbound) == sorted(outbound)
+
+
+@pytest.mark.parametrize("chunk", [7, 500])
+async def test_a_claim_of_own_rows_returns_exactly_those_nobody_published(
+    database_url: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ids claimed are the ids asked for that were still unpublished, chunk by
+    chunk (on SQLite looked up by their stored text, not parsed again)."""
+    monkeypatch.setattr(intake, "_CHUNK", chunk)
+    async with open_database(database_url) as db:
+        events, outbound = await fill_outbox(db)
+        sweep = Flusher(db)
+        await sweep.flush(limit=30)
+        async with db.sessions() as session, session.begin():
+            got = await intake.claim_own_outbox(
+                session, sorted(events), sorted(outbound), datetime.now(UTC)
+            )
+        assert got == (events - set(sweep.events), outbound - set(sweep.outbound))
+        assert len(got[0]) == len(events) - 30 and len(got[1]) == len(outbound) - 30
+        assert all(isinstance(i, uuid.UUID) for i in got[0] | got[1])

@@ -257,3 +257,30 @@ def test_utc_datetime_binds_as_before(dialect_name: str, value: datetime | None)
     except ValueError as exc:
         now = exc.args
     assert (type(now), repr(now)) == (type(before), repr(before))
+
+
+@pytest.mark.parametrize("dialect_name", list(DIALECTS))
+@pytest.mark.parametrize("model", [Lead, Activity, LeadEvent], ids=lambda m: m.__name__)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_one_datetime_object_in_many_rows_binds_as_sqlalchemy_binds(
+    dialect_name: str, model: type[Base], data: st.DataObject
+) -> None:
+    """A batch's datetimes are mostly one object (its `now`), which the SQLite shortcut
+    remembers with its text: rows that share a few datetime objects, UTC or not, in
+    any order and over several batches, bind as SQLAlchemy binds them."""
+    dialect = DIALECTS[dialect_name]
+    table = _table(model)
+    columns = _columns(table)
+    pool = data.draw(
+        st.lists(_aware() | st.datetimes(timezones=st.just(UTC)), min_size=1, max_size=3)
+    )
+    shared = st.sampled_from(pool) | st.none()
+    for _ in range(data.draw(st.integers(1, 3))):  # the shortcut outlives a batch
+        row = st.fixed_dictionaries(
+            {c.name: shared if isinstance(c.type, UTCDateTime) else _values(c) for c in columns}
+        )
+        rows = data.draw(st.lists(row, min_size=1, max_size=6))
+        ours = _ours(dialect, table, rows, False)
+        assert ours is not None
+        assert _spelled(ours[1]) == _spelled(sqlalchemy_parameters(dialect, table, rows, False)[1])
