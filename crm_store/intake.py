@@ -14,20 +14,18 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    String,
     Table,
     and_,
     false,
     func,
     literal,
     select,
-    type_coerce,
     union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import bulk_insert, member_load, plans
+from crm_store import bulk_insert, member_load
 from crm_store.models import (
     Absence,
     Activity,
@@ -506,116 +504,3 @@ async def manager_emails(session: AsyncSession, user_ids: Iterable[int]) -> dict
         return {}
     rows = await session.execute(select(AppUser.id, AppUser.email).where(AppUser.id.in_(ids)))
     return {user_id: email for user_id, email in rows}  # noqa: C416 (Result rows, not pairs)
-
-
-async def claim_outbox(session: AsyncSession) -> None:
-    """Make the outbox rows this transaction reads its own until it commits.
-
-    Callers read unpublished rows, publish them, mark them published and commit, all
-    in one transaction. On PostgreSQL the reads lock their rows (`FOR UPDATE SKIP
-    LOCKED`): a second flusher skips them, and once the first commits they are
-    published. SQLite has one writer: taking the write lock before reading makes a
-    second flusher wait for the first's commit, after which the rows are published.
-    Either way no row is published by two processes. Harmless when called twice.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        await session.execute(
-            update(OutboundRecord).where(false()).values(published_at=None),
-            execution_options={"synchronize_session": False},
-        )
-
-
-async def unpublished_outbound(
-    session: AsyncSession, limit: int = 1000
-) -> list[tuple[uuid.UUID, dict[str, Any]]]:
-    """Claims (see `claim_outbox`) and returns the oldest unpublished outbound rows."""
-    await claim_outbox(session)
-    rows = await session.execute(
-        select(OutboundRecord.id, OutboundRecord.payload)
-        .where(OutboundRecord.published_at.is_(None))
-        .order_by(OutboundRecord.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [(record_id, payload) for record_id, payload in rows]
-
-
-async def mark_outbound_published(
-    session: AsyncSession, ids: Sequence[uuid.UUID], at: datetime
-) -> None:
-    for start in range(0, len(ids), _CHUNK):
-        await session.execute(
-            update(OutboundRecord)
-            .where(OutboundRecord.id.in_(ids[start : start + _CHUNK]))
-            .values(published_at=at)
-        )
-
-
-async def claim_own_outbox(
-    session: AsyncSession, events: Sequence[uuid.UUID], outbound: Sequence[uuid.UUID], at: datetime
-) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
-    """Mark these lead events and outbound rows published, in a transaction that the
-    caller commits only after they were sent; the ids that nobody had published yet.
-
-    For a writer that holds the rows it just committed in memory: one `UPDATE …
-    RETURNING` per table claims and marks them at once, instead of reading the rows
-    back. The claim holds like `claim_outbox`'s: PostgreSQL locks the updated rows
-    (another flusher's `SKIP LOCKED` read passes them by, and an update of rows it
-    holds waits, then finds them published), and SQLite's write lock makes other
-    flushers wait for the commit. A rollback (the send failed) leaves them unpublished.
-    """
-    await plans.for_values(session)  # a thousand ids per statement: see `crm_store.plans`
-    return (
-        await _mark_unpublished(session, _table(LeadEvent), events, at),
-        await _mark_unpublished(session, _table(OutboundRecord), outbound, at),
-    )
-
-
-async def _mark_unpublished(
-    session: AsyncSession, table: Table, ids: Sequence[uuid.UUID], at: datetime
-) -> set[uuid.UUID]:
-    # Where ids are stored as text (SQLite), each returned id is looked up among the
-    # ids asked for by its stored text instead of being parsed into a new UUID
-    # (issue 11: `UUID.__init__` cost ~1.2 µs an id, the text ~0.3). A row matched
-    # `id IN (...)` by exactly one of those texts, so the lookup always finds it.
-    stored_as = table.c.id.type.bind_processor((await session.connection()).dialect)
-    returned = table.c.id if stored_as is None else type_coerce(table.c.id, String)
-    claimed: set[uuid.UUID] = set()
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        rows = await session.execute(
-            update(table)
-            .where(table.c.id.in_(chunk), table.c.published_at.is_(None))
-            .values(published_at=at)
-            .returning(returned)
-        )
-        if stored_as is None:
-            claimed.update(rows.scalars())
-        else:
-            asked = {stored_as(i): i for i in chunk}
-            claimed.update(map(asked.__getitem__, rows.scalars()))
-    return claimed
-
-
-async def unpublished_events(
-    session: AsyncSession, limit: int = 1000
-) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
-    """Claims (see `claim_outbox`) and returns the oldest unpublished lead events."""
-    await claim_outbox(session)
-    rows = await session.execute(
-        select(LeadEvent.id, LeadEvent.type, LeadEvent.payload)
-        .where(LeadEvent.published_at.is_(None))
-        .order_by(LeadEvent.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [(event_id, type_, payload) for event_id, type_, payload in rows]
-
-
-async def mark_published(session: AsyncSession, ids: Sequence[uuid.UUID], at: datetime) -> None:
-    for start in range(0, len(ids), _CHUNK):
-        await session.execute(
-            update(LeadEvent)
-            .where(LeadEvent.id.in_(ids[start : start + _CHUNK]))
-            .values(published_at=at)
-        )

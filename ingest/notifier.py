@@ -26,7 +26,7 @@ from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from crm_store import intake, notifications
+from crm_store import notifications, outbox
 from crm_store.database import Database
 from ingest.contract import Topics
 from ingest.contract.i18n import Catalogs
@@ -275,7 +275,7 @@ class LeadNotifier:
                 ],
                 self._config.broker_deadline_s,
             )
-            await intake.mark_outbound_published(session, [i for i, _ in pending], self._clock())
+            await outbox.mark_outbound_published(session, [i for i, _ in pending], self._clock())
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
         log.warning(

@@ -1,14 +1,15 @@
 """Publishing the outbox after a batch's commit: the rows it wrote, then what others left.
 
 The consumer's store transaction writes lead events and outbound messages into the
-outbox tables (`crm_store.intake`); `OutboxPublisher` puts them on their topics. The
-rows a batch just committed are sent from memory (`publish_written`); every few
-seconds, and at once after a failure or when another writer says so (`changed`), a
-sweep sends every unpublished row (`publish_outbox`: a manager's reply written by the
-console, a watcher's notice, what a failed publish left). A failure never fails the
-batch: the rows stay for the next sweep (at least once). `send_all` hands messages to
-the producer within a deadline; the notifier uses it too. Imports the store's intake
-queries and `ingest.outbox`, never the consumer.
+outbox tables (`crm_store.intake`); `OutboxPublisher` puts them on their topics and
+marks them published (`crm_store.outbox`). The rows a batch just committed are sent
+from memory (`publish_written`); every few seconds, and at once after a failure or
+when another writer says so (`changed`), a sweep sends every unpublished row
+(`publish_outbox`: a manager's reply written by the console, a watcher's notice,
+what a failed publish left). A failure never fails the batch: the rows stay for the
+next sweep (at least once). `send_all` hands messages to the producer within a
+deadline; the notifier uses it too. Imports the store's outbox queries and
+`ingest.outbox`, never the consumer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from crm_store import intake
+from crm_store import outbox
 from crm_store.database import Database
 from ingest.contract import Topics
 from ingest.contract.record_batches import send_batched
@@ -116,7 +117,7 @@ class OutboxPublisher:
         self, events: Sequence[OutboxMessage], outbound: Sequence[OutboxMessage]
     ) -> None:
         """Publish outbox rows just committed, as they were written, without reading
-        them back: one transaction claims and marks them (`intake.claim_own_outbox`;
+        them back: one transaction claims and marks them (`outbox.claim_own_outbox`;
         rows another flusher already published are skipped), every message is handed
         to the producer, all acknowledgements are awaited, and only then does the
         transaction commit. A failure rolls the marks back: the rows stay until sent
@@ -126,7 +127,7 @@ class OutboxPublisher:
         producer = self._producer()
         topics = self._topics
         async with self._db.sessions() as session, session.begin():
-            claimed_events, claimed_outbound = await intake.claim_own_outbox(
+            claimed_events, claimed_outbound = await outbox.claim_own_outbox(
                 session, [e.id for e in events], [o.id for o in outbound], self._clock()
             )
             messages = [
@@ -148,16 +149,16 @@ class OutboxPublisher:
         producer = self._producer()
         topics = self._topics
         async with self._db.sessions() as session, session.begin():
-            events = await intake.unpublished_events(session)
-            outbound = await intake.unpublished_outbound(session)
+            events = await outbox.unpublished_events(session)
+            outbound = await outbox.unpublished_outbound(session)
             messages = [
                 _event_message(topics, event_id, payload) for event_id, _, payload in events
             ]
             messages += [_outbound_message(topics, i, payload) for i, payload in outbound]
             await send_all(producer, messages, self._deadline_s)
             now = self._clock()
-            await intake.mark_published(session, [event_id for event_id, _, _ in events], now)
-            await intake.mark_outbound_published(session, [i for i, _ in outbound], now)
+            await outbox.mark_published(session, [event_id for event_id, _, _ in events], now)
+            await outbox.mark_outbound_published(session, [i for i, _ in outbound], now)
         self._events_pending = len(events) >= 1000 or len(outbound) >= 1000
 
 

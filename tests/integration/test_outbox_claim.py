@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert, select
 
-from crm_store import intake
+from crm_store import intake, outbox
 from crm_store.database import Database, open_database
 from crm_store.models import Lead, LeadEvent, OutboundRecord
 
@@ -33,11 +33,11 @@ async def fill_outbox(db: Database) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
     now = datetime.now(UTC)
     async with db.sessions() as session, session.begin():
         # What making the leads queued is not part of this test: publish it first.
-        await intake.mark_published(
-            session, [e for e, _, _ in await intake.unpublished_events(session, 10_000)], now
+        await outbox.mark_published(
+            session, [e for e, _, _ in await outbox.unpublished_events(session, 10_000)], now
         )
-        await intake.mark_outbound_published(
-            session, [o for o, _ in await intake.unpublished_outbound(session, 10_000)], now
+        await outbox.mark_outbound_published(
+            session, [o for o, _ in await outbox.unpublished_outbound(session, 10_000)], now
         )
         lead_ids = list(await session.scalars(select(Lead.id)))
         events = [
@@ -81,8 +81,8 @@ class Flusher:
 
     async def flush(self, hold: asyncio.Task[int] | None = None, limit: int = 50) -> int:
         async with self.db.sessions() as session, session.begin():
-            events = await intake.unpublished_events(session, limit)
-            outbound = await intake.unpublished_outbound(session, limit)
+            events = await outbox.unpublished_events(session, limit)
+            outbound = await outbox.unpublished_outbound(session, limit)
             self.claimed.set()
             if hold is not None:
                 # Keep this transaction open while the other flusher runs, up to a bound:
@@ -92,8 +92,8 @@ class Flusher:
             self.events += [event_id for event_id, _, _ in events]
             self.outbound += [record_id for record_id, _ in outbound]
             now = datetime.now(UTC)
-            await intake.mark_published(session, [e for e, _, _ in events], now)
-            await intake.mark_outbound_published(session, [o for o, _ in outbound], now)
+            await outbox.mark_published(session, [e for e, _, _ in events], now)
+            await outbox.mark_outbound_published(session, [o for o, _ in outbound], now)
         return len(events) + len(outbound)
 
     async def drain(self) -> None:
@@ -135,7 +135,7 @@ async def test_two_flushers_draining_at_once_publish_each_row_once(database_url:
 async def claim_own(db: Database, events: list[uuid.UUID], outbound: list[uuid.UUID]) -> int:
     """What the consumer does with the rows its batch just wrote (`publish_written`)."""
     async with db.sessions() as session, session.begin():
-        got_events, got_outbound = await intake.claim_own_outbox(
+        got_events, got_outbound = await outbox.claim_own_outbox(
             session, events, outbound, datetime.now(UTC)
         )
     return len(got_events) + len(got_outbound)
@@ -172,7 +172,7 @@ async def test_a_claim_of_own_rows_rolled_back_leaves_them_for_the_sweep(
         async def claim_then_fail_to_send() -> None:
             async with db.sessions() as session, session.begin():
                 claimed.append(
-                    await intake.claim_own_outbox(
+                    await outbox.claim_own_outbox(
                         session, sorted(events), sorted(outbound), datetime.now(UTC)
                     )
                 )
@@ -199,7 +199,7 @@ async def test_a_claim_of_own_rows_returns_exactly_those_nobody_published(
         sweep = Flusher(db)
         await sweep.flush(limit=30)
         async with db.sessions() as session, session.begin():
-            got = await intake.claim_own_outbox(
+            got = await outbox.claim_own_outbox(
                 session, sorted(events), sorted(outbound), datetime.now(UTC)
             )
         assert got == (events - set(sweep.events), outbound - set(sweep.outbound))

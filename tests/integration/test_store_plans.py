@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake
+from crm_store import intake, outbox
 from crm_store.database import open_database
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ async def plans(url: str, read: Read) -> list[str]:
 
 
 async def test_the_outbox_sweep_reads_only_unpublished_rows_by_index(database_url: str) -> None:
-    found = await plans(database_url, intake.unpublished_outbound)
+    found = await plans(database_url, outbox.unpublished_outbound)
     assert found
     assert all("ix_outbound_record_unpublished" in plan for plan in found), found
 

@@ -1,6 +1,6 @@
 """outbox unpublished: the outbound sweep reads an index of unpublished rows only
 
-The consumer's outbox sweep (`crm_store.intake.unpublished_outbound`, run at start and
+The consumer's outbox sweep (`crm_store.outbox.unpublished_outbound`, run at start and
 after any batch whose outbox was not published from memory) asked for
 `published_at IS NULL ORDER BY created_at` with no index on `outbound_record.published_at`:
 a full scan of every message ever sent. At 200 000 preloaded leads (400 000 outbound
