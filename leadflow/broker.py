@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
@@ -156,3 +156,20 @@ def bootstrap_for(settings: Settings) -> str | None:
     if path.is_file():
         return path.read_text().strip() or None
     return None
+
+
+async def start_embedded(settings: Settings, stack: AsyncExitStack) -> str:
+    """Start Tansu for `leadflow up` (kept running in `stack`), advertise its address
+    in the data dir for `leadflow import`, and say what memory-only means; its
+    bootstrap address."""
+    broker = await stack.enter_async_context(EmbeddedBroker())
+    bootstrap = broker.bootstrap_servers
+    stack.enter_context(advertised_broker(settings.data_dir, bootstrap))
+    log.warning(
+        "using the embedded Tansu broker on %s: it keeps messages in memory only; "
+        "accepted inquiries are safe in the edge journal (%s) until the store "
+        "confirms them, and are published again after a restart",
+        bootstrap,
+        settings.journal.file(settings.data_dir),
+    )
+    return bootstrap

@@ -34,7 +34,7 @@ from ingest.health import LoopHealth
 from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
 from ingest.watcher import SlaWatcher
-from leadflow.broker import EmbeddedBroker, advertised_broker, create_topics
+from leadflow.broker import create_topics, start_embedded
 from leadflow.channels import ChannelSet
 from leadflow.connection_tests import test_connection
 from leadflow.connector_kinds import CONNECTOR_KINDS
@@ -108,9 +108,7 @@ async def run(
                 raise RuntimeError(
                     "set LEADFLOW_KAFKA__BOOTSTRAP_SERVERS: only 'leadflow up' starts a broker"
                 )
-            broker = await stack.enter_async_context(EmbeddedBroker())
-            bootstrap = broker.bootstrap_servers
-            stack.enter_context(advertised_broker(settings.data_dir, bootstrap))
+            bootstrap = await start_embedded(settings, stack)
             started.embedded_broker = True
             # Tansu holds a group join for half the session timeout; keep start-up quick.
             settings = settings.model_copy(
@@ -119,13 +117,6 @@ async def run(
                         update={"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}
                     )
                 }
-            )
-            log.warning(
-                "using the embedded Tansu broker on %s: it keeps messages in memory only; "
-                "accepted inquiries are safe in the edge journal (%s) until the store "
-                "confirms them, and are published again after a restart",
-                bootstrap,
-                settings.journal.file(settings.data_dir),
             )
         started.bootstrap_servers = bootstrap
         topics = Topics(settings.kafka.topic_prefix)

@@ -6,17 +6,14 @@ imports), so `leadflow.processes` imports this module only after its children ru
 
 from __future__ import annotations
 
-import logging
 from contextlib import AsyncExitStack
 
 from crm_store.database import open_database
 from crm_store.migrate import upgrade_async
 from ingest.contract import Topics
-from leadflow.broker import EmbeddedBroker, advertised_broker, create_topics
+from leadflow.broker import create_topics, start_embedded
 from leadflow.seed import Started, apply_configuration, write_passwords, write_token
 from leadflow.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 async def prepare(settings: Settings, stack: AsyncExitStack, *, demo: bool) -> Started:
@@ -24,17 +21,8 @@ async def prepare(settings: Settings, stack: AsyncExitStack, *, demo: bool) -> S
     started = Started()
     bootstrap = settings.kafka.bootstrap_servers
     if not bootstrap:
-        broker = await stack.enter_async_context(EmbeddedBroker())
-        bootstrap = broker.bootstrap_servers
-        stack.enter_context(advertised_broker(settings.data_dir, bootstrap))
+        bootstrap = await start_embedded(settings, stack)
         started.embedded_broker = True
-        log.warning(
-            "using the embedded Tansu broker on %s: it keeps messages in memory only; "
-            "accepted inquiries are safe in the edge journal (%s) until the store "
-            "confirms them, and are published again after a restart",
-            bootstrap,
-            settings.journal.file(settings.data_dir),
-        )
     started.bootstrap_servers = bootstrap
     await create_topics(
         bootstrap,
