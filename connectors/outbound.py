@@ -58,6 +58,11 @@ class OutboundConfig:
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     retry: RetryPolicy = RetryPolicy()
+    # A dead letter or a commit that outlasts this raises, and the supervisor starts
+    # the loop again: aiokafka can leave a send unanswered for ever after the broker
+    # froze or restarted empty (aio-libs/aiokafka#1101), which would stop the
+    # outbound messages without a word.
+    broker_deadline_s: float = 30.0
 
 
 class _Stopping(Exception):
@@ -73,15 +78,17 @@ class OutboundDispatcher:
         self._senders: dict[str, OutboundSender] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._closed = False
 
     def register(self, channel: str, sender: OutboundSender) -> None:
         """Send every message whose `channel` is `channel` through `sender`."""
         self._senders[channel] = sender
 
     async def __aenter__(self) -> Self:
-        if self._closed or self._consumer is not None:
-            raise RuntimeError("an OutboundDispatcher is entered once; make a new one")
+        # Entered again (with new clients) once closed: the supervisor re-runs the
+        # channels after any fault, and a dispatcher that refused would stop every
+        # outbound message until the process restarted.
+        if self._consumer is not None:
+            raise RuntimeError("an OutboundDispatcher is already open")
         cfg = self._config
         self._producer = AIOKafkaProducer(
             bootstrap_servers=cfg.bootstrap_servers,
@@ -114,7 +121,6 @@ class OutboundDispatcher:
         await self._close()
 
     async def _close(self) -> None:
-        self._closed = True
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
         if consumer is not None:
@@ -144,7 +150,8 @@ class OutboundDispatcher:
                         await self._handle(record, stop)
                     except _Stopping:
                         return handled
-                    await consumer.commit({tp: record.offset + 1})
+                    async with asyncio.timeout(self._config.broker_deadline_s):
+                        await consumer.commit({tp: record.offset + 1})
                     handled += 1
         return handled
 
@@ -197,9 +204,10 @@ class OutboundDispatcher:
             ("source_partition", str(record.partition).encode()),
             ("source_offset", str(record.offset).encode()),
         ]
-        await producer.send_and_wait(
-            self._config.topics.dlq, record.value, key=record.key, headers=headers
-        )
+        async with asyncio.timeout(self._config.broker_deadline_s):
+            await producer.send_and_wait(
+                self._config.topics.dlq, record.value, key=record.key, headers=headers
+            )
         self._count(channel, "dead_lettered")
 
 
