@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -55,6 +55,11 @@ class PairConfig:
     request_timeout_ms: int = 10_000
     # How long a commit, a topic check or a restart may take before we give up on it.
     deadline_s: float = 10.0
+    # aiokafka's default is 5 minutes. A broker restarted empty recreates topics with
+    # another partition count (Tansu makes 4 on the first request that names one, and
+    # takes records for partitions it does not list), and until its metadata is
+    # refreshed a client writes where nobody reads, or reads only some partitions.
+    metadata_max_age_ms: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +76,28 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
     the committed offsets, so a batch fetched before it is from another assignment
     (after a broker restarted empty, from another log)."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str) -> None:
         self.epoch = 0
+        self._owner = owner
 
     async def on_partitions_revoked(self, revoked: object) -> None:  # noqa: ARG002
         self.epoch += 1
 
-    async def on_partitions_assigned(self, assigned: object) -> None:  # noqa: ARG002
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self.epoch += 1
+        # Logged because a member left without partitions reads nothing and says
+        # nothing else: this line is how a stalled group shows in the log.
+        log.info("%s: assigned %s", self._owner, describe_partitions(assigned))
+
+
+def describe_partitions(partitions: Iterable[TopicPartition]) -> str:
+    """`leadflow.inquiries [0, 1, 2]`, or `no partitions`."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    if not by_topic:
+        return "no partitions"
+    return "; ".join(f"{topic} {sorted(ids)}" for topic, ids in sorted(by_topic.items()))
 
 
 class KafkaPair:
@@ -89,7 +108,7 @@ class KafkaPair:
         self._producer: AIOKafkaProducer | None = None
         self._closed = False
         # Outlives the clients: a restart counts as a change of assignment too.
-        self._assignments = _Assignments()
+        self._assignments = _Assignments(owner)
         self._fetched_epoch = 0
 
     async def start(self) -> None:
@@ -108,6 +127,7 @@ class KafkaPair:
             # events fit in one per partition instead of a dozen 16 KiB ones.
             max_batch_size=SEND_BATCH_BYTES,
             request_timeout_ms=c.request_timeout_ms,
+            metadata_max_age_ms=c.metadata_max_age_ms,
         )
         self._assignments.epoch += 1
         self._consumer = AIOKafkaConsumer(
@@ -121,6 +141,7 @@ class KafkaPair:
             session_timeout_ms=c.session_timeout_ms,
             heartbeat_interval_ms=c.heartbeat_interval_ms,
             request_timeout_ms=max(c.request_timeout_ms, c.session_timeout_ms + 5000),
+            metadata_max_age_ms=c.metadata_max_age_ms,
         )
         self._consumer.subscribe([c.topic], listener=self._assignments)
         try:
@@ -184,10 +205,28 @@ class KafkaPair:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Send and wait for the acknowledgement, on the producer of the moment (a
-        `restart` replaces it), reopening the clients if a restart left none."""
+        `restart` replaces it), reopening the clients if a restart left none.
+
+        Raises `TimeoutError` after the deadline and closes both clients, so that
+        the next call starts from fresh ones: aiokafka can leave a send's future
+        unresolved for ever after the broker froze or restarted empty
+        (aio-libs/aiokafka#1101), and the caller retrying on the same producer
+        would then stop its whole loop without a word.
+        """
         await self.reopen_if_needed()
         _, producer = self.clients()
-        await producer.send_and_wait(topic, value, key=key, headers=headers)
+        try:
+            async with asyncio.timeout(self._config.deadline_s):
+                await producer.send_and_wait(topic, value, key=key, headers=headers)
+        except TimeoutError:
+            log.warning(
+                "%s: a send to %s had no answer within %.0f s; opening new Kafka clients",
+                self._owner,
+                topic,
+                self._config.deadline_s,
+            )
+            await self._close_clients()
+            raise
 
     async def fetch(
         self,
@@ -308,7 +347,8 @@ class KafkaPair:
             await consumer.seek_to_beginning(tp)
 
     async def heal(self, topics: Topics, *, partitions: int, replication_factor: int) -> bool:
-        """Recreate the topics a broker lost; rejoin when ours was among them.
+        """Recreate the topics a broker lost, then open new clients: the old ones
+        hold the lost broker's metadata (partition counts, a group generation).
 
         Returns whether anything was repaired. Raises `KafkaError` or `TimeoutError`
         when the broker cannot be reached (the caller retries later).
@@ -325,8 +365,9 @@ class KafkaPair:
         if not created:
             return False
         log.warning("%s: the broker had lost topics %s; recreated them", self._owner, created)
-        if self._config.topic in created:
-            await self.restart()
+        # Not only when our own topic was among them: another process (the relay) may
+        # have recreated it first, and our producer writes to the others too.
+        await self.restart()
         return True
 
 

@@ -161,3 +161,28 @@ async def _has_members(bootstrap: str, group: str) -> bool:
 
 async def _leads_of_at_least(db: Database, prefix: str, n: int) -> bool:
     return await _leads_of(db, prefix) >= n
+
+
+async def test_a_consumer_that_joined_before_its_topic_existed_reads_it_once_created(
+    own_broker: BrokerProcess, db: Database
+) -> None:
+    """`leadflow up` after a broker restarted empty: the consumer joins its group
+    while its topic is missing, and the relay recreates the topics before the
+    consumer's own check, so the consumer has nothing to repair and no reason to
+    rejoin. It must still be given the new partitions soon, not after the Kafka
+    client's default five minutes of cached metadata."""
+    await seed_team(db)
+    bootstrap = own_broker.bootstrap_servers
+    topics = Topics(prefix=f"j{uuid.uuid4().hex[:6]}.")
+    stop = asyncio.Event()
+    options = {**FAST, "heal_interval_s": 3600.0}  # only its first check, at start
+    consumer = consumer_for(bootstrap, topics, db, partitions=2, **options)
+    async with consumer:  # joined: the topic does not exist yet
+        await create_topics(bootstrap, topics, partitions=2)  # the relay, first
+        task = asyncio.create_task(consumer.run(stop), name="consumer")
+        try:
+            await produce(bootstrap, topics.inquiries, customers(8, "late"))
+            await until(lambda: _leads_of_at_least(db, "late", 8), within=60)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)

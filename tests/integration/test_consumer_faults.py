@@ -23,7 +23,8 @@ from crm_store.migrate import upgrade
 from crm_store.models import Contact, Lead, OutboundRecord
 from ingest.consumer import InquiryConsumer
 from ingest.contract import Inquiry, Sender, Topics
-from ingest.resilience import Backoff
+from ingest.kafka_pair import KafkaPair, PairConfig
+from ingest.resilience import Backoff, retry_transient
 from leadflow import runtime
 from leadflow.broker import create_topics
 from leadflow.seed import Started
@@ -330,3 +331,55 @@ async def test_a_frozen_broker_does_not_hang_the_offset_commit(
             assert await lead_count(db) == 3
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_send_to_a_frozen_broker_gives_up_and_the_next_one_gets_through(
+    own_broker: BrokerProcess,
+) -> None:
+    """The consumer's confirmations and dead letters go through `KafkaPair.send`,
+    inside a loop that retries: a send left waiting for ever would stop that loop
+    without a word. It must fail by the deadline, and once the broker answers again
+    the next send must go through on fresh clients."""
+    bootstrap = own_broker.bootstrap_servers
+    topics = Topics(prefix=f"s{uuid.uuid4().hex[:6]}.")
+    await create_topics(bootstrap, topics, partitions=1)
+    config = PairConfig(
+        bootstrap,
+        topics.inquiries,
+        f"g-{uuid.uuid4().hex[:8]}",
+        "test",
+        fetch_max_wait_ms=20,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+        request_timeout_ms=120_000,  # aiokafka's own bound is far beyond the guard below
+        deadline_s=2.0,  # a restart may take three: Tansu holds a group join for 3 s
+    )
+    pair = KafkaPair(config, "test pair")
+    await pair.start()
+    pid = own_broker.process.pid
+    try:
+        await pair.send(topics.stored, b"before")
+        os.kill(pid, signal.SIGSTOP)
+        await until(lambda: _is_stopped(pid))  # the signal lands later than kill returns
+        async with asyncio.timeout(30):  # guards the test run only
+            with pytest.raises(TimeoutError):
+                await pair.send(topics.stored, b"frozen")
+        assert not pair.is_open, "the clients that hung are let go"
+        os.kill(pid, signal.SIGCONT)
+        async with asyncio.timeout(60):  # as the consumer's loops call it
+            await retry_transient(
+                lambda: pair.send(topics.stored, b"after"), what="sending", stop=None
+            )
+        assert pair.is_open
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await pair.stop()
+
+
+async def _is_stopped(pid: int) -> bool:
+    return _state_is_stopped(pid)
+
+
+def _state_is_stopped(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return any(line.startswith("State:\tT") for line in status.splitlines())
