@@ -57,6 +57,9 @@ class RelayConfig:
     partitions: int = 6  # for topics the relay has to recreate
     replication_factor: int = 1
     client_id: str = "leadflow-relay"
+    # Short (aiokafka's default is 5 minutes): after a broker restarted empty, a
+    # producer with the old partition count writes where no consumer reads.
+    metadata_max_age_ms: int = 10_000
 
 
 class Relay:
@@ -93,8 +96,14 @@ class Relay:
     async def publish_due(self) -> int:
         """One round: publish the due entries (at most one batch); how many. Raises on error."""
         c = self._config
+        if not self._topics_ok:
+            await self._ensure_topics()  # before choosing: recreated topics republish all
         if self._republish_all:
             self._republish_all = False
+            # The broker lost its state: the producer's metadata describes topics that
+            # are gone (Tansu recreates one with 4 partitions and takes records for
+            # partitions 4 and 5 all the same), so republish from fresh metadata.
+            await self._drop_producer()
             await self._journal.unpublish_all()
         entries = await self._journal.due(
             c.batch, republish_before=self._clock() - c.republish_after_s
@@ -183,6 +192,7 @@ class Relay:
                 linger_ms=0,
                 max_batch_size=SEND_BATCH_BYTES,
                 request_timeout_ms=int(c.timeout_s * 1000),
+                metadata_max_age_ms=c.metadata_max_age_ms,
             )
             try:
                 await asyncio.wait_for(producer.start(), c.timeout_s)
@@ -205,6 +215,7 @@ class Relay:
         )
         if created:
             log.warning("relay: the broker had lost topics %s; created them", ", ".join(created))
+            self._republish_all = True  # what it had taken is gone with them
         self._topics_ok = True
 
     async def _drop_producer(self) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from connectors.journal import EdgeJournal
 from ingest.contract import Inquiry, Topics
@@ -192,3 +194,54 @@ async def test_an_unreachable_broker_gets_the_entries_once_it_is_there(
             assert Inquiry.from_kafka(value).idempotency_key == inquiry.idempotency_key
         finally:
             stop_tansu(own)
+
+
+async def test_after_an_empty_restart_nothing_is_published_where_no_consumer_reads(
+    topics: Topics, tmp_path: Path
+) -> None:
+    """Tansu creates a topic it does not know on the first request that names it (4
+    partitions), and takes records for any partition number: a producer still
+    holding the old metadata (6 partitions) puts a third of them where no consumer
+    is ever assigned. Once the relay notices the lost state it must publish again
+    from fresh metadata, or those inquiries wait for the client's 5-minute refresh."""
+    own = start_tansu()
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=6)
+        config = relay_config(own.bootstrap_servers, topics, partitions=6, republish_after_s=3600.0)
+        async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config):
+            for inquiry in [make_inquiry() for _ in range(12)]:
+                await journal.publish(inquiry)
+            await eventually(lambda: journal.stats().published == 12)
+            own.process.kill()
+            own.process.wait()
+            own = start_tansu(own.port)  # same port, nothing in it
+            after = [make_inquiry() for _ in range(60)]
+            for inquiry in after:
+                await journal.publish(inquiry)
+            wanted = {i.idempotency_key for i in after}
+            seen = await _keys_read(own.bootstrap_servers, topics.inquiries, wanted, within=40)
+            assert wanted <= seen, f"{len(wanted - seen)} of {len(wanted)} never readable"
+    finally:
+        stop_tansu(own)
+
+
+async def _keys_read(bootstrap: str, topic: str, wanted: set[str], *, within: float) -> set[str]:
+    """The idempotency keys that readers of every partition in `topic`'s metadata
+    find, a fresh reader every few seconds, until `wanted` are all there."""
+    seen: set[str] = set()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while loop.time() < end and not wanted <= seen:
+        reader = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        await reader.start()
+        try:
+            round_end = min(end, loop.time() + 3.0)
+            while loop.time() < round_end and not wanted <= seen:
+                batch = await reader.getmany(timeout_ms=200)
+                for records in batch.values():
+                    seen.update(Inquiry.from_kafka(r.value).idempotency_key for r in records)
+        finally:
+            await reader.stop()
+    return seen
