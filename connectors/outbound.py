@@ -21,7 +21,7 @@ from typing import Any, Protocol, Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
-from ingest.contract import OutboundMessage, Topics
+from ingest.contract import METADATA_MAX_AGE_MS, OutboundMessage, Topics
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class OutboundDispatcher:
             client_id="leadflow-outbound",
             acks="all",
             enable_idempotence=False,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         self._consumer = AIOKafkaConsumer(
             cfg.topics.outbound,
@@ -106,6 +107,7 @@ class OutboundDispatcher:
             fetch_max_wait_ms=cfg.fetch_max_wait_ms,
             session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         try:
             await self._producer.start()

@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 
 from ingest.contract.confirm import InvalidConfirmation, decode_confirmation
 from ingest.contract.record_batches import SEND_BATCH_BYTES, send_batched
-from ingest.contract.topics import Topics, ensure_topics
+from ingest.contract.topics import METADATA_MAX_AGE_MS, Topics, ensure_topics
 
 from .journal import EdgeJournal, Entry
 from .latency import LatencyBuckets
@@ -57,9 +57,7 @@ class RelayConfig:
     partitions: int = 6  # for topics the relay has to recreate
     replication_factor: int = 1
     client_id: str = "leadflow-relay"
-    # Short (aiokafka's default is 5 minutes): after a broker restarted empty, a
-    # producer with the old partition count writes where no consumer reads.
-    metadata_max_age_ms: int = 10_000
+    metadata_max_age_ms: int = METADATA_MAX_AGE_MS
 
 
 class Relay:

@@ -32,7 +32,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from ingest.contract.record_batches import SEND_BATCH_BYTES
-from ingest.contract.topics import Topics, ensure_topics
+from ingest.contract.topics import METADATA_MAX_AGE_MS, Topics, ensure_topics
 from ingest.errors import ConsumerStopped, Interrupted
 from ingest.resilience import is_transient, pause
 
@@ -55,11 +55,7 @@ class PairConfig:
     request_timeout_ms: int = 10_000
     # How long a commit, a topic check or a restart may take before we give up on it.
     deadline_s: float = 10.0
-    # aiokafka's default is 5 minutes. A broker restarted empty recreates topics with
-    # another partition count (Tansu makes 4 on the first request that names one, and
-    # takes records for partitions it does not list), and until its metadata is
-    # refreshed a client writes where nobody reads, or reads only some partitions.
-    metadata_max_age_ms: int = 10_000
+    metadata_max_age_ms: int = METADATA_MAX_AGE_MS
 
 
 @dataclass(frozen=True, slots=True)

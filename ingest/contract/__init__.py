@@ -33,9 +33,10 @@ from ingest.contract.phones import (
     phone_fields,
     read_phone_field,
 )
-from ingest.contract.topics import Topics
+from ingest.contract.topics import METADATA_MAX_AGE_MS, Topics
 
 __all__ = [
+    "METADATA_MAX_AGE_MS",
     "PHONE_EXTENSION_FIELD",
     "PHONE_NOTE_FIELD",
     "SCHEMA_VERSION",

@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+# How old every client's metadata may grow (aiokafka's default is 5 minutes). A broker
+# restarted empty recreates topics with another partition count (Tansu makes 4 on the
+# first request that names a topic, and takes records for partitions it does not
+# list), so a client with the old metadata writes where no consumer reads, or a
+# consumer reads only some partitions, until its metadata is refreshed.
+METADATA_MAX_AGE_MS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
