@@ -322,13 +322,16 @@ class Relay:
             if offsets:
                 await self._journal.confirm(keys, topic=c.topics.stored, offsets=offsets)
             self.connected = True
+            # Every round, not every few seconds: it costs nothing (the fetch answers
+            # carry the log's end), and once the new broker's log has grown past our
+            # position the loss can no longer be seen, only waited out (120 s).
+            await self._check_log_kept(consumer)
             if time.monotonic() - checked > c.partition_check_s:
                 checked = time.monotonic()
                 if checked - resynced > c.resync_s:
                     # Another process may share the file (`leadflow import`).
                     resynced = checked
                     await self._journal.resync()
-                await self._check_log_kept(consumer)
                 now = await self._partitions(consumer)
                 if now != assigned:
                     self._republish_all = True  # the topic was recreated: so was the log

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from connectors.journal import EdgeJournal
 from ingest.contract import Inquiry, Topics
+from ingest.contract.confirm import encode_confirmation
 from leadflow.broker import create_topics
 from tests.factories import make_inquiry
 
@@ -245,3 +248,69 @@ async def _keys_read(bootstrap: str, topic: str, wanted: set[str], *, within: fl
         finally:
             await reader.stop()
     return seen
+
+
+async def test_a_lost_broker_is_noticed_although_the_new_log_grows_at_once(
+    topics: Topics, tmp_path: Path
+) -> None:
+    """The broker restarts empty, the consumer recreates the topics at once and its
+    store confirmations flow again: the new confirmation log soon passes the relay's
+    old position, after which the loss cannot be seen. The relay must notice before
+    that and publish the entry in flight again now, not after `republish_after_s`."""
+    own = start_tansu()
+    # Four partitions, as Tansu itself creates a topic a client names first: whoever
+    # recreates the topics, their layout is unchanged, so only the log's end tells.
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=4)
+        config = relay_config(
+            own.bootstrap_servers,
+            topics,
+            partitions=4,
+            republish_after_s=3600.0,
+            partition_check_s=5.0,  # as configured by default
+            timeout_s=5.0,
+        )
+        stored = [make_inquiry() for _ in range(20)]
+        in_flight = make_inquiry()
+        async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config):
+            for inquiry in [*stored, in_flight]:
+                await journal.publish(inquiry)
+            await eventually(lambda: journal.stats().published == 21)
+            for inquiry in stored:  # twenty confirmations: about five in each partition
+                await confirm(own.bootstrap_servers, topics, [inquiry.idempotency_key])
+            await eventually(lambda: journal.stats().entries == 1)
+            own.process.kill()
+            own.process.wait()
+            own = start_tansu(own.port)  # same port, nothing in it
+            await create_topics(own.bootstrap_servers, topics, partitions=4)  # the consumer
+            async with _confirmations_flowing(own.bootstrap_servers, topics, per_s=20):
+                wanted = {in_flight.idempotency_key}
+                seen = await _keys_read(own.bootstrap_servers, topics.inquiries, wanted, within=20)
+            assert wanted <= seen, "the inquiry the broker lost was not published again"
+    finally:
+        stop_tansu(own)
+
+
+@contextlib.asynccontextmanager
+async def _confirmations_flowing(
+    bootstrap: str, topics: Topics, *, per_s: float
+) -> AsyncIterator[None]:
+    """Confirmations of other inquiries, as the consumer sends them under load."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+
+    async def flow() -> None:
+        n = 0
+        while True:
+            await producer.send_and_wait(topics.stored, encode_confirmation([f"other-{n}"]))
+            n += 1
+            await asyncio.sleep(1 / per_s)
+
+    task = asyncio.create_task(flow())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await producer.stop()
