@@ -57,7 +57,6 @@ class RelayConfig:
     partitions: int = 6  # for topics the relay has to recreate
     replication_factor: int = 1
     client_id: str = "leadflow-relay"
-    metadata_max_age_ms: int = METADATA_MAX_AGE_MS
 
 
 class Relay:
@@ -190,7 +189,7 @@ class Relay:
                 linger_ms=0,
                 max_batch_size=SEND_BATCH_BYTES,
                 request_timeout_ms=int(c.timeout_s * 1000),
-                metadata_max_age_ms=c.metadata_max_age_ms,
+                metadata_max_age_ms=METADATA_MAX_AGE_MS,
             )
             try:
                 await asyncio.wait_for(producer.start(), c.timeout_s)

@@ -55,7 +55,6 @@ class PairConfig:
     request_timeout_ms: int = 10_000
     # How long a commit, a topic check or a restart may take before we give up on it.
     deadline_s: float = 10.0
-    metadata_max_age_ms: int = METADATA_MAX_AGE_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +82,10 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
         self.epoch += 1
         # Logged because a member left without partitions reads nothing and says
         # nothing else: this line is how a stalled group shows in the log.
-        log.info("%s: assigned %s", self._owner, describe_partitions(assigned))
+        log.info("%s: assigned %s", self._owner, _describe_partitions(assigned))
 
 
-def describe_partitions(partitions: Iterable[TopicPartition]) -> str:
+def _describe_partitions(partitions: Iterable[TopicPartition]) -> str:
     """`leadflow.inquiries [0, 1, 2]`, or `no partitions`."""
     by_topic: dict[str, list[int]] = {}
     for tp in partitions:
@@ -123,7 +122,7 @@ class KafkaPair:
             # events fit in one per partition instead of a dozen 16 KiB ones.
             max_batch_size=SEND_BATCH_BYTES,
             request_timeout_ms=c.request_timeout_ms,
-            metadata_max_age_ms=c.metadata_max_age_ms,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         self._assignments.epoch += 1
         self._consumer = AIOKafkaConsumer(
@@ -137,7 +136,7 @@ class KafkaPair:
             session_timeout_ms=c.session_timeout_ms,
             heartbeat_interval_ms=c.heartbeat_interval_ms,
             request_timeout_ms=max(c.request_timeout_ms, c.session_timeout_ms + 5000),
-            metadata_max_age_ms=c.metadata_max_age_ms,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         self._consumer.subscribe([c.topic], listener=self._assignments)
         try:
