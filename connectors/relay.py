@@ -20,27 +20,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from ingest.contract.confirm import InvalidConfirmation, decode_confirmation
 from ingest.contract.record_batches import SEND_BATCH_BYTES, send_batched
 from ingest.contract.topics import METADATA_MAX_AGE_MS, Topics, ensure_topics
 
 from .journal import EdgeJournal, Entry
+from .kafka_deadlines import BROKER_ERRORS, close_within, stop_consumer, wait_or_stop
 from .latency import LatencyBuckets
 from .publisher import PublishFailed
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-# What a broker that is down, frozen, restarted or lost its topics raises at us.
-BROKER_ERRORS = (KafkaError, TimeoutError, OSError, ConnectionError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,20 +145,20 @@ class Relay:
             except BROKER_ERRORS as exc:
                 failures += 1
                 await self._broker_failed("publishing the journal", exc, failures)
-                await _wait(stop, self._backoff(failures))
+                await wait_or_stop(stop, self._backoff(failures))
                 continue
             except Exception:  # a bug must not stop the relay either; logged loudly
                 failures += 1
                 log.exception("relay: publishing the journal failed unexpectedly")
                 await self._drop_producer()
-                await _wait(stop, self._backoff(failures))
+                await wait_or_stop(stop, self._backoff(failures))
                 continue
             failures = 0
             self.connected = True
             if not sent:
                 # Wake on a new entry, else look again for entries due to be republished.
                 idle = min(1.0, self._config.republish_after_s / 4)
-                await _wait(stop, idle, self._journal.appended)
+                await wait_or_stop(stop, idle, self._journal.appended)
 
     async def _send(self, entries: list[Entry]) -> None:
         c = self._config
@@ -194,7 +188,7 @@ class Relay:
             try:
                 await asyncio.wait_for(producer.start(), c.timeout_s)
             except BaseException:
-                await _close(producer.stop(), c.timeout_s)
+                await close_within(producer.stop(), c.timeout_s)
                 raise
             self._producer = producer
         return self._producer
@@ -219,7 +213,7 @@ class Relay:
         producer, self._producer = self._producer, None
         if producer is not None:
             # stop() flushes; a frozen broker would hold it forever.
-            await _close(producer.stop(), self._config.timeout_s)
+            await close_within(producer.stop(), self._config.timeout_s)
 
     async def _broker_failed(self, what: str, exc: BaseException, failures: int) -> None:
         self.connected = False
@@ -249,14 +243,14 @@ class Relay:
             except (*BROKER_ERRORS, _Relayout) as exc:
                 failures += 1
                 await self._broker_failed("reading confirmations", exc, failures)
-                await _wait(stop, self._backoff(failures))
+                await wait_or_stop(stop, self._backoff(failures))
             except Exception:  # a bug must not stop the relay either; logged loudly
                 failures += 1
                 log.exception("relay: reading confirmations failed unexpectedly")
-                await _wait(stop, self._backoff(failures))
+                await wait_or_stop(stop, self._backoff(failures))
             finally:
                 if consumer is not None:
-                    await _stop_consumer(consumer, self._config.timeout_s)
+                    await stop_consumer(consumer, self._config.timeout_s)
 
     async def _open_confirmations(self) -> AIOKafkaConsumer:
         c = self._config
@@ -289,7 +283,7 @@ class Relay:
                 else:
                     await asyncio.wait_for(consumer.seek_to_beginning(tp), c.timeout_s)
         except BaseException:
-            await _stop_consumer(consumer, c.timeout_s)
+            await stop_consumer(consumer, c.timeout_s)
             raise
         return consumer
 
@@ -304,11 +298,19 @@ class Relay:
     async def _read_confirmations(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         c = self._config
         assigned = {tp.partition for tp in consumer.assignment()}
+        # Where each partition's reading stands; it only moves forward unless the log
+        # behind it was replaced (see `_check_log_kept`).
+        expected = {
+            tp.partition: await asyncio.wait_for(consumer.position(tp), c.timeout_s)
+            for tp in consumer.assignment()
+        }
         checked = resynced = time.monotonic()
         while not stop.is_set():
             batch = await asyncio.wait_for(
                 consumer.getmany(timeout_ms=200, max_records=5000), c.timeout_s
             )
+            first = {tp.partition: records[0].offset for tp, records in batch.items() if records}
+            await self._check_log_kept(consumer, expected, first)
             keys: list[str] = []
             offsets: dict[int, int] = {}
             for tp, records in batch.items():
@@ -320,11 +322,8 @@ class Relay:
                         log.warning("relay: skipped a message on %s: %s", tp.topic, exc)
             if offsets:
                 await self._journal.confirm(keys, topic=c.topics.stored, offsets=offsets)
+                expected.update(offsets)
             self.connected = True
-            # Every round, not every few seconds: it costs nothing (the fetch answers
-            # carry the log's end), and once the new broker's log has grown past our
-            # position the loss can no longer be seen, only waited out (120 s).
-            await self._check_log_kept(consumer)
             if time.monotonic() - checked > c.partition_check_s:
                 checked = time.monotonic()
                 if checked - resynced > c.resync_s:
@@ -338,52 +337,55 @@ class Relay:
                         await self._ensure_topics()
                     raise _Relayout(f"partitions of {c.topics.stored}: {assigned} -> {now}")
 
-    async def _check_log_kept(self, consumer: AIOKafkaConsumer) -> None:
-        """A confirmation log that ends before our position was lost with the broker's
-        state: everything published since may be gone too, so publish it all again."""
+    async def _check_log_kept(
+        self, consumer: AIOKafkaConsumer, expected: dict[int, int], first: dict[int, int]
+    ) -> None:
+        """A confirmation log replaced by an empty one was lost with the broker's state:
+        everything published since may be gone too, so publish it all again.
+
+        Checked every round, before anything is confirmed: it costs nothing (the fetch
+        answers carry the log's end), and once the new log has grown past our position
+        the loss can no longer be seen, only waited out (`republish_after_s`).
+        """
         c = self._config
-        lost: dict[int, int] = {}
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)  # from fetch answers; end_offsets is wrong on Tansu
-            if high is not None and high < await consumer.position(tp):
-                lost[tp.partition] = 0
+        positions = {
+            tp.partition: await asyncio.wait_for(consumer.position(tp), c.timeout_s)
+            for tp in consumer.assignment()
+        }
+        highwaters = {tp.partition: consumer.highwater(tp) for tp in consumer.assignment()}
+        lost = replaced_logs(expected, positions, highwaters, first)
         if lost:
-            await self._journal.confirm([], topic=c.topics.stored, offsets=lost)
+            await self._journal.confirm([], topic=c.topics.stored, offsets=dict.fromkeys(lost, 0))
             self._republish_all = True
             raise _Relayout(f"the broker lost {c.topics.stored} (partitions {sorted(lost)})")
 
 
+def replaced_logs(
+    expected: Mapping[int, int],
+    positions: Mapping[int, int],
+    highwaters: Mapping[int, int | None],
+    first: Mapping[int, int],
+) -> set[int]:
+    """The partitions whose log is not the one we were reading.
+
+    `expected`: where our reading stood; `positions`: the consumer's position now;
+    `highwaters`: the log's end from the last fetch answer (`end_offsets` is wrong on
+    Tansu); `first`: the offset of the first record just fetched. A log that ends before
+    our position is an empty log in place of ours. A position or a record behind where
+    we stood is the same thing seen later: the broker answered "offset out of range"
+    and the client went back to the new log's start on its own (`auto_offset_reset`),
+    silently, so the log's end no longer shows it.
+    """
+    lost = set()
+    for partition, position in positions.items():
+        stood = expected.get(partition, 0)
+        high = highwaters.get(partition)
+        ended_before = high is not None and high < position
+        went_back = position < stood or first.get(partition, stood) < stood
+        if ended_before or went_back:
+            lost.add(partition)
+    return lost
+
+
 class _Relayout(Exception):
     """The confirmation topic changed (lost, recreated): reassign from scratch."""
-
-
-async def _wait(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
-    """Sleep `seconds`, ending early on `stop` (or on `also`)."""
-    waits = [asyncio.ensure_future(stop.wait())]
-    if also is not None:
-        waits.append(asyncio.ensure_future(also.wait()))
-    try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
-
-
-async def _stop_consumer(consumer: AIOKafkaConsumer, timeout_s: float) -> None:
-    await _close(consumer.stop(), timeout_s)
-    # aiokafka's fetcher can re-raise its tasks' cancellation from stop() before the
-    # client's connections are closed; close them (closing twice is harmless).
-    await _close(consumer._client.close(), timeout_s)
-
-
-async def _close(closing: Awaitable[T], timeout_s: float) -> None:
-    """Close a Kafka client, giving up after `timeout_s` (a frozen broker never answers)."""
-    try:
-        await asyncio.wait_for(closing, timeout_s)
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
-        # Not ours: aiokafka's fetcher re-raises the cancellation of its own tasks on stop.
-    except BROKER_ERRORS:
-        pass

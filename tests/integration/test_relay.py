@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from connectors.journal import EdgeJournal
+from connectors.relay import Relay
 from ingest.contract import Inquiry, Topics
 from ingest.contract.confirm import encode_confirmation
 from leadflow.broker import create_topics
@@ -314,3 +315,40 @@ async def _confirmations_flowing(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await producer.stop()
+
+
+async def test_a_reading_sent_back_to_the_log_start_is_taken_for_a_lost_broker(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apache Kafka answers a fetch past a replaced log's end with "offset out of
+    range", and aiokafka then moves the position back to the log's start on its own
+    (`auto_offset_reset`), silently: the log's end no longer shows the loss. Tansu
+    answers that fetch with an empty log instead, so the client's step back is made here
+    by hand on the relay's own consumer, against the real broker. The relay must read it
+    as a lost broker and publish what is in flight again now, not in an hour."""
+    opened: list[AIOKafkaConsumer] = []
+    open_confirmations = Relay._open_confirmations
+
+    async def keep(relay: Relay) -> AIOKafkaConsumer:
+        consumer = await open_confirmations(relay)
+        opened.append(consumer)
+        return consumer
+
+    monkeypatch.setattr(Relay, "_open_confirmations", keep)
+    stored = [make_inquiry() for _ in range(6)]
+    in_flight = make_inquiry()
+    config = relay_config(broker.bootstrap_servers, topics, republish_after_s=3600.0)
+    async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config):
+        for inquiry in [*stored, in_flight]:
+            await journal.publish(inquiry)
+        await eventually(lambda: journal.stats().published == 7)
+        for inquiry in stored:
+            await confirm(broker.bootstrap_servers, topics, [inquiry.idempotency_key])
+        await eventually(lambda: journal.stats().entries == 1)
+        [consumer] = opened
+        for tp in consumer.assignment():
+            consumer.seek(tp, 0)  # what aiokafka does after "offset out of range"
+        await eventually(lambda: journal.stats().republished >= 1, within=10)
+    records = await read_topic(broker.bootstrap_servers, topics.inquiries, 8, within=10)
+    keys = [Inquiry.from_kafka(v).idempotency_key for v, _ in records]
+    assert keys.count(in_flight.idempotency_key) == 2, "the entry in flight was not sent again"

@@ -1,0 +1,31 @@
+"""`replaced_logs`: when the relay's confirmation log is not the one it was reading."""
+
+from __future__ import annotations
+
+from connectors.relay import replaced_logs
+
+
+def test_a_log_read_on_from_where_it_stood_is_kept() -> None:
+    assert replaced_logs({0: 5, 1: 7}, {0: 5, 1: 9}, {0: 5, 1: 9}, {1: 7}) == set()
+
+
+def test_a_log_that_ends_before_the_position_was_replaced() -> None:
+    assert replaced_logs({0: 5, 1: 7}, {0: 5, 1: 7}, {0: 0, 1: 7}, {}) == {0}
+
+
+def test_a_position_moved_back_by_the_client_is_a_replaced_log() -> None:
+    # aiokafka after "offset out of range": back to the new log's start, which has grown
+    assert replaced_logs({0: 5}, {0: 0}, {0: 3}, {}) == {0}
+
+
+def test_records_from_behind_where_it_stood_are_a_replaced_log() -> None:
+    # the step back and the fetch from the new log's start came in one round
+    assert replaced_logs({0: 5}, {0: 9}, {0: 9}, {0: 0}) == {0}
+
+
+def test_an_end_not_known_yet_says_nothing() -> None:
+    assert replaced_logs({0: 5}, {0: 5}, {0: None}, {}) == set()
+
+
+def test_a_partition_never_read_starts_at_zero() -> None:
+    assert replaced_logs({}, {3: 0}, {3: 0}, {3: 0}) == set()
