@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -120,7 +120,12 @@ def company_from_email(email: str | None) -> str | None:
     """The company's domain for a business address (`ivan@msk.acme.ru` → `acme.ru`);
     None for free or disposable mail and for anything that is not an address."""
     domain = email_domain(email)
-    if domain is None or "." not in domain:
+    return None if domain is None else _company_domain(domain)
+
+
+@lru_cache(maxsize=4096)  # the shipped lists never change; senders' domains repeat
+def _company_domain(domain: str) -> str | None:
+    if "." not in domain:
         return None
     if in_domain_list(domain, freemail_domains()) or in_domain_list(domain, disposable_domains()):
         return None
