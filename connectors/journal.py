@@ -234,14 +234,17 @@ class EdgeJournal:
 
         await self._call(write)
 
-    async def unpublish_all(self) -> None:
-        """After a restart nothing is known about what reached the broker: publish it all."""
+    async def unpublish_all(self) -> int:
+        """After a restart nothing is known about what reached the broker: publish it
+        all; how many entries had been published."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> int:
             with transaction(conn):
-                conn.execute("UPDATE entry SET published_at = NULL WHERE published_at IS NOT NULL")
+                return conn.execute(
+                    "UPDATE entry SET published_at = NULL WHERE published_at IS NOT NULL"
+                ).rowcount
 
-        await self._call(write)
+        return await self._call(write)
 
     async def confirm(
         self, keys: Iterable[str], *, topic: str = "", offsets: Mapping[int, int] | None = None

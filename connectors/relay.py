@@ -95,7 +95,8 @@ class Relay:
             # are gone (Tansu recreates one with 4 partitions and takes records for
             # partitions 4 and 5 all the same), so republish from fresh metadata.
             await self._drop_producer()
-            await self._journal.unpublish_all()
+            again = await self._journal.unpublish_all()
+            log.warning("relay: publishing %d unconfirmed entries again on a new producer", again)
         entries = await self._journal.due(
             c.batch, republish_before=self._clock() - c.republish_after_s
         )
