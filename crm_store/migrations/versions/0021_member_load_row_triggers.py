@@ -71,27 +71,34 @@ def _add_pending(member: str, n: int, where: str) -> str:
         SET pending_first_contacts = member_load.pending_first_contacts + ({n})"""
 
 
-def _same_day(a: str, b: str) -> str:
-    return f"{b}.assignee_id IS {a}.assignee_id AND date({b}.assigned_at) IS date({a}.assigned_at)"
+def _unless_open_in(b: str, a: str) -> str:
+    """`a`'s open lead adds its delta unless `b` is an open lead of the same member."""
+    return f"NOT ({_open_lead(b)} AND {b}.assignee_id IS {a}.assignee_id)"
+
+
+def _unless_assigned_in(b: str, a: str) -> str:
+    """`a`'s assignment adds its delta unless `b` is one of the same member and day."""
+    same_day = f"date({b}.assigned_at) IS date({a}.assigned_at)"
+    return f"NOT ({_assigned_lead(b)} AND {b}.assignee_id IS {a}.assignee_id AND {same_day})"
 
 
 def _lead_bodies() -> dict[str, list[str]]:
     # On an update the old row's -1 and the new row's +1 cancel when both count for the
     # same member (and day): neither is added, as 0019's zero sum added nothing.
-    moved = {
-        "open": lambda a, b: f"NOT ({_open_lead(b)} AND {b}.assignee_id IS {a}.assignee_id)",
-        "day": lambda a, b: f"NOT ({_assigned_lead(b)} AND {_same_day(a, b)})",
-    }
     return {
         "insert": [
             _add_open("NEW.assignee_id", 1, _open_lead("NEW")),
             _add_day("NEW", 1, _assigned_lead("NEW")),
         ],
         "update": [
-            _add_open("OLD.assignee_id", -1, f"{_open_lead('OLD')} AND {moved['open']('OLD', 'NEW')}"),
-            _add_open("NEW.assignee_id", 1, f"{_open_lead('NEW')} AND {moved['open']('NEW', 'OLD')}"),
-            _add_day("OLD", -1, f"{_assigned_lead('OLD')} AND {moved['day']('OLD', 'NEW')}"),
-            _add_day("NEW", 1, f"{_assigned_lead('NEW')} AND {moved['day']('NEW', 'OLD')}"),
+            _add_open(
+                "OLD.assignee_id", -1, f"{_open_lead('OLD')} AND {_unless_open_in('NEW', 'OLD')}"
+            ),
+            _add_open(
+                "NEW.assignee_id", 1, f"{_open_lead('NEW')} AND {_unless_open_in('OLD', 'NEW')}"
+            ),
+            _add_day("OLD", -1, f"{_assigned_lead('OLD')} AND {_unless_assigned_in('NEW', 'OLD')}"),
+            _add_day("NEW", 1, f"{_assigned_lead('NEW')} AND {_unless_assigned_in('OLD', 'NEW')}"),
         ],
         "delete": [
             _add_open("OLD.assignee_id", -1, _open_lead("OLD")),
@@ -101,14 +108,18 @@ def _lead_bodies() -> dict[str, list[str]]:
 
 
 def _activity_bodies() -> dict[str, list[str]]:
-    def stays(a: str, b: str) -> str:
+    def unless_pending_in(b: str, a: str) -> str:
         return f"NOT ({_pending(b)} AND {b}.assignee_id IS {a}.assignee_id)"
 
     return {
         "insert": [_add_pending("NEW.assignee_id", 1, _pending("NEW"))],
         "update": [
-            _add_pending("OLD.assignee_id", -1, f"{_pending('OLD')} AND {stays('OLD', 'NEW')}"),
-            _add_pending("NEW.assignee_id", 1, f"{_pending('NEW')} AND {stays('NEW', 'OLD')}"),
+            _add_pending(
+                "OLD.assignee_id", -1, f"{_pending('OLD')} AND {unless_pending_in('NEW', 'OLD')}"
+            ),
+            _add_pending(
+                "NEW.assignee_id", 1, f"{_pending('NEW')} AND {unless_pending_in('OLD', 'NEW')}"
+            ),
         ],
         "delete": [_add_pending("OLD.assignee_id", -1, _pending("OLD"))],
     }
@@ -136,7 +147,9 @@ def sqlite_triggers() -> list[str]:
         whens = _whens(table)
         for event in EVENTS:
             body = "; ".join(bodies[event])
-            out.append(f"CREATE TRIGGER member_load_{table}_{event} {whens[event]} BEGIN {body}; END")
+            out.append(
+                f"CREATE TRIGGER member_load_{table}_{event} {whens[event]} BEGIN {body}; END"
+            )
     return out
 
 
