@@ -9,14 +9,17 @@ import asyncio
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import delete, insert, select, text, update
 
 from crm_store import intake
 from crm_store.database import Database, open_database
 from crm_store.member_load import drift, loads, recount_loads, repair
+from crm_store.migrate import alembic_config, upgrade_async
 from crm_store.models import Activity, AppUser, Lead
 from leadflow import cli
 
@@ -78,7 +81,7 @@ async def _random_step(db: Database, rng: random.Random, users: list[int], now: 
         leads = list((await session.scalars(select(Lead.id).order_by(Lead.id))).all())
         acts = list((await session.scalars(select(Activity.id).order_by(Activity.id))).all())
         for _ in range(rng.randint(1, 4)):
-            op = rng.randrange(11)
+            op = rng.randrange(12)
             if op == 0 or not leads:
                 rows = [_lead(rng, users, now) for _ in range(rng.randint(1, 6))]
                 await session.execute(insert(Lead), rows)
@@ -150,9 +153,17 @@ async def _random_step(db: Database, rng: random.Random, users: list[int], now: 
                     .where(Lead.id == rng.choice(leads))
                     .values(assigned_at=now - timedelta(days=rng.randint(0, 2)))
                 )
+            elif op == 11:
+                # The same member, the stamp cleared or the status moved with it:
+                # one side of an update counts and the other does not.
+                await session.execute(
+                    update(Lead)
+                    .where(Lead.id == rng.choice(leads))
+                    .values(assigned_at=rng.choice([None, now]), status=rng.choice(STATUSES))
+                )
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
 async def test_member_load_equals_a_recount_after_random_changes(db: Database, seed: int) -> None:
     await make_leads(db, 6)
     users = await _users(db)
@@ -161,6 +172,47 @@ async def test_member_load_equals_a_recount_after_random_changes(db: Database, s
     await _assert_exact(db, now)
     for _ in range(25):
         await _random_step(db, rng, users, now)
+        await _assert_exact(db, now)
+
+
+async def _sqlite_triggers(url: str) -> dict[str, str]:
+    """The member-load triggers' SQL as a SQLite store holds it."""
+    async with open_database(url) as db, db.sessions() as session:
+        rows = await session.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        )
+        return {name: sql for name, sql in rows if name.startswith("member_load_")}
+
+
+async def test_member_load_stays_exact_across_a_downgrade_and_back(
+    database_url: str, tmp_path: Path
+) -> None:
+    """0021 swaps SQLite's triggers for per-row ones; its downgrade puts back 0019's
+    exactly (and on PostgreSQL, where 0021 changes nothing, it is a no-op both ways)."""
+    sqlite = database_url.startswith("sqlite")
+    now = datetime(2026, 12, 2, 23, 30, tzinfo=UTC)
+    rng = random.Random(5)
+    head = await _sqlite_triggers(database_url) if sqlite else {}
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0020")
+    try:
+        if sqlite:
+            before = f"sqlite+aiosqlite:///{tmp_path / 'at-0020.db'}"
+            await upgrade_async(before, "0020")
+            assert await _sqlite_triggers(database_url) == await _sqlite_triggers(before)
+            assert await _sqlite_triggers(database_url) != head
+        async with open_database(database_url) as db:
+            await make_leads(db, 6)
+            users = await _users(db)
+            for _ in range(10):
+                await _random_step(db, rng, users, now)
+            await _assert_exact(db, now)
+    finally:
+        await upgrade_async(database_url)
+    if sqlite:
+        assert await _sqlite_triggers(database_url) == head
+    async with open_database(database_url) as db:
+        for _ in range(10):
+            await _random_step(db, rng, users, now)
         await _assert_exact(db, now)
 
 
