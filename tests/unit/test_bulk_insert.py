@@ -284,3 +284,38 @@ def test_one_datetime_object_in_many_rows_binds_as_sqlalchemy_binds(
         ours = _ours(dialect, table, rows, False)
         assert ours is not None
         assert _spelled(ours[1]) == _spelled(sqlalchemy_parameters(dialect, table, rows, False)[1])
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "expected"),
+    [
+        (1, 21, [1]),
+        (7, 21, [4, 2, 1]),
+        (500, 21, [256, 128, 64, 32, 16, 4]),
+        (600, 21, [256, 256, 64, 16, 8]),
+        # 256 rows of 200 columns would pass SQLite's 32,766 parameters
+        (300, 200, [128, 128, 32, 8, 4]),
+    ],
+)
+def test_sqlite_inserts_take_the_largest_chunks_that_fit_then_falling_powers_of_two(
+    rows: int, columns: int, expected: list[int]
+) -> None:
+    chunks = list(bulk_insert.sqlite_chunks(rows, columns))
+    assert [size for size, _ in chunks] == expected
+    assert [start for _, start in chunks] == [sum(expected[:i]) for i in range(len(expected))]
+
+
+def test_a_sqlite_row_with_anything_but_placeholders_keeps_the_executemany() -> None:
+    plain = "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    assert bulk_insert.values_row(plain, 2) == (
+        "INSERT INTO t (a, b) VALUES ",
+        "(?, ?)",
+        " ON CONFLICT DO NOTHING",
+    )
+    assert bulk_insert.values_row("INSERT INTO t (a, b) VALUES (?, CURRENT_TIMESTAMP)", 1) is None
+    assert bulk_insert.values_row("INSERT INTO t DEFAULT VALUES", 0) is None
+    row_sql = bulk_insert.values_row(plain, 2)
+    assert row_sql is not None
+    assert bulk_insert.multi_row_sql(row_sql, 3) == (
+        "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?) ON CONFLICT DO NOTHING"
+    )
