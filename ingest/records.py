@@ -281,6 +281,7 @@ def _add_planned(
     if a.is_first_contact:
         # lead.assigned already carries the first contact's deadline.
         return
+    activity_id = str(a.id)
     rows.events.append(
         _event(
             inquiry,
@@ -288,7 +289,7 @@ def _add_planned(
             "activity.scheduled",
             {
                 "lead_id": str(lead_id),
-                "activity_id": str(a.id),
+                "activity_id": activity_id,
                 "kind": a.kind,
                 "subject": a.subject,
                 "due_at": a.due_at.isoformat(),
@@ -296,7 +297,7 @@ def _add_planned(
                 "at": now.isoformat(),
             },
             now,
-            suffix=str(a.id),
+            suffix=activity_id,
         )
     )
 

@@ -33,10 +33,10 @@ LINK_FAILED_TEXT = (
 )
 
 
-def ack_message_id(lead_id: uuid.UUID) -> str:
+def ack_message_id(lead_id: uuid.UUID | str) -> str:
     """The Message-ID of a lead's acknowledgement email, known before it is sent,
     so the customer's reply to it threads onto the lead. Bare, without <>, like
-    every message id LeadFlow stores."""
+    every message id LeadFlow stores. `lead_id` may be the id's text already."""
     return f"ack-{lead_id}@{ACK_MESSAGE_DOMAIN}"
 
 
@@ -91,10 +91,10 @@ def link_reply(decision: LinkTelegram, *, linked: bool, now: datetime) -> Outbou
     )
 
 
-def _context(inquiry: Inquiry, lead_id: uuid.UUID) -> dict[str, str]:
+def _context(inquiry: Inquiry, lead_id: str) -> dict[str, str]:
     sender = inquiry.sender
     values = {
-        "lead_id": str(lead_id),
+        "lead_id": lead_id,
         "name": sender.name or "",
         "email": sender.email or "",
         "phone": sender.phone or "",
@@ -117,12 +117,14 @@ def _acknowledgement(
         return []
     channel, address = target
     inquiry = d.inquiry
+    # The lead id's text once: the Message-ID and the template's context carry it.
+    lead_id = str(d.lead_id)
     headers: dict[str, str] = {}
     connector = inquiry.routing.connector
     if channel == "email":
         headers = {
             "Auto-Submitted": "auto-replied",
-            "Message-ID": header_message_id(ack_message_id(d.lead_id)),
+            "Message-ID": header_message_id(ack_message_id(lead_id)),
         }
         original = inquiry.channel_ids.get("message_id")
         if original:
@@ -140,7 +142,7 @@ def _acknowledgement(
             to=address,
             subject=f"Re: {inquiry.subject}" if inquiry.subject else None,
             template="ack",
-            context=_context(inquiry, d.lead_id),
+            context=_context(inquiry, lead_id),
             headers=headers,
             lead_id=d.lead_id,
             inquiry_id=inquiry.id,

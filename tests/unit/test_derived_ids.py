@@ -10,6 +10,8 @@ ids (RFC 9562 version 7)."""
 
 from __future__ import annotations
 
+import hashlib
+import random
 import time
 import uuid
 
@@ -51,6 +53,42 @@ def test_a_row_id_is_stable_and_keeps_the_inquiry_ids_time(
     assert made.bytes[:6] == inquiry_id.bytes[:6]
     assert (made.version, made.variant) == (8, uuid.RFC_4122)
     assert made != derived_id(inquiry_id, role)
+
+
+def _first_row_id(inquiry_id: uuid.UUID, role: str) -> uuid.UUID:
+    """`row_id` as it was first written (issue 11): the ids it planned are stored, so
+    every later spelling must give exactly these."""
+    name = f"{role}:{inquiry_id}".encode()
+    digest = hashlib.sha1(_NAMESPACE.bytes + name, usedforsecurity=False).digest()
+    value = int.from_bytes(inquiry_id.bytes[:6] + digest[:10])
+    clear = ~(0xC000 << 48) & ~(0xF000 << 64)
+    return uuid.UUID(int=value & clear | (0x8000 << 48) | (8 << 76))
+
+
+@given(st.uuids(), st.text(max_size=40))
+def test_a_row_id_is_what_the_first_formula_gave(inquiry_id: uuid.UUID, role: str) -> None:
+    assert row_id(inquiry_id, role) == _first_row_id(inquiry_id, role)
+
+
+def test_row_ids_stay_the_first_formulas_across_many_inquiries() -> None:
+    """More inquiries than `row_id` keeps the text of, asked in the consumer's order
+    (a pass per batch, each inquiry's roles together), so ids leave its cache and come
+    back; and equal ids in other objects."""
+    rng = random.Random(11)
+    inquiry_ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(1500)]
+    inquiry_ids += [new_inquiry_id() for _ in range(500)]
+    roles = ["lead", "contact", "first-contact", "ack", "event:lead.created:", "", "é:ü"]
+    for _ in range(2):
+        for inquiry_id in inquiry_ids:
+            again = uuid.UUID(bytes=inquiry_id.bytes)
+            email = f"identity:email:user{rng.randrange(10**6)}@example.com"
+            for role in [*roles, email]:
+                expected = _first_row_id(inquiry_id, role)
+                assert row_id(inquiry_id, role) == expected
+                assert row_id(again, role) == expected
+                assert derived_id(inquiry_id, role) == uuid.uuid5(
+                    _NAMESPACE, f"{role}:{inquiry_id}"
+                )
 
 
 def test_each_role_of_one_inquiry_gets_its_own_row_id() -> None:
