@@ -191,7 +191,7 @@ class EdgeJournal:
                 "WHERE published_at IS NULL ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
-            if len(rows) < limit:
+            if len(rows) < limit and _published_before(conn, republish_before):
                 rows += conn.execute(
                     "SELECT seq, idempotency_key, kafka_key, value, publish_count, appended_at "
                     "FROM entry "
@@ -342,3 +342,16 @@ class EdgeJournal:
 
     def _set_depth(self, count: int, total: int, first: float | None) -> None:
         self._entries, self._bytes, self._oldest_at = count, total, first
+
+
+def _published_before(conn: sqlite3.Connection, at: float) -> bool:
+    """Whether any entry was last published before `at` (read off the index's end).
+
+    The republish query orders by seq, so SQLite plans it as a scan of the whole
+    table in seq order, and when nothing is due (nearly always) it reads every
+    entry held, values included, in every relay round: at a depth of 8,000 entries
+    1.2 ms a round, growing with the depth (issue 11). The minimum is found through
+    `entry_published` at once; the scan then runs only when something is due.
+    """
+    (first,) = conn.execute("SELECT MIN(published_at) FROM entry").fetchone()
+    return first is not None and float(first) < at

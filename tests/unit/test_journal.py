@@ -129,6 +129,28 @@ async def test_due_gives_new_entries_then_unconfirmed_ones_to_republish(tmp_path
     assert (stats.published, stats.republished) == (5, 2)
 
 
+async def test_an_entry_is_due_again_only_once_published_strictly_before(
+    tmp_path: Path,
+) -> None:
+    # `due` skips its republish query when no entry was published before the cut-off:
+    # the boundary is the query's own (strictly before).
+    now = [1000.0]
+    a, b = make_inquiry(), make_inquiry()
+    async with EdgeJournal(tmp_path / "j.sqlite3", clock=lambda: now[0]) as journal:
+        await journal.publish(a)
+        await journal.mark_published(await journal.due(10, republish_before=0.0))
+        now[0] = 1010.0
+        await journal.publish(b)
+        await journal.mark_published(await journal.due(10, republish_before=0.0))
+        assert await journal.due(10, republish_before=1000.0) == []
+        assert [e.idempotency_key for e in await journal.due(10, republish_before=1000.5)] == [
+            a.idempotency_key
+        ]
+        assert [e.idempotency_key for e in await journal.due(1, republish_before=2000.0)] == [
+            a.idempotency_key
+        ]
+
+
 async def test_a_failed_commit_raises_and_records_nothing(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     async with EdgeJournal(path) as journal:
