@@ -193,14 +193,11 @@ class Inquiry(_Frozen):
     @classmethod
     def _derive_key(cls, data: object) -> object:
         if isinstance(data, dict) and not data.get("key"):
-            sender = data.get("sender") or {}
-            if isinstance(sender, Sender):
-                sender = sender.model_dump()
-            messenger = (sender.get("messenger_ids") or {}) if isinstance(sender, dict) else {}
+            email, phone, messenger = _identities(data.get("sender") or {})
             data = dict(data)
             data["key"] = identity_key(
-                email=sender.get("email") if isinstance(sender, dict) else None,
-                phone=sender.get("phone") if isinstance(sender, dict) else None,
+                email=email,
+                phone=phone,
                 channel=str(data.get("channel", "")),
                 user_id=next(iter(messenger.values()), None),
             )
@@ -232,6 +229,20 @@ class Inquiry(_Frozen):
                 if values["key"]:
                     return cast(Self, _inquiry_of(values, extra, fields_set))
         return cls.model_validate_json(value)
+
+
+def _identities(sender: object) -> tuple[Any, Any, Any]:
+    """(email, phone, messenger ids) of a `Sender` or of the mapping it is made from.
+
+    A `Sender` is read by attribute: the values `model_dump()` would give, without
+    copying every field first (a quarter of the edge's `Inquiry` construction,
+    issue 11).
+    """
+    if isinstance(sender, Sender):
+        return sender.email, sender.phone, sender.messenger_ids or {}
+    if isinstance(sender, dict):
+        return sender.get("email"), sender.get("phone"), sender.get("messenger_ids") or {}
+    return None, None, {}
 
 
 # What pydantic-core's model validator sets on an instance it makes (`BaseModel`'s
