@@ -46,6 +46,7 @@ from connectors.webform import FormConfig, FormField, WebFormConnector
 from ingest.contract import Inquiry, Topics
 from ingest.contract.problem import BODY_TIMEOUT, problem_middleware
 from leadflow.broker import EmbeddedBroker, create_topics, free_port
+from leadflow.counting import outcome_counter
 
 BENCH_DIR = Path(__file__).resolve().parent
 WRK_SCRIPT = BENCH_DIR / "wrk_edge.lua"
@@ -117,7 +118,7 @@ def make_app(stage: str, sink: Any, accepted: Accepted) -> web.Application:
     connector = WebFormConnector(
         sink,
         {FORM.slug: FORM}.get,
-        on_outcome=lambda outcome: outcomes.labels(outcome).inc(),
+        on_outcome=outcome_counter(outcomes),
         render_secret=b"bench-render-secret-of-32-bytes!",
     )
     app.add_routes(connector.routes())

@@ -92,20 +92,32 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
             "slow_body",
             headers={"Connection": "close"},
         ) from exc
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise WebhookProblem(
-            413, "The request body is larger than this endpoint accepts.", "too_large"
-        ) from exc
-    except CLIENT_GONE as exc:
-        # Nobody is left to answer; not an error of ours, so no traceback.
-        log.info("%s %s: the client went away mid-body (%s)", request.method, request.path, exc)
-        raise WebhookProblem(400, "The request body ended early.", "client_gone") from exc
+    except (web.HTTPRequestEntityTooLarge, *CLIENT_GONE) as exc:
+        raise _body_problem(request, exc) from exc
 
 
 async def read_body(request: web.Request) -> bytes:
     """The raw body, read under the deadline (see `body_deadline`)."""
-    async with body_deadline(request):
+    if not request.content.is_eof():
+        async with body_deadline(request):
+            return await request.read()
+    # The whole body has arrived (a form's usually comes with its headers): the read
+    # cannot wait, so it needs no deadline, whose timer and context manager cost
+    # ~10 us a request (issue 11). Its other failures are answered alike.
+    try:
         return await request.read()
+    except (web.HTTPRequestEntityTooLarge, *CLIENT_GONE) as exc:
+        raise _body_problem(request, exc) from exc
+
+
+def _body_problem(request: web.Request, exc: BaseException) -> WebhookProblem:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return WebhookProblem(
+            413, "The request body is larger than this endpoint accepts.", "too_large"
+        )
+    # The client went away: nobody is left to answer; not an error of ours, so no traceback.
+    log.info("%s %s: the client went away mid-body (%s)", request.method, request.path, exc)
+    return WebhookProblem(400, "The request body ended early.", "client_gone")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from .edge import (
     client_ip,
     parse_json_object,
     parse_urlencoded,
+    read_body,
     reads_own_body,
 )
 from .form_page import FormPages, field_messages
@@ -67,6 +68,8 @@ SUBMISSION_ID_FIELD = "_submission_id"
 RENDER_TOKEN_FIELD = "_rt"  # noqa: S105 (a field name, not a secret)
 # Identical bodies inside this bucket are one submission (a double-clicked button).
 DEDUP_BUCKET_SECONDS = 600
+# `json.dumps(..., ensure_ascii=False)` builds this encoder anew on every call.
+_CONTENT_JSON = json.JSONEncoder(ensure_ascii=False)
 # What each customer field may hold; past it the submission is refused, naming it.
 FIELD_LIMITS: Mapping[MapsTo | None, int] = {
     "name": limits.NAME_MAX,
@@ -273,7 +276,7 @@ def _unreadable_optional_phone(form: FormConfig, raw: str | None, errors: dict[s
 
 def _content_id(form: FormConfig, sub: Submission) -> str:
     bucket = int(sub.received_at.timestamp()) // DEDUP_BUCKET_SECONDS
-    body = json.dumps(sorted(sub.data.items()), ensure_ascii=False)
+    body = _CONTENT_JSON.encode(sorted(sub.data.items()))
     return hashlib.sha256(f"{form.slug}|{bucket}|{body}".encode()).hexdigest()[:32]
 
 
@@ -437,9 +440,7 @@ class WebFormConnector:
             raise web.HTTPSeeOther(form.redirect_url, headers=cors)
         if is_html_form:
             raise web.HTTPSeeOther(f"/forms/{form.slug}/thanks", headers=cors)
-        return web.json_response(
-            {"status": "accepted", "inquiry_id": str(outcome.id)}, status=202, headers=cors
-        )
+        return _accepted(outcome.id, cors)
 
     def _cors_headers(self, form: FormConfig, request: web.Request) -> dict[str, str]:
         origin = request.headers.get("Origin")
@@ -456,8 +457,7 @@ class WebFormConnector:
         ctype = request.content_type
         html = "text/html" in request.headers.get("Accept", "")
         if ctype == "application/x-www-form-urlencoded":
-            async with body_deadline(request):
-                raw = await request.read()
+            raw = await read_body(request)
             return _first_values(parse_urlencoded(raw, request.charset)), html
         if ctype == "multipart/form-data":
             try:
@@ -467,8 +467,7 @@ class WebFormConnector:
                 raise _Problem(400, "The multipart form is not valid UTF-8 form data.") from exc
             return _flatten(posted), html
         if ctype == "application/json":
-            async with body_deadline(request):
-                raw = await request.read()
+            raw = await read_body(request)
             body = parse_json_object(raw)
             return {str(k): _as_text(v) for k, v in body.items() if v is not None}, False
         raise _Problem(
@@ -490,6 +489,13 @@ def _page(
     if form.language is None:
         out["Vary"] = ", ".join(v for v in (out.get("Vary"), "Accept-Language") if v)
     return web.Response(text=html, status=status, content_type="text/html", headers=out)
+
+
+def _accepted(inquiry_id: uuid.UUID, headers: Mapping[str, str]) -> web.Response:
+    """The 202, as `web.json_response({"status": "accepted", "inquiry_id": ...})` writes
+    it, without running `json.dumps` over a fixed shape (a UUID needs no escaping)."""
+    text = f'{{"status": "accepted", "inquiry_id": "{inquiry_id}"}}'
+    return web.Response(text=text, status=202, headers=headers, content_type="application/json")
 
 
 def _rejected(exc: ValidationError) -> FormRejected:

@@ -41,6 +41,7 @@ from crm_store import connectors as store
 from crm_store.database import Database
 from ingest.contract import Topics
 from leadflow.channel_settings import KINDS, ChannelSettings
+from leadflow.counting import outcome_counter
 from leadflow.secrets import SecretBox, SecretsUnreadable, load_secret_box
 from leadflow.settings import Settings
 
@@ -74,10 +75,10 @@ class _Metrics:
         )
 
     def request_counter(self, channel: str) -> Callable[[str], None]:
-        return lambda outcome: self.requests.labels(channel, outcome).inc()
+        return outcome_counter(self.requests, channel)
 
     def event_counter(self, channel: str) -> Callable[[str], None]:
-        return lambda outcome: self.events.labels(channel, outcome).inc()
+        return outcome_counter(self.events, channel)
 
 
 class ChannelSet:

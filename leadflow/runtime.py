@@ -38,6 +38,7 @@ from leadflow.broker import create_topics, start_embedded
 from leadflow.channels import ChannelSet
 from leadflow.connection_tests import test_connection
 from leadflow.connector_kinds import CONNECTOR_KINDS
+from leadflow.counting import outcome_counter
 from leadflow.edge_journal import EdgeJournalRole
 from leadflow.mailboxes import MailChannel
 from leadflow.roles import ALL_ROLES, JOURNAL_ROLES, Role
@@ -315,7 +316,7 @@ def _http_app(
             forms.get,
             default_region=settings.ingest.default_region,
             trusted_proxies=settings.http.trusted_proxies,
-            on_outcome=lambda outcome: outcomes.labels(outcome).inc(),
+            on_outcome=outcome_counter(outcomes),
             render_secret=derived_key(settings.secret_key, settings.data_dir, RENDER_PURPOSE),
         )
         app.add_routes(connector.routes())
