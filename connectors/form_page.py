@@ -24,7 +24,7 @@ from babel.numbers import format_decimal
 from ingest.contract.i18n import N_, Catalogs, localized_environments
 
 if TYPE_CHECKING:  # the webform imports this module to render its pages
-    from .webform import FormConfig, FormField, FormRejected, MapsTo
+    from .form_submission import FormConfig, FormField, FormRejected, MapsTo
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -99,13 +99,13 @@ async def problem_middleware(
 
 
 async def _read_body_in_time(request: web.Request) -> web.Response | None:
+    if getattr(request.match_info.handler, "reads_own_body", False):
+        return None  # asked first: the application's config is a chain of lookups
     timeout_s = request.config_dict.get(BODY_TIMEOUT)
-    handler = request.match_info.handler
     if (
         timeout_s is None
         or not request.body_exists
         or request.content_type == "multipart/form-data"  # read as a stream, not cached
-        or getattr(handler, "reads_own_body", False)
     ):
         return None
     try:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from connectors.form_submission import _inquiry
 from connectors.webform import FormField, FormRejected, Submission, normalize_submission
-from ingest.contract import Channel, Inquiry
+from ingest.contract import Channel, ClientInfo, Inquiry, Routing, Sender, Source
 
 from ..factories import NOW, make_form
 
@@ -161,3 +164,53 @@ def test_origin_check() -> None:
     assert form.allows_origin("https://shop.example.com/")
     assert not form.allows_origin("https://evil.example")
     assert make_form(allowed_origins=("*",)).allows_origin("https://any.example")
+
+
+def _values(**sender: object) -> dict[str, object]:
+    return {
+        "idempotency_key": "form:contact:1",
+        "channel": Channel.WEB_FORM,
+        "received_at": NOW,
+        "sender": {"name": "Ivan", "email": None, "phone": None, "company": None, **sender},
+        "subject": None,
+        "text": "Hi",
+        "source": {"referrer": None},
+        "routing": {"team": "Sales", "form": "contact"},
+        "client": {"ip": "127.0.0.1", "user_agent": None},
+        "channel_ids": {"form": "contact"},
+        "fields": {},
+        "honeypot": False,
+    }
+
+
+def _one_by_one(values: dict[str, Any]) -> Inquiry:
+    parts = {"sender": Sender, "source": Source, "routing": Routing, "client": ClientInfo}
+    return Inquiry(**{**values, **{k: model(**values[k]) for k, model in parts.items()}})
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        {"email": "ivan@example.com"},
+        {"phone": "+79123456789"},
+        # Not as validation leaves it: the key must come from the validated value.
+        {"email": " ivan@example.com\x00 "},
+    ],
+)
+def test_one_validation_gives_the_inquiry_the_parts_made_one_by_one_give(
+    sender: dict[str, str],
+) -> None:
+    values = _values(**sender)
+    fast, usual = _inquiry(values), _one_by_one(values)
+    assert fast.model_dump(exclude={"id"}) == usual.model_dump(exclude={"id"})
+    assert fast.key == usual.key
+
+
+def test_a_part_that_fails_validation_is_named_as_before() -> None:
+    values = {**_values(email="ivan@example.com"), "routing": {"team": "T" * 201, "form": "c"}}
+    with pytest.raises(ValidationError) as fast:
+        _inquiry(values)
+    with pytest.raises(ValidationError) as usual:
+        _one_by_one(values)
+    assert fast.value.title == usual.value.title == "Routing"
+    assert fast.value.errors() == usual.value.errors()
