@@ -132,6 +132,17 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config, list
         help="where to CREATE/DROP the trials' databases (loopback only)",
     )
     p.add_argument("--out", type=Path, default=RESULTS / "chaos.json")
+    p.add_argument(
+        "--keep-workspaces",
+        action="store_true",
+        help="keep each trial's store and journal beside its logs (after the processes stop)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=("DEBUG", "INFO", "WARNING"),
+        help="LeadFlow's log level in each trial's process logs",
+    )
     a = p.parse_args(argv)
     names = [t.strip() for t in a.trials.split(",")] if a.trials else None
     names = names or list(QUICK_TRIALS if a.quick else TRIALS)
@@ -148,6 +159,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config, list
         poison_normal=a.poison_normal,
         pg_admin_dsn=a.pg_admin_dsn,
         logs_dir=a.out.parent / "chaos-logs",
+        keep_workspaces=a.keep_workspaces,
+        log_level=a.log_level,
         seed=a.seed,
     )
     return a, cfg, names

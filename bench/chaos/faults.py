@@ -50,7 +50,12 @@ CHAOS_FORM = {
 
 
 def leadflow_env(
-    *, database_url: str, port: int, data_dir: Path, bootstrap: str | None = None
+    *,
+    database_url: str,
+    port: int,
+    data_dir: Path,
+    bootstrap: str | None = None,
+    log_level: str = "WARNING",
 ) -> dict[str, str]:
     """Settings for one LeadFlow process (env vars only; nothing of the caller's leaks in)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
@@ -62,7 +67,7 @@ def leadflow_env(
             "LEADFLOW_HTTP__PORT": str(port),
             "LEADFLOW_HTTP__TRUSTED_PROXIES": json.dumps(["127.0.0.1/32"]),
             "LEADFLOW_DATA_DIR": str(data_dir),
-            "LEADFLOW_LOG_LEVEL": "WARNING",
+            "LEADFLOW_LOG_LEVEL": log_level,
             "LEADFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
             "LEADFLOW_SECRET_KEY": SECRET_KEY,
             "LEADFLOW_TEAMS": json.dumps([BENCH_TEAM]),

@@ -51,6 +51,8 @@ class Config:
     pg_admin_dsn: str
     logs_dir: Path
     seed: int
+    keep_workspaces: bool = False
+    log_level: str = "WARNING"  # LeadFlow's own, in each trial's process logs
 
 
 @dataclass(slots=True)
@@ -58,14 +60,20 @@ class Workspace:
     name: str
     dir: Path
     logs_dir: Path
+    keep_all: bool = False
+    log_level: str = "WARNING"
 
     def keep_logs(self) -> None:
-        """Copy this trial's process logs next to the results."""
+        """Copy this trial's process logs next to the results; with `keep_all`, the
+        whole workspace too (the SQLite store, the edge journal): which inquiries came
+        late, and where they waited, is only in those."""
         dest = self.logs_dir / self.name
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True, exist_ok=True)
         for path in self.dir.glob("*.log"):
             shutil.copyfile(path, dest / path.name)
+        if self.keep_all:
+            shutil.copytree(self.dir, dest / "workspace", dirs_exist_ok=True)
 
 
 def _prefix(name: str) -> str:
@@ -122,13 +130,17 @@ async def _sqlite(ws: Workspace) -> AsyncIterator[Store]:
 def _workspace(cfg: Config, name: str, base: Path) -> Workspace:
     path = base / name
     path.mkdir(parents=True, exist_ok=True)
-    return Workspace(name, path, cfg.logs_dir)
+    return Workspace(name, path, cfg.logs_dir, cfg.keep_workspaces, cfg.log_level)
 
 
 def _up(ws: Workspace, store: Store, bootstrap: str | None = None) -> Role:
     port = free_port()
     env = leadflow_env(
-        database_url=store.url, port=port, data_dir=ws.dir / "data", bootstrap=bootstrap
+        database_url=store.url,
+        port=port,
+        data_dir=ws.dir / "data",
+        bootstrap=bootstrap,
+        log_level=ws.log_level,
     )
     return Role(["up"], env, port, ws.dir / "leadflow-up.log")
 
@@ -191,7 +203,11 @@ async def serve_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
     try:
         async with postgres_store(cfg.pg_admin_dsn) as store:
             env = leadflow_env(
-                database_url=store.url, port=0, data_dir=ws.dir / "data", bootstrap=bootstrap
+                database_url=store.url,
+                port=0,
+                data_dir=ws.dir / "data",
+                bootstrap=bootstrap,
+                log_level=ws.log_level,
             )
             for args in (["migrate"], ["topics", "create"]):
                 code = await run_leadflow(args, env, ws.dir / "setup.log")
