@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -32,6 +32,7 @@ from ingest.contract.topics import METADATA_MAX_AGE_MS, Topics, ensure_topics
 from .journal import EdgeJournal, Entry
 from .kafka_deadlines import BROKER_ERRORS, close_within, stop_consumer, wait_or_stop
 from .latency import LatencyBuckets
+from .lost_broker import replaced_logs, started_again
 from .publisher import PublishFailed
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Relay:
         self._producer: AIOKafkaProducer | None = None
         self._topics_ok = False
         self._republish_all = False
+        # The end of what the broker acknowledged, per partition of the inquiries topic.
+        self._acked_end: dict[int, int] = {}
         self.connected = False  # the last broker call succeeded (for /readyz)
         self.errors = 0
         # Seconds from an append to the broker's ack of its first publication.
@@ -169,7 +172,25 @@ class Relay:
             # One record batch per partition rather than one `send` per entry, which
             # costs several times the CPU; each key lands where `send` puts it, and
             # the journal's order holds within each partition.
-            await send_batched(producer, ((topic, e.value, e.kafka_key) for e in entries))
+            spans = await send_batched(producer, ((topic, e.value, e.kafka_key) for e in entries))
+        self._check_offsets_grew({p: span for (_, p), span in spans.items()})
+
+    def _check_offsets_grew(self, spans: dict[int, tuple[int, int]]) -> None:
+        """A partition's log only grows: an offset below one the broker already gave us
+        means the log was replaced (a broker that came back empty, its topics recreated
+        by another process before we asked). Then what the old log held is gone, the
+        entries not confirmed yet with it: publish them all again. The other signs can
+        miss this: no publish failed, and a confirmation reader that had read nothing
+        yet stands at 0 in the new log too."""
+        replaced = started_again(self._acked_end, spans)
+        if replaced:
+            log.warning(
+                "relay: %s partitions %s start again below offsets already acknowledged; "
+                "the broker lost its state",
+                self._config.topics.inquiries,
+                sorted(replaced),
+            )
+            self._republish_all = True
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         c = self._config
@@ -359,33 +380,6 @@ class Relay:
             await self._journal.confirm([], topic=c.topics.stored, offsets=dict.fromkeys(lost, 0))
             self._republish_all = True
             raise _Relayout(f"the broker lost {c.topics.stored} (partitions {sorted(lost)})")
-
-
-def replaced_logs(
-    expected: Mapping[int, int],
-    positions: Mapping[int, int],
-    highwaters: Mapping[int, int | None],
-    first: Mapping[int, int],
-) -> set[int]:
-    """The partitions whose log is not the one we were reading.
-
-    `expected`: where our reading stood; `positions`: the consumer's position now;
-    `highwaters`: the log's end from the last fetch answer (`end_offsets` is wrong on
-    Tansu); `first`: the offset of the first record just fetched. A log that ends before
-    our position is an empty log in place of ours. A position or a record behind where
-    we stood is the same thing seen later: the broker answered "offset out of range"
-    and the client went back to the new log's start on its own (`auto_offset_reset`),
-    silently, so the log's end no longer shows it.
-    """
-    lost = set()
-    for partition, position in positions.items():
-        stood = expected.get(partition, 0)
-        high = highwaters.get(partition)
-        ended_before = high is not None and high < position
-        went_back = position < stood or first.get(partition, stood) < stood
-        if ended_before or went_back:
-            lost.add(partition)
-    return lost
 
 
 class _Relayout(Exception):

@@ -63,9 +63,12 @@ def partition_of(key: bytes | None, partitions: list[int]) -> int:
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
-async def send_batched(producer: AIOKafkaProducer, messages: Iterable[Message]) -> None:
+async def send_batched(
+    producer: AIOKafkaProducer, messages: Iterable[Message]
+) -> dict[tuple[str, int], tuple[int, int]]:
     """Hand `messages` to `producer` in record batches and wait for every
-    acknowledgement; raises what the producer raises (a broker error fails a whole
+    acknowledgement; the offsets the broker gave them, per (topic, partition) as
+    (first, end). Raises what the producer raises (a broker error fails a whole
     batch). It has no deadline of its own: a caller bounds the call with
     `asyncio.timeout`, which covers the sends and the acknowledgements alike.
     """
@@ -84,15 +87,28 @@ async def send_batched(producer: AIOKafkaProducer, messages: Iterable[Message]) 
                 placed[topic, key] = partition
         groups.setdefault((topic, partition), []).append((value, key))
     acks: list[asyncio.Future[Any]] = []
+    counts: list[tuple[str, int, int]] = []
     for (topic, partition), group in groups.items():
         batch = producer.create_batch()
+        n = 0
         for value, key in group:
             if batch.append(key=key, value=value, timestamp=None) is None:
                 acks.append(await producer.send_batch(batch, topic, partition=partition))
+                counts.append((topic, partition, n))
                 batch = producer.create_batch()
                 # The first record always fits, whatever its size.
                 batch.append(key=key, value=value, timestamp=None)
+                n = 0
+            n += 1
         # Closed, so that no `producer.send` adds to it meanwhile: the ack is ours.
         batch.close()
         acks.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*acks)
+        counts.append((topic, partition, n))
+    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    for (topic, partition, n), meta in zip(counts, await asyncio.gather(*acks), strict=True):
+        if meta is None or meta.offset is None or meta.offset < 0:
+            continue  # no offset given (acks=0)
+        first, end = meta.offset, meta.offset + n
+        low, high = spans.get((topic, partition), (first, end))
+        spans[topic, partition] = (min(low, first), max(high, end))
+    return spans

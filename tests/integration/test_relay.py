@@ -352,3 +352,35 @@ async def test_a_reading_sent_back_to_the_log_start_is_taken_for_a_lost_broker(
     records = await read_topic(broker.bootstrap_servers, topics.inquiries, 8, within=10)
     keys = [Inquiry.from_kafka(v).idempotency_key for v, _ in records]
     assert keys.count(in_flight.idempotency_key) == 2, "the entry in flight was not sent again"
+
+
+async def test_a_log_started_again_under_the_acknowledged_offsets_is_a_lost_broker(
+    topics: Topics, tmp_path: Path
+) -> None:
+    """The broker restarts empty and another process recreates the topics with the
+    same layout before the relay asks; no publish fails, and no confirmation was ever
+    read, so the confirmation reader stands at 0 in the new log as in the old. The
+    first acknowledgement from the new log, below offsets the old one gave, is the
+    sign: what the old log held is published again now, not after an hour. Four
+    partitions, as Tansu creates a topic a client names first, so that no layout
+    changes either; one sender, so one partition for all."""
+    own = start_tansu()
+    try:
+        await create_topics(own.bootstrap_servers, topics, partitions=4)
+        config = relay_config(own.bootstrap_servers, topics, partitions=4, republish_after_s=3600.0)
+        before = [make_inquiry() for _ in range(3)]
+        after = make_inquiry()
+        async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config):
+            for inquiry in before:
+                await journal.publish(inquiry)
+            await eventually(lambda: journal.stats().published == 3)
+            own.process.kill()
+            own.process.wait()
+            own = start_tansu(own.port)  # same port, nothing in it
+            await create_topics(own.bootstrap_servers, topics, partitions=4)  # the consumer
+            await journal.publish(after)
+            wanted = {i.idempotency_key for i in [*before, after]}
+            seen = await _keys_read(own.bootstrap_servers, topics.inquiries, wanted, within=20)
+            assert wanted <= seen, "what the lost log held was not published again"
+    finally:
+        stop_tansu(own)

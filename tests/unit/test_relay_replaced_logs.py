@@ -1,8 +1,8 @@
-"""`replaced_logs`: when the relay's confirmation log is not the one it was reading."""
+"""`replaced_logs` and `started_again`: when the relay reads that the broker lost its log."""
 
 from __future__ import annotations
 
-from connectors.relay import replaced_logs
+from connectors.lost_broker import replaced_logs, started_again
 
 
 def test_a_log_read_on_from_where_it_stood_is_kept() -> None:
@@ -29,3 +29,15 @@ def test_an_end_not_known_yet_says_nothing() -> None:
 
 def test_a_partition_never_read_starts_at_zero() -> None:
     assert replaced_logs({}, {3: 0}, {3: 0}, {3: 0}) == set()
+
+
+def test_acknowledgements_that_go_on_growing_are_the_same_log() -> None:
+    acked = {0: 5}
+    assert started_again(acked, {0: (5, 9), 1: (0, 2)}) == []
+    assert acked == {0: 9, 1: 2}
+
+
+def test_an_acknowledgement_below_the_end_is_a_new_log_and_restarts_the_count() -> None:
+    acked = {0: 9, 1: 2}
+    assert started_again(acked, {0: (0, 1), 1: (2, 3)}) == [0]
+    assert acked == {0: 1, 1: 3}
