@@ -36,8 +36,15 @@ def replaced_logs(
 def started_again(acked_end: dict[int, int], spans: Mapping[int, tuple[int, int]]) -> list[int]:
     """The partitions whose new acknowledgements (`spans`: first and end offset per
     partition) start below the end of what was acknowledged before (`acked_end`,
-    updated here): an append-only log never does that unless it was replaced."""
+    updated here): an append-only log never does that unless it was replaced.
+
+    A broker that lost one log lost them all, and the caller publishes everything
+    unconfirmed again: so the count restarts for every partition, not only those seen
+    replaced, or the others' first acknowledgements in the new logs would report the
+    same loss a second time and send everything a second time."""
     replaced = [p for p, (first, _) in spans.items() if first < acked_end.get(p, 0)]
+    if replaced:
+        acked_end.clear()
     for p, (_, end) in spans.items():
-        acked_end[p] = end if p in replaced else max(end, acked_end.get(p, 0))
+        acked_end[p] = max(end, acked_end.get(p, 0))
     return replaced

@@ -41,3 +41,11 @@ def test_an_acknowledgement_below_the_end_is_a_new_log_and_restarts_the_count() 
     acked = {0: 9, 1: 2}
     assert started_again(acked, {0: (0, 1), 1: (2, 3)}) == [0]
     assert acked == {0: 1, 1: 3}
+
+
+def test_the_other_partitions_new_logs_do_not_report_the_same_loss_again() -> None:
+    acked = {0: 9, 1: 7, 2: 4}
+    assert started_again(acked, {0: (0, 2)}) == [0]
+    # partitions 1 and 2 come back in their new logs a moment later, from offset 0
+    assert started_again(acked, {1: (0, 3), 2: (0, 1)}) == []
+    assert acked == {0: 2, 1: 3, 2: 1}
