@@ -7,7 +7,9 @@ with `--preload N` fills it with N old leads (`bench.preload`), produces N web-f
 inquiries with unique senders, then runs one `InquiryConsumer` until the topic is
 drained, under cProfile (or pyinstrument with `--pyinstrument FILE.html`).
 `--sql-times` times every SQL statement the consumer runs (cursor events) and prints
-the costliest ones per inquiry, to compare a fresh store with a preloaded one. It
+the costliest ones per inquiry, to compare a fresh store with a preloaded one. The
+garbage collector is set as `leadflow serve` sets it (`leadflow.collector`);
+`--default-gc` keeps CPython's defaults, to measure what that saves. It
 prints the process CPU seconds per inquiry (this process only: the broker and
 PostgreSQL are other processes) and the cumulative CPU of the consumer's components
 (cProfile's overhead inflates them by roughly the same factor, so read them as
@@ -43,6 +45,7 @@ from crm_store.database import Database, open_database
 from crm_store.migrate import upgrade_async
 from ingest.consumer import ConsumerConfig, InquiryConsumer
 from ingest.contract import Channel, ClientInfo, Inquiry, Routing, Sender, Topics
+from leadflow import collector
 from leadflow.broker import EmbeddedBroker, create_topics
 
 # (label, file suffix, function name): cumulative CPU of each component.
@@ -149,6 +152,7 @@ class Run:
     preload: int = 0
     closed_share: float = 0.0
     sqlite_copy: Path | None = None
+    default_gc: bool = False
 
 
 async def consume(
@@ -176,6 +180,8 @@ async def consume(
                 bootstrap_servers=broker.bootstrap_servers, topics=topics, max_batch=max_batch
             )
             async with InquiryConsumer(config, db) as consumer:
+                if not run_.default_gc:
+                    collector.settle()
                 cpu0, wall0 = time.process_time(), time.monotonic()
                 if run_.sql:
                     run_.sql.on = True
@@ -267,11 +273,20 @@ def main() -> None:
     p.add_argument(
         "--pyinstrument", type=Path, help="profile with pyinstrument (not cProfile), HTML here"
     )
+    p.add_argument(
+        "--default-gc", action="store_true", help="CPython's collector thresholds, no freeze"
+    )
     a = p.parse_args()
     profile = None if a.no_profile or a.pyinstrument else cProfile.Profile()
     run_ = Run(
-        profile=profile, preload=a.preload, closed_share=a.closed_share, sqlite_copy=a.sqlite_copy
+        profile=profile,
+        preload=a.preload,
+        closed_share=a.closed_share,
+        sqlite_copy=a.sqlite_copy,
+        default_gc=a.default_gc,
     )
+    if not a.default_gc:
+        collector.tune()
     if a.sql_times:
         run_.sql = SqlTimes()
     if a.pyinstrument:
@@ -282,6 +297,7 @@ def main() -> None:
     print(
         f"{a.store} ({a.preload:,} preloaded): {a.n} inquiries, batches of ≤ {a.max_batch}, "
         f"{cpu / a.n * 1e6:,.0f} µs CPU each, {a.n / wall:,.0f}/s"
+        + (" (CPython's default collector)" if a.default_gc else "")
     )
     if profile:
         for label, us in components(profile, a.n):

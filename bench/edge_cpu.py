@@ -15,10 +15,12 @@ built up one layer at a time:
 
 The figure is this process's CPU time (`time.process_time`: every thread, so the
 journal's writer thread too; the broker and wrk are other processes) divided by the
-inquiries accepted. Each component is the difference between two stages: HTTP
-(aiohttp) = `http`; validation/normalisation = `validate` - `http`; journal write =
-`journal` - `validate`; Kafka produce = `full` - `journal`. CPU time, unlike the rate,
-means something on a machine shared with other work. Results: a table on stdout and
+inquiries accepted. The garbage collector is set as `leadflow serve` sets it
+(`leadflow.collector`); `--default-gc` keeps CPython's defaults. Each component is the
+difference between two stages: HTTP (aiohttp) = `http`; validation/normalisation =
+`validate` - `http`; journal write = `journal` - `validate`; Kafka produce = `full` -
+`journal`. CPU time, unlike the rate, means something on a machine shared with other
+work. Results: a table on stdout and
 bench/results/edge_cpu.json.
 """
 
@@ -45,6 +47,7 @@ from connectors.relay import Relay, RelayConfig
 from connectors.webform import FormConfig, FormField, WebFormConnector
 from ingest.contract import Inquiry, Topics
 from ingest.contract.problem import BODY_TIMEOUT, problem_middleware
+from leadflow import collector
 from leadflow.broker import EmbeddedBroker, create_topics, free_port
 from leadflow.counting import outcome_counter
 
@@ -149,7 +152,14 @@ async def run_wrk(url: str, kind: str, seconds: float, connections: int) -> dict
 
 
 async def measure(
-    stage: str, kind: str, *, seconds: float, connections: int, bootstrap: str, tmp: Path
+    stage: str,
+    kind: str,
+    *,
+    seconds: float,
+    connections: int,
+    bootstrap: str,
+    tmp: Path,
+    default_gc: bool = False,
 ) -> dict[str, Any]:
     accepted = Accepted()
     async with AsyncExitStack() as stack:
@@ -178,6 +188,8 @@ async def measure(
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         await asyncio.sleep(0.5)  # the relay's clients connect before the clock starts
+        if not default_gc:
+            collector.settle()  # as `leadflow serve` does once its roles are up
         cpu0, wall0 = time.process_time(), time.monotonic()
         wrk = await run_wrk(f"http://127.0.0.1:{port}/forms/contact", kind, seconds, connections)
         if journal is not None and relay_task is not None:
@@ -223,11 +235,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         connections=args.connections,
                         bootstrap=broker.bootstrap_servers,
                         tmp=Path(tmp),
+                        default_gc=args.default_gc,
                     )
                     print(json.dumps(r), flush=True)
                     results.append(r)
     return {
         "loop": args.loop,
+        "collector": "CPython's defaults" if args.default_gc else "leadflow.collector",
         "loadavg": list(os.getloadavg()),
         "results": results,
         "split": {
@@ -247,7 +261,12 @@ def main() -> None:
     p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     p.add_argument("--dir", type=Path, default=None, help="where the journal files go")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--default-gc", action="store_true", help="CPython's collector thresholds, no freeze"
+    )
     args = p.parse_args()
+    if not args.default_gc:
+        collector.tune()
     if args.loop == "uvloop":
         import uvloop
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from leadflow import processes
+from leadflow import collector, processes
 from leadflow.logs import configure_logging, secret_values
 from leadflow.roles import ALL_ROLES, Role
 from leadflow.settings import Settings, load_settings
@@ -108,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "import":
         from leadflow import importer
 
+        collector.tune()
         return asyncio.run(importer.run_import(settings, args))
     if args.command == "up":
         roles = ALL_ROLES
@@ -125,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         split_config=config if split else None,
         split=split,
     )
+    collector.tune()
     return asyncio.run(serving)
 
 
@@ -179,6 +181,8 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
 
     def announce(started: Started) -> None:
+        # Every role is up: what is alive now lives as long as the process.
+        collector.settle()
         mode = " (edge and ingest in separate processes)" if split else ""
         print(f"LeadFlow is running: {', '.join(sorted(roles))}{mode}", flush=True)
         print(f"  http:     {started.http_url}", flush=True)
