@@ -33,6 +33,7 @@ from ingest.contract import (
 from ingest.contract.render_token import make_render_token as make_render_token
 from ingest.contract.render_token import read_render_token
 from ingest.matching import disposable_domains, email_domain, in_domain_list
+from ingest.spam_phrases import folded, fraud_phrase, pitch_phrase
 from ingest.spam_words import WORD, Word, gibberish_reason_of, read_words
 
 Band = Literal["clean", "suspicious", "junk"]
@@ -188,53 +189,25 @@ def _signals(
     yield from _test_submission(text)
     yield from _homoglyphs(words, read)
     yield from _gibberish(read)
-    yield from _pitch(text)
-    yield from _fraud(text)
+    lowered = folded(text)
+    yield from _pitch(text, lowered)
+    yield from _fraud(text, lowered)
     yield from _classifier(context.junk_probability, limits)
 
 
-# --- sales pitches ------------------------------------------------------------------
-
-# Inbound leads ask to buy; outreach spam offers to sell. These phrases are how
-# cold pitches (SEO, lead lists, outsourcing, franchises, "partnership") open.
-_PITCH = re.compile(
-    r"\b(?:we (?:offer|provide|specialize|can (?:help you|provide|offer|increase|improve|boost|"
-    r"get you|build you|deliver))|our (?:agency|services)|"
-    r"seo|backlinks?|guest post|link[- ]building|lead generation|web design services|offshore|"
-    r"outsourc\w*|business proposal|decision[- ]makers|email list|b2b (?:data|list|database)|"
-    r"\d+-minute call|quick call|first page of google|barrister|beneficiary|"
-    r"предлагаем вам|наша компания предлагает|мы (?:поможем|предлагаем|занимаемся|разработаем|"
-    r"настроим|увеличим|провели|проведём|проведем)|продвижени\w*|раскрутк\w*|"
-    r"таргет\w*|франшиз\w*|подписчик\w*|"
-    r"баз[аеуы] (?:клиентов|контактов|email|e-mail)|рассылк\w*|госзакуп\w*|"
-    r"окупаемост\w*|окупит\w*|пассивн\w+ доход\w*|"
-    # Suppliers and "partners" offering to sell to the seller, not to buy from it.
-    r"we supply|(?:at|competitive) factory prices?|we are (?:a |an )?(?:leading |professional )?"
-    r"(?:manufacturer|factory|exporter)|reaching out from|"
-    r"(?:предлагаем|можем предложить|хотим предложить) (?:вам|вашей компании|сотрудничество|"
-    r"партн[её]рство)|хотим предложить|ищем (?:партн[её]ров|представителей))\b",
-    re.IGNORECASE,
-)
-# Business email compromise: urgent secret payments, gift cards, changed bank details.
-_FRAUD = re.compile(
-    r"\b(?:gift ?cards?|wire transfer|confidential (?:payment|transfer)|keep this between us|"
-    r"(?:new|changed|updated) bank details|bank details have changed|"
-    r"реквизиты (?:изменились|поменялись)|(?:новые|изменённые|измененные) реквизиты|"
-    r"подарочн\w+ карт\w*|никому не сообщайте|сотрудник фсб|служба безопасности банка)\b",
-    re.IGNORECASE,
-)
+# --- sales pitches and payment fraud ---------------------------------------------
 
 
-def _fraud(text: str) -> Iterator[SpamReason]:
-    found = _FRAUD.search(text)
-    if found:
-        yield SpamReason("fraud", 0.6, f"reads like payment fraud ({found.group(0)!r})")
+def _fraud(text: str, lowered: str) -> Iterator[SpamReason]:
+    phrase = fraud_phrase(text, lowered)
+    if phrase is not None:
+        yield SpamReason("fraud", 0.6, f"reads like payment fraud ({phrase!r})")
 
 
-def _pitch(text: str) -> Iterator[SpamReason]:
-    found = _PITCH.search(text)
-    if found:
-        yield SpamReason("pitch", 0.5, f"reads like a sales pitch ({found.group(0)!r})")
+def _pitch(text: str, lowered: str) -> Iterator[SpamReason]:
+    phrase = pitch_phrase(text, lowered)
+    if phrase is not None:
+        yield SpamReason("pitch", 0.5, f"reads like a sales pitch ({phrase!r})")
 
 
 # --- render token -----------------------------------------------------------------

@@ -9,7 +9,9 @@ every word and n-gram, `fsum` the weights), on the golden texts and generated on
 and `judge_spam` is `score` with that probability. (3) The text signals that now read
 each word once (and remember it) agree with the letter-by-letter versions kept here,
 on generated text mixing Latin, Cyrillic, look-alikes, case folds and punctuation,
-both before and after their per-word tables are filled.
+both before and after their per-word tables are filled. And the pitch and fraud
+phrases, now searched in lower case, are found exactly where a case-insensitive
+search finds them, and quoted as written.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import classifier, spam, spam_words
+from ingest import classifier, spam, spam_phrases, spam_words
 from ingest.classifier import FULL_EVIDENCE_WORDS, N_FEATURES, TextClassifier
 from ingest.decisions import Policy, Snapshot
 from ingest.pipeline import judge_spam
@@ -290,3 +292,43 @@ def test_the_per_word_tables_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> No
     spam_words.clear_caches()
     classifier.clear_caches()
     assert set(chain(spam_words._WORDS, classifier._WORD_FEATURES)) == set()
+
+
+# Phrases the pitch and fraud patterns look for, and near misses, in any case; with
+# the letters whose case `str.lower` and `re.IGNORECASE` read differently (İ, ı, ſ,
+# the Kelvin sign, ß) put in where they look like "i", "s", "k".
+_PHRASES = st.sampled_from(
+    [
+        "seo", "we offer", "our agency", "outsourcing", "business proposal", "gift cards",
+        "wire transfer", "keep this between us", "продвижение", "рассылка", "хотим предложить",
+        "реквизиты изменились", "сотрудник фсб", "we are a leading manufacturer",
+        "link-building", "15-minute call", "gift card", "web design", "busines proposal",
+    ]
+)  # fmt: skip
+_ODD = {"i": ["İ", "ı", "I", "i"], "s": ["ſ", "S", "s", "ß"], "k": ["\u212a", "K", "k"]}
+
+
+@st.composite
+def _any_case(draw: st.DrawFn) -> str:
+    phrase = draw(_PHRASES)
+    letters = []
+    for ch in phrase:
+        choices = _ODD.get(ch, [ch.upper(), ch])
+        letters.append(draw(st.sampled_from(choices)))
+    return "".join(letters)
+
+
+_PHRASE_TEXTS = st.lists(st.one_of(_PIECES, _any_case()), max_size=12).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_PHRASE_TEXTS)
+def test_pitch_and_fraud_in_lower_case_read_as_case_insensitive_search(text: str) -> None:
+    lowered = spam_phrases.folded(text)
+    for pattern, signal, kind in (
+        (spam_phrases.PITCH, spam._pitch, "a sales pitch"),
+        (spam_phrases.FRAUD, spam._fraud, "payment fraud"),
+    ):
+        reference = re.compile(pattern.pattern, re.IGNORECASE).search(text)
+        expected = [] if reference is None else [f"reads like {kind} ({reference.group(0)!r})"]
+        assert [r.detail for r in signal(text, lowered)] == expected
