@@ -20,8 +20,7 @@ inquiries accepted. The garbage collector is set as `leadflow serve` sets it
 difference between two stages: HTTP (aiohttp) = `http`; validation/normalisation =
 `validate` - `http`; journal write = `journal` - `validate`; Kafka produce = `full` -
 `journal`. CPU time, unlike the rate, means something on a machine shared with other
-work. Results: a table on stdout and
-bench/results/edge_cpu.json.
+work. Results: a table on stdout and bench/results/edge_cpu.json.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from ingest.contract import (
 from ingest.contract.render_token import make_render_token as make_render_token
 from ingest.contract.render_token import read_render_token
 from ingest.matching import disposable_domains, email_domain, in_domain_list
-from ingest.spam_phrases import folded, fraud_phrase, pitch_phrase
+from ingest.spam_phrases import fraud_phrase, pitch_phrase
 from ingest.spam_words import WORD, Word, gibberish_reason_of, read_words
 
 Band = Literal["clean", "suspicious", "junk"]
@@ -189,23 +189,22 @@ def _signals(
     yield from _test_submission(text)
     yield from _homoglyphs(words, read)
     yield from _gibberish(read)
-    lowered = folded(text)
-    yield from _pitch(text, lowered)
-    yield from _fraud(text, lowered)
+    yield from _pitch(text)
+    yield from _fraud(text)
     yield from _classifier(context.junk_probability, limits)
 
 
 # --- sales pitches and payment fraud ---------------------------------------------
 
 
-def _fraud(text: str, lowered: str) -> Iterator[SpamReason]:
-    phrase = fraud_phrase(text, lowered)
+def _fraud(text: str) -> Iterator[SpamReason]:
+    phrase = fraud_phrase(text)
     if phrase is not None:
         yield SpamReason("fraud", 0.6, f"reads like payment fraud ({phrase!r})")
 
 
-def _pitch(text: str, lowered: str) -> Iterator[SpamReason]:
-    phrase = pitch_phrase(text, lowered)
+def _pitch(text: str) -> Iterator[SpamReason]:
+    phrase = pitch_phrase(text)
     if phrase is not None:
         yield SpamReason("pitch", 0.5, f"reads like a sales pitch ({phrase!r})")
 

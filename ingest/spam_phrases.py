@@ -50,20 +50,18 @@ def folded(text: str) -> str:
     return lowered.replace("i\u0307", "i").replace("\u0131", "i").replace("\u017f", "s")
 
 
-def pitch_phrase(text: str, lowered: str) -> str | None:
-    """The first sales-pitch phrase in `text` (`lowered` is `folded(text)`), if any."""
-    return _as_written(PITCH, _PITCH_ANY_CASE, text, lowered)
+def pitch_phrase(text: str) -> str | None:
+    """The first sales-pitch phrase in `text`, as written, if any."""
+    return _as_written(PITCH, _PITCH_ANY_CASE, text)
 
 
-def fraud_phrase(text: str, lowered: str) -> str | None:
-    """The first payment-fraud phrase in `text` (`lowered` is `folded(text)`), if any."""
-    return _as_written(FRAUD, _FRAUD_ANY_CASE, text, lowered)
+def fraud_phrase(text: str) -> str | None:
+    """The first payment-fraud phrase in `text`, as written, if any."""
+    return _as_written(FRAUD, _FRAUD_ANY_CASE, text)
 
 
-def _as_written(
-    lower: re.Pattern[str], any_case: re.Pattern[str], text: str, lowered: str
-) -> str | None:
-    found = lower.search(lowered)
+def _as_written(lower: re.Pattern[str], any_case: re.Pattern[str], text: str) -> str | None:
+    found = lower.search(folded(text))
     if found is None:
         return None
     again = any_case.search(text)
