@@ -9,7 +9,9 @@ drained, under cProfile (or pyinstrument with `--pyinstrument FILE.html`).
 `--sql-times` times every SQL statement the consumer runs (cursor events) and prints
 the costliest ones per inquiry, to compare a fresh store with a preloaded one. The
 garbage collector is set as `leadflow serve` sets it (`leadflow.collector`);
-`--default-gc` keeps CPython's defaults, to measure what that saves. It
+`--default-gc` keeps CPython's defaults, to measure what that saves. SQLite is
+opened as `leadflow serve ingest` opens it, its calls made on the loop's thread
+(`crm_store.inline_sqlite`); `--threaded-sqlite` uses aiosqlite's worker thread. It
 prints the process CPU seconds per inquiry (this process only: the broker and
 PostgreSQL are other processes) and the cumulative CPU of the consumer's components
 (cProfile's overhead inflates them by roughly the same factor, so read them as
@@ -153,6 +155,7 @@ class Run:
     closed_share: float = 0.0
     sqlite_copy: Path | None = None
     default_gc: bool = False
+    threaded_sqlite: bool = False
 
 
 async def consume(
@@ -168,7 +171,7 @@ async def consume(
         topics = Topics(prefix=f"bench{run}")
         await create_topics(broker.bootstrap_servers, topics)
         await upgrade_async(url)
-        async with open_database(url) as db:
+        async with open_database(url, inline=not run_.threaded_sqlite) as db:
             await seed(db)
             if run_.preload:
                 done = await preload(url, run_.preload, closed_share=run_.closed_share)
@@ -276,6 +279,11 @@ def main() -> None:
     p.add_argument(
         "--default-gc", action="store_true", help="CPython's collector thresholds, no freeze"
     )
+    p.add_argument(
+        "--threaded-sqlite",
+        action="store_true",
+        help="SQLite calls on aiosqlite's worker thread, not inline as in `serve ingest`",
+    )
     a = p.parse_args()
     profile = None if a.no_profile or a.pyinstrument else cProfile.Profile()
     run_ = Run(
@@ -284,6 +292,7 @@ def main() -> None:
         closed_share=a.closed_share,
         sqlite_copy=a.sqlite_copy,
         default_gc=a.default_gc,
+        threaded_sqlite=a.threaded_sqlite,
     )
     if not a.default_gc:
         collector.tune()
@@ -298,6 +307,7 @@ def main() -> None:
         f"{a.store} ({a.preload:,} preloaded): {a.n} inquiries, batches of ≤ {a.max_batch}, "
         f"{cpu / a.n * 1e6:,.0f} µs CPU each, {a.n / wall:,.0f}/s"
         + (" (CPython's default collector)" if a.default_gc else "")
+        + (" (SQLite on a worker thread)" if a.threaded_sqlite and a.store == "sqlite" else "")
     )
     if profile:
         for label, us in components(profile, a.n):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from crm_store.inline_sqlite import inline_connector
 from crm_store.types import json_serializer
+
+# How long a write waits for another writer's lock before it fails.
+SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +39,13 @@ class Database:
         return self.engine.dialect.name
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the console read while the consumer writes; NORMAL is durable in WAL.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     # 64 MiB of page cache (the default is 2 MiB): a batch inserts random UUID keys
     # into about a dozen indexes, and once they outgrow the cache nearly every row
     # re-reads its leaf pages; at 200,000 leads this halved the consumer's SQL time
@@ -56,15 +61,35 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, inline: bool = False
+) -> AsyncEngine:
+    """`inline`: on SQLite, make the calls on the event loop's thread
+    (`crm_store.inline_sqlite`); only for a process whose loop serves no one waiting."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, json_serializer=json_serializer
+        file = parsed.database
+        if file and file != ":memory:":
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
+        if inline and file and file != ":memory:":
+            engine = create_async_engine(
+                url,
+                echo=echo,
+                async_creator=inline_connector(file, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S),
+                json_serializer=json_serializer,
+            )
+            busy_ms = 0
+        else:
+            engine = create_async_engine(
+                url,
+                echo=echo,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+                json_serializer=json_serializer,
+            )
+            busy_ms = int(SQLITE_BUSY_TIMEOUT_S * 1000)
+        event.listen(
+            engine.sync_engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_ms)
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
@@ -78,9 +103,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
 @asynccontextmanager
 async def open_database(
-    url: str, *, pool_size: int = 10, echo: bool = False
+    url: str, *, pool_size: int = 10, echo: bool = False, inline: bool = False
 ) -> AsyncIterator[Database]:
-    engine = create_engine(url, pool_size=pool_size, echo=echo)
+    engine = create_engine(url, pool_size=pool_size, echo=echo, inline=inline)
     try:
         yield Database(engine, async_sessionmaker(engine, expire_on_commit=False))
     finally:

@@ -137,6 +137,8 @@ async def run(
                 settings.database.url,
                 pool_size=settings.database.pool_size,
                 echo=settings.database.echo,
+                # A process that only ingests serves no request that waits on its loop.
+                inline=roles == {Role.INGEST},
             )
         )
         if seed:

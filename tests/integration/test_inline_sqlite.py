@@ -1,0 +1,87 @@
+"""SQLite calls made on the loop's thread (`crm_store.inline_sqlite`, what
+`leadflow serve ingest` uses) wait for another writer's lock without freezing the loop.
+
+SQLite-only by nature: PostgreSQL's driver is asynchronous already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from crm_store.database import open_database
+from crm_store.inline_sqlite import inline_connector
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]
+
+
+def _holder(path: Path) -> sqlite3.Connection:
+    """Another writer (as another process would be) holding the write lock."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS note (body TEXT)")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO note VALUES ('held')")
+    return conn
+
+
+async def test_a_write_waits_for_the_lock_while_the_loop_runs_on(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    holder = _holder(path)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    loop = asyncio.get_running_loop()
+    async with open_database(f"sqlite+aiosqlite:///{path}", inline=True) as db:
+        ticker = asyncio.create_task(tick())
+        # Released from the loop: were the waiting write to block the loop (SQLite's own
+        # busy handler), the release would never come and the write would fail.
+        loop.call_later(0.3, holder.commit)
+        ticks_before = ticks
+        async with db.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO note VALUES ('inline')"))
+        ticker.cancel()
+        assert ticks - ticks_before >= 5, "the loop stood still while the write waited"
+        async with db.engine.connect() as conn:
+            bodies = (await conn.execute(text("SELECT body FROM note ORDER BY rowid"))).scalars()
+            assert list(bodies) == ["held", "inline"]
+    holder.close()
+
+
+async def test_a_lock_held_past_the_timeout_fails_as_locked(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    holder = _holder(path)
+    conn = await inline_connector(str(path), busy_timeout_s=0.2)()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await conn.execute("INSERT INTO note VALUES ('inline')")
+        holder.commit()
+        await conn.execute("INSERT INTO note VALUES ('inline')")
+        await conn.commit()
+    finally:
+        await conn.close()
+        holder.close()
+    check = sqlite3.connect(path)
+    assert [r[0] for r in check.execute("SELECT body FROM note ORDER BY rowid")] == [
+        "held",
+        "inline",
+    ]
+    check.close()
+
+
+async def test_other_errors_are_not_waited_on(tmp_path: Path) -> None:
+    conn = await inline_connector(str(tmp_path / "store.db"), busy_timeout_s=30)()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            await asyncio.wait_for(conn.execute("SELECT * FROM missing"), 5)
+    finally:
+        await conn.close()
