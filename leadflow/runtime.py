@@ -137,8 +137,6 @@ async def run(
                 settings.database.url,
                 pool_size=settings.database.pool_size,
                 echo=settings.database.echo,
-                # A process that only ingests serves no request that waits on its loop.
-                inline=roles == {Role.INGEST},
             )
         )
         if seed:
@@ -205,7 +203,7 @@ async def run(
                 consumer = await stack.enter_async_context(
                     InquiryConsumer(
                         _consumer_config(settings, bootstrap, topics),
-                        db,
+                        await _consumer_database(settings, roles, db, stack),
                         policy=Policy(
                             sla_minutes=dict(settings.ingest.sla_minutes),
                             render_secret=render_secret,
@@ -235,6 +233,25 @@ async def run(
                 on_started(started)
             await stop.wait()
         log.info("stopping")
+
+
+async def _consumer_database(
+    settings: Settings, roles: frozenset[Role], db: Database, stack: AsyncExitStack
+) -> Database:
+    """The consumer's own SQLite engine, its calls made on the loop's thread
+    (`crm_store.inline_sqlite`), in a process that only ingests: no request there waits
+    on the loop. The notifier and the watcher keep `db`, whose calls run on threads
+    beside the consumer's batches."""
+    if roles != {Role.INGEST} or db.dialect != "sqlite":
+        return db
+    return await stack.enter_async_context(
+        open_database(
+            settings.database.url,
+            pool_size=settings.database.pool_size,
+            echo=settings.database.echo,
+            inline=True,
+        )
+    )
 
 
 async def _handled(run: Awaitable[int]) -> None:
