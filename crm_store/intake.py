@@ -7,6 +7,7 @@ Returns plain dataclasses. Imports nothing of ours outside `crm_store`.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
+    Row,
+    Select,
     Table,
     and_,
+    bindparam,
     false,
     func,
     literal,
@@ -138,26 +143,76 @@ async def known_idempotency_keys(session: AsyncSession, keys: Sequence[str]) -> 
     return found
 
 
+@functools.cache
+def _contacts_query(with_kinds: bool) -> Select[str, str, uuid.UUID]:
+    stmt = select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id).where(
+        ContactIdentity.value.in_(bindparam("values", expanding=True))
+    )
+    if with_kinds:
+        # The kinds make the (kind, value) unique index usable: on `value` alone
+        # SQLite scanned the table (60 ms a call at 200,000 contacts, issue 11).
+        # PostgreSQL serves `value` alone well, and with both lists a fresh
+        # (unanalysed) table got a plan 60x slower there, so it keeps one list.
+        stmt = stmt.where(ContactIdentity.kind.in_(bindparam("kinds", expanding=True)))
+    return stmt
+
+
 async def find_contacts(
     session: AsyncSession, identities: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], uuid.UUID]:
     wanted = set(identities)
     values = sorted({value for _, value in wanted})
     found: dict[tuple[str, str], uuid.UUID] = {}
+    kinds = sorted({kind for kind, _ in wanted})
+    stmt = _contacts_query(session.get_bind().dialect.name == "sqlite")
     for chunk in _chunks(values):
-        stmt = select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id)
-        stmt = stmt.where(ContactIdentity.value.in_(chunk))
-        if session.get_bind().dialect.name == "sqlite":
-            # The kinds make the (kind, value) unique index usable: on `value` alone
-            # SQLite scanned the table (60 ms a call at 200,000 contacts, issue 11).
-            # PostgreSQL serves `value` alone well, and with both lists a fresh
-            # (unanalysed) table got a plan 60x slower there, so it keeps one list.
-            stmt = stmt.where(ContactIdentity.kind.in_(sorted({kind for kind, _ in wanted})))
-        rows = await session.execute(stmt)
+        rows = await session.execute(stmt, {"values": chunk, "kinds": kinds})
         for kind, value, contact_id in rows:
             if (kind, value) in wanted:
                 found[(kind, value)] = contact_id
     return found
+
+
+@functools.cache
+def _teams_query(lock: bool) -> Select[Any]:
+    # Built once: constructing a statement (and its cache key) every batch cost more
+    # than running it (issue 11).
+    stmt = select(
+        Team.id, Team.name, Team.rr_last_user_id, Team.strategy, Team.rotation_state
+    ).order_by(Team.id)
+    return stmt.with_for_update() if lock else stmt
+
+
+@functools.cache
+def _members_query(unended_absences: bool) -> Select[Any]:
+    """Active members, as columns (not ORM entities: every batch reads every member,
+    and two objects per member cost more than the rest of the read), each with a row
+    per absence that has not ended by the `now` parameter: one statement fewer per
+    batch than reading absences apart."""
+    unended = (
+        and_(Absence.user_id == AppUser.id, Absence.ends_at > bindparam("now"))
+        if unended_absences
+        else false()
+    )
+    return (
+        select(
+            TeamMember.team_id,
+            AppUser.id,
+            AppUser.name,
+            AppUser.email,
+            AppUser.timezone,
+            AppUser.working_hours,
+            TeamMember.capacity,
+            TeamMember.daily_cap,
+            TeamMember.weight,
+            Absence.starts_at,
+            Absence.ends_at,
+        )
+        .join(AppUser, AppUser.id == TeamMember.user_id)
+        .outerjoin(Absence, unended)
+        .where(TeamMember.active.is_(True), AppUser.active.is_(True))
+        .order_by(TeamMember.team_id, TeamMember.user_id, Absence.starts_at)
+    )
 
 
 async def load_teams(
@@ -170,45 +225,32 @@ async def load_teams(
     the same next member. `now` (when given) counts today's assignments from UTC
     midnight and keeps only absences that have not ended.
     """
-    stmt = select(
-        Team.id, Team.name, Team.rr_last_user_id, Team.strategy, Team.rotation_state
-    ).order_by(Team.id)
-    if lock:
-        stmt = stmt.with_for_update()
-    teams = (await session.execute(stmt)).all()
-    # An absence that has not ended comes with its member (an outer join, a row per
-    # absence): one statement fewer per batch than reading them apart (issue 11).
-    unended = and_(Absence.user_id == AppUser.id, Absence.ends_at > now) if now else false()
-    rows = await session.execute(
-        select(TeamMember, AppUser, Absence.starts_at, Absence.ends_at)
-        .join(AppUser, AppUser.id == TeamMember.user_id)
-        .outerjoin(Absence, unended)
-        .where(TeamMember.active.is_(True), AppUser.active.is_(True))
-        .order_by(TeamMember.team_id, TeamMember.user_id, Absence.starts_at)
-    )
-    members: dict[tuple[int, int], tuple[TeamMember, AppUser]] = {}
+    teams = (await session.execute(_teams_query(lock))).all()
+    rows = await session.execute(_members_query(now is not None), {"now": now} if now else {})
+    members: dict[tuple[int, int], Row[Any]] = {}
     absences: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
-    for member, user, starts, ends in rows:
-        members.setdefault((member.team_id, user.id), (member, user))
-        if starts is not None:
-            absences.setdefault((member.team_id, user.id), []).append((starts, ends))
-    user_ids = sorted({user.id for _, user in members.values()})
+    for row in rows:
+        key = (row.team_id, row.id)
+        members.setdefault(key, row)
+        if row.starts_at is not None:
+            absences.setdefault(key, []).append((row.starts_at, row.ends_at))
+    user_ids = sorted({user_id for _, user_id in members})
     # Rows kept by triggers (migration 0019): one per member, however big the store.
     loads = await member_load.loads(session, user_ids, now) if now and user_ids else {}
     by_team: dict[int, list[MemberRow]] = {}
-    for (team_id, _), (member, user) in members.items():
-        assigned, open_leads, pending = loads.get(user.id, (0, 0, 0))
+    for (team_id, user_id), m in members.items():
+        assigned, open_leads, pending = loads.get(user_id, (0, 0, 0))
         by_team.setdefault(team_id, []).append(
             MemberRow(
-                user_id=user.id,
-                name=user.name,
-                email=user.email,
-                timezone=user.timezone,
-                working_hours=user.working_hours,
-                capacity=member.capacity,
-                daily_cap=member.daily_cap,
-                weight=member.weight,
-                absences=tuple(absences.get((team_id, user.id), ())),
+                user_id=user_id,
+                name=m.name,
+                email=m.email,
+                timezone=m.timezone,
+                working_hours=m.working_hours,
+                capacity=m.capacity,
+                daily_cap=m.daily_cap,
+                weight=m.weight,
+                absences=tuple(absences.get((team_id, user_id), ())),
                 assigned_today=assigned,
                 open_leads=open_leads,
                 pending_first_contacts=pending,
@@ -305,12 +347,33 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
             changes["rr_last_user_id"] = rows.team_cursors[team_id]
         if team_id in rows.team_rotation:
             changes["rotation_state"] = rows.team_rotation[team_id]
-        await session.execute(update(Team).where(Team.id == team_id).values(**changes))
+        params = {f"new_{column}": value for column, value in changes.items()}
+        await session.execute(_team_update(tuple(sorted(changes))), {"team": team_id, **params})
+
+
+@functools.cache
+def _team_update(columns: tuple[str, ...]) -> Any:
+    # Built once per set of columns, like the reads above (issue 11).
+    return (
+        update(Team)
+        .where(Team.id == bindparam("team"))
+        .values({column: bindparam(f"new_{column}") for column in columns})
+        # The batch's session holds no Team objects to keep in step.
+        .execution_options(synchronize_session=False)
+    )
+
+
+_TOUCH = (
+    update(Lead)
+    .where(Lead.id == bindparam("lead"))
+    .values(updated_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
 
 
 async def _touch(session: AsyncSession, leads: dict[uuid.UUID, datetime]) -> None:
     for lead_id, at in leads.items():
-        await session.execute(update(Lead).where(Lead.id == lead_id).values(updated_at=at))
+        await session.execute(_TOUCH, {"lead": lead_id, "at": at})
 
 
 async def _reuse_known_companies(session: AsyncSession, rows: IntakeRows) -> None:
@@ -326,15 +389,24 @@ async def _reuse_known_companies(session: AsyncSession, rows: IntakeRows) -> Non
             contact["company_id"] = remap[contact["company_id"]]
 
 
+_COMPANIES = select(Company.domain, Company.id).where(
+    Company.domain.in_(bindparam("domains", expanding=True))
+)
+
+
 async def find_companies(session: AsyncSession, domains: Iterable[str]) -> dict[str, uuid.UUID]:
     wanted = sorted(set(domains))
     found: dict[str, uuid.UUID] = {}
     for chunk in _chunks(wanted):
-        rows = await session.execute(
-            select(Company.domain, Company.id).where(Company.domain.in_(chunk))
-        )
+        rows = await session.execute(_COMPANIES, {"domains": chunk})
         found.update({domain: company_id for domain, company_id in rows if domain})
     return found
+
+
+_NOT_DUPLICATE_IDS: BindParameter[str] = bindparam("ids", expanding=True)
+_NOT_DUPLICATES = select(NotDuplicateMark.key_a, NotDuplicateMark.key_b).where(
+    NotDuplicateMark.key_a.in_(_NOT_DUPLICATE_IDS) | NotDuplicateMark.key_b.in_(_NOT_DUPLICATE_IDS)
+)
 
 
 async def not_duplicate_pairs(
@@ -344,11 +416,7 @@ async def not_duplicate_pairs(
     ids = sorted({str(c) for c in contact_ids})
     pairs: set[frozenset[uuid.UUID]] = set()
     for chunk in _chunks(ids):
-        rows = await session.execute(
-            select(NotDuplicateMark.key_a, NotDuplicateMark.key_b).where(
-                NotDuplicateMark.key_a.in_(chunk) | NotDuplicateMark.key_b.in_(chunk)
-            )
-        )
+        rows = await session.execute(_NOT_DUPLICATES, {"ids": chunk})
         pairs.update(frozenset({uuid.UUID(a), uuid.UUID(b)}) for a, b in rows)
     return pairs
 
@@ -370,22 +438,18 @@ async def mark_not_duplicate(
     return True
 
 
+_CONTACTS_LEADS = select(
+    Lead.id, Lead.contact_id, Lead.status, Lead.assignee_id, Lead.team_id, Lead.created_at
+).where(Lead.contact_id.in_(bindparam("ids", expanding=True)))
+
+
 async def leads_for_contacts(
     session: AsyncSession, contact_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[LeadRow]]:
     ids = sorted(set(contact_ids))
     found: dict[uuid.UUID, list[LeadRow]] = {}
     for start in range(0, len(ids), _CHUNK):
-        rows = await session.execute(
-            select(
-                Lead.id,
-                Lead.contact_id,
-                Lead.status,
-                Lead.assignee_id,
-                Lead.team_id,
-                Lead.created_at,
-            ).where(Lead.contact_id.in_(ids[start : start + _CHUNK]))
-        )
+        rows = await session.execute(_CONTACTS_LEADS, {"ids": ids[start : start + _CHUNK]})
         for lead_id, contact_id, status, assignee_id, team_id, created_at in rows:
             assert contact_id is not None
             found.setdefault(contact_id, []).append(
@@ -394,17 +458,18 @@ async def leads_for_contacts(
     return found
 
 
+_MESSAGE_LEADS = select(MessageRef.message_id, MessageRef.lead_id).where(
+    MessageRef.message_id.in_(bindparam("ids", expanding=True))
+)
+
+
 async def leads_for_messages(
     session: AsyncSession, message_ids: Iterable[str]
 ) -> dict[str, uuid.UUID]:
     ids = sorted(set(message_ids))
     found: dict[str, uuid.UUID] = {}
     for chunk in _chunks(ids):
-        rows = await session.execute(
-            select(MessageRef.message_id, MessageRef.lead_id).where(
-                MessageRef.message_id.in_(chunk)
-            )
-        )
+        rows = await session.execute(_MESSAGE_LEADS, {"ids": chunk})
         found.update({message_id: lead_id for message_id, lead_id in rows})  # noqa: C416
     return found
 
@@ -425,6 +490,37 @@ async def recent_counts(
     return senders, addresses
 
 
+@functools.cache
+def _known_and_recent_query(known: bool, senders: bool, ips: bool) -> Any:
+    """The tagged UNION ALL of `known_and_recent` for the lists a chunk has."""
+    parts: list[Any] = []
+    if known:
+        parts.append(
+            select(literal("k"), InquiryRecord.idempotency_key, literal(0)).where(
+                InquiryRecord.idempotency_key.in_(bindparam("known", expanding=True))
+            )
+        )
+    if senders:
+        parts.append(
+            select(literal("s"), InquiryRecord.sender_key, func.count())
+            .where(
+                InquiryRecord.sender_key.in_(bindparam("keys", expanding=True)),
+                InquiryRecord.received_at >= bindparam("sender_since"),
+            )
+            .group_by(InquiryRecord.sender_key)
+        )
+    if ips:
+        parts.append(
+            select(literal("i"), InquiryRecord.client_ip, func.count())
+            .where(
+                InquiryRecord.client_ip.in_(bindparam("ips", expanding=True)),
+                InquiryRecord.received_at >= bindparam("ip_since"),
+            )
+            .group_by(InquiryRecord.client_ip)
+        )
+    return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
 async def known_and_recent(
     session: AsyncSession,
     idempotency_keys: Iterable[str],
@@ -443,33 +539,17 @@ async def known_and_recent(
     senders: dict[str, int] = {}
     addresses: dict[str, int] = {}
     for n in range(max(len(known_chunks), len(key_chunks), len(ip_chunks))):
-        parts: list[Any] = []
-        if n < len(known_chunks):
-            parts.append(
-                select(literal("k"), InquiryRecord.idempotency_key, literal(0)).where(
-                    InquiryRecord.idempotency_key.in_(known_chunks[n])
-                )
-            )
-        if n < len(key_chunks):
-            parts.append(
-                select(literal("s"), InquiryRecord.sender_key, func.count())
-                .where(
-                    InquiryRecord.sender_key.in_(key_chunks[n]),
-                    InquiryRecord.received_at >= sender_since,
-                )
-                .group_by(InquiryRecord.sender_key)
-            )
-        if n < len(ip_chunks):
-            parts.append(
-                select(literal("i"), InquiryRecord.client_ip, func.count())
-                .where(
-                    InquiryRecord.client_ip.in_(ip_chunks[n]),
-                    InquiryRecord.received_at >= ip_since,
-                )
-                .group_by(InquiryRecord.client_ip)
-            )
-        stmt: Any = parts[0] if len(parts) == 1 else union_all(*parts)
-        for tag, value, count in await session.execute(stmt):
+        stmt = _known_and_recent_query(
+            n < len(known_chunks), n < len(key_chunks), n < len(ip_chunks)
+        )
+        params = {
+            "known": known_chunks[n] if n < len(known_chunks) else [],
+            "keys": key_chunks[n] if n < len(key_chunks) else [],
+            "sender_since": sender_since,
+            "ips": ip_chunks[n] if n < len(ip_chunks) else [],
+            "ip_since": ip_since,
+        }
+        for tag, value, count in await session.execute(stmt, params):
             if value is None:
                 continue
             if tag == "k":
@@ -477,6 +557,14 @@ async def known_and_recent(
             else:
                 (senders if tag == "s" else addresses)[value] = int(count)
     return known, senders, addresses
+
+
+_RECENT_RECIPIENTS = select(OutboundRecord.recipient).where(
+    OutboundRecord.channel == bindparam("channel"),
+    OutboundRecord.purpose == bindparam("purpose"),
+    OutboundRecord.recipient.in_(bindparam("recipients", expanding=True)),
+    OutboundRecord.created_at >= bindparam("since"),
+)
 
 
 async def recent_recipients(
@@ -487,12 +575,8 @@ async def recent_recipients(
     for chunk in _chunks(wanted):
         found.update(
             await session.scalars(
-                select(OutboundRecord.recipient).where(
-                    OutboundRecord.channel == channel,
-                    OutboundRecord.purpose == purpose,
-                    OutboundRecord.recipient.in_(chunk),
-                    OutboundRecord.created_at >= since,
-                )
+                _RECENT_RECIPIENTS,
+                {"channel": channel, "purpose": purpose, "recipients": chunk, "since": since},
             )
         )
     return found
