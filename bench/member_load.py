@@ -5,7 +5,7 @@ migrates a fresh store to 0018 (a temp SQLite file, or a PostgreSQL database it
 creates and drops), seeds one team of three managers, preloads N old leads with
 bench.preload (all open, as the growth run leaves them, unless `--closed-share`),
 then upgrades to head (0019's backfill, timed) and checks the kept rows against the
-GROUP BY. Then it times `intake.load_teams` (what every consumer batch and watcher
+GROUP BY. Then it times `team_reads.load_teams` (what every consumer batch and watcher
 pass runs, with the team lock on PostgreSQL), alternately: A with the GROUP BY over
 leads and activities that it ran before 0019 (`member_load.recount_loads`, the same
 statements), B as it is now (the kept rows); A B A B, and prints the medians. Wall
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.consumer_cpu import seed
 from bench.e2e import postgres_store
 from bench.preload import preload
-from crm_store import intake, member_load
+from crm_store import member_load, team_reads
 from crm_store.database import Database, open_database
 from crm_store.migrate import upgrade_async
 
@@ -45,7 +45,9 @@ async def _load_teams(db: Database, loads: Loads) -> float:
     try:
         started = time.perf_counter()
         async with db.sessions() as session, session.begin():
-            await intake.load_teams(session, lock=db.dialect == "postgresql", now=datetime.now(UTC))
+            await team_reads.load_teams(
+                session, lock=db.dialect == "postgresql", now=datetime.now(UTC)
+            )
         return time.perf_counter() - started
     finally:
         member_load.loads = kept

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake, notifications, plans
+from crm_store import intake, notifications, plans, team_reads
 from crm_store.database import Database
 from ingest.contract import Inquiry
 from ingest.decision_parts import identities_of, thread_ids_of
@@ -165,7 +165,7 @@ class BatchStore:
         fresh: list[Inquiry],
         now: datetime,
         recent: tuple[dict[str, int], dict[str, int]] | None = None,
-    ) -> tuple[Snapshot, dict[str, intake.TeamRow]]:
+    ) -> tuple[Snapshot, dict[str, team_reads.TeamRow]]:
         return await read_snapshot(
             session,
             fresh,
@@ -188,7 +188,7 @@ async def read_snapshot(
     default_team: str | None,
     lock: bool,
     recent: tuple[dict[str, int], dict[str, int]] | None = None,
-) -> tuple[Snapshot, dict[str, intake.TeamRow]]:
+) -> tuple[Snapshot, dict[str, team_reads.TeamRow]]:
     """What the store knows that `plan_batch` needs about these inquiries. Reads only;
     `lock` takes the teams' rows for update (the consumer's rotation), which a dry run
     must not do. `recent` is the counts per sender key and per client IP when the
@@ -207,7 +207,7 @@ async def read_snapshot(
         {i.client.ip for i in fresh if i.client.ip},
         now - policy.rate_window,
     )
-    teams = await intake.load_teams(session, lock=lock, now=now)
+    teams = await team_reads.load_teams(session, lock=lock, now=now)
     snapshot = Snapshot(
         contacts=contacts,
         teams={name: team_view(t) for name, t in teams.items()},

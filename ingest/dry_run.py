@@ -17,7 +17,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake
+from crm_store import team_reads
 from ingest.batch_store import read_snapshot
 from ingest.contract import Inquiry
 from ingest.decisions import (
@@ -86,7 +86,7 @@ async def preview(
     default_team: str | None,
 ) -> Outcome:
     """The consumer's decision for `inquiry` at `now`, from the store as it is."""
-    judgement = build_judgement(await intake.load_judgement(session))
+    judgement = build_judgement(await team_reads.load_judgement(session))
     snapshot, _rows = await read_snapshot(
         session,
         [inquiry],

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake
+from crm_store import team_reads
 from ingest.classifier import TextClassifier
 from ingest.contract import InvalidIdentity, normalize_phone
 from ingest.decisions import Policy, TeamView
@@ -69,12 +69,12 @@ class JudgementCache:
 
     async def get(self, session: AsyncSession, now: datetime) -> Judgement:
         if self._loaded_at is None or now - self._loaded_at >= self.ttl:
-            self._value = build_judgement(await intake.load_judgement(session))
+            self._value = build_judgement(await team_reads.load_judgement(session))
             self._loaded_at = now
         return self._value
 
 
-def build_judgement(data: intake.JudgementData) -> Judgement:
+def build_judgement(data: team_reads.JudgementData) -> Judgement:
     rules = tuple(
         RoutingRule(priority=priority, team=team, **criteria)
         for priority, team, criteria in data.rules
@@ -112,7 +112,7 @@ def _classifier(state: dict[str, Any] | None) -> TextClassifier:
     return effective_classifier(marks_from_state(state))
 
 
-def team_view(team: intake.TeamRow) -> TeamView:
+def team_view(team: team_reads.TeamRow) -> TeamView:
     members = tuple(_member_state(m) for m in team.members)
     weights = tuple((int(uid), int(w)) for uid, w in team.rotation_state.get("current_weights", []))
     return TeamView(
@@ -127,7 +127,7 @@ def team_view(team: intake.TeamRow) -> TeamView:
     )
 
 
-def _member_state(m: intake.MemberRow) -> MemberState:
+def _member_state(m: team_reads.MemberRow) -> MemberState:
     """A member's state; a stored setting that cannot be used makes them ineligible
     (with the reason) instead of failing the batch, and is replaced by a harmless
     value so no later working-time sum can raise on it."""

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake
+from crm_store import intake, team_reads
 from crm_store import sla as store
 from crm_store.database import Database
 from crm_store.models import AssignmentLedger, LeadEvent, OutboundRecord
@@ -90,7 +90,7 @@ class SlaWatcher:
         async with self._db.sessions() as session, session.begin():
             teams = {
                 t.id: team_view(t)
-                for t in (await intake.load_teams(session, lock=postgres, now=now)).values()
+                for t in (await team_reads.load_teams(session, lock=postgres, now=now)).values()
             }
             policies = await store.team_policies(session)
             rows = await store.pending_first_contacts(session, now, skip_locked=postgres)

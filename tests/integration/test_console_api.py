@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from console.api import ConsoleApi
-from crm_store import accounts, intake
+from crm_store import accounts, intake, team_reads
 from crm_store.database import Database
 from ingest.contract import Sender
 from ingest.contract.problem import problem_middleware
@@ -44,7 +44,7 @@ async def token_for(db: Database, email: str, role: str) -> str:
 async def make_leads(db: Database, n: int) -> list[int]:
     members = await seed_team(db)
     async with db.sessions() as session, session.begin():
-        teams = await intake.load_teams(session, lock=False)
+        teams = await team_reads.load_teams(session, lock=False)
         t = teams["Sales"]
         snapshot = Snapshot(
             {}, {"Sales": TeamView(t.id, t.name, t.member_ids, None, t.member_names)}

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from crm_store import intake, sla, work
+from crm_store import intake, sla, team_reads, work
 from crm_store.accounts import Principal
 from crm_store.counters import counters, drift, recount, repair
 from crm_store.database import Database, open_database
@@ -199,7 +199,7 @@ async def test_counters_equal_a_recount_after_every_kind_of_change(db: Database)
 
 async def _pipeline_leads(db: Database, n: int, now: datetime) -> None:
     async with db.sessions() as session, session.begin():
-        t = (await intake.load_teams(session, lock=False))["Sales"]
+        t = (await team_reads.load_teams(session, lock=False))["Sales"]
         snapshot = Snapshot(
             {}, {"Sales": TeamView(t.id, t.name, t.member_ids, None, t.member_names)}
         )

@@ -16,7 +16,7 @@ import pytest
 from alembic import command
 from sqlalchemy import delete, insert, select, text, update
 
-from crm_store import intake
+from crm_store import team_reads
 from crm_store.database import Database, open_database
 from crm_store.member_load import drift, loads, recount_loads, repair
 from crm_store.migrate import alembic_config, upgrade_async
@@ -237,7 +237,7 @@ async def test_load_teams_reads_the_kept_rows(db: Database) -> None:
     await make_leads(db, 6)
     now = datetime.now(UTC)
     async with db.sessions() as session, session.begin():
-        teams = await intake.load_teams(session, lock=False, now=now)
+        teams = await team_reads.load_teams(session, lock=False, now=now)
         loaded = {m.user_id: m for m in teams["Sales"].members}
         users = sorted(loaded)
         want = await recount_loads(session, users, now)

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select, update
 
 from connectors.publisher import Publisher
+from crm_store import team_reads
 from crm_store.database import Database
 from crm_store.models import Activity, InquiryRecord, Lead, SpamMark, SpamModel, Team
 from ingest import decision_parts, pipeline, records, replies
@@ -338,7 +339,7 @@ async def test_the_store_pages_filters_and_finds_cyrillic_in_any_case(db: Databa
         make_inquiry(honeypot=True, sender=Sender(email="bot@x.test"), text="Buy now"),
     ]
     async with db.sessions() as session, session.begin():
-        t = (await intake.load_teams(session, lock=False))["Sales"]
+        t = (await team_reads.load_teams(session, lock=False))["Sales"]
         snapshot = Snapshot(
             {},
             {"Sales": TeamView(t.id, t.name, t.member_ids, None, t.member_names)},

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from crm_store import accounts, intake
+from crm_store import accounts, intake, team_reads
 from crm_store.database import Database
 from crm_store.models import Absence, Base, InquiryRecord, Lead, Team
 from leadflow.seed import apply_configuration
@@ -140,8 +140,8 @@ async def test_load_teams_gives_each_member_their_unended_absences_in_order(
         for user_id, starts, ends in spans:
             session.add(Absence(user_id=user_id, starts_at=starts, ends_at=ends))
     async with db.sessions() as session, session.begin():
-        teams = await intake.load_teams(session, lock=False, now=now)
-        without_now = await intake.load_teams(session, lock=False)
+        teams = await team_reads.load_teams(session, lock=False, now=now)
+        without_now = await team_reads.load_teams(session, lock=False)
     for name in ("Sales", "VIP"):
         members = {m.user_id: m for m in teams[name].members}
         assert teams[name].member_ids == (ids[0], ids[1])
@@ -163,7 +163,7 @@ async def test_demo_seed_runs_once_and_config_upserts(db: Database, tmp_path: Pa
     assert again.admin_token is None, "the demo seed only fills an empty store"
     async with db.sessions() as session:
         assert await accounts.principal_for_token(session, first.admin_token) is not None
-        teams = await intake.load_teams(session, lock=False)
+        teams = await team_reads.load_teams(session, lock=False)
         forms = await accounts.list_forms(session)
     assert len(teams["Sales"].member_ids) == 3
     assert [(f.slug, f.language) for f in forms] == [("contact", "ru")], "the demo is Russian"
@@ -201,7 +201,7 @@ fields = [
     await apply_configuration(db, settings, demo=False)
     await apply_configuration(db, settings, demo=False)  # idempotent
     async with db.sessions() as session:
-        teams = await intake.load_teams(session, lock=False)
+        teams = await team_reads.load_teams(session, lock=False)
         forms = await accounts.list_forms(session)
     assert list(teams) == ["Enterprise"]
     assert len(teams["Enterprise"].member_ids) == 1, "the inactive member is not in rotation"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from crm_store import intake
+from crm_store import team_reads
 from crm_store.database import Database
 from crm_store.models import (
     Activity,
@@ -180,7 +180,7 @@ async def _marks(db: Database, marks: list[tuple[str, bool]], now: datetime) -> 
 
 async def _judged(db: Database) -> TextClassifier:
     async with db.sessions() as session:
-        classifier = build_judgement(await intake.load_judgement(session)).classifier
+        classifier = build_judgement(await team_reads.load_judgement(session)).classifier
     assert classifier is not None
     return classifier
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from crm_store.intake import MemberRow, TeamRow
+from crm_store.team_reads import MemberRow, TeamRow
 from ingest.judgement import team_view
 from ingest.routing import TeamState, assign, ineligibility
 from ingest.worktime import add_working_time, zone_problem

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_store.intake import JudgementData
+from crm_store.team_reads import JudgementData
 from ingest import train_spam
 from ingest.classifier import TextClassifier
 from ingest.judgement import build_judgement
