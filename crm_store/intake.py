@@ -315,6 +315,19 @@ async def recent_counts(
     return senders, addresses
 
 
+def _recent_per(tag: str, column: Any, values: str, since: str) -> Any:
+    """Inquiries received since the `since` parameter, counted per value of `column`
+    among the `values` parameter, tagged `tag`."""
+    return (
+        select(literal(tag), column, func.count())
+        .where(
+            column.in_(bindparam(values, expanding=True)),
+            InquiryRecord.received_at >= bindparam(since),
+        )
+        .group_by(column)
+    )
+
+
 @functools.cache
 def _known_and_recent_query(known: bool, senders: bool, ips: bool) -> Any:
     """The tagged UNION ALL of `known_and_recent` for the lists a chunk has."""
@@ -326,23 +339,9 @@ def _known_and_recent_query(known: bool, senders: bool, ips: bool) -> Any:
             )
         )
     if senders:
-        parts.append(
-            select(literal("s"), InquiryRecord.sender_key, func.count())
-            .where(
-                InquiryRecord.sender_key.in_(bindparam("keys", expanding=True)),
-                InquiryRecord.received_at >= bindparam("sender_since"),
-            )
-            .group_by(InquiryRecord.sender_key)
-        )
+        parts.append(_recent_per("s", InquiryRecord.sender_key, "keys", "sender_since"))
     if ips:
-        parts.append(
-            select(literal("i"), InquiryRecord.client_ip, func.count())
-            .where(
-                InquiryRecord.client_ip.in_(bindparam("ips", expanding=True)),
-                InquiryRecord.received_at >= bindparam("ip_since"),
-            )
-            .group_by(InquiryRecord.client_ip)
-        )
+        parts.append(_recent_per("i", InquiryRecord.client_ip, "ips", "ip_since"))
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
