@@ -47,6 +47,7 @@ class EdgeJournalRole:
                 bootstrap_servers=bootstrap,
                 topics=topics,
                 batch=j.relay_batch,
+                linger_s=j.relay_linger_ms / 1000,
                 republish_after_s=j.republish_after_s,
                 timeout_s=settings.kafka.produce_timeout_s,
                 fetch_max_wait_ms=settings.kafka.background_fetch_max_wait_ms,
@@ -136,4 +137,10 @@ class JournalCollector(Collector):
             "leadflow_relay_broker_errors",
             "Broker errors met by the relay (each is retried with backoff).",
             value=self._relay.errors,
+        )
+        yield CounterMetricFamily(
+            "leadflow_relay_publish_rounds",
+            "Rounds in which the relay published journal entries (one produce request "
+            "each; published entries over rounds is the batch it sends).",
+            value=self._relay.rounds,
         )

@@ -133,6 +133,12 @@ class JournalSettings(BaseModel):
         default=120.0, gt=0, description="Publish an entry again when unconfirmed this long."
     )
     relay_batch: int = Field(default=500, ge=1, description="Entries per publish round.")
+    relay_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="After a round that was not full, gather entries this long before the next.",
+    )
 
     def file(self, data_dir: Path) -> Path:
         return self.path or data_dir / "journal.sqlite3"

@@ -46,6 +46,22 @@ async def test_publishes_the_journal_in_order(
     assert keys == [i.idempotency_key for i in inquiries]
 
 
+async def test_entries_appended_within_the_linger_go_in_one_round(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    config = relay_config(broker.bootstrap_servers, topics, linger_s=1.0)
+    async with (
+        EdgeJournal(tmp_path / "j.sqlite3") as journal,
+        relaying(journal, config) as relay,
+    ):
+        await asyncio.sleep(0.2)  # the relay is idle, waiting for an append
+        for inquiry in same_sender(10):
+            await journal.publish(inquiry)
+        await eventually(lambda: journal.stats().published == 10)
+        # Without the linger the first append is published alone at once.
+        assert relay.rounds == 1
+
+
 async def test_confirmations_delete_the_entries(
     broker: BrokerProcess, topics: Topics, tmp_path: Path
 ) -> None:
