@@ -16,6 +16,8 @@ from sqlalchemy import text
 from crm_store.database import open_database
 from crm_store.inline_sqlite import inline_connector
 
+from .channel_helpers import eventually
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]
 
 
@@ -85,3 +87,25 @@ async def test_other_errors_are_not_waited_on(tmp_path: Path) -> None:
             await asyncio.wait_for(conn.execute("SELECT * FROM missing"), 5)
     finally:
         await conn.close()
+
+
+async def test_the_wal_is_checkpointed_off_the_committing_thread(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    blob = b"x" * 3000  # one page each: 2,000 rows are twice SQLite's usual checkpoint
+    async with open_database(f"sqlite+aiosqlite:///{path}", inline=True) as db:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE note (body BLOB)"))
+        await asyncio.sleep(0.5)  # past that commit's own background checkpoint
+        size_before = path.stat().st_size
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO note VALUES (:b)"), [{"b": blob} for _ in range(2000)]
+            )
+        # Past 1,000 pages SQLite's own checkpoint would have copied them into the
+        # file in that commit, on this thread: it is left to the checkpointer's thread.
+        assert path.stat().st_size < size_before + 1_000_000
+        await eventually(
+            lambda: path.stat().st_size > size_before + 6_000_000, what="a background checkpoint"
+        )
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM note"))).scalar() == 2000
