@@ -28,6 +28,7 @@ from typing import Self, TypeVar
 from ingest.contract import Inquiry
 
 from .journal_writer import (
+    GROUP_LINGER_S,
     Appended,
     JournalWriter,
     WriteFailed,
@@ -92,11 +93,12 @@ class EdgeJournal:
         *,
         bound: JournalBound = JournalBound(),
         clock: Callable[[], float] = time.time,
+        group_linger_s: float = GROUP_LINGER_S,
     ) -> None:
         self.path = path
         self.bound = bound
         self._clock = clock
-        self._writer = JournalWriter(path, self._after_commit)
+        self._writer = JournalWriter(path, self._after_commit, linger_s=group_linger_s)
         self._entered = False
         self._closed = False
         # Depth as this process knows it; `resync` re-reads it (another process may share

@@ -40,6 +40,7 @@ class EdgeJournalRole:
         self.journal = EdgeJournal(
             j.file(settings.data_dir),
             bound=JournalBound(max_bytes=j.max_bytes, max_age_s=j.max_age_s),
+            group_linger_s=j.group_linger_ms / 1000,
         )
         self.relay = Relay(
             self.journal,

@@ -180,7 +180,9 @@ async def run_import(
         return 1
     j = settings.journal
     async with EdgeJournal(
-        j.file(settings.data_dir), bound=JournalBound(max_bytes=j.max_bytes, max_age_s=j.max_age_s)
+        j.file(settings.data_dir),
+        bound=JournalBound(max_bytes=j.max_bytes, max_age_s=j.max_age_s),
+        group_linger_s=j.group_linger_ms / 1000,
     ) as journal:
         relay = Relay(
             journal,

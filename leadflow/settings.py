@@ -133,6 +133,12 @@ class JournalSettings(BaseModel):
         default=120.0, gt=0, description="Publish an entry again when unconfirmed this long."
     )
     relay_batch: int = Field(default=500, ge=1, description="Entries per publish round.")
+    group_linger_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=100,
+        description="Once no more appends are queued, wait this long for more to commit together.",
+    )
     relay_linger_ms: int = Field(
         default=5,
         ge=0,
