@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.pofile import read_po
 
-from ingest.contract.i18n import LANGUAGES, LOCALES, Catalogs, accepted_languages
+from ingest.contract.i18n import LANGUAGES, LOCALES, Catalogs, accepted_languages, format_moment
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -107,3 +109,18 @@ def test_every_catalog_directory_is_a_language() -> None:
 def test_russian_counts_take_the_right_plural_form(count: int, text: str) -> None:
     russian = Catalogs.load().get("ru")
     assert russian.ngettext("%(num)s lead", "%(num)s leads", count) % {"num": count} == text
+
+
+def test_a_moment_is_shown_to_its_minute_in_each_zone_across_a_dst_change() -> None:
+    """Formatting is cached by minute, zone and language: every one of them counts."""
+    new_york, moscow = ZoneInfo("America/New_York"), ZoneInfo("Europe/Moscow")
+    before = datetime(2026, 3, 8, 6, 59, 30, tzinfo=UTC)  # 01:59:30 EST
+    after = datetime(2026, 3, 8, 7, 0, 10, tzinfo=UTC)  # 03:00:10 EDT
+    nbsp = "\u202f"
+    assert format_moment(before, new_york, "en") == f"Mar 8, 2026, 1:59{nbsp}AM EST"
+    assert format_moment(after, new_york, "en") == f"Mar 8, 2026, 3:00{nbsp}AM EDT"
+    assert format_moment(after.replace(second=50), new_york, "en") == (
+        f"Mar 8, 2026, 3:00{nbsp}AM EDT"
+    )
+    assert format_moment(after, moscow, "en") == f"Mar 8, 2026, 10:00{nbsp}AM MSK"
+    assert format_moment(after, moscow, "ru") == f"8 мар. 2026{nbsp}г., 10:00 MSK"  # noqa: RUF001
