@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.models import Activity, AssignmentLedger, Lead, SpamMark, SpamModel, Team
@@ -40,10 +40,32 @@ class TeamPolicyRow:
     head_user_id: int | None
 
 
+# Where the last page of breached leads ended: (due, lead id), or None for the start.
+BreachedCursor = tuple[datetime, uuid.UUID] | None
+
+
 async def pending_first_contacts(
-    session: AsyncSession, now: datetime, *, limit: int = 200, skip_locked: bool = False
+    session: AsyncSession,
+    now: datetime,
+    *,
+    limit: int = 200,
+    skip_locked: bool = False,
+    breached_after: BreachedCursor = None,
 ) -> list[FirstContactRow]:
-    """New leads that are queued (no assignee) or whose first contact is past due."""
+    """New leads that are queued (no assignee) or whose first contact is past due.
+
+    Leads not yet marked breached come first, oldest due first: each needs an action
+    now (an assignment, a breach mark). Breached leads follow in (due, lead id) order
+    after `breached_after`, so the caller pages through them pass after pass: a lead
+    that waits on something (a one-manager team has nobody to reassign to, a team has
+    no head) stays in this set, and with the oldest 200 first, 200 such leads once
+    hid every later one from the watcher. A queued lead without a team has no one to
+    go to: it is not returned."""
+    breached = Lead.sla_breached_at.is_not(None)
+    page = [
+        and_(breached, Activity.due_at > breached_after[0]),
+        and_(breached, Activity.due_at == breached_after[0], Lead.id > breached_after[1]),
+    ] if breached_after is not None else [breached]  # fmt: skip
     stmt = (
         select(
             Lead.id, Activity.id, Lead.channel, Lead.assignee_id, Lead.team_id,
@@ -54,9 +76,13 @@ async def pending_first_contacts(
             Lead.status == "new",
             Activity.is_first_contact.is_(True),
             Activity.status == "planned",
-            or_(Lead.assignee_id.is_(None), Activity.due_at <= now),
+            or_(
+                and_(Lead.sla_breached_at.is_(None), Lead.assignee_id.is_(None),
+                     Lead.team_id.is_not(None)),
+                and_(Activity.due_at <= now, or_(Lead.sla_breached_at.is_(None), *page)),
+            ),
         )
-        .order_by(Activity.due_at)
+        .order_by(breached, Activity.due_at, Lead.id)
         .limit(limit)
     )  # fmt: skip
     if skip_locked:
@@ -71,11 +97,23 @@ async def pending_first_contacts(
         )
     ) if rows else set()  # fmt: skip
     return [
-        FirstContactRow(lead, activity, channel, assignee, team, due, breached, hops,
+        FirstContactRow(lead, activity, channel, assignee, team, due, breached_at, hops,
                         lead in escalated)
-        for lead, activity, channel, assignee, team, due, breached, hops in rows
+        for lead, activity, channel, assignee, team, due, breached_at, hops in rows
         if due is not None
     ]  # fmt: skip
+
+
+def next_breached_cursor(
+    rows: Sequence[FirstContactRow], limit: int, current: BreachedCursor
+) -> BreachedCursor:
+    """Where the next pass's breached leads start: after the last breached row of a
+    full page; from the start (None) once a page came back short, since every
+    breached lead has then had its turn; unchanged when a full page held none."""
+    if len(rows) < limit:
+        return None
+    last = next((r for r in reversed(rows) if r.breached_at is not None), None)
+    return current if last is None else (last.due_at, last.lead_id)
 
 
 async def team_policies(session: AsyncSession) -> dict[int, TeamPolicyRow]:

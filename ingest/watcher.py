@@ -45,6 +45,8 @@ from ingest.spam_model import baseline, marks_from_state
 log = logging.getLogger(__name__)
 
 CLASSIFIER = "default"
+# Leads looked at per pass (every 30 s by default).
+PAGE = 200
 
 
 @dataclass(slots=True)
@@ -69,11 +71,16 @@ class SlaWatcher:
         sla_minutes: Mapping[str, int] | None = None,
         on_changes: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page: int = PAGE,
     ) -> None:
         self._db = db
         self._sla = dict(sla_minutes or DEFAULT_SLA_MINUTES)
         self._on_changes = on_changes
         self._clock = clock
+        self._page = page
+        # The breached leads are looked at a page per pass, in turn (see
+        # `store.pending_first_contacts`): where the next page starts.
+        self._breached_after: store.BreachedCursor = None
 
     async def run(self, stop: asyncio.Event, interval: float = 30.0) -> None:
         while not stop.is_set():
@@ -93,7 +100,13 @@ class SlaWatcher:
                 for t in (await team_reads.load_teams(session, lock=postgres, now=now)).values()
             }
             policies = await store.team_policies(session)
-            rows = await store.pending_first_contacts(session, now, skip_locked=postgres)
+            rows = await store.pending_first_contacts(
+                session,
+                now,
+                limit=self._page,
+                skip_locked=postgres,
+                breached_after=self._breached_after,
+            )
             for row in rows:
                 lead = OpenFirstContact(
                     row.lead_id, row.activity_id, row.channel, row.assignee_id, row.team_id,
@@ -106,6 +119,7 @@ class SlaWatcher:
                 if isinstance(action, Assign) and team is not None:
                     teams[team.id] = after(team, action)
             report.learned = await self._learn(session, now, lock=postgres)
+        self._breached_after = store.next_breached_cursor(rows, self._page, self._breached_after)
         if report.changed and self._on_changes is not None:
             await self._on_changes()
         return report

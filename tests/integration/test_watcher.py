@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from crm_store import team_reads
+from crm_store import sla, team_reads
 from crm_store.database import Database
 from crm_store.models import (
     Activity,
@@ -146,6 +146,61 @@ async def test_queued_lead_is_assigned_when_someone_becomes_eligible(
     async with db.sessions() as session:
         after = await session.get(Lead, lead.id)
     assert after is not None and after.assignee_id == members[0]
+
+
+async def some_leads(broker: BrokerProcess, topics: Topics, db: Database, n: int) -> list[Lead]:
+    """`n` leads, their first contacts due in the order they came."""
+    await _produce(
+        broker,
+        topics.inquiries,
+        [
+            make_inquiry(sender=Sender(email=f"w{i}@example.com")).model_dump_json().encode()
+            for i in range(n)
+        ],
+    )
+    async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
+        await consumer.run(until_idle=True)
+    async with db.sessions() as session:
+        leads = list(await session.scalars(select(Lead)))
+    assert len(leads) == n
+    return sorted(leads, key=lambda lead: (lead.first_contact_due_at, lead.id))
+
+
+async def test_leads_stuck_waiting_do_not_hide_a_later_overdue_lead(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    """A one-manager team has nobody to reassign an overdue lead to, so it stays in the
+    watcher's set; with pages of two, two such leads once hid the third for good."""
+    await seed_team(db, members=1)
+    leads = await some_leads(broker, topics, db, 3)
+    due = max(lead.first_contact_due_at or datetime.min.replace(tzinfo=UTC) for lead in leads)
+    watcher = SlaWatcher(db, page=2)
+    passes = [await watcher.run_once(due + timedelta(minutes=m)) for m in (20, 21, 22)]
+    async with db.sessions() as session:
+        breached = set(
+            await session.scalars(select(Lead.id).where(Lead.sla_breached_at.is_not(None)))
+        )
+    assert breached == {lead.id for lead in leads}
+    assert [p.breached for p in passes] == [2, 1, 0]
+
+
+async def test_breached_leads_are_paged_in_turn(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    await seed_team(db, members=1)
+    leads = await some_leads(broker, topics, db, 3)
+    due = max(lead.first_contact_due_at or datetime.min.replace(tzinfo=UTC) for lead in leads)
+    now = due + timedelta(minutes=20)
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(Lead).values(sla_breached_at=now))
+    async with db.sessions() as session:
+        first = await sla.pending_first_contacts(session, now, limit=2)
+        cursor = sla.next_breached_cursor(first, 2, None)
+        second = await sla.pending_first_contacts(session, now, limit=2, breached_after=cursor)
+        again = sla.next_breached_cursor(second, 2, cursor)
+    assert [r.lead_id for r in first] == [lead.id for lead in leads[:2]]
+    assert [r.lead_id for r in second] == [leads[2].id]
+    assert again is None, "a short page starts the next pass from the oldest again"
 
 
 SCRAPER = "Please send your full price list for all pallets to Riga, we compare suppliers"
