@@ -181,7 +181,8 @@ class Lead(Base):
         Index("ix_lead_assignee_status_touched", "assignee_id", "status", "manager_touched"),
         Index("ix_lead_created_at", "created_at"),
         Index("ix_lead_assignee_assigned_at", "assignee_id", "assigned_at"),
-        Index("ix_lead_status", "status"),
+        # Reads by status, and the SLA watcher's pages in order (crm_store.sla; 0022).
+        Index("ix_lead_status_sla", "status", "sla_breached_at", "first_contact_due_at", "id"),
         # "This contact's leads that are mine" (crm_store.scope; migration 0018).
         Index("ix_lead_contact_assignee", "contact_id", "assignee_id"),
     )

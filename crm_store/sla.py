@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.models import Activity, AssignmentLedger, Lead, SpamMark, SpamModel, Team
@@ -30,6 +40,9 @@ class FirstContactRow:
     breached_at: datetime | None
     hops: int
     escalated: bool
+    # The lead's copy of the due time, which orders the pages (the activity's is the
+    # deadline; the two are written together).
+    lead_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +53,9 @@ class TeamPolicyRow:
     head_user_id: int | None
 
 
-# Where the last page of breached leads ended: (due, lead id), or None for the start.
-BreachedCursor = tuple[datetime, uuid.UUID] | None
+# Where the last page of breached leads ended, in their order (breached at, due, lead
+# id), or None for the start.
+BreachedCursor = tuple[datetime, datetime, uuid.UUID] | None
 
 
 async def pending_first_contacts(
@@ -55,39 +69,41 @@ async def pending_first_contacts(
     """New leads that are queued (no assignee) or whose first contact is past due.
 
     Leads not yet marked breached come first, oldest due first: each needs an action
-    now (an assignment, a breach mark). Breached leads follow in (due, lead id) order
-    after `breached_after`, so the caller pages through them pass after pass: a lead
-    that waits on something (a one-manager team has nobody to reassign to, a team has
-    no head) stays in this set, and with the oldest 200 first, 200 such leads once
-    hid every later one from the watcher. A queued lead without a team has no one to
-    go to: it is not returned."""
-    breached = Lead.sla_breached_at.is_not(None)
-    page = [
-        and_(breached, Activity.due_at > breached_after[0]),
-        and_(breached, Activity.due_at == breached_after[0], Lead.id > breached_after[1]),
-    ] if breached_after is not None else [breached]  # fmt: skip
-    stmt = (
-        select(
-            Lead.id, Activity.id, Lead.channel, Lead.assignee_id, Lead.team_id,
-            Activity.due_at, Lead.sla_breached_at, Lead.escalation_hops,
-        )
-        .join(Activity, Activity.lead_id == Lead.id)
+    now (an assignment, a breach mark). Breached leads fill the rest of the page in
+    (breached at, due, lead id) order after `breached_after`, so the caller pages
+    through them pass after pass: a lead that waits on something (a one-manager team
+    has nobody to reassign to, a team has no head) stays in this set, and with the
+    oldest 200 first, 200 such leads once hid every later one from the watcher. A
+    queued lead without a team has no one to go to: it is not returned.
+
+    Each read walks `ix_lead_status_sla` (migration 0022) in its order and stops at
+    its page, instead of sorting every `new` lead.
+    """
+    unbreached = await _read(
+        session,
+        _candidates(Lead.sla_breached_at.is_(None))
+        .order_by(Lead.first_contact_due_at, Lead.id)
         .where(
-            Lead.status == "new",
-            Activity.is_first_contact.is_(True),
-            Activity.status == "planned",
             or_(
-                and_(Lead.sla_breached_at.is_(None), Lead.assignee_id.is_(None),
-                     Lead.team_id.is_not(None)),
-                and_(Activity.due_at <= now, or_(Lead.sla_breached_at.is_(None), *page)),
-            ),
+                and_(Lead.assignee_id.is_(None), Lead.team_id.is_not(None)),
+                Activity.due_at <= now,
+            )
         )
-        .order_by(breached, Activity.due_at, Lead.id)
-        .limit(limit)
-    )  # fmt: skip
-    if skip_locked:
-        stmt = stmt.with_for_update(skip_locked=True, of=Lead)
-    rows = (await session.execute(stmt)).all()
+        .limit(limit),
+        skip_locked,
+    )
+    breached_stmt = (
+        _candidates(Lead.sla_breached_at.is_not(None))
+        .where(Activity.due_at <= now, Lead.first_contact_due_at.is_not(None))
+        .order_by(Lead.sla_breached_at, Lead.first_contact_due_at, Lead.id)
+    )
+    if breached_after is not None:
+        order = (Lead.sla_breached_at, Lead.first_contact_due_at, Lead.id)
+        after = (literal(v, c.type) for v, c in zip(breached_after, order, strict=True))
+        breached_stmt = breached_stmt.where(tuple_(*order) > tuple_(*after))
+    room = limit - len(unbreached)
+    breached = await _read(session, breached_stmt.limit(room), skip_locked) if room > 0 else []
+    rows = unbreached + breached
     escalated = set(
         await session.scalars(
             select(AssignmentLedger.lead_id).where(
@@ -98,10 +114,43 @@ async def pending_first_contacts(
     ) if rows else set()  # fmt: skip
     return [
         FirstContactRow(lead, activity, channel, assignee, team, due, breached_at, hops,
-                        lead in escalated)
-        for lead, activity, channel, assignee, team, due, breached_at, hops in rows
+                        lead in escalated, lead_due)
+        for lead, activity, channel, assignee, team, due, breached_at, hops, lead_due in rows
         if due is not None
     ]  # fmt: skip
+
+
+CandidateRow = tuple[
+    uuid.UUID, uuid.UUID, str, int | None, int | None,
+    datetime | None, datetime | None, int, datetime | None,
+]  # fmt: skip
+Candidates = Select[*CandidateRow]
+
+
+def _candidates(breach: ColumnElement[bool]) -> Candidates:
+    """The `new` leads, breached or not as `breach` says, with a planned first contact."""
+    return (
+        select(
+            Lead.id, Activity.id, Lead.channel, Lead.assignee_id, Lead.team_id,
+            Activity.due_at, Lead.sla_breached_at, Lead.escalation_hops,
+            Lead.first_contact_due_at,
+        )
+        .join(Activity, Activity.lead_id == Lead.id)
+        .where(
+            Lead.status == "new",
+            breach,
+            Activity.is_first_contact.is_(True),
+            Activity.status == "planned",
+        )
+    )  # fmt: skip
+
+
+async def _read(
+    session: AsyncSession, stmt: Candidates, skip_locked: bool
+) -> list[Row[*CandidateRow]]:
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True, of=Lead)
+    return list((await session.execute(stmt)).all())
 
 
 def next_breached_cursor(
@@ -113,7 +162,9 @@ def next_breached_cursor(
     if len(rows) < limit:
         return None
     last = next((r for r in reversed(rows) if r.breached_at is not None), None)
-    return current if last is None else (last.due_at, last.lead_id)
+    if last is None or last.breached_at is None or last.lead_due_at is None:
+        return current
+    return (last.breached_at, last.lead_due_at, last.lead_id)
 
 
 async def team_policies(session: AsyncSession) -> dict[int, TeamPolicyRow]:
