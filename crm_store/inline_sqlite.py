@@ -63,7 +63,6 @@ class Checkpointer:
         self._every_s = every_s
         self._wake = threading.Event()
         self._stopped = False
-        self.checkpoints = 0
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
         self._thread.start()
 
@@ -98,7 +97,6 @@ class Checkpointer:
         try:
             # PASSIVE: copies what no reader still needs and waits for no one.
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            self.checkpoints += 1
         except sqlite3.Error as exc:  # busy or gone: the next commit nudges again
             log.debug("background checkpoint of %s failed: %s", self._path, exc)
 
