@@ -40,9 +40,6 @@ class FirstContactRow:
     breached_at: datetime | None
     hops: int
     escalated: bool
-    # The lead's copy of the due time, which orders the pages (the activity's is the
-    # deadline; the two are written together).
-    lead_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +50,16 @@ class TeamPolicyRow:
     head_user_id: int | None
 
 
-# Where the last page of breached leads ended, in their order (breached at, due, lead
-# id), or None for the start.
+# Where the last page of breached leads ended, in their order (breached at, the lead's
+# due time, lead id), or None for the start.
 BreachedCursor = tuple[datetime, datetime, uuid.UUID] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFirstContacts:
+    rows: list[FirstContactRow]
+    # Where the next pass's page of breached leads starts.
+    breached_after: BreachedCursor
 
 
 async def pending_first_contacts(
@@ -65,7 +69,7 @@ async def pending_first_contacts(
     limit: int = 200,
     skip_locked: bool = False,
     breached_after: BreachedCursor = None,
-) -> list[FirstContactRow]:
+) -> PendingFirstContacts:
     """New leads that are queued (no assignee) or whose first contact is past due.
 
     Leads not yet marked breached come first, oldest due first: each needs an action
@@ -104,6 +108,28 @@ async def pending_first_contacts(
     room = limit - len(unbreached)
     breached = await _read(session, breached_stmt.limit(room), skip_locked) if room > 0 else []
     rows = unbreached + breached
+    return PendingFirstContacts(
+        await _first_contact_rows(session, rows), _after_page(breached, room, breached_after)
+    )
+
+
+def _after_page(
+    breached: Sequence[Row[*CandidateRow]], room: int, current: BreachedCursor
+) -> BreachedCursor:
+    """Where the next pass's breached page starts: after this page's last lead; from
+    the first (None) once a page came back short, as every breached lead has then had
+    its turn; where this one did when the pass had no room for any."""
+    if room <= 0:
+        return current
+    if len(breached) < room:
+        return None
+    lead_id, *_, breached_at, _hops, lead_due = breached[-1]
+    return None if breached_at is None or lead_due is None else (breached_at, lead_due, lead_id)
+
+
+async def _first_contact_rows(
+    session: AsyncSession, rows: Sequence[Row[*CandidateRow]]
+) -> list[FirstContactRow]:
     escalated = set(
         await session.scalars(
             select(AssignmentLedger.lead_id).where(
@@ -114,8 +140,8 @@ async def pending_first_contacts(
     ) if rows else set()  # fmt: skip
     return [
         FirstContactRow(lead, activity, channel, assignee, team, due, breached_at, hops,
-                        lead in escalated, lead_due)
-        for lead, activity, channel, assignee, team, due, breached_at, hops, lead_due in rows
+                        lead in escalated)
+        for lead, activity, channel, assignee, team, due, breached_at, hops, _ in rows
         if due is not None
     ]  # fmt: skip
 
@@ -151,20 +177,6 @@ async def _read(
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True, of=Lead)
     return list((await session.execute(stmt)).all())
-
-
-def next_breached_cursor(
-    rows: Sequence[FirstContactRow], limit: int, current: BreachedCursor
-) -> BreachedCursor:
-    """Where the next pass's breached leads start: after the last breached row of a
-    full page; from the start (None) once a page came back short, since every
-    breached lead has then had its turn; unchanged when a full page held none."""
-    if len(rows) < limit:
-        return None
-    last = next((r for r in reversed(rows) if r.breached_at is not None), None)
-    if last is None or last.breached_at is None or last.lead_due_at is None:
-        return current
-    return (last.breached_at, last.lead_due_at, last.lead_id)
 
 
 async def team_policies(session: AsyncSession) -> dict[int, TeamPolicyRow]:

@@ -100,14 +100,14 @@ class SlaWatcher:
                 for t in (await team_reads.load_teams(session, lock=postgres, now=now)).values()
             }
             policies = await store.team_policies(session)
-            rows = await store.pending_first_contacts(
+            pending = await store.pending_first_contacts(
                 session,
                 now,
                 limit=self._page,
                 skip_locked=postgres,
                 breached_after=self._breached_after,
             )
-            for row in rows:
+            for row in pending.rows:
                 lead = OpenFirstContact(
                     row.lead_id, row.activity_id, row.channel, row.assignee_id, row.team_id,
                     row.due_at, row.breached_at, row.hops, row.escalated,
@@ -119,7 +119,7 @@ class SlaWatcher:
                 if isinstance(action, Assign) and team is not None:
                     teams[team.id] = after(team, action)
             report.learned = await self._learn(session, now, lock=postgres)
-        self._breached_after = store.next_breached_cursor(rows, self._page, self._breached_after)
+        self._breached_after = pending.breached_after
         if report.changed and self._on_changes is not None:
             await self._on_changes()
         return report

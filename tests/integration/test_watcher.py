@@ -195,12 +195,12 @@ async def test_breached_leads_are_paged_in_turn(
         await session.execute(update(Lead).values(sla_breached_at=now))
     async with db.sessions() as session:
         first = await sla.pending_first_contacts(session, now, limit=2)
-        cursor = sla.next_breached_cursor(first, 2, None)
-        second = await sla.pending_first_contacts(session, now, limit=2, breached_after=cursor)
-        again = sla.next_breached_cursor(second, 2, cursor)
-    assert [r.lead_id for r in first] == [lead.id for lead in leads[:2]]
-    assert [r.lead_id for r in second] == [leads[2].id]
-    assert again is None, "a short page starts the next pass from the oldest again"
+        second = await sla.pending_first_contacts(
+            session, now, limit=2, breached_after=first.breached_after
+        )
+    assert [r.lead_id for r in first.rows] == [lead.id for lead in leads[:2]]
+    assert [r.lead_id for r in second.rows] == [leads[2].id]
+    assert second.breached_after is None, "a short page starts the next pass from the first"
 
 
 SCRAPER = "Please send your full price list for all pallets to Riga, we compare suppliers"
