@@ -21,7 +21,12 @@ from typing import Any, Protocol, Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
-from ingest.contract import METADATA_MAX_AGE_MS, OutboundMessage, Topics
+from ingest.contract import (
+    METADATA_MAX_AGE_MS,
+    PRODUCER_COMPRESSION,
+    OutboundMessage,
+    Topics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +101,7 @@ class OutboundDispatcher:
             acks="all",
             enable_idempotence=False,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            compression_type=PRODUCER_COMPRESSION,
         )
         self._consumer = AIOKafkaConsumer(
             cfg.topics.outbound,

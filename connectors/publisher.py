@@ -16,7 +16,7 @@ from typing import Protocol, Self
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from ingest.contract import METADATA_MAX_AGE_MS, Inquiry, Topics
+from ingest.contract import METADATA_MAX_AGE_MS, PRODUCER_COMPRESSION, Inquiry, Topics
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class Publisher:
                 enable_idempotence=False,
                 request_timeout_ms=int(self._timeout * 1000),
                 metadata_max_age_ms=METADATA_MAX_AGE_MS,
+                compression_type=PRODUCER_COMPRESSION,
             )
             try:
                 await asyncio.wait_for(producer.start(), self._timeout)

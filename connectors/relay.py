@@ -27,7 +27,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ingest.contract.confirm import InvalidConfirmation, decode_confirmation
 from ingest.contract.record_batches import SEND_BATCH_BYTES, send_batched
-from ingest.contract.topics import METADATA_MAX_AGE_MS, Topics, ensure_topics
+from ingest.contract.topics import (
+    METADATA_MAX_AGE_MS,
+    PRODUCER_COMPRESSION,
+    Topics,
+    ensure_topics,
+)
 
 from .journal import EdgeJournal, Entry
 from .kafka_deadlines import BROKER_ERRORS, close_within, stop_consumer, wait_or_stop
@@ -226,6 +231,7 @@ class Relay:
                 max_batch_size=SEND_BATCH_BYTES,
                 request_timeout_ms=int(c.timeout_s * 1000),
                 metadata_max_age_ms=METADATA_MAX_AGE_MS,
+                compression_type=PRODUCER_COMPRESSION,
             )
             try:
                 await asyncio.wait_for(producer.start(), c.timeout_s)

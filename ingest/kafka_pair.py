@@ -32,7 +32,12 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from ingest.contract.record_batches import SEND_BATCH_BYTES
-from ingest.contract.topics import METADATA_MAX_AGE_MS, Topics, ensure_topics
+from ingest.contract.topics import (
+    METADATA_MAX_AGE_MS,
+    PRODUCER_COMPRESSION,
+    Topics,
+    ensure_topics,
+)
 from ingest.errors import ConsumerStopped, Interrupted
 from ingest.resilience import is_transient, pause
 
@@ -123,6 +128,7 @@ class KafkaPair:
             max_batch_size=SEND_BATCH_BYTES,
             request_timeout_ms=c.request_timeout_ms,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            compression_type=PRODUCER_COMPRESSION,
         )
         self._assignments.epoch += 1
         self._consumer = AIOKafkaConsumer(

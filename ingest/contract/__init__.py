@@ -33,12 +33,13 @@ from ingest.contract.phones import (
     phone_fields,
     read_phone_field,
 )
-from ingest.contract.topics import METADATA_MAX_AGE_MS, Topics
+from ingest.contract.topics import METADATA_MAX_AGE_MS, PRODUCER_COMPRESSION, Topics
 
 __all__ = [
     "METADATA_MAX_AGE_MS",
     "PHONE_EXTENSION_FIELD",
     "PHONE_NOTE_FIELD",
+    "PRODUCER_COMPRESSION",
     "SCHEMA_VERSION",
     "Channel",
     "ClientInfo",

@@ -20,6 +20,13 @@ from aiokafka.errors import TopicAlreadyExistsError
 # consumer reads only some partitions, until its metadata is refreshed.
 METADATA_MAX_AGE_MS = 10_000
 
+# How every producer of ours compresses its record batches. The embedded broker
+# (Tansu, memory only) keeps every record for as long as it runs: it has no retention
+# and no DeleteRecords, so its memory grows with all the traffic it has taken. It
+# keeps a batch as it was sent, and LZ4 batches of our JSON take about a third of the
+# memory (issue 11). What it costs in CPU is in the README (issue 11, 2026-12-06).
+PRODUCER_COMPRESSION = "lz4"
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
