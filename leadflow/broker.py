@@ -2,16 +2,21 @@
 
 `EmbeddedBroker` starts Tansu as a child process on a free loopback port, waits until
 it answers Kafka metadata requests, and stops it on exit (SIGTERM, then SIGKILL).
-Tansu here is memory-only: every message is lost when it stops.
+Tansu here is memory-only: every message is lost when it stops. It also keeps every
+message for as long as it runs (its memory engine has no retention and no
+DeleteRecords), so `keep_running` starts it again, empty and on the same port, when
+it exits or once it holds more than a bound: the edge journal republishes what the
+store has not confirmed, as after any broker that came back empty.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -43,6 +48,28 @@ def free_port() -> int:
         return port
 
 
+def resident_mib(pid: int) -> int | None:
+    """The resident memory of process `pid` in MiB (Linux `/proc`), None if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    """Return once any of `waits` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 class EmbeddedBroker:
     """An async context manager around a Tansu child process."""
 
@@ -50,6 +77,8 @@ class EmbeddedBroker:
         self.port = port or free_port()
         self._ready_timeout = ready_timeout_s
         self._process: asyncio.subprocess.Process | None = None
+        # How many times a Tansu came up ready here: the first start, then restarts.
+        self.starts = 0
 
     @property
     def bootstrap_servers(self) -> str:
@@ -59,9 +88,17 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self.running and self._process is not None else None
+
     async def __aenter__(self) -> Self:
         if self._process is not None:
             raise RuntimeError("this EmbeddedBroker is already started")
+        await self._start()
+        return self
+
+    async def _start(self) -> None:
         url = f"tcp://127.0.0.1:{self.port}"
         self._process = await asyncio.create_subprocess_exec(
             str(tansu_binary()),
@@ -82,8 +119,8 @@ class EmbeddedBroker:
         except BaseException:
             await self.stop()
             raise
+        self.starts += 1
         log.info("embedded broker (Tansu, pid %d) on %s", self._process.pid, self.bootstrap_servers)
-        return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
@@ -110,6 +147,51 @@ class EmbeddedBroker:
                 await asyncio.sleep(0.05)
             finally:
                 await admin.close()
+
+    async def keep_running(
+        self, stop: asyncio.Event, *, max_memory_mib: int, check_every_s: float = 5.0
+    ) -> None:
+        """Until `stop`: start Tansu again, on the same port, whenever it exits (a crash,
+        the kernel's OOM killer) or holds more than `max_memory_mib` (0: no bound).
+
+        Either way the new broker is empty. Nothing accepted is lost: the clients
+        recreate the topics, and the relay republishes every journal entry the store
+        has not confirmed (the path the `broker-empty` fault trial measures). What
+        was in flight on the other topics (a lead event the notifier had not read
+        yet) goes with the old broker, as it would in a crash; a bound restarts it
+        before the machine runs out of memory instead.
+        """
+        while not stop.is_set():
+            process = self._process
+            if process is None or process.returncode is not None:
+                code = None if process is None else process.returncode
+                log.error(
+                    "the embedded broker exited (code %s): starting an empty one on %s; "
+                    "the edge journal republishes what the store has not confirmed",
+                    code,
+                    self.bootstrap_servers,
+                )
+                await self._restart()
+                continue
+            held = resident_mib(process.pid)
+            if max_memory_mib and held is not None and held > max_memory_mib:
+                log.warning(
+                    "the embedded broker holds %d MiB (kafka.embedded_max_memory_mib = %d) "
+                    "and never frees a message: restarting it empty on %s; the edge "
+                    "journal republishes what the store has not confirmed",
+                    held,
+                    max_memory_mib,
+                    self.bootstrap_servers,
+                )
+                await self._restart()
+                continue
+            with contextlib.suppress(TimeoutError):
+                # Wakes at once when Tansu exits; otherwise looks at its memory again.
+                await asyncio.wait_for(_first(process.wait(), stop.wait()), check_every_s)
+
+    async def _restart(self) -> None:
+        await self.stop()
+        await self._start()
 
     async def stop(self) -> None:
         """Stop the broker; harmless when it is already stopped."""
@@ -158,10 +240,10 @@ def bootstrap_for(settings: Settings) -> str | None:
     return None
 
 
-async def start_embedded(settings: Settings, stack: AsyncExitStack) -> str:
-    """Start Tansu for `leadflow up` (kept running in `stack`), advertise its address
-    in the data dir for `leadflow import`, and say what memory-only means; its
-    bootstrap address."""
+async def start_embedded(settings: Settings, stack: AsyncExitStack) -> EmbeddedBroker:
+    """Start Tansu for `leadflow up` (kept running in `stack`; the caller supervises
+    its `keep_running`), advertise its address in the data dir for `leadflow import`,
+    and say what memory-only means."""
     broker = await stack.enter_async_context(EmbeddedBroker())
     bootstrap = broker.bootstrap_servers
     stack.enter_context(advertised_broker(settings.data_dir, bootstrap))
@@ -172,4 +254,4 @@ async def start_embedded(settings: Settings, stack: AsyncExitStack) -> str:
         bootstrap,
         settings.journal.file(settings.data_dir),
     )
-    return bootstrap
+    return broker

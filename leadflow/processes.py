@@ -214,7 +214,19 @@ async def run_split(
             # Imported once the children run: their imports and these overlap.
             from leadflow import split_setup
 
-            started = await split_setup.prepare(settings, shared, demo=demo)
+            started, embedded = await split_setup.prepare(settings, shared, demo=demo)
+            if embedded is not None:
+                limit = settings.kafka.embedded_max_memory_mib
+                runs.append(
+                    asyncio.create_task(
+                        supervisor.supervise(
+                            "embedded-broker",
+                            partial(embedded.keep_running, stop, max_memory_mib=limit),
+                            stop,
+                        ),
+                        name="embedded-broker",
+                    )
+                )
             handover.set_result({"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS": started.bootstrap_servers})
             if on_started:
                 on_started(started)

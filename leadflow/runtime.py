@@ -34,7 +34,7 @@ from ingest.health import LoopHealth
 from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
 from ingest.watcher import SlaWatcher
-from leadflow.broker import create_topics, start_embedded
+from leadflow.broker import EmbeddedBroker, create_topics, start_embedded
 from leadflow.channels import ChannelSet
 from leadflow.connection_tests import test_connection
 from leadflow.connector_kinds import CONNECTOR_KINDS
@@ -104,12 +104,14 @@ async def run(
     loops: list[LoopHealth] = []
     async with AsyncExitStack() as stack:
         bootstrap = settings.kafka.bootstrap_servers
+        embedded: EmbeddedBroker | None = None
         if not bootstrap:
             if roles != ALL_ROLES:
                 raise RuntimeError(
                     "set LEADFLOW_KAFKA__BOOTSTRAP_SERVERS: only 'leadflow up' starts a broker"
                 )
-            bootstrap = await start_embedded(settings, stack)
+            embedded = await start_embedded(settings, stack)
+            bootstrap = embedded.bootstrap_servers
             started.embedded_broker = True
             # Tansu holds a group join for half the session timeout; keep start-up quick.
             settings = settings.model_copy(
@@ -192,6 +194,10 @@ async def run(
             def keep(name: str, start: Callable[[], Awaitable[None]]) -> None:
                 tasks.create_task(supervisor.supervise(name, start, stop), name=name)
 
+            if embedded is not None:
+                broker = embedded
+                limit = settings.kafka.embedded_max_memory_mib
+                keep("embedded-broker", lambda: broker.keep_running(stop, max_memory_mib=limit))
             if edge is not None:
                 relay = edge.relay
                 keep("edge-relay", lambda: relay.run(stop))

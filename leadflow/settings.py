@@ -45,6 +45,13 @@ class KafkaSettings(BaseModel):
         description="Fetch wait of the consumers off the inquiry path (notifier, outbound "
         "dispatcher, the journal's confirmations): an idle consumer polls at this interval.",
     )
+    embedded_max_memory_mib: int = Field(
+        default=1024,
+        ge=0,
+        description="The embedded broker keeps every message in memory while it runs; past "
+        "this many MiB `leadflow up` starts it again, empty (the edge journal republishes "
+        "what the store has not confirmed). 0: no bound.",
+    )
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_batch: int = Field(default=500, ge=1)

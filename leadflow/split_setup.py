@@ -11,17 +11,22 @@ from contextlib import AsyncExitStack
 from crm_store.database import open_database
 from crm_store.migrate import upgrade_async
 from ingest.contract import Topics
-from leadflow.broker import create_topics, start_embedded
+from leadflow.broker import EmbeddedBroker, create_topics, start_embedded
 from leadflow.seed import Started, apply_configuration, write_passwords, write_token
 from leadflow.settings import Settings
 
 
-async def prepare(settings: Settings, stack: AsyncExitStack, *, demo: bool) -> Started:
-    """Start what the children share (kept running in `stack`); what to announce."""
+async def prepare(
+    settings: Settings, stack: AsyncExitStack, *, demo: bool
+) -> tuple[Started, EmbeddedBroker | None]:
+    """Start what the children share (kept running in `stack`); what to announce, and
+    the embedded broker if one was started (the caller supervises it)."""
     started = Started()
     bootstrap = settings.kafka.bootstrap_servers
+    embedded = None
     if not bootstrap:
-        bootstrap = await start_embedded(settings, stack)
+        embedded = await start_embedded(settings, stack)
+        bootstrap = embedded.bootstrap_servers
         started.embedded_broker = True
     started.bootstrap_servers = bootstrap
     await create_topics(
@@ -39,4 +44,4 @@ async def prepare(settings: Settings, stack: AsyncExitStack, *, demo: bool) -> S
     if started.seed.passwords:
         started.seed.password_file = write_passwords(settings.data_dir, started.seed.passwords)
     started.http_url = f"http://{settings.http.host}:{settings.http.port}"
-    return started
+    return started, embedded

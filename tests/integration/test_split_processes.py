@@ -1,7 +1,8 @@
 """`leadflow up --processes split`: the edge and the consumer in two supervised children.
 
 A form post becomes a lead; a consumer child killed with SIGKILL is started again and
-loses nothing that was accepted; SIGTERM stops the children and the broker.
+loses nothing that was accepted; SIGTERM stops the children and the broker. The
+embedded broker killed with SIGKILL is started again too, in either mode.
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ def _children(pid: int) -> dict[str, int]:
     return found
 
 
-@pytest.fixture
-def split_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+def _up(tmp_path: Path, mode: str) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     port = free_port()
     env = {
         **os.environ,
@@ -47,7 +47,7 @@ def split_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]
         "LEADFLOW_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/data/leadflow.db",
     }
     proc = subprocess.Popen(
-        [*LEADFLOW, "up", "--demo", "--processes", "split"],
+        [*LEADFLOW, "up", "--demo", "--processes", mode],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -60,6 +60,18 @@ def split_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=30)
+
+
+@pytest.fixture
+def split_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    yield from _up(tmp_path, "split")
+
+
+@pytest.fixture(params=["split", "one"])
+def any_up(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    yield from _up(tmp_path, request.param)
 
 
 @pytest.mark.timeout(300)  # three cold starts of LeadFlow on a loaded machine
@@ -104,3 +116,53 @@ def test_split_mode_takes_a_form_post_to_a_lead_and_survives_a_killed_consumer(
     for child in restarted.values():
         with pytest.raises(ProcessLookupError):
             os.kill(child, 0)  # stopped with LeadFlow, not orphaned
+
+
+def _broker_pid(parent: int) -> int | None:
+    """The embedded Tansu's pid: a child of the `leadflow up` process."""
+    out = subprocess.run(
+        ["ps", "--ppid", str(parent), "-o", "pid=,args="],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in out.stdout.splitlines():
+        child, _, args = line.strip().partition(" ")
+        if "tansu" in args:
+            return int(child)
+    return None
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_embedded_broker_is_started_again_and_nothing_accepted_is_lost(
+    any_up: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    proc, base, data = any_up
+    _wait(lambda: _get(f"{base}/readyz")[0] == 200, timeout=90)
+    token = (data / "admin-token").read_text().strip()
+
+    def leads() -> int:
+        return int(_get(f"{base}/api/v1/leads?limit=1", token)[1].get("total", 0))
+
+    status, _ = _post_form(
+        f"{base}/forms/contact", b"name=Ivan&email=ivan@example.com&message=Need+20+licenses"
+    )
+    assert status == 202
+    _wait(lambda: leads() == 1, timeout=60)
+
+    first = _wait(lambda: _broker_pid(proc.pid))
+    os.kill(first, signal.SIGKILL)
+    for i in range(20):
+        status, _ = _post_form(
+            f"{base}/forms/contact", f"name=B{i}&email=b{i}@example.com&message=hi".encode()
+        )
+        assert status == 202
+    _wait(lambda: _broker_pid(proc.pid) not in (None, first), timeout=60)
+    _wait(lambda: leads() == 21, timeout=150)
+    time.sleep(1)
+    assert leads() == 21, "nothing was stored twice"
+
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "the embedded broker exited" in err
