@@ -8,6 +8,8 @@ every accepted post to become a lead, and counts the store by SQL:
 
 - up-kill: `leadflow up` (SQLite, embedded Tansu) killed -9 as a process group, 20 times
   (quick: 3), restarted each time on the same data_dir and database;
+- embedded-broker-kill: `leadflow up` (SQLite) whose embedded Tansu is killed -9 three
+  times; `leadflow up` starts a new, empty one on the same port;
 - serve-kill: external Tansu + PostgreSQL, `serve ingest|connectors|console` as three
   processes, each killed -9 once and restarted;
 - broker-frozen / broker-unreachable / broker-empty: `leadflow up` (SQLite) on an external

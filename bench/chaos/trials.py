@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import shutil
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -186,6 +188,80 @@ async def up_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
             await role.stop()
             ws.keep_logs()
     return [row]
+
+
+async def embedded_broker_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
+    """`leadflow up` (SQLite, embedded Tansu) whose Tansu is killed -9 `BROKER_KILLS`
+    times under load: `leadflow up` starts a new, empty one on the same port, and the
+    edge journal republishes what the store had not confirmed."""
+    name = "embedded-broker-kill"
+    ws = _workspace(cfg, name, base)
+    rng = random.Random(cfg.seed)
+    started = time.monotonic()
+    async with _sqlite(ws) as store:
+        role = _up(ws, store)
+        await role.start()
+        back: list[float] = []
+        try:
+            load = FormLoad(role.url + "/forms/chaos", _prefix(name), cfg.rate)
+            async with load:
+                await asyncio.sleep(LEAD_IN_S)
+                for k in range(BROKER_KILLS):
+                    await asyncio.sleep(rng.uniform(*cfg.kill_gap_s))
+                    back.append(round(await _kill_embedded_broker(role), 2))
+                    log(f"{name}: Tansu kill {k + 1}/{BROKER_KILLS}, a new one in {back[-1]} s")
+                await asyncio.sleep(LEAD_OUT_S)
+                row = await _finish(
+                    name,
+                    store,
+                    load,
+                    [role],
+                    cfg,
+                    started,
+                    {
+                        "faults": f"{BROKER_KILLS} x kill -9 of the embedded Tansu",
+                        "new_broker_after_s": back,
+                    },
+                )
+        finally:
+            await role.stop()
+            ws.keep_logs()
+    return [row]
+
+
+BROKER_KILLS = 3
+
+
+async def _kill_embedded_broker(role: Role) -> float:
+    """Kill -9 the Tansu that `role` (`leadflow up`) started; the seconds until a new
+    one runs in its place."""
+    assert role.process is not None
+    parent = role.process.pid
+    old = await _broker_child(parent)
+    if old is None:
+        raise RuntimeError(f"no Tansu child of leadflow up (pid {parent})")
+    os.kill(old, signal.SIGKILL)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < READY_WAIT_S:
+        if (await _broker_child(parent)) not in (None, old):
+            return time.monotonic() - t0
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"no new Tansu within {READY_WAIT_S:g} s of the kill")
+
+
+READY_WAIT_S = 60.0
+
+
+async def _broker_child(parent: int) -> int | None:
+    out = await asyncio.create_subprocess_exec(
+        "ps", "--ppid", str(parent), "-o", "pid=,args=", stdout=asyncio.subprocess.PIPE
+    )
+    stdout, _ = await out.communicate()
+    for line in stdout.decode().splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if "tansu" in args:
+            return int(pid)
+    return None
 
 
 # --------------------------------------------------------------------------- 2. serve roles
@@ -588,6 +664,7 @@ async def poison(cfg: Config, base: Path) -> list[dict[str, Any]]:
 
 TRIALS: dict[str, Callable[[Config, Path], Awaitable[list[dict[str, Any]]]]] = {
     "up-kill": up_kill,
+    "embedded-broker-kill": embedded_broker_kill,
     "serve-kill": serve_kill,
     "broker-frozen": broker_frozen,
     "broker-unreachable": broker_unreachable,
