@@ -152,49 +152,41 @@ def _up(ws: Workspace, store: Store, bootstrap: str | None = None) -> Role:
 
 async def up_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
     """`leadflow up` (SQLite, embedded Tansu) killed -9 as a group `kills` times under load."""
-    name = "up-kill"
-    ws = _workspace(cfg, name, base)
-    rng = random.Random(cfg.seed)
-    started = time.monotonic()
-    async with _sqlite(ws) as store:
-        role = _up(ws, store)
-        await role.start()
-        restarts: list[float] = []
-        try:
-            load = FormLoad(role.url + "/forms/chaos", _prefix(name), cfg.rate)
-            async with load:
-                await asyncio.sleep(LEAD_IN_S)
-                for k in range(cfg.kills):
-                    await asyncio.sleep(rng.uniform(*cfg.kill_gap_s))
-                    if role.note_exit() is not None:
-                        log(f"{name}: leadflow had exited by itself before kill {k + 1}")
-                    await role.kill9()
-                    restarts.append(round(await role.start(), 1))
-                    log(f"{name}: kill {k + 1}/{cfg.kills}, back in {restarts[-1]:.1f} s")
-                await asyncio.sleep(LEAD_OUT_S)
-                row = await _finish(
-                    name,
-                    store,
-                    load,
-                    [role],
-                    cfg,
-                    started,
-                    {
-                        "faults": f"{cfg.kills} x kill -9 of the process group",
-                        "restart_s": restarts,
-                    },
-                )
-        finally:
-            await role.stop()
-            ws.keep_logs()
-    return [row]
+
+    async def kill(role: Role) -> float:
+        if role.note_exit() is not None:
+            log("up-kill: leadflow had exited by itself before this kill")
+        await role.kill9()
+        return round(await role.start(), 1)
+
+    fault = f"{cfg.kills} x kill -9 of the process group"
+    return await _kills_under_load(cfg, base, "up-kill", cfg.kills, kill, fault, "restart_s")
 
 
 async def embedded_broker_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
     """`leadflow up` (SQLite, embedded Tansu) whose Tansu is killed -9 `BROKER_KILLS`
     times under load: `leadflow up` starts a new, empty one on the same port, and the
     edge journal republishes what the store had not confirmed."""
+
+    async def kill(role: Role) -> float:
+        return round(await _kill_embedded_broker(role), 2)
+
+    fault = f"{BROKER_KILLS} x kill -9 of the embedded Tansu"
     name = "embedded-broker-kill"
+    return await _kills_under_load(cfg, base, name, BROKER_KILLS, kill, fault, "back_after_s")
+
+
+async def _kills_under_load(
+    cfg: Config,
+    base: Path,
+    name: str,
+    kills: int,
+    kill: Callable[[Role], Awaitable[float]],
+    fault: str,
+    times_key: str,
+) -> list[dict[str, Any]]:
+    """`leadflow up` (SQLite, embedded Tansu) under load, `kill` applied `kills` times
+    (each returns the seconds until what it killed was back); the trial's row."""
     ws = _workspace(cfg, name, base)
     rng = random.Random(cfg.seed)
     started = time.monotonic()
@@ -206,23 +198,13 @@ async def embedded_broker_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
             load = FormLoad(role.url + "/forms/chaos", _prefix(name), cfg.rate)
             async with load:
                 await asyncio.sleep(LEAD_IN_S)
-                for k in range(BROKER_KILLS):
+                for k in range(kills):
                     await asyncio.sleep(rng.uniform(*cfg.kill_gap_s))
-                    back.append(round(await _kill_embedded_broker(role), 2))
-                    log(f"{name}: Tansu kill {k + 1}/{BROKER_KILLS}, a new one in {back[-1]} s")
+                    back.append(await kill(role))
+                    log(f"{name}: kill {k + 1}/{kills}, back in {back[-1]:g} s")
                 await asyncio.sleep(LEAD_OUT_S)
-                row = await _finish(
-                    name,
-                    store,
-                    load,
-                    [role],
-                    cfg,
-                    started,
-                    {
-                        "faults": f"{BROKER_KILLS} x kill -9 of the embedded Tansu",
-                        "new_broker_after_s": back,
-                    },
-                )
+                extra = {"faults": fault, times_key: back}
+                row = await _finish(name, store, load, [role], cfg, started, extra)
         finally:
             await role.stop()
             ws.keep_logs()
