@@ -41,8 +41,13 @@ run: install
 services:
 	@bash scripts/ensure-services
 
+# Two pytest workers (pytest-xdist), a test file each at a time: most tests wait on a
+# broker, a database or a browser, so two halve the run on two cores. Every session
+# fixture (broker, PostgreSQL database, Dovecot) is per worker. TEST_WORKERS=0 runs
+# them in this one process.
+TEST_WORKERS ?= 2
 test: install services
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The console's screenshots in docs/ are taken by the browser tests; a plain test run
 # writes them to test-artifacts/ only, this one refreshes docs/ too.

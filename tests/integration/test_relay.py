@@ -49,12 +49,15 @@ async def test_publishes_the_journal_in_order(
 async def test_entries_appended_within_the_linger_go_in_one_round(
     broker: BrokerProcess, topics: Topics, tmp_path: Path
 ) -> None:
-    config = relay_config(broker.bootstrap_servers, topics, linger_s=1.0)
+    # A long linger: ten journal appends (each a commit to disk) must fit in it even on
+    # a machine busy with other tests.
+    config = relay_config(broker.bootstrap_servers, topics, linger_s=3.0)
     async with (
         EdgeJournal(tmp_path / "j.sqlite3") as journal,
         relaying(journal, config) as relay,
     ):
-        await asyncio.sleep(0.2)  # the relay is idle, waiting for an append
+        # Connected means its first (empty) round is done: it waits for an append.
+        await eventually(lambda: relay.connected)
         for inquiry in same_sender(10):
             await journal.publish(inquiry)
         await eventually(lambda: journal.stats().published == 10)
