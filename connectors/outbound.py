@@ -6,13 +6,17 @@ sender)`; a sender is anything with `async def send(message)`). A failed send is
 retried with exponential backoff; a `PermanentSendError`, a channel nobody sends on,
 an undecodable message or a send still failing after the last attempt goes to the
 dead-letter topic with its reason, and its offset is committed, so one bad message
-never blocks the rest. Every outcome is counted. Imports only `ingest.contract` of ours.
+never blocks the rest. A message whose id it sent lately is not sent again (a
+publisher that saw the broker lose its logs publishes its recent outbox once more).
+Every outcome is counted. Imports only `ingest.contract` of ours.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -31,6 +35,11 @@ from ingest.contract import (
 log = logging.getLogger(__name__)
 
 CountOutcome = Callable[[str, str], None]
+
+# How many sent ids the dispatcher remembers (about 10 MB): more than a minute of
+# outbound messages at thousands of inquiries a second, the span a publisher sends
+# again after a lost broker (`ingest.outbox_publisher.LOST_LOG_WINDOW`).
+REMEMBERED_SENDS = 100_000
 
 
 class OutboundSender(Protocol):
@@ -83,6 +92,8 @@ class OutboundDispatcher:
         self._senders: dict[str, OutboundSender] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        # Kept across re-entries: a loop started again after a fault still knows them.
+        self._sent: OrderedDict[uuid.UUID, None] = OrderedDict()
 
     def register(self, channel: str, sender: OutboundSender) -> None:
         """Send every message whose `channel` is `channel` through `sender`."""
@@ -169,6 +180,10 @@ class OutboundDispatcher:
         except (ValidationError, ValueError) as exc:
             await self._dead_letter(record, "unknown", f"not a valid OutboundMessage: {exc}")
             return
+        if message.id in self._sent:
+            log.info("outbound %s %s was sent already; not sent again", message.channel, message.id)
+            self._count(message.channel, "already_sent")
+            return
         sender = self._senders.get(message.channel)
         if sender is None:
             reason = f"no sender is registered for channel {message.channel!r}"
@@ -198,7 +213,13 @@ class OutboundDispatcher:
                 await _sleep_unless_stopped(policy.delay(attempt), stop)
             else:
                 self._count(message.channel, "sent")
+                self._remember(message.id)
                 return
+
+    def _remember(self, sent: uuid.UUID) -> None:
+        self._sent[sent] = None
+        if len(self._sent) > REMEMBERED_SENDS:
+            self._sent.popitem(last=False)
 
     async def _dead_letter(self, record: Any, channel: str, reason: str) -> None:
         _, producer = self._clients()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ingest.contract.confirm import InvalidConfirmation, decode_confirmation
+from ingest.contract.lost_broker import replaced_logs, started_again
 from ingest.contract.record_batches import SEND_BATCH_BYTES, send_batched
 from ingest.contract.topics import (
     METADATA_MAX_AGE_MS,
@@ -37,7 +38,6 @@ from ingest.contract.topics import (
 from .journal import EdgeJournal, Entry
 from .kafka_deadlines import BROKER_ERRORS, close_within, stop_consumer, wait_or_stop
 from .latency import LatencyBuckets
-from .lost_broker import replaced_logs, started_again
 from .publisher import PublishFailed
 
 log = logging.getLogger(__name__)

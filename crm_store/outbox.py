@@ -145,3 +145,29 @@ async def mark_published(session: AsyncSession, ids: Sequence[uuid.UUID], at: da
             .where(LeadEvent.id.in_(ids[start : start + _CHUNK]))
             .values(published_at=at)
         )
+
+
+async def unpublish_since(session: AsyncSession, since: datetime) -> tuple[int, int]:
+    """Mark the lead events and outbound rows published at or after `since` unpublished
+    again, so that the next sweep publishes them once more; how many of each.
+
+    For a broker that lost its logs: what it held and nobody had read yet is gone, and
+    only the outbox still has it. The lead events' read walks `ix_lead_event_unpublished`;
+    the outbound rows have no index on the time they were published (it would cost
+    every insert), so theirs scans the table, once per lost broker.
+    """
+    events = await session.execute(
+        update(LeadEvent).where(LeadEvent.published_at >= since).values(published_at=None),
+        execution_options={"synchronize_session": False},
+    )
+    outbound = await session.execute(
+        update(OutboundRecord)
+        .where(OutboundRecord.published_at >= since)
+        .values(published_at=None),
+        execution_options={"synchronize_session": False},
+    )
+    return _rowcount(events), _rowcount(outbound)
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

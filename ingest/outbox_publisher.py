@@ -8,8 +8,12 @@ when another writer says so (`changed`), a sweep sends every unpublished row
 (`publish_outbox`: a manager's reply written by the console, a watcher's notice,
 what a failed publish left). A failure never fails the batch: the rows stay for the
 next sweep (at least once). `send_all` hands messages to the producer within a
-deadline; the notifier uses it too. Imports the store's outbox queries and
-`ingest.outbox`, never the consumer.
+deadline; the notifier uses it too. The acknowledgements also tell when the broker
+lost its logs (a restarted embedded broker): new offsets below those acknowledged
+before. What it held and nobody had read yet is then gone, so the rows published
+shortly before are marked unpublished and the sweep sends them again
+(`LOST_LOG_WINDOW`). Imports the store's outbox queries and `ingest.outbox`, never
+the consumer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from crm_store import outbox
 from crm_store.database import Database
 from ingest.contract import Topics
+from ingest.contract.lost_broker import started_again
 from ingest.contract.record_batches import send_batched
 from ingest.outbox import OutboxMessage, event_message, outbound_message, payload_text
 
@@ -33,6 +38,15 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 OUTBOX_POLL = timedelta(seconds=2)
+# After the broker lost its logs, the rows published this long before our last
+# acknowledgement from the lost broker are published again: the notifier and the
+# outbound dispatcher had read what came earlier, unless they lagged by more. A lead
+# event sent twice plans nothing twice at the notifier; the dispatcher skips an
+# outbound message it sent lately (`connectors.outbound`).
+LOST_LOG_WINDOW = timedelta(seconds=60)
+
+# What the broker acknowledged: (topic, partition) → (first offset, end offset).
+Spans = dict[tuple[str, int], tuple[int, int]]
 
 
 class OutboxPublisher:
@@ -60,6 +74,10 @@ class OutboxPublisher:
         # The outbox rows this batch committed, published from memory after it.
         self._written_events: list[OutboxMessage] = []
         self._written_outbound: list[OutboxMessage] = []
+        # Where each log ended at our last acknowledgement, and when that was.
+        self._acked_end: dict[tuple[str, int], int] = {}
+        self._acked_at: datetime | None = None
+        self.lost_logs = 0  # how many times the broker was seen to have lost its logs
 
     def forget_written(self) -> None:
         """Start a batch: nothing of it is written yet."""
@@ -136,7 +154,8 @@ class OutboxPublisher:
             messages += [
                 (topics.outbound, o.value, o.key) for o in outbound if o.id in claimed_outbound
             ]
-            await send_all(producer, messages, self._deadline_s)
+            spans = await send_all(producer, messages, self._deadline_s)
+        await self._watch_for_lost_logs(spans)
 
     async def publish_outbox(self) -> None:
         """Publish the outboxes (lead events, outbound messages) after the commit.
@@ -155,11 +174,36 @@ class OutboxPublisher:
                 _event_message(topics, event_id, payload) for event_id, _, payload in events
             ]
             messages += [_outbound_message(topics, i, payload) for i, payload in outbound]
-            await send_all(producer, messages, self._deadline_s)
+            spans = await send_all(producer, messages, self._deadline_s)
             now = self._clock()
             await outbox.mark_published(session, [event_id for event_id, _, _ in events], now)
             await outbox.mark_outbound_published(session, [i for i, _ in outbound], now)
         self._events_pending = len(events) >= 1000 or len(outbound) >= 1000
+        await self._watch_for_lost_logs(spans)
+
+    async def _watch_for_lost_logs(self, spans: Spans) -> None:
+        """Keep where the logs end; when new offsets start below that, the broker
+        lost its logs (see `started_again`): mark the rows published since
+        `LOST_LOG_WINDOW` before our last acknowledgement from it unpublished, for the
+        next sweep, which comes at once."""
+        if not spans:
+            return
+        before, self._acked_at = self._acked_at, self._clock()
+        if not started_again(self._acked_end, spans) or before is None:
+            return
+        self.lost_logs += 1
+        since = before - LOST_LOG_WINDOW
+        async with self._db.sessions() as session, session.begin():
+            events, outbound = await outbox.unpublish_since(session, since)
+        self._events_pending = True
+        self._outbox_checked_at = None
+        log.warning(
+            "the broker lost its logs; publishing again %d lead events and %d outbound "
+            "messages published since %s",
+            events,
+            outbound,
+            since.isoformat(),
+        )
 
 
 # topic, value, key
@@ -180,10 +224,11 @@ def _outbound_message(topics: Topics, record_id: uuid.UUID, payload: dict[str, A
 
 async def send_all(
     producer: AIOKafkaProducer, messages: Sequence[Message], deadline_s: float
-) -> None:
+) -> Spans:
     """Hand every message to the producer, in record batches (one per topic and
     partition, each key where `send` would put it), and wait for every
-    acknowledgement, within `deadline_s` in all, or raise `TimeoutError`.
+    acknowledgement, within `deadline_s` in all, or raise `TimeoutError`; the offsets
+    the broker gave them (`send_batched`).
 
     The outbox's callers hold a transaction that marks the rows (on SQLite, the write
     lock) while they wait, and a broker that froze or restarted empty can leave a
@@ -192,4 +237,4 @@ async def send_all(
     next sweep (at least once).
     """
     async with asyncio.timeout(deadline_s):
-        await send_batched(producer, messages)
+        return await send_batched(producer, messages)

@@ -69,7 +69,8 @@ class _Metrics:
         )
         self.outbound = Counter(
             "leadflow_outbound_messages_total",
-            "Outbound messages, by channel and outcome (sent, retried, dead_lettered).",
+            "Outbound messages, by channel and outcome "
+            "(sent, retried, dead_lettered, already_sent).",
             ["channel", "outcome"],
             registry=registry,
         )

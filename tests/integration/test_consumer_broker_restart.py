@@ -3,28 +3,32 @@ the old log: the consumer must read the new log from its start, not from where i
 was. The relay recreates the topics and republishes its journal at once, so the
 new log can grow past the old position before the consumer notices anything; a
 consumer that kept its position (or committed it into the new broker) would skip
-the first new messages until the journal republishes them minutes later.
+the first new messages until the journal republishes them minutes later. And what
+the lost broker held for the notifier and the outbound dispatcher, which has no
+journal: the consumer's outbox publishes it again once it sees the new log.
 Real Tansu processes of our own; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, select
 
+from connectors.outbound import OutboundConfig, OutboundDispatcher
 from crm_store.database import Database
-from crm_store.models import Contact, Lead
-from ingest.contract import Topics
+from crm_store.models import Contact, Lead, LeadEvent
+from ingest.contract import OutboundMessage, Topics
 from leadflow.broker import create_topics
 
 from ..conftest import BrokerProcess, start_tansu, stop_tansu
-from .helpers import consumer_for, seed_team
-from .test_consumer_faults import FAST, customers, produce, until
+from .helpers import consumer_for, notifier_for, seed_team
+from .test_consumer_faults import FAST, _has_topics, customers, produce, until
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +190,111 @@ async def test_a_consumer_that_joined_before_its_topic_existed_reads_it_once_cre
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
+
+
+class _Recorder:
+    """The outbound channel: every message it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+
+    async def send(self, message: OutboundMessage) -> None:
+        self.sent.append(message)
+
+
+async def _sent_about(db: Database, recorder: _Recorder, prefix: str) -> int:
+    """Notices (not the customers' acknowledgements) sent about the leads of customers
+    whose address starts with `prefix`."""
+    async with db.sessions() as session:
+        leads = set(
+            await session.scalars(
+                select(Lead.id)
+                .join(Contact, Contact.id == Lead.contact_id)
+                .where(Contact.email.like(f"{prefix}%"))
+            )
+        )
+    return sum(m.lead_id in leads and m.purpose != "acknowledgement" for m in recorder.sent)
+
+
+async def _events_all_published(db: Database) -> bool:
+    async with db.sessions() as session:
+        waiting = await session.scalar(
+            select(func.count()).select_from(LeadEvent).where(LeadEvent.published_at.is_(None))
+        )
+    return waiting == 0
+
+
+async def test_what_the_lost_broker_held_unread_is_published_again_and_sent_once(
+    own_broker: BrokerProcess, db: Database
+) -> None:
+    """Before the restart the dispatcher sent the notices of three leads, and four
+    more leads' events waited for a notifier that was not running. After it the
+    four are notified and every message (notices, the customers' acknowledgements)
+    is sent exactly once: the consumer's outbox
+    sees its lead events start again at offset 0 and publishes the last minute's
+    rows again, the notifier plans nothing twice, the dispatcher skips what it sent."""
+    await seed_team(db)
+    bootstrap = own_broker.bootstrap_servers
+    topics = Topics(prefix=f"o{uuid.uuid4().hex[:6]}.")
+    # One partition: the first new event lands where the old ones were acknowledged.
+    await create_topics(bootstrap, topics, partitions=1)
+    outcomes: dict[str, int] = {}
+    recorder = _Recorder()
+    dispatcher = OutboundDispatcher(
+        OutboundConfig(bootstrap, topics, group_id=f"d-{uuid.uuid4().hex[:6]}"),
+        on_outcome=lambda _channel, o: outcomes.__setitem__(o, outcomes.get(o, 0) + 1),
+    )
+    dispatcher.register("email", recorder)
+
+    async def sent(prefix: str, n: int) -> bool:
+        return await _sent_about(db, recorder, prefix) == n
+
+    async def skipped_three() -> bool:
+        return outcomes.get("already_sent", 0) >= 3
+
+    group = f"n-{uuid.uuid4().hex[:6]}"
+    stop = asyncio.Event()
+    consumer = consumer_for(bootstrap, topics, db, partitions=1, **FAST)
+    async with consumer:
+        task = asyncio.create_task(consumer.run(stop), name="consumer")
+        try:
+            async with _notifying(bootstrap, topics, db, group, dispatcher):
+                await produce(bootstrap, topics.inquiries, customers(3, "early"))
+                await until(lambda: sent("early", 3))
+            await produce(bootstrap, topics.inquiries, customers(4, "unread"))
+            await until(lambda: _leads_of_at_least(db, "unread", 4))
+            await until(lambda: _events_all_published(db))
+            _restart_empty(own_broker)
+            await until(lambda: _has_topics(bootstrap, topics))
+            async with _notifying(bootstrap, topics, db, group, dispatcher):
+                await produce(bootstrap, topics.inquiries, customers(1, "after"))
+                await until(lambda: sent("unread", 4), within=60)
+                await until(lambda: sent("after", 1))
+                await until(skipped_three)
+            ids = [m.id for m in recorder.sent]
+            assert len(ids) == len(set(ids)), "nothing sent twice"
+            notices = [m for m in recorder.sent if m.purpose != "acknowledgement"]
+            assert (len(notices), len(ids) - len(notices)) == (8, 8)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+@asynccontextmanager
+async def _notifying(
+    bootstrap: str, topics: Topics, db: Database, group: str, dispatcher: OutboundDispatcher
+) -> AsyncIterator[None]:
+    """The notifier and the dispatcher running; the dispatcher object is the same
+    across entries, as under the supervisor."""
+    stop = asyncio.Event()
+    notifier = notifier_for(bootstrap, topics, db, group=group, partitions=1, **FAST)
+    async with notifier, dispatcher:
+        tasks = [
+            asyncio.create_task(notifier.run(stop), name="notifier"),
+            asyncio.create_task(dispatcher.run(stop), name="dispatcher"),
+        ]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 30)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.lost_broker import replaced_logs, started_again
+from ingest.contract.lost_broker import replaced_logs, started_again
 
 
 def test_a_log_read_on_from_where_it_stood_is_kept() -> None:

@@ -1,9 +1,13 @@
-"""Signs that the broker lost its state, as the relay reads them: pure functions over
-offsets. Imports nothing of ours."""
+"""Signs that the broker lost its state, as the relay and the outbox publisher read
+them: pure functions over offsets. Imports nothing of ours."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from typing import TypeVar
+
+# A partition, or a (topic, partition) for a writer to several topics.
+P = TypeVar("P", bound=Hashable)
 
 
 def replaced_logs(
@@ -33,7 +37,7 @@ def replaced_logs(
     return lost
 
 
-def started_again(acked_end: dict[int, int], spans: Mapping[int, tuple[int, int]]) -> list[int]:
+def started_again(acked_end: dict[P, int], spans: Mapping[P, tuple[int, int]]) -> list[P]:
     """The partitions whose new acknowledgements (`spans`: first and end offset per
     partition) start below the end of what was acknowledged before (`acked_end`,
     updated here): an append-only log never does that unless it was replaced.
