@@ -157,6 +157,17 @@ class OutboxPublisher:
             spans = await send_all(producer, messages, self._deadline_s)
         await self._watch_for_lost_logs(spans)
 
+    async def _refresh_metadata(self) -> None:
+        """Ask for the new broker's partitions before sending again: a topic it made
+        with fewer takes records for the partitions it does not list, and nobody
+        reads those. Best effort: the metadata also refreshes on its own."""
+        try:
+            await asyncio.wait_for(
+                self._producer().client.force_metadata_update(), self._deadline_s
+            )
+        except Exception as exc:
+            log.warning("could not refresh the broker's metadata now: %r", exc)
+
     async def publish_outbox(self) -> None:
         """Publish the outboxes (lead events, outbound messages) after the commit.
 
@@ -192,6 +203,7 @@ class OutboxPublisher:
         if not started_again(self._acked_end, spans) or before is None:
             return
         self.lost_logs += 1
+        await self._refresh_metadata()
         since = before - LOST_LOG_WINDOW
         async with self._db.sessions() as session, session.begin():
             events, outbound = await outbox.unpublish_since(session, since)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -149,17 +150,23 @@ class EmbeddedBroker:
                 await admin.close()
 
     async def keep_running(
-        self, stop: asyncio.Event, *, max_memory_mib: int, check_every_s: float = 5.0
+        self,
+        stop: asyncio.Event,
+        *,
+        max_memory_mib: int,
+        create_topics: Callable[[], Awaitable[object]] | None = None,
+        check_every_s: float = 5.0,
     ) -> None:
         """Until `stop`: start Tansu again, on the same port, whenever it exits (a crash,
         the kernel's OOM killer) or holds more than `max_memory_mib` (0: no bound).
 
-        Either way the new broker is empty. Nothing accepted is lost: the clients
-        recreate the topics, and the relay republishes every journal entry the store
-        has not confirmed (the path the `broker-empty` fault trial measures). What
-        was in flight on the other topics (a lead event the notifier had not read
-        yet) goes with the old broker, as it would in a crash; a bound restarts it
-        before the machine runs out of memory instead.
+        Either way the new broker is empty. Nothing accepted is lost: the relay
+        republishes every journal entry the store has not confirmed (the path the
+        `broker-empty` fault trial measures), and the consumer's outbox what it had
+        published lately (`ingest.outbox_publisher`). `create_topics` makes our
+        topics at once, before a client's first request names one: Tansu would make
+        it with 4 partitions, take records for the others all the same, and no
+        consumer would ever read those.
         """
         while not stop.is_set():
             process = self._process
@@ -171,7 +178,7 @@ class EmbeddedBroker:
                     code,
                     self.bootstrap_servers,
                 )
-                await self._restart()
+                await self._restart(create_topics)
                 continue
             held = resident_mib(process.pid)
             if max_memory_mib and held is not None and held > max_memory_mib:
@@ -183,15 +190,21 @@ class EmbeddedBroker:
                     max_memory_mib,
                     self.bootstrap_servers,
                 )
-                await self._restart()
+                await self._restart(create_topics)
                 continue
             with contextlib.suppress(TimeoutError):
                 # Wakes at once when Tansu exits; otherwise looks at its memory again.
                 await asyncio.wait_for(_first(process.wait(), stop.wait()), check_every_s)
 
-    async def _restart(self) -> None:
+    async def _restart(self, create_topics: Callable[[], Awaitable[object]] | None) -> None:
         await self.stop()
         await self._start()
+        if create_topics is None:
+            return
+        try:
+            await create_topics()
+        except Exception as exc:  # the clients recreate them too, only later
+            log.warning("could not create the topics on the new broker: %r", exc)
 
     async def stop(self) -> None:
         """Stop the broker; harmless when it is already stopped."""
@@ -238,6 +251,39 @@ def bootstrap_for(settings: Settings) -> str | None:
     if path.is_file():
         return path.read_text().strip() or None
     return None
+
+
+# How many partitions Tansu gives a topic it makes on its own: on the first request
+# that names it, a client's after a restart, say, before `create_topics` ran. It then
+# takes records for partitions it does not list, and no consumer reads those: so the
+# embedded broker's topics have as many, whichever way a topic was made.
+EMBEDDED_PARTITIONS = 4
+
+
+def with_embedded_partitions(settings: Settings) -> Settings:
+    """`settings` with the embedded broker's partition count (`EMBEDDED_PARTITIONS`)."""
+    if settings.kafka.partitions != EMBEDDED_PARTITIONS:
+        log.info(
+            "the embedded broker's topics have %d partitions (kafka.partitions = %d is "
+            "for an external broker)",
+            EMBEDDED_PARTITIONS,
+            settings.kafka.partitions,
+        )
+    kafka = settings.kafka.model_copy(update={"partitions": EMBEDDED_PARTITIONS})
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def topic_maker(settings: Settings, bootstrap: str) -> Callable[[], Awaitable[list[str]]]:
+    """Makes LeadFlow's topics as `settings` lays them out (`keep_running`'s
+    `create_topics`)."""
+    k = settings.kafka
+    return functools.partial(
+        create_topics,
+        bootstrap,
+        Topics(k.topic_prefix),
+        partitions=k.partitions,
+        replication_factor=k.replication_factor,
+    )
 
 
 async def start_embedded(settings: Settings, stack: AsyncExitStack) -> EmbeddedBroker:

@@ -70,7 +70,7 @@ def available_cpus() -> int:
 CHILD_STOP_S = 30.0
 SPAWN_WAIT_S = 5.0
 # What the parent hands a child once what they share runs: its broker's address.
-HANDOVER_KEYS = frozenset({"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS"})
+HANDOVER_KEYS = frozenset({"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS", "LEADFLOW_KAFKA__PARTITIONS"})
 
 Handover = asyncio.Future[dict[str, str]]
 
@@ -213,6 +213,11 @@ async def run_split(
             await _spawned(spawned)
             # Imported once the children run: their imports and these overlap.
             from leadflow import split_setup
+            from leadflow.broker import (
+                EMBEDDED_PARTITIONS,
+                topic_maker,
+                with_embedded_partitions,
+            )
 
             started, embedded = await split_setup.prepare(settings, shared, demo=demo)
             if embedded is not None:
@@ -221,13 +226,23 @@ async def run_split(
                     asyncio.create_task(
                         supervisor.supervise(
                             "embedded-broker",
-                            partial(embedded.keep_running, stop, max_memory_mib=limit),
+                            partial(
+                                embedded.keep_running,
+                                stop,
+                                max_memory_mib=limit,
+                                create_topics=topic_maker(
+                                    with_embedded_partitions(settings), started.bootstrap_servers
+                                ),
+                            ),
                             stop,
                         ),
                         name="embedded-broker",
                     )
                 )
-            handover.set_result({"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS": started.bootstrap_servers})
+            shared_env = {"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS": started.bootstrap_servers}
+            if embedded is not None:
+                shared_env["LEADFLOW_KAFKA__PARTITIONS"] = str(EMBEDDED_PARTITIONS)
+            handover.set_result(shared_env)
             if on_started:
                 on_started(started)
             await stop.wait()

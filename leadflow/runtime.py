@@ -34,7 +34,13 @@ from ingest.health import LoopHealth
 from ingest.metrics import IngestMetrics
 from ingest.notifier import LeadNotifier, NotifierConfig
 from ingest.watcher import SlaWatcher
-from leadflow.broker import EmbeddedBroker, create_topics, start_embedded
+from leadflow.broker import (
+    EmbeddedBroker,
+    create_topics,
+    start_embedded,
+    topic_maker,
+    with_embedded_partitions,
+)
 from leadflow.channels import ChannelSet
 from leadflow.connection_tests import test_connection
 from leadflow.connector_kinds import CONNECTOR_KINDS
@@ -114,6 +120,7 @@ async def run(
             bootstrap = embedded.bootstrap_servers
             started.embedded_broker = True
             # Tansu holds a group join for half the session timeout; keep start-up quick.
+            settings = with_embedded_partitions(settings)
             settings = settings.model_copy(
                 update={
                     "kafka": settings.kafka.model_copy(
@@ -197,7 +204,13 @@ async def run(
             if embedded is not None:
                 broker = embedded
                 limit = settings.kafka.embedded_max_memory_mib
-                keep("embedded-broker", lambda: broker.keep_running(stop, max_memory_mib=limit))
+                make_topics = topic_maker(settings, bootstrap)
+                keep(
+                    "embedded-broker",
+                    lambda: broker.keep_running(
+                        stop, max_memory_mib=limit, create_topics=make_topics
+                    ),
+                )
             if edge is not None:
                 relay = edge.relay
                 keep("edge-relay", lambda: relay.run(stop))

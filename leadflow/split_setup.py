@@ -11,7 +11,12 @@ from contextlib import AsyncExitStack
 from crm_store.database import open_database
 from crm_store.migrate import upgrade_async
 from ingest.contract import Topics
-from leadflow.broker import EmbeddedBroker, create_topics, start_embedded
+from leadflow.broker import (
+    EmbeddedBroker,
+    create_topics,
+    start_embedded,
+    with_embedded_partitions,
+)
 from leadflow.seed import Started, apply_configuration, write_passwords, write_token
 from leadflow.settings import Settings
 
@@ -28,6 +33,7 @@ async def prepare(
         embedded = await start_embedded(settings, stack)
         bootstrap = embedded.bootstrap_servers
         started.embedded_broker = True
+        settings = with_embedded_partitions(settings)
     started.bootstrap_servers = bootstrap
     await create_topics(
         bootstrap,

@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -17,7 +18,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.publisher import Publisher
 from ingest.contract import Inquiry, Sender, Topics
-from leadflow.broker import EmbeddedBroker, create_topics, resident_mib
+from leadflow.broker import (
+    EMBEDDED_PARTITIONS,
+    EmbeddedBroker,
+    create_topics,
+    resident_mib,
+    topic_maker,
+    with_embedded_partitions,
+)
+from leadflow.settings import Settings
 from tests.factories import make_inquiry
 
 from .channel_helpers import eventually
@@ -106,6 +115,47 @@ async def test_a_broker_that_died_is_started_again_on_its_port(broker: EmbeddedB
     stop.set()
     await asyncio.wait_for(watch, 10)
     assert broker.running, "stopping the watch leaves the broker to its owner"
+
+
+async def test_a_broker_started_again_has_our_topics_laid_out_as_tansu_lays_out_its_own(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """After a restart a client may name a topic before anyone created it: Tansu then
+    makes it with partitions of its own choosing, takes records for partitions it
+    does not list, and nobody reads those (notices were lost so in the fault trial).
+    Our topics are made at once after the restart, and with as many partitions."""
+    settings = with_embedded_partitions(
+        Settings(data_dir=tmp_path, kafka={"topic_prefix": "restarted.", "partitions": 6})
+    )
+    topics = Topics("restarted.")
+    stop = asyncio.Event()
+    watch = asyncio.create_task(
+        broker.keep_running(
+            stop,
+            max_memory_mib=0,
+            check_every_s=0.2,
+            create_topics=topic_maker(settings, broker.bootstrap_servers),
+        )
+    )
+    first = broker.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    await eventually(lambda: broker.starts == 2, 30, what="a new broker, ready")
+    async with asyncio.timeout(30):  # made by `create_topics`, not by a client's request
+        while not set(topics.all()) <= await _topic_names(broker.bootstrap_servers):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait("named-by-a-client-first", b"x")
+        made_by_tansu = await producer.partitions_for("named-by-a-client-first")
+        ours = {t: await producer.partitions_for(t) for t in topics.all()}
+    finally:
+        await producer.stop()
+    assert len(made_by_tansu) == EMBEDDED_PARTITIONS
+    assert {t: len(p) for t, p in ours.items()} == dict.fromkeys(topics.all(), len(made_by_tansu))
+    stop.set()
+    await asyncio.wait_for(watch, 10)
 
 
 async def test_a_broker_past_its_memory_bound_is_started_again_empty(
