@@ -9,7 +9,9 @@ every accepted post to become a lead, and counts the store by SQL:
 - up-kill: `leadflow up` (SQLite, embedded Tansu) killed -9 as a process group, 20 times
   (quick: 3), restarted each time on the same data_dir and database;
 - embedded-broker-kill: `leadflow up` (SQLite) whose embedded Tansu is killed -9 three
-  times; `leadflow up` starts a new, empty one on the same port;
+  times; `leadflow up` starts a new, empty one on the same port. It sends through an
+  SMTP sink of the trial's, which counts every acknowledgement and notice: the lead
+  events and outbound messages the lost broker held have no edge journal;
 - serve-kill: external Tansu + PostgreSQL, `serve ingest|connectors|console` as three
   processes, each killed -9 once and restarted;
 - broker-frozen / broker-unreachable / broker-empty: `leadflow up` (SQLite) on an external
@@ -25,10 +27,14 @@ Figures per trial: posts sent, accepted (202), refused (any other status), unans
 (no HTTP answer: refused connection, reset, timeout), leads for accepted posts, lost
 (accepted without a lead), duplicated (a submission stored as more than one lead or
 inquiry record), 503s that became leads anyway, posts 202 during the fault, 5xx
-answers, and the seconds from the end of the load until every accepted post was a lead.
+answers, and the seconds from the end of the load until every accepted post was a lead;
+with the mail sink, the mail lost and sent twice and the leads whose notice was never
+planned. The load reads as a real inquiry (a distinct X-Forwarded-For per post, a
+business message), so its leads are judged, assigned and acknowledged, not junked.
 
-Exit code: 0 when every trial lost 0 and duplicated 0 accepted inquiries and the poison
-trial saw no 5xx; 1 when a trial broke one of those; 2 when a trial could not run.
+Exit code: 0 when every trial lost 0 and duplicated 0 accepted inquiries, the poison
+trial saw no 5xx and no mail was lost or sent twice; 1 when a trial broke one of
+those; 2 when a trial could not run.
 Results: a table on stdout, JSON in bench/results/chaos.json, each trial's process logs
 in bench/results/chaos-logs/. Only loopback addresses and throwaway stores.
 """
@@ -63,7 +69,19 @@ def verdict(row: dict[str, Any]) -> list[str]:
         why.append(f"duplicated {row['duplicated']}")
     if row.get("trial") == "poison" and row.get("server_errors_5xx", 0):
         why.append(f"{row['server_errors_5xx']} server errors")
+    for key, what in MAIL_FAILURES:
+        if row.get(key, 0):
+            why.append(f"{what} {row[key]}")
     return why
+
+
+# A trial with a mail sink (`bench.chaos.mail`): what the store asked to send and never
+# arrived, what arrived twice, leads whose notice was never planned.
+MAIL_FAILURES = (
+    ("mail_lost", "mail lost"),
+    ("mail_twice", "mail sent twice"),
+    ("leads_without_notice", "leads without a notice"),
+)
 
 
 def _cell(v: Any) -> str:
@@ -111,6 +129,13 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             print(f"{row['trial']}: {note}")
         for item in row.get("hostile", []):
             print(f"{row['trial']}: {item['kind']}: HTTP {item['status']}")
+        if "mail_expected" in row:
+            print(
+                f"{row['trial']}: mail: {row['mail_expected']} acknowledgements and notices "
+                f"asked for, {row['mail_lost']} lost, {row['mail_twice']} sent twice, "
+                f"{row['leads_without_notice']} leads without a notice; all arrived "
+                f"{_cell(row['mail_settled_s'])} s after the leads settled"
+            )
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config, list[str]]:

@@ -117,7 +117,12 @@ def workspace(cfg: Config, name: str, base: Path) -> Workspace:
     return Workspace(name, path, cfg.logs_dir, cfg.keep_workspaces, cfg.log_level)
 
 
-def up_role(ws: Workspace, store: Store, bootstrap: str | None = None) -> Role:
+def up_role(
+    ws: Workspace,
+    store: Store,
+    bootstrap: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Role:
     port = free_port()
     env = leadflow_env(
         database_url=store.url,
@@ -126,7 +131,7 @@ def up_role(ws: Workspace, store: Store, bootstrap: str | None = None) -> Role:
         bootstrap=bootstrap,
         log_level=ws.log_level,
     )
-    return Role(["up"], env, port, ws.dir / "leadflow-up.log")
+    return Role(["up"], env | (extra_env or {}), port, ws.dir / "leadflow-up.log")
 
 
 async def ready_status(role: Role) -> int | None:

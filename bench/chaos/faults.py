@@ -46,6 +46,10 @@ CHAOS_FORM = {
         {"name": "company", "label": "Company", "maps_to": "company"},
         {"name": "message", "label": "Message", "maps_to": "message", "kind": "textarea"},
     ],
+    # An acknowledgement to each customer, so that a trial with a mail sink
+    # (`bench.chaos.mail`) counts what the outbound dispatcher sends.
+    "ack_subject": "Мы получили вашу заявку",
+    "ack_body": "Здравствуйте, {{ name }}! Менеджер свяжется с вами в течение 15 минут.",  # noqa: RUF001
 }
 
 

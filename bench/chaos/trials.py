@@ -38,6 +38,7 @@ from bench.chaos.faults import (
     run_leadflow,
 )
 from bench.chaos.load import FormLoad, in_window
+from bench.chaos.mail import MailSink, count_mail
 from bench.chaos.poison import poison
 from bench.e2e import Store, free_port, log, postgres_store
 
@@ -54,20 +55,27 @@ async def up_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
         return round(await role.start(), 1)
 
     fault = f"{cfg.kills} x kill -9 of the process group"
-    return await _kills_under_load(cfg, base, "up-kill", cfg.kills, kill, fault, "restart_s")
+    return await _kills_under_load(
+        cfg, base, "up-kill", cfg.kills, kill, fault, "restart_s", with_mail=False
+    )
 
 
 async def embedded_broker_kill(cfg: Config, base: Path) -> list[dict[str, Any]]:
     """`leadflow up` (SQLite, embedded Tansu) whose Tansu is killed -9 `BROKER_KILLS`
     times under load: `leadflow up` starts a new, empty one on the same port, and the
-    edge journal republishes what the store had not confirmed."""
+    edge journal republishes what the store had not confirmed. It sends its
+    acknowledgements and notices through an SMTP sink, which counts them: what the
+    lost broker held for the notifier and the dispatcher is published again from the
+    outbox (`bench.chaos.mail`)."""
 
     async def kill(role: Role) -> float:
         return round(await _kill_embedded_broker(role), 2)
 
     fault = f"{BROKER_KILLS} x kill -9 of the embedded Tansu"
     name = "embedded-broker-kill"
-    return await _kills_under_load(cfg, base, name, BROKER_KILLS, kill, fault, "back_after_s")
+    return await _kills_under_load(
+        cfg, base, name, BROKER_KILLS, kill, fault, "back_after_s", with_mail=True
+    )
 
 
 async def _kills_under_load(
@@ -78,34 +86,42 @@ async def _kills_under_load(
     kill: Callable[[Role], Awaitable[float]],
     fault: str,
     times_key: str,
+    *,
+    with_mail: bool,
 ) -> list[dict[str, Any]]:
     """`leadflow up` (SQLite, embedded Tansu) under load, `kill` applied `kills` times
-    (each returns the seconds until what it killed was back); the trial's row."""
+    (each returns the seconds until what it killed was back); the trial's row. With
+    `with_mail`, through an SMTP sink, and the row counts the mail too."""
     ws = workspace(cfg, name, base)
     rng = random.Random(cfg.seed)
     started = time.monotonic()
-    async with sqlite_store(ws) as store:
-        role = up_role(ws, store)
-        await role.start()
-        back: list[float] = []
-        try:
-            load = FormLoad(role.url + "/forms/chaos", prefix_for(name), cfg.rate)
-            async with load:
-                await asyncio.sleep(LEAD_IN_S)
-                for k in range(kills):
-                    await asyncio.sleep(rng.uniform(*cfg.kill_gap_s))
-                    back.append(await kill(role))
-                    log(f"{name}: kill {k + 1}/{kills}, back in {back[-1]:g} s")
-                await asyncio.sleep(LEAD_OUT_S)
-                extra = {"faults": fault, times_key: back}
-                row = await finish(name, store, load, [role], cfg, started, extra)
-        finally:
-            await role.stop()
-            ws.keep_logs()
+    with MailSink() if with_mail else contextlib.nullcontext() as sink:
+        async with sqlite_store(ws) as store:
+            role = up_role(ws, store, extra_env=sink.env() if sink else None)
+            await role.start()
+            back: list[float] = []
+            try:
+                load = FormLoad(role.url + "/forms/chaos", prefix_for(name), cfg.rate)
+                async with load:
+                    await asyncio.sleep(LEAD_IN_S)
+                    for k in range(kills):
+                        await asyncio.sleep(rng.uniform(*cfg.kill_gap_s))
+                        back.append(await kill(role))
+                        log(f"{name}: kill {k + 1}/{kills}, back in {back[-1]:g} s")
+                    await asyncio.sleep(LEAD_OUT_S)
+                    extra = {"faults": fault, times_key: back}
+                    row = await finish(name, store, load, [role], cfg, started, extra)
+                if sink is not None:
+                    row |= await count_mail(store.url, sink, MAIL_WAIT_S)
+            finally:
+                await role.stop()
+                ws.keep_logs()
     return [row]
 
 
 BROKER_KILLS = 3
+# After the leads settled: the acknowledgements and notices still on their way.
+MAIL_WAIT_S = 120.0
 
 
 async def _kill_embedded_broker(role: Role) -> float:
