@@ -94,6 +94,9 @@ class OutboundDispatcher:
         self._producer: AIOKafkaProducer | None = None
         # Kept across re-entries: a loop started again after a fault still knows them.
         self._sent: OrderedDict[uuid.UUID, None] = OrderedDict()
+        # Skipped in the current poll: logged once per poll, since a lost broker
+        # brings back a minute of messages at once (thousands of lines otherwise).
+        self._skipped = 0
 
     def register(self, channel: str, sender: OutboundSender) -> None:
         """Send every message whose `channel` is `channel` through `sender`."""
@@ -163,16 +166,24 @@ class OutboundDispatcher:
                 if until_idle and await _idle(consumer):
                     break
                 continue
-            for tp, records in batches.items():
-                for record in records:
-                    try:
-                        await self._handle(record, stop)
-                    except _Stopping:
-                        return handled
-                    async with asyncio.timeout(self._config.broker_deadline_s):
-                        await consumer.commit({tp: record.offset + 1})
-                    handled += 1
+            try:
+                for tp, records in batches.items():
+                    for record in records:
+                        try:
+                            await self._handle(record, stop)
+                        except _Stopping:
+                            return handled
+                        async with asyncio.timeout(self._config.broker_deadline_s):
+                            await consumer.commit({tp: record.offset + 1})
+                        handled += 1
+            finally:
+                self._log_skipped()
         return handled
+
+    def _log_skipped(self) -> None:
+        if self._skipped:
+            log.info("%d outbound messages were sent already; not sent again", self._skipped)
+            self._skipped = 0
 
     async def _handle(self, record: Any, stop: asyncio.Event) -> None:
         try:
@@ -181,7 +192,10 @@ class OutboundDispatcher:
             await self._dead_letter(record, "unknown", f"not a valid OutboundMessage: {exc}")
             return
         if message.id in self._sent:
-            log.info("outbound %s %s was sent already; not sent again", message.channel, message.id)
+            log.debug(
+                "outbound %s %s was sent already; not sent again", message.channel, message.id
+            )
+            self._skipped += 1
             self._count(message.channel, "already_sent")
             return
         sender = self._senders.get(message.channel)

@@ -149,6 +149,7 @@ class InquiryConsumer:
             lambda: self._clients()[1],
             clock=clock,
             deadline_s=config.broker_deadline_s,
+            on_lost_logs=metrics.lost_logs.inc if metrics else lambda: None,
         )
 
     async def __aenter__(self) -> Self:

@@ -43,3 +43,10 @@ class IngestMetrics:
             "Batches retried after a transient store error.",
             registry=registry,
         )
+        self.lost_logs = Counter(
+            "leadflow_ingest_broker_lost_logs_total",
+            "Times the outbox publisher saw the broker start its logs again below offsets "
+            "it had acknowledged (an embedded broker restarted empty) and marked the lead "
+            "events and outbound messages of the minute before unpublished, to send again.",
+            registry=registry,
+        )

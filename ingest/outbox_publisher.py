@@ -31,7 +31,7 @@ from crm_store import outbox
 from crm_store.database import Database
 from ingest.contract import Topics
 from ingest.contract.lost_broker import started_again
-from ingest.contract.record_batches import send_batched
+from ingest.contract.record_batches import Spans, send_batched
 from ingest.outbox import OutboxMessage, event_message, outbound_message, payload_text
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,6 @@ OUTBOX_POLL = timedelta(seconds=2)
 # outbound message it sent lately (`connectors.outbound`).
 LOST_LOG_WINDOW = timedelta(seconds=60)
 
-# What the broker acknowledged: (topic, partition) → (first offset, end offset).
-Spans = dict[tuple[str, int], tuple[int, int]]
-
 
 class OutboxPublisher:
     """Publishes one consumer's outbox rows; `producer` returns its current producer."""
@@ -60,12 +57,14 @@ class OutboxPublisher:
         *,
         clock: Clock,
         deadline_s: float,
+        on_lost_logs: Callable[[], None] = lambda: None,
     ) -> None:
         self._db = db
         self._topics = topics
         self._producer = producer
         self._clock = clock
         self._deadline_s = deadline_s
+        self._on_lost_logs = on_lost_logs
         # Whether the outbox may hold rows that only a sweep (a read of every
         # unpublished row) will publish: at the start, after a failed publish, and when
         # another writer says so (`changed`).
@@ -77,7 +76,6 @@ class OutboxPublisher:
         # Where each log ended at our last acknowledgement, and when that was.
         self._acked_end: dict[tuple[str, int], int] = {}
         self._acked_at: datetime | None = None
-        self.lost_logs = 0  # how many times the broker was seen to have lost its logs
 
     def forget_written(self) -> None:
         """Start a batch: nothing of it is written yet."""
@@ -202,7 +200,7 @@ class OutboxPublisher:
         before, self._acked_at = self._acked_at, self._clock()
         if not started_again(self._acked_end, spans) or before is None:
             return
-        self.lost_logs += 1
+        self._on_lost_logs()
         await self._refresh_metadata()
         since = before - LOST_LOG_WINDOW
         async with self._db.sessions() as session, session.begin():

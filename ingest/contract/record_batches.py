@@ -27,6 +27,8 @@ SEND_BATCH_BYTES = 256 * 1024
 
 # topic, value, key
 Message = tuple[str, bytes, bytes | None]
+# What the broker acknowledged: (topic, partition) → (first offset, end offset).
+Spans = dict[tuple[str, int], tuple[int, int]]
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -63,9 +65,7 @@ def partition_of(key: bytes | None, partitions: list[int]) -> int:
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
-async def send_batched(
-    producer: AIOKafkaProducer, messages: Iterable[Message]
-) -> dict[tuple[str, int], tuple[int, int]]:
+async def send_batched(producer: AIOKafkaProducer, messages: Iterable[Message]) -> Spans:
     """Hand `messages` to `producer` in record batches and wait for every
     acknowledgement; the offsets the broker gave them, per (topic, partition) as
     (first, end). Raises what the producer raises (a broker error fails a whole
@@ -104,7 +104,7 @@ async def send_batched(
         batch.close()
         acks.append(await producer.send_batch(batch, topic, partition=partition))
         counts.append((topic, partition, n))
-    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    spans: Spans = {}
     for (topic, partition, n), meta in zip(counts, await asyncio.gather(*acks), strict=True):
         if meta is None or meta.offset is None or meta.offset < 0:
             continue  # no offset given (acks=0)

@@ -11,6 +11,8 @@ Real Tansu processes of our own; SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,12 +20,14 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
 from connectors.outbound import OutboundConfig, OutboundDispatcher
 from crm_store.database import Database
 from crm_store.models import Contact, Lead, LeadEvent
 from ingest.contract import OutboundMessage, Topics
+from ingest.metrics import IngestMetrics
 from leadflow.broker import create_topics
 
 from ..conftest import BrokerProcess, start_tansu, stop_tansu
@@ -225,14 +229,16 @@ async def _events_all_published(db: Database) -> bool:
 
 
 async def test_what_the_lost_broker_held_unread_is_published_again_and_sent_once(
-    own_broker: BrokerProcess, db: Database
+    own_broker: BrokerProcess, db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Before the restart the dispatcher sent the notices of three leads, and four
     more leads' events waited for a notifier that was not running. After it the
     four are notified and every message (notices, the customers' acknowledgements)
     is sent exactly once: the consumer's outbox
     sees its lead events start again at offset 0 and publishes the last minute's
-    rows again, the notifier plans nothing twice, the dispatcher skips what it sent."""
+    rows again, the notifier plans nothing twice, the dispatcher skips what it sent
+    and logs one line per poll for them, not one per message."""
+    caplog.set_level(logging.INFO, logger="connectors.outbound")
     await seed_team(db)
     bootstrap = own_broker.bootstrap_servers
     topics = Topics(prefix=f"o{uuid.uuid4().hex[:6]}.")
@@ -254,7 +260,10 @@ async def test_what_the_lost_broker_held_unread_is_published_again_and_sent_once
 
     group = f"n-{uuid.uuid4().hex[:6]}"
     stop = asyncio.Event()
-    consumer = consumer_for(bootstrap, topics, db, partitions=1, **FAST)
+    registry = CollectorRegistry()
+    consumer = consumer_for(
+        bootstrap, topics, db, partitions=1, metrics=IngestMetrics(registry), **FAST
+    )
     async with consumer:
         task = asyncio.create_task(consumer.run(stop), name="consumer")
         try:
@@ -275,9 +284,26 @@ async def test_what_the_lost_broker_held_unread_is_published_again_and_sent_once
             assert len(ids) == len(set(ids)), "nothing sent twice"
             notices = [m for m in recorder.sent if m.purpose != "acknowledgement"]
             assert (len(notices), len(ids) - len(notices)) == (8, 8)
+            lost = registry.get_sample_value("leadflow_ingest_broker_lost_logs_total")
+            assert lost == 1, "the loss is counted, once"
+            assert _skips_logged(caplog.records) == outcomes["already_sent"]
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
+
+
+def _skips_logged(records: Sequence[logging.LogRecord]) -> int:
+    """The skipped messages the dispatcher's INFO lines count; no INFO line may be
+    about one message."""
+    total = 0
+    for r in records:
+        if r.name != "connectors.outbound" or r.levelno < logging.INFO:
+            continue
+        message = r.getMessage()
+        assert "was sent already" not in message, message
+        found = re.fullmatch(r"(\d+) outbound messages were sent already; not sent again", message)
+        total += int(found.group(1)) if found else 0
+    return total
 
 
 @asynccontextmanager
