@@ -2,7 +2,7 @@
 
 A lead event goes to `Topics.lead_events` as `{"event_id": ..., **payload}` keyed by
 its lead, an outbound message to `Topics.outbound` as its payload keyed by its
-recipient, both UTF-8 JSON (`json.dumps`, `ensure_ascii=False`). Rows a batch has just
+recipient, both compact UTF-8 JSON (`crm_store.types.compact_json`). Rows a batch has just
 built are encoded once here (`encode_rows`): the text goes into the row's JSON
 column as it is (`EncodedJSON`) and the message is made from the same text, so the
 consumer does not encode each payload a second time to publish it. The sweep encodes
@@ -11,11 +11,10 @@ the rows it reads back with the same functions: same key, same bytes. Pure: no I
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any, NamedTuple
 
-from crm_store.types import EncodedJSON
+from crm_store.types import EncodedJSON, compact_json
 
 
 class OutboxMessage(NamedTuple):
@@ -26,14 +25,9 @@ class OutboxMessage(NamedTuple):
     value: bytes
 
 
-# `json.dumps` with any non-default option builds a new encoder per call, which cost
-# as much as encoding a small payload (issue 11); this one is what it would build.
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
-
-
 def payload_text(payload: dict[str, Any]) -> str:
-    """`json.dumps(payload, ensure_ascii=False)`."""
-    return _ENCODER.encode(payload)
+    """The payload as JSON text: `compact_json`, so always UTF-8 encodable."""
+    return compact_json(payload)
 
 
 def event_message(event_id: uuid.UUID, payload: dict[str, Any], text: str) -> OutboxMessage:
@@ -41,9 +35,9 @@ def event_message(event_id: uuid.UUID, payload: dict[str, Any], text: str) -> Ou
     if text == "{}" or "event_id" in payload:
         value = payload_text({"event_id": str(event_id), **payload}).encode()
     else:
-        # The same bytes as encoding {"event_id": ..., **payload}: json.dumps writes
-        # '{' + '"event_id": "…"' + ', ' + the payload's items + '}'.
-        value = f'{{"event_id": "{event_id}", {text[1:]}'.encode()
+        # The same bytes as encoding {"event_id": ..., **payload}: the compact encoder
+        # writes '{' + '"event_id":"…"' + ',' + the payload's items + '}'.
+        value = f'{{"event_id":"{event_id}",{text[1:]}'.encode()
     return OutboxMessage(event_id, str(payload.get("lead_id", "")).encode(), value)
 
 
