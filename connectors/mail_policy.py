@@ -82,8 +82,36 @@ class MessageIdListHeader(UnstructuredHeader, BaseHeader):
         return fold_ids(self.name, ids, policy.max_line_length, policy.linesep)
 
 
+class _ClassOnceRegistry(HeaderRegistry):
+    """`HeaderRegistry`, making each header name's class once.
+
+    The standard registry builds a new class with `type()` for every header it
+    stores (about 15 µs each, a sixth of composing a mail: issue 11). The class it
+    builds depends on nothing but the name's registered class, so it is kept.
+    """
+
+    _LIMIT = 512  # header names remembered; a mail has a dozen
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
+        super().map_to_type(name, cls)
+        self._made.clear()
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) >= self._LIMIT:
+                self._made.clear()
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
 def _registry() -> HeaderRegistry:
-    registry = HeaderRegistry()
+    registry = _ClassOnceRegistry()
     registry.map_to_type("in-reply-to", MessageIdListHeader)
     registry.map_to_type("references", MessageIdListHeader)
     return registry

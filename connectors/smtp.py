@@ -5,7 +5,10 @@ the message (`MailRenderer`), skips what must not go (a robot recipient, a form
 without a template, an acknowledgement to someone already acknowledged within the
 window: the consumer enforces that window in the store, this in-memory guard catches
 redeliveries), then delivers with aiosmtplib over SSL, STARTTLS or plain (loopback
-only with credentials), with a timeout. Transient failures (connection refused,
+only with credentials), with a timeout. One SMTP session carries many messages
+(`SmtpSession`): a session per message (connect, TLS, login, quit) capped the sender
+at some hundred messages a second, fewer with TLS, so a burst of inquiries had its
+acknowledgements minutes late (issue 11). Transient failures (connection refused,
 timeouts, 4xx answers) are retried with exponential backoff; a 5xx answer, a broken
 template or a send still failing after the last attempt raises
 `PermanentSendError`, which the dispatcher dead-letters. Every outcome is counted
@@ -35,6 +38,14 @@ log = logging.getLogger(__name__)
 CountSend = Callable[[str, str], None]
 Sleep = Callable[[float], Awaitable[None]]
 _GUARD_LIMIT = 50_000
+# Messages one session carries before it is closed and another opened: some servers
+# cap a session's messages (100 is a common limit), and a long session is not kept
+# open by anyone else either.
+MESSAGES_PER_SESSION = 100
+# A session unused this long is closed rather than used again: servers drop an idle
+# client after a minute or more (RFC 5321 asks for 5), and a send on a session the
+# server has already dropped fails and is retried only after a backoff.
+SESSION_IDLE_S = 30.0
 
 
 def _no_count(_purpose: str, _outcome: str) -> None:
@@ -58,7 +69,7 @@ class SmtpSender:
         self._count = count
         self._clock = clock
         self._sleep = sleep
-        self._tls = _tls_context(config.ca_file) if config.security != "plain" else None
+        self._session = SmtpSession(config)
         # recipient → (message id, monotonic time of the acknowledgement)
         self._acknowledged: dict[str, tuple[str, float]] = {}
 
@@ -135,10 +146,65 @@ class SmtpSender:
             await self._sleep(self._config.retry_backoff_s * 2 ** (attempt - 1))
 
     async def deliver(self, mail: EmailMessage) -> None:
-        """One SMTP session: connect, secure, authenticate, send, quit."""
+        """Send one message over the session (`SmtpSession.send`)."""
+        await self._session.send(mail)
+
+    async def close(self) -> None:
+        """End the open session, if any (QUIT)."""
+        await self._session.close()
+
+
+class SmtpSession:
+    """One SMTP session at a time, kept open between messages.
+
+    A message goes over the open session when it is connected, has carried fewer than
+    `MESSAGES_PER_SESSION` and was used within `SESSION_IDLE_S`; otherwise that one is
+    closed and a new one opened (connect, secure, authenticate). After any failure the
+    session is dropped, since its state is unknown: the caller's retry starts afresh.
+    Sends are serialised: one SMTP transaction at a time on a session.
+    """
+
+    def __init__(self, config: SmtpConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._config = config
+        self._clock = clock
+        self._tls = _tls_context(config.ca_file) if config.security != "plain" else None
+        self._lock = asyncio.Lock()
+        self._client: aiosmtplib.SMTP | None = None
+        self._sent = 0
+        self._used_at = 0.0
+        self.opened = 0  # sessions opened so far
+
+    async def send(self, mail: EmailMessage) -> None:
+        async with self._lock:
+            client = await self._usable()
+            try:
+                await client.send_message(mail)
+            except BaseException:
+                await self._drop(quit_first=False)
+                raise
+            self._sent += 1
+            self._used_at = self._clock()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop(quit_first=True)
+
+    async def _usable(self) -> aiosmtplib.SMTP:
+        client = self._client
+        if client is not None and (
+            not client.is_connected
+            or self._sent >= MESSAGES_PER_SESSION
+            or self._clock() - self._used_at >= SESSION_IDLE_S
+        ):
+            await self._drop(quit_first=client.is_connected)
+            client = None
+        if client is None:
+            client = await self._open()
+        return client
+
+    async def _open(self) -> aiosmtplib.SMTP:
         c = self._config
-        await aiosmtplib.send(
-            mail,
+        client = aiosmtplib.SMTP(
             hostname=c.host,
             port=c.port,
             username=c.username,
@@ -148,6 +214,22 @@ class SmtpSender:
             tls_context=self._tls,
             timeout=c.timeout_s,
         )
+        await client.connect()  # connects, secures and logs in, as `aiosmtplib.send` does
+        self._client, self._sent, self._used_at = client, 0, self._clock()
+        self.opened += 1
+        return client
+
+    async def _drop(self, *, quit_first: bool) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if quit_first and client.is_connected:
+                await client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            log.debug("closing an SMTP session: %r", exc)
+        finally:
+            client.close()
 
 
 class NoSmtpSender:

@@ -187,6 +187,8 @@ class MailChannel:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.configs = {}
+        if isinstance(self.sender, SmtpSender):
+            await self.sender.close()  # QUIT the session kept open between messages
 
     async def run(self, stop: asyncio.Event) -> None:
         """Watch the mailboxes, and reload their set from the store, until `stop` is set."""

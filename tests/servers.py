@@ -277,6 +277,7 @@ class Received:
     rcpt_tos: list[str]
     message: EmailMessage
     raw: bytes = b""  # the DATA as it crossed the wire, for checks of header bytes
+    peer: Any = None  # the client's (host, port): one per SMTP session
 
 
 @dataclass
@@ -295,7 +296,9 @@ class _SinkHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        received = Received(envelope.mail_from, list(envelope.rcpt_tos), message, envelope.content)
+        received = Received(
+            envelope.mail_from, list(envelope.rcpt_tos), message, envelope.content, session.peer
+        )
         self.received.append(received)
         return "250 Message accepted for delivery"
 
@@ -303,9 +306,15 @@ class _SinkHandler:
 class MailSink:
     """aiosmtpd in-process on a free loopback port; `received` lists every message."""
 
-    def __init__(self, *, username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        port: int | None = None,
+    ) -> None:
         self._handler = _SinkHandler()
-        self.port = free_port()
+        self.port = port or free_port()
         kwargs: dict[str, Any] = {}
         if username is not None:
             kwargs = {

@@ -1,11 +1,13 @@
-"""The SMTP sender against aiosmtpd: authentication, headers, retries, refusals, repeats."""
+"""The SMTP sender against aiosmtpd: authentication, headers, retries, refusals, repeats,
+and one session for many messages."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from connectors.mail_config import MailboxConfig, SmtpConfig
 from connectors.mail_render import MailRenderer
 from connectors.outbound import PermanentSendError
-from connectors.smtp import SmtpSender
+from connectors.smtp import MESSAGES_PER_SESSION, SESSION_IDLE_S, SmtpSender, SmtpSession
 from ingest.contract import OutboundMessage
 
 from ..servers import MailSink, free_port
@@ -75,9 +77,22 @@ def ack(to: str = "ivan@example.com", **overrides: Any) -> OutboundMessage:
     return OutboundMessage(**values)
 
 
+_SENDERS: list[SmtpSender] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_senders() -> AsyncIterator[None]:
+    """Each test's senders end their sessions (QUIT) when it ends."""
+    yield
+    while _SENDERS:
+        await _SENDERS.pop().close()
+
+
 def sender(config: SmtpConfig, counted: list[tuple[str, str]]) -> SmtpSender:
     renderer = MailRenderer(config, mailboxes={"sales": MAILBOX})
-    return SmtpSender(config, renderer, count=lambda p, o: counted.append((p, o)))
+    made = SmtpSender(config, renderer, count=lambda p, o: counted.append((p, o)))
+    _SENDERS.append(made)
+    return made
 
 
 async def test_sends_with_auth_and_threading_headers(auth_sink: MailSink) -> None:
@@ -182,3 +197,70 @@ async def test_long_exchange_ids_thread_unencoded(smtp_sink: MailSink) -> None:
     # What the customer's client reads back is the ids themselves.
     assert got.message["In-Reply-To"] == EXCHANGE_ID
     assert got.message["References"].split() == references.split()
+
+
+async def test_many_messages_share_a_session_up_to_its_limit(smtp_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    send = sender(smtp_config(smtp_sink.port), counted)
+    n = MESSAGES_PER_SESSION + 20
+    for i in range(n):
+        await send.send(ack(to=f"client{i}@example.com"))
+    await send.close()
+    got = await smtp_sink.wait_for(n)
+    assert sorted(r.rcpt_tos[0] for r in got) == sorted(f"client{i}@example.com" for i in range(n))
+    sessions = [r.peer for r in got]
+    assert len(set(sessions)) == 2, "a new session after the limit, not one per message"
+    assert sessions.count(sessions[0]) == MESSAGES_PER_SESSION
+    assert counted == [("acknowledgement", "sent")] * n
+
+
+async def test_after_a_refusal_the_next_message_goes_on_a_new_session(smtp_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    smtp_sink.refuse("gone@example.com")
+    send = sender(smtp_config(smtp_sink.port), counted)
+    await send.send(ack(to="first@example.com"))
+    with pytest.raises(PermanentSendError, match="550"):
+        await send.send(ack(to="gone@example.com"))
+    await send.send(ack(to="next@example.com"))
+    first, after = await smtp_sink.wait_for(2)
+    assert after.rcpt_tos == ["next@example.com"]
+    assert first.peer != after.peer
+    assert [o for _, o in counted] == ["sent", "failed", "sent"]
+
+
+async def test_a_server_restarted_between_messages_gets_the_next_one() -> None:
+    counted: list[tuple[str, str]] = []
+    first_sink = MailSink().start()
+    send = sender(smtp_config(first_sink.port), counted)
+    try:
+        await send.send(ack(to="before@example.com"))
+        await first_sink.wait_for(1)
+    finally:
+        first_sink.stop()  # drops the open session
+    second_sink = MailSink(port=first_sink.port).start()
+    try:
+        await send.send(ack(to="after@example.com"))
+        (got,) = await second_sink.wait_for(1)
+        assert got.rcpt_tos == ["after@example.com"]
+        assert counted[-1] == ("acknowledgement", "sent")
+    finally:
+        await send.close()
+        second_sink.stop()
+
+
+async def test_an_idle_session_is_closed_and_another_opened(smtp_sink: MailSink) -> None:
+    now = [1000.0]
+    session = SmtpSession(smtp_config(smtp_sink.port), clock=lambda: now[0])
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "robot@example.test", "ivan@example.com", "Hi"
+    mail.set_content("Здравствуйте")
+    await session.send(mail)
+    now[0] += SESSION_IDLE_S - 1
+    await session.send(mail)
+    now[0] += SESSION_IDLE_S
+    await session.send(mail)
+    await session.close()
+    got = await smtp_sink.wait_for(3)
+    assert [r.peer for r in got].count(got[0].peer) == 2
+    assert got[2].peer != got[0].peer
+    assert session.opened == 2

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import email
 import email.policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 
 import pytest
 
-from connectors.mail_policy import MAIL_POLICY, REFERENCES_BUDGET, thread_ids
+from connectors.mail_policy import (
+    MAIL_POLICY,
+    REFERENCES_BUDGET,
+    MessageIdListHeader,
+    _registry,
+    thread_ids,
+)
 
 LONG = "<DB9PR02MB1234567890ABCDEF1234567890ABCDEF@DB9PR02MB1234.eurprd02.prod.outlook.com>"
 
@@ -56,3 +63,41 @@ def test_a_header_that_is_no_id_list_folds_as_before() -> None:
     mail["References"] = "не идентификатор"
     raw = mail.as_bytes(policy=email.policy.SMTP)
     assert b"=?utf-8?" in raw
+
+
+def _mail(policy: email.policy.Policy, n: int) -> bytes:
+    mail = EmailMessage(policy=policy)
+    mail["From"] = "Отдел продаж «Юг» <sales@example.test>"
+    mail["To"] = f"Иван Петров <ivan{n}@example.com>"
+    mail["Subject"] = f"Re: Запрос прайса на партию №{n}, " + "очень длинная тема " * 5
+    mail["Message-ID"] = f"<ack-{n}@example.test>"
+    mail["In-Reply-To"] = LONG
+    mail["References"] = f"<a@x> {LONG}"
+    mail["X-LeadFlow-Lead"] = str(n)
+    mail.set_content("Здравствуйте!\n")
+    mail.add_alternative("<p>Здравствуйте!</p>", subtype="html")
+    mail.set_boundary("b0")
+    return mail.as_bytes(policy=email.policy.SMTP)
+
+
+def test_headers_made_with_their_classes_kept_are_what_the_standard_registry_makes() -> None:
+    """MAIL_POLICY makes each header name's class once; the mail is byte for byte the
+    one a registry making them anew for every header gives, mail after mail."""
+    standard = HeaderRegistry()
+    standard.map_to_type("in-reply-to", MessageIdListHeader)
+    standard.map_to_type("references", MessageIdListHeader)
+    reference = email.policy.default.clone(header_factory=standard)
+    for n in range(5):
+        assert _mail(MAIL_POLICY, n) == _mail(reference, n)
+
+
+def test_a_type_mapped_later_is_used() -> None:
+    registry = _registry()
+    policy = email.policy.default.clone(header_factory=registry)
+    mail = EmailMessage(policy=policy)
+    mail["X-Ids"] = "<a@x>"
+    assert not isinstance(mail["X-Ids"], MessageIdListHeader)
+    registry.map_to_type("x-ids", MessageIdListHeader)
+    mail = EmailMessage(policy=policy)
+    mail["X-Ids"] = "<a@x>"
+    assert isinstance(mail["X-Ids"], MessageIdListHeader)
