@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.policy import Policy, default
+from typing import Any
 
 # Printable ASCII without space, "<" or ">": what an id may hold between its brackets.
 _ID_TEXT = re.compile(r"[!-;=?-~]+")
@@ -83,22 +84,28 @@ class MessageIdListHeader(UnstructuredHeader, BaseHeader):
 
 
 class _ClassOnceRegistry(HeaderRegistry):
-    """`HeaderRegistry`, making each header name's class once.
+    """`HeaderRegistry`, making each header name's class once, and each header once
+    per value.
 
     The standard registry builds a new class with `type()` for every header it
-    stores (about 15 µs each, a sixth of composing a mail: issue 11). The class it
-    builds depends on nothing but the name's registered class, so it is kept.
+    stores (about 15 µs each, a sixth of composing a mail: issue 11); that class
+    depends on nothing but the name's registered class, so it is kept. A header
+    object is immutable and a mail stores it as it is, so the same name and text
+    (the sender, `Auto-Submitted`, the MIME headers: about half of a mail's) reuse
+    the object parsed the first time instead of parsing the text again.
     """
 
-    _LIMIT = 512  # header names remembered; a mail has a dozen
+    _LIMIT = 512  # names, and (name, text) pairs, remembered; a mail has about twenty
 
     def __init__(self) -> None:
         super().__init__()
         self._made: dict[str, type[BaseHeader]] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
 
     def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
         super().map_to_type(name, cls)
         self._made.clear()
+        self._parsed.clear()
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
@@ -108,6 +115,17 @@ class _ClassOnceRegistry(HeaderRegistry):
                 self._made.clear()
             made = self._made[key] = super().__getitem__(name)
         return made
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if type(value) is not str:
+            return super().__call__(name, value)
+        key = (name, value)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            if len(self._parsed) >= self._LIMIT:
+                self._parsed.clear()
+            parsed = self._parsed[key] = super().__call__(name, value)
+        return parsed
 
 
 def _registry() -> HeaderRegistry:
