@@ -6,7 +6,9 @@ sender)`; a sender is anything with `async def send(message)`). A failed send is
 retried with exponential backoff; a `PermanentSendError`, a channel nobody sends on,
 an undecodable message or a send still failing after the last attempt goes to the
 dead-letter topic with its reason, and its offset is committed, so one bad message
-never blocks the rest. A message whose id it sent lately is not sent again (a
+never blocks the rest. Up to `SEND_LANES` messages are sent at once, each recipient's
+in order (a lane per key), and a partition's offset is committed once every earlier
+message of it was handled. A message whose id it sent lately is not sent again (a
 publisher that saw the broker lose its logs publishes its recent outbox once more).
 Every outcome is counted. Imports only `ingest.contract` of ours.
 """
@@ -16,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
+import zlib
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -40,6 +43,12 @@ CountOutcome = Callable[[str, str], None]
 # outbound messages at thousands of inquiries a second, the span a publisher sends
 # again after a lost broker (`ingest.outbox_publisher.LOST_LOG_WINDOW`).
 REMEMBERED_SENDS = 100_000
+# Messages sent at once. Over a network each mail waits for three or four round trips
+# to the SMTP server (tens of milliseconds each to a hosted one), so one at a time
+# capped a burst's acknowledgements at some dozens a second; each recipient's
+# messages still go one after another, in order (a lane per key, which is the
+# recipient). A crash repeats at most a lane's worth of sent but uncommitted messages.
+SEND_LANES = 4
 
 
 class OutboundSender(Protocol):
@@ -166,19 +175,46 @@ class OutboundDispatcher:
                 if until_idle and await _idle(consumer):
                     break
                 continue
+            poll = _Poll(batches)
             try:
-                for tp, records in batches.items():
-                    for record in records:
-                        try:
-                            await self._handle(record, stop)
-                        except _Stopping:
-                            return handled
-                        async with asyncio.timeout(self._config.broker_deadline_s):
-                            await consumer.commit({tp: record.offset + 1})
-                        handled += 1
+                await self._handle_poll(consumer, poll, stop)
+            except _Stopping:
+                return handled + poll.handled
             finally:
                 self._log_skipped()
+            handled += poll.handled
         return handled
+
+    async def _handle_poll(
+        self, consumer: AIOKafkaConsumer, poll: _Poll, stop: asyncio.Event
+    ) -> None:
+        """Handle a poll's records in lanes at once; raises `_Stopping` when asked to
+        stop in a retry (the lanes still sending are cancelled, their offsets left)."""
+        try:
+            async with asyncio.TaskGroup() as lanes:
+                for records in poll.lanes(SEND_LANES):
+                    lanes.create_task(self._run_lane(consumer, poll, records, stop))
+        except BaseExceptionGroup as group:
+            _, rest = group.split(_Stopping)
+            if rest is None:
+                raise _Stopping from None
+            # What the loop raised before lanes: the supervisor logs and restarts it.
+            raise rest.exceptions[0] from None
+
+    async def _run_lane(
+        self, consumer: AIOKafkaConsumer, poll: _Poll, records: list[Any], stop: asyncio.Event
+    ) -> None:
+        for record in records:
+            await self._handle(record, stop)
+            poll.handled += 1
+            tp = TopicPartition(record.topic, record.partition)
+            poll.done(tp, record.offset)
+            async with poll.committing:
+                end = poll.end_to_commit(tp)
+                if end is not None:
+                    async with asyncio.timeout(self._config.broker_deadline_s):
+                        await consumer.commit({tp: end})
+                    poll.committed(tp, end)
 
     def _log_skipped(self) -> None:
         if self._skipped:
@@ -252,6 +288,42 @@ class OutboundDispatcher:
                 self._config.topics.dlq, record.value, key=record.key, headers=headers
             )
         self._count(channel, "dead_lettered")
+
+
+class _Poll:
+    """One poll's records: which are handled, and the offsets that may be committed (a
+    partition's next offset once every record before it was handled)."""
+
+    def __init__(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        self._batches = batches
+        self._waiting = {tp: deque(r.offset for r in records) for tp, records in batches.items()}
+        self._done: dict[TopicPartition, set[int]] = {tp: set() for tp in batches}
+        self._next: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self.committing = asyncio.Lock()  # one commit at a time, ends only growing
+        self.handled = 0
+
+    def lanes(self, count: int) -> list[list[Any]]:
+        """The records in `count` lanes by key, each lane in the records' order."""
+        lanes: list[list[Any]] = [[] for _ in range(count)]
+        for records in self._batches.values():
+            for record in records:
+                # A stable hash: the same recipient in the same lane, run after run.
+                lanes[zlib.crc32(record.key or b"") % count].append(record)
+        return [lane for lane in lanes if lane]
+
+    def done(self, tp: TopicPartition, offset: int) -> None:
+        done, waiting = self._done[tp], self._waiting[tp]
+        done.add(offset)
+        while waiting and waiting[0] in done:
+            self._next[tp] = waiting.popleft() + 1
+
+    def end_to_commit(self, tp: TopicPartition) -> int | None:
+        end = self._next.get(tp)
+        return end if end is not None and end > self._committed.get(tp, -1) else None
+
+    def committed(self, tp: TopicPartition, end: int) -> None:
+        self._committed[tp] = end
 
 
 async def _sleep_unless_stopped(seconds: float, stop: asyncio.Event) -> None:

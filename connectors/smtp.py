@@ -8,7 +8,8 @@ redeliveries), then delivers with aiosmtplib over SSL, STARTTLS or plain (loopba
 only with credentials), with a timeout. One SMTP session carries many messages
 (`SmtpSession`): a session per message (connect, TLS, login, quit) capped the sender
 at some hundred messages a second, fewer with TLS, so a burst of inquiries had its
-acknowledgements minutes late (issue 11). Transient failures (connection refused,
+acknowledgements minutes late (issue 11). Messages sent at once (the dispatcher's
+lanes) each take a session of their own. Transient failures (connection refused,
 timeouts, 4xx answers) are retried with exponential backoff; a 5xx answer, a broken
 template or a send still failing after the last attempt raises
 `PermanentSendError`, which the dispatcher dead-letters. Every outcome is counted
@@ -69,7 +70,10 @@ class SmtpSender:
         self._count = count
         self._clock = clock
         self._sleep = sleep
-        self._session = SmtpSession(config)
+        # Sessions not sending now, the last used on top: the dispatcher sends a few
+        # messages at once, each on a session of its own.
+        self._idle: list[SmtpSession] = []
+        self._sessions: list[SmtpSession] = []
         # recipient → (message id, monotonic time of the acknowledgement)
         self._acknowledged: dict[str, tuple[str, float]] = {}
 
@@ -146,12 +150,22 @@ class SmtpSender:
             await self._sleep(self._config.retry_backoff_s * 2 ** (attempt - 1))
 
     async def deliver(self, mail: EmailMessage) -> None:
-        """Send one message over the session (`SmtpSession.send`)."""
-        await self._session.send(mail)
+        """Send one message over an idle session (`SmtpSession.send`), or a new one
+        when every session is sending."""
+        if self._idle:
+            session = self._idle.pop()
+        else:
+            session = SmtpSession(self._config)
+            self._sessions.append(session)
+        try:
+            await session.send(mail)
+        finally:
+            self._idle.append(session)
 
     async def close(self) -> None:
-        """End the open session, if any (QUIT)."""
-        await self._session.close()
+        """End the open sessions (QUIT)."""
+        for session in self._sessions:
+            await session.close()
 
 
 class SmtpSession:

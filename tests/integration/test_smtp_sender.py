@@ -3,6 +3,7 @@ and one session for many messages."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -264,3 +265,13 @@ async def test_an_idle_session_is_closed_and_another_opened(smtp_sink: MailSink)
     assert [r.peer for r in got].count(got[0].peer) == 2
     assert got[2].peer != got[0].peer
     assert session.opened == 2
+
+
+async def test_mails_sent_at_once_take_a_session_each_and_keep_them(smtp_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    send = sender(smtp_config(smtp_sink.port), counted)
+    for batch in range(2):
+        await asyncio.gather(*(send.send(ack(to=f"c{batch}-{i}@example.com")) for i in range(4)))
+    got = await smtp_sink.wait_for(8)
+    assert len({r.peer for r in got}) == 4, "four at once, four sessions, used again"
+    assert counted == [("acknowledgement", "sent")] * 8

@@ -1,0 +1,144 @@
+"""The outbound dispatcher sends to several recipients at once, each recipient's
+messages one after another and in order, and commits a partition's offset only past
+messages handled: a message waiting for its retry when the process stops is sent by
+the next one. Real Tansu."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from connectors.outbound import OutboundConfig, OutboundDispatcher, RetryPolicy
+from ingest.contract import OutboundMessage, Topics
+
+from ..conftest import BrokerProcess
+
+pytestmark = pytest.mark.integration
+
+
+def _message(to: str, text: str) -> OutboundMessage:
+    return OutboundMessage(
+        id=uuid.uuid4(),
+        channel="email",
+        purpose="reply",
+        to=to,
+        text=text,
+        created_at=datetime.now(UTC),
+    )
+
+
+async def _post(broker: BrokerProcess, topic: str, messages: list[OutboundMessage]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    await producer.start()
+    try:
+        for message in messages:
+            key, value = message.to_kafka()
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def _config(broker: BrokerProcess, topics: Topics, group: str, **extra: object) -> OutboundConfig:
+    return OutboundConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        topics=topics,
+        group_id=group,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+class _Slow:
+    """A sender that takes a moment per message and watches who is in flight."""
+
+    def __init__(self) -> None:
+        self.in_flight: set[str] = set()
+        self.most_at_once = 0
+        self.overlapping_recipient: list[str] = []
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, message: OutboundMessage) -> None:
+        if message.to in self.in_flight:
+            self.overlapping_recipient.append(message.to)
+        self.in_flight.add(message.to)
+        self.most_at_once = max(self.most_at_once, len(self.in_flight))
+        await asyncio.sleep(0.02)
+        self.in_flight.discard(message.to)
+        self.sent.append((message.to, message.text or ""))
+
+
+async def test_recipients_are_sent_to_at_once_each_in_order(
+    broker: BrokerProcess, topics: Topics
+) -> None:
+    recipients = [f"client{n}@example.com" for n in range(12)]
+    messages = [_message(to, f"{to} #{i}") for i in range(3) for to in recipients]
+    await _post(broker, topics.outbound, messages)
+    sender = _Slow()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    dispatcher = OutboundDispatcher(_config(broker, topics, group))
+    dispatcher.register("email", sender)
+    async with dispatcher:
+        assert await asyncio.wait_for(dispatcher.run(until_idle=True), 60) == len(messages)
+    assert sender.most_at_once > 1, "several recipients at once"
+    assert sender.overlapping_recipient == [], "one message at a time per recipient"
+    for to in recipients:
+        assert [text for who, text in sender.sent if who == to] == [f"{to} #{i}" for i in range(3)]
+    again = OutboundDispatcher(_config(broker, topics, group))
+    again.register("email", sender)
+    async with again:
+        assert await asyncio.wait_for(again.run(until_idle=True), 60) == 0, "all committed"
+
+
+class _FailsFor:
+    """Fails every message to `failing` until `healed`."""
+
+    def __init__(self, failing: str) -> None:
+        self.failing = failing
+        self.healed = False
+        self.attempts: list[str] = []
+        self.sent: list[str] = []
+        self.one_failed_one_sent = asyncio.Event()
+
+    async def send(self, message: OutboundMessage) -> None:
+        self.attempts.append(message.to)
+        if message.to == self.failing and not self.healed:
+            self._check()
+            raise ConnectionError("the mail server is down")
+        self.sent.append(message.text or "")
+        self._check()
+
+    def _check(self) -> None:
+        if self.failing in self.attempts and self.sent:
+            self.one_failed_one_sent.set()
+
+
+async def test_a_message_waiting_for_its_retry_at_a_stop_is_sent_by_the_next_run(
+    broker: BrokerProcess, topics: Topics
+) -> None:
+    first, later = _message("slow@example.com", "waits"), _message("fast@example.com", "goes")
+    await _post(broker, topics.outbound, [first, later])
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    sender = _FailsFor("slow@example.com")
+    # A long retry wait: the process is asked to stop during it.
+    slow_retry = RetryPolicy(attempts=5, first_delay_s=30.0)
+    dispatcher = OutboundDispatcher(_config(broker, topics, group, retry=slow_retry))
+    dispatcher.register("email", sender)
+    stop = asyncio.Event()
+    async with dispatcher:
+        run = asyncio.create_task(dispatcher.run(stop))
+        await asyncio.wait_for(sender.one_failed_one_sent.wait(), 30)
+        assert sender.sent == ["goes"], "the other recipient did not wait for the retry"
+        stop.set()
+        await asyncio.wait_for(run, 30)
+    assert "waits" not in sender.sent
+    sender.healed = True
+    restarted = OutboundDispatcher(_config(broker, topics, group))  # a new process
+    restarted.register("email", sender)
+    async with restarted:
+        await asyncio.wait_for(restarted.run(until_idle=True), 60)
+    assert sender.sent.count("waits") == 1, "not lost: sent once, by the next run"
