@@ -10,7 +10,7 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
@@ -53,12 +53,17 @@ def customers(n: int, prefix: str) -> list[Inquiry]:
     ]
 
 
-async def produce(bootstrap: str, topic: str, inquiries: Sequence[Inquiry]) -> None:
+class _Publishable(Protocol):
+    def to_kafka(self) -> tuple[bytes, bytes]: ...
+
+
+async def produce(bootstrap: str, topic: str, records: Sequence[_Publishable]) -> None:
+    """Publish each (an inquiry, an outbound message) as its producer would."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for inquiry in inquiries:
-            key, value = inquiry.to_kafka()
+        for record in records:
+            key, value = record.to_kafka()
             await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()

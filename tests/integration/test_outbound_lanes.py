@@ -10,12 +10,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from connectors.outbound import OutboundConfig, OutboundDispatcher, RetryPolicy
 from ingest.contract import OutboundMessage, Topics
 
 from ..conftest import BrokerProcess
+from .test_consumer_faults import produce
 
 pytestmark = pytest.mark.integration
 
@@ -29,17 +29,6 @@ def _message(to: str, text: str) -> OutboundMessage:
         text=text,
         created_at=datetime.now(UTC),
     )
-
-
-async def _post(broker: BrokerProcess, topic: str, messages: list[OutboundMessage]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
-    await producer.start()
-    try:
-        for message in messages:
-            key, value = message.to_kafka()
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 def _config(broker: BrokerProcess, topics: Topics, group: str, **extra: object) -> OutboundConfig:
@@ -77,7 +66,7 @@ async def test_recipients_are_sent_to_at_once_each_in_order(
 ) -> None:
     recipients = [f"client{n}@example.com" for n in range(12)]
     messages = [_message(to, f"{to} #{i}") for i in range(3) for to in recipients]
-    await _post(broker, topics.outbound, messages)
+    await produce(broker.bootstrap_servers, topics.outbound, messages)
     sender = _Slow()
     group = f"g-{uuid.uuid4().hex[:8]}"
     dispatcher = OutboundDispatcher(_config(broker, topics, group))
@@ -121,7 +110,7 @@ async def test_a_message_waiting_for_its_retry_at_a_stop_is_sent_by_the_next_run
     broker: BrokerProcess, topics: Topics
 ) -> None:
     first, later = _message("slow@example.com", "waits"), _message("fast@example.com", "goes")
-    await _post(broker, topics.outbound, [first, later])
+    await produce(broker.bootstrap_servers, topics.outbound, [first, later])
     group = f"g-{uuid.uuid4().hex[:8]}"
     sender = _FailsFor("slow@example.com")
     # A long retry wait: the process is asked to stop during it.
