@@ -85,7 +85,8 @@ fuzz: install services $(FUZZ_STAMP)
 	bash scripts/fuzz-api
 
 # Spam quality per category (CV and the independent holdout), counters at 1M activities,
-# IMAP ingest rate, email quote/signature split, the consumer's and the edge's CPU by component, then the
+# IMAP ingest rate, sending mail (an acknowledgement's CPU, the dispatcher's rate), email
+# quote/signature split, the consumer's and the edge's CPU by component, then the
 # end-to-end pipeline against the naive peer (the long one), then issue 11's targets
 # (latency, burst, growth, PostgreSQL scale-out; TARGETS_ARGS=--quick: ~3 min). Results: bench/results/.
 TARGETS_ARGS ?=
@@ -94,6 +95,7 @@ bench: install services
 	$(BIN)/python -m bench.counters
 	$(BIN)/python -m bench.journal
 	$(BIN)/python -m bench.imap_ingest
+	$(BIN)/python -m bench.outbound_mail
 	$(BIN)/python -m bench.email_split
 	$(BIN)/python -m bench.consumer_cpu
 	$(BIN)/python -m bench.edge_cpu
