@@ -47,6 +47,10 @@ MESSAGES_PER_SESSION = 100
 # client after a minute or more (RFC 5321 asks for 5), and a send on a session the
 # server has already dropped fails and is retried only after a backoff.
 SESSION_IDLE_S = 30.0
+# How long closing a session waits for the server's answer to QUIT: a connection
+# that a firewall dropped without a word would otherwise hold the next mail for the
+# whole command timeout.
+QUIT_TIMEOUT_S = 2.0
 
 
 def _no_count(_purpose: str, _outcome: str) -> None:
@@ -239,7 +243,7 @@ class SmtpSession:
             return
         try:
             if quit_first and client.is_connected:
-                await client.quit()
+                await client.quit(timeout=QUIT_TIMEOUT_S)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             log.debug("closing an SMTP session: %r", exc)
         finally:

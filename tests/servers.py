@@ -284,6 +284,13 @@ class Received:
 class _SinkHandler:
     received: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    # A server that never answers QUIT, as a connection a firewall dropped silently.
+    silent_quit: bool = False
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        while self.silent_quit:  # noqa: ASYNC110 (set from the test's thread)
+            await asyncio.sleep(0.1)
+        return "221 Bye"
 
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -328,7 +335,12 @@ class MailSink:
         return self
 
     def stop(self) -> None:
+        self._handler.silent_quit = False
         self._controller.stop()
+
+    def answer_no_quit(self) -> None:
+        """Never answer QUIT (until stopped)."""
+        self._handler.silent_quit = True
 
     def refuse(self, address: str) -> None:
         """Answer 550 to RCPT TO this address."""

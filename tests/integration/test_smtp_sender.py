@@ -275,3 +275,22 @@ async def test_mails_sent_at_once_take_a_session_each_and_keep_them(smtp_sink: M
     got = await smtp_sink.wait_for(8)
     assert len({r.peer for r in got}) == 4, "four at once, four sessions, used again"
     assert counted == [("acknowledgement", "sent")] * 8
+
+
+async def test_a_server_that_never_answers_quit_does_not_hold_the_next_mail(
+    smtp_sink: MailSink,
+) -> None:
+    """Closing an idle session waits briefly for the goodbye, not the whole command
+    timeout (a minute here): the next mail goes on a new session."""
+    now = [1000.0]
+    session = SmtpSession(smtp_config(smtp_sink.port, timeout_s=60.0), clock=lambda: now[0])
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "robot@example.test", "ivan@example.com", "Hi"
+    mail.set_content("Здравствуйте")
+    await session.send(mail)
+    smtp_sink.answer_no_quit()
+    now[0] += SESSION_IDLE_S
+    await asyncio.wait_for(session.send(mail), 30)
+    got = await smtp_sink.wait_for(2)
+    assert got[0].peer != got[1].peer
+    await session.close()
