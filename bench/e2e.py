@@ -482,9 +482,15 @@ def _delta(before: dict[str, float], after: dict[str, float], n: int) -> dict[st
 
 
 async def throughput(
-    server: Server, counter: LeadCounter, n: int, connections: int, timeout_s: float
+    server: Server,
+    counter: LeadCounter,
+    n: int,
+    connections: int,
+    timeout_s: float,
+    mail: Mail | None = None,
 ) -> dict[str, Any]:
-    """N POSTs through wrk, timed until N committed, assigned leads exist."""
+    """N POSTs through wrk, timed until N committed, assigned leads exist; with `mail`,
+    the CPU is read once every mail the store asked for also arrived."""
     prefix = f"{server.kind[:2]}{int(time.time() * 1000)}"
     before = server.cpu()
     t0 = now_utc()
@@ -531,6 +537,7 @@ async def throughput(
     if wrk.returncode is None:
         wrk.send_signal(signal.SIGINT)  # wrk 4.x waits for -d otherwise
     stdout, stderr = await asyncio.wait_for(wrk_out, 30)
+    mailed = await mail.drained(timeout_s) if mail is not None else {}
     after = server.cpu()
     summary: dict[str, Any] = {}
     for line in stdout.decode().splitlines():
@@ -552,6 +559,7 @@ async def throughput(
         "http_p50_ms": summary["latency_p50_us"] / 1000,
         "http_p99_ms": summary["latency_p99_us"] / 1000,
         "connections": connections,
+        **mailed,
         **_delta(before, after, max(count, 1)),
     }
     if count < n:
@@ -699,6 +707,7 @@ class Options:
     naive: bool
     quick: bool
     processes: str | None = None
+    smtp: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -718,16 +727,71 @@ def _progress_logger(start: int) -> Callable[[int, int], None]:
     return progress
 
 
+# With --smtp: the demo's contact form, acknowledging each inquiry in Russian.
+SMTP_FORM = {
+    "slug": "contact",
+    "name": "Contact",
+    "team": BENCH_TEAM["name"],
+    "fields": [
+        {"name": "name", "label": "Имя", "maps_to": "name"},
+        {"name": "email", "label": "Email", "maps_to": "email", "kind": "email"},
+        {"name": "phone", "label": "Телефон", "maps_to": "phone", "kind": "tel"},
+        {"name": "message", "label": "Сообщение", "maps_to": "message", "kind": "textarea"},
+    ],
+    "allowed_origins": ["*"],
+    "language": "ru",
+    "ack_subject": "Мы получили вашу заявку",
+    "ack_body": "Здравствуйте, {{ name }}! Менеджер свяжется с вами в течение 15 минут.",  # noqa: RUF001
+}
+
+
+class Mail:
+    """`--smtp`: an SMTP sink (`bench.chaos.mail.MailSink`) that `leadflow up` sends
+    every acknowledgement and notice to, and the wait until all arrived."""
+
+    def __init__(self, database_url: str) -> None:
+        from bench.chaos.mail import MailSink  # it imports this module
+
+        self._database_url = database_url
+        self.sink = MailSink().__enter__()
+
+    def env(self) -> dict[str, str]:
+        return {**self.sink.env(), "LEADFLOW_FORMS": json.dumps([SMTP_FORM])}
+
+    async def drained(self, timeout_s: float) -> dict[str, Any]:
+        """Wait until the sink has every mail the store asked for; how many, and the
+        seconds waited (the dispatcher's lag behind the leads)."""
+        from bench.chaos.mail import expected_mail
+
+        started = time.monotonic()
+        while True:
+            expected, _ = await expected_mail(self._database_url)
+            missing = len(expected - set(self.sink.received()))
+            if not missing or time.monotonic() - started > timeout_s:
+                break
+            await asyncio.sleep(0.5)  # each look reads every outbound row
+        return {
+            "mails_expected": len(expected),
+            "mails_missing": missing,
+            "mail_drain_seconds": round(time.monotonic() - started, 2),
+        }
+
+    def close(self) -> None:
+        self.sink.__exit__()
+
+
 async def run_store(store: Store, opts: Options, workdir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"runs": []}
     counter = LeadCounter(store.url)
+    mail = Mail(store.url) if opts.smtp else None
+    mail_env = mail.env() if mail else None
     try:
         log(f"{store.name}: starting LeadFlow (fresh store)")
-        server = await start_leadflow(store, workdir, "fresh", opts.processes)
+        server = await start_leadflow(store, workdir, "fresh", opts.processes, mail_env)
         try:
             await warm_up(server, counter)
             log(f"{store.name}: throughput, {opts.n} inquiries")
-            run = await throughput(server, counter, opts.n, opts.connections, 300)
+            run = await throughput(server, counter, opts.n, opts.connections, 300, mail)
             run["leads_in_store_before"] = 50
             log(f"{store.name}: {run['e2e_per_s']:.0f} inquiries/s end to end")
             log(f"{store.name}: latency at {opts.rate:g}/s for {opts.latency_s:g} s")
@@ -762,11 +826,13 @@ async def run_store(store: Store, opts: Options, workdir: Path) -> dict[str, Any
 
             loaded = await preload(store.url, target, progress=_progress_logger(have))
             log(f"{store.name}: preloaded in {loaded['seconds']:.0f} s")
-            server = await start_leadflow(store, workdir, f"preload{target}", opts.processes)
+            server = await start_leadflow(
+                store, workdir, f"preload{target}", opts.processes, mail_env
+            )
             try:
                 await warm_up(server, counter, timeout_s=180)
                 log(f"{store.name}: throughput at {target:,} leads")
-                run = await throughput(server, counter, opts.n, opts.connections, 300)
+                run = await throughput(server, counter, opts.n, opts.connections, 300, mail)
                 run["leads_in_store_before"] = await count_leads(store.url) - opts.n
                 run["preload_seconds"] = round(loaded["seconds"], 1)
                 run.update(server.memory())
@@ -786,6 +852,8 @@ async def run_store(store: Store, opts: Options, workdir: Path) -> dict[str, Any
                 await server.stop()
     finally:
         await counter.close()
+        if mail is not None:
+            mail.close()
     return result
 
 
@@ -918,6 +986,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         choices=("auto", "one", "split"),
         help="leadflow up's mode (default: its own)",
     )
+    p.add_argument(
+        "--smtp",
+        action="store_true",
+        help="send every acknowledgement and notice to an SMTP sink; a throughput run "
+        "then ends when all arrived, so its CPU includes mail (make run sends none)",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = p.parse_args(argv)
     stores = [s.strip() for s in a.stores.split(",") if s.strip()]
@@ -942,6 +1016,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         naive=not a.no_naive,
         quick=a.quick,
         processes=a.processes,
+        smtp=a.smtp,
     )
 
 
@@ -960,6 +1035,7 @@ async def amain(opts: Options) -> dict[str, Any]:
             "naive_latency_seconds": opts.naive_latency_s,
             "preload": opts.preload,
             "connections": opts.connections,
+            "smtp": opts.smtp,
             "quick": opts.quick,
             "processes": opts.processes,
         },
