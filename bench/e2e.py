@@ -63,6 +63,7 @@ from bench.loadgen import client_address
 from bench.preload import count_leads, preload
 from crm_store.database import create_engine
 from crm_store.models import Contact, Lead
+from leadflow.seed import DEMO_FORM
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -727,24 +728,6 @@ def _progress_logger(start: int) -> Callable[[int, int], None]:
     return progress
 
 
-# With --smtp: the demo's contact form, acknowledging each inquiry in Russian.
-SMTP_FORM = {
-    "slug": "contact",
-    "name": "Contact",
-    "team": BENCH_TEAM["name"],
-    "fields": [
-        {"name": "name", "label": "Имя", "maps_to": "name"},
-        {"name": "email", "label": "Email", "maps_to": "email", "kind": "email"},
-        {"name": "phone", "label": "Телефон", "maps_to": "phone", "kind": "tel"},
-        {"name": "message", "label": "Сообщение", "maps_to": "message", "kind": "textarea"},
-    ],
-    "allowed_origins": ["*"],
-    "language": "ru",
-    "ack_subject": "Мы получили вашу заявку",
-    "ack_body": "Здравствуйте, {{ name }}! Менеджер свяжется с вами в течение 15 минут.",  # noqa: RUF001
-}
-
-
 class Mail:
     """`--smtp`: an SMTP sink (`bench.chaos.mail.MailSink`) that `leadflow up` sends
     every acknowledgement and notice to, and the wait until all arrived."""
@@ -756,7 +739,16 @@ class Mail:
         self.sink = MailSink().__enter__()
 
     def env(self) -> dict[str, str]:
-        return {**self.sink.env(), "LEADFLOW_FORMS": json.dumps([SMTP_FORM])}
+        """The sink as `[smtp]`, and the demo's contact form acknowledging each
+        inquiry as the fault trials' form does."""
+        from bench.chaos.faults import CHAOS_FORM  # it imports this module
+
+        form = DEMO_FORM.model_dump(mode="json") | {
+            "team": BENCH_TEAM["name"],
+            "ack_subject": CHAOS_FORM["ack_subject"],
+            "ack_body": CHAOS_FORM["ack_body"],
+        }
+        return {**self.sink.env(), "LEADFLOW_FORMS": json.dumps([form])}
 
     async def drained(self, timeout_s: float) -> dict[str, Any]:
         """Wait until the sink has every mail the store asked for; how many, and the

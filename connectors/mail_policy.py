@@ -118,10 +118,10 @@ class _ClassOnceRegistry(HeaderRegistry):
     The standard registry builds a new class with `type()` for every header it
     stores (about 15 µs each, a sixth of composing a mail: issue 11); that class
     depends on nothing but the name's registered class, so it is kept, with
-    `_FoldedOnce` in front. A header
-    object is immutable and a mail stores it as it is, so the same name and text
-    (the sender, `Auto-Submitted`, the MIME headers: about half of a mail's) reuse
-    the object parsed the first time instead of parsing the text again.
+    `_FoldedOnce` in front. A header object is immutable and a mail stores it as it
+    is, so the same name and text (the sender, `Auto-Submitted`, the MIME headers:
+    about half of a mail's) reuse the object parsed the first time instead of
+    parsing the text again.
     """
 
     _LIMIT = 512  # names, and (name, text) pairs, remembered; a mail has about twenty

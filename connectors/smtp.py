@@ -78,6 +78,7 @@ class SmtpSender:
         # messages at once, each on a session of its own.
         self._idle: list[SmtpSession] = []
         self._sessions: list[SmtpSession] = []
+        self._tls = _tls_context(config.ca_file) if config.security != "plain" else None
         # recipient → (message id, monotonic time of the acknowledgement)
         self._acknowledged: dict[str, tuple[str, float]] = {}
 
@@ -159,7 +160,7 @@ class SmtpSender:
         if self._idle:
             session = self._idle.pop()
         else:
-            session = SmtpSession(self._config)
+            session = SmtpSession(self._config, tls=self._tls)
             self._sessions.append(session)
         try:
             await session.send(mail)
@@ -182,10 +183,17 @@ class SmtpSession:
     Sends are serialised: one SMTP transaction at a time on a session.
     """
 
-    def __init__(self, config: SmtpConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: SmtpConfig,
+        *,
+        tls: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
         self._clock = clock
-        self._tls = _tls_context(config.ca_file) if config.security != "plain" else None
+        # The sender's one context for all its sessions (None: plain, or the default).
+        self._tls = tls
         self._lock = asyncio.Lock()
         self._client: aiosmtplib.SMTP | None = None
         self._sent = 0
