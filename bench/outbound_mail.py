@@ -38,7 +38,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiosmtplib.email import flatten_message
 
-from bench.e2e import free_port
+from bench.e2e import cpu_seconds, free_port
 from connectors.mail_config import MailTemplate, SmtpConfig
 from connectors.mail_render import MailRenderer, Skip
 from connectors.outbound import OutboundConfig, OutboundDispatcher
@@ -182,10 +182,12 @@ async def drain(mails: int, port: int) -> dict[str, Any]:
             OutboundConfig(broker.bootstrap_servers, topics, group_id="bench-mail")
         )
         dispatcher.register("email", sender)
+        pid = broker.pid or 0
         async with dispatcher:
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, broker_cpu = time.perf_counter(), time.process_time(), cpu_seconds(pid)
             handled = await dispatcher.run(until_idle=True)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            broker_cpu = cpu_seconds(pid) - broker_cpu
         await sender.close()
     return {
         "mails": mails,
@@ -193,6 +195,7 @@ async def drain(mails: int, port: int) -> dict[str, Any]:
         "outcomes": outcomes,
         "mails_per_s": round(handled / elapsed, 1),
         "cpu_us_per_mail": round(cpu / max(handled, 1) * 1e6),
+        "broker_cpu_us_per_mail": round(broker_cpu / max(handled, 1) * 1e6),
     }
 
 
@@ -229,7 +232,7 @@ def main() -> None:
         print(
             f"dispatcher, sink waiting {delay * 1000:.0f} ms a mail: {run['handled']} mails, "
             f"{run['mails_per_s']:,.0f}/s, {run['cpu_us_per_mail']:,} µs CPU a mail "
-            f"({run['outcomes']})",
+            f"+ Tansu {run['broker_cpu_us_per_mail']:,} µs ({run['outcomes']})",
             flush=True,
         )
     a.out.parent.mkdir(parents=True, exist_ok=True)
