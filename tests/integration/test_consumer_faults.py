@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from crm_store.database import Database, open_database
 from crm_store.migrate import upgrade
-from crm_store.models import Contact, Lead, OutboundRecord
+from crm_store.models import Contact, Lead, LeadEvent, OutboundRecord
 from ingest.consumer import InquiryConsumer
 from ingest.contract import Inquiry, Sender, Topics
 from ingest.kafka_pair import KafkaPair, PairConfig
@@ -104,6 +104,9 @@ async def test_database_refusing_connections_loses_nothing_and_the_consumer_wait
         task = asyncio.create_task(consumer.run(stop), name="consumer")
         await produce(broker.bootstrap_servers, topics.inquiries, customers(5, "before"))
         await until(lambda: _count_is(own_db, 5))
+        # Their lead events too (a moment after the commit), or the notifier would
+        # have nothing that needs the store during the outage.
+        await until(lambda: _events_all_published(own_db))
 
         _refuse_connections(own_pg)
         await produce(broker.bootstrap_servers, topics.inquiries, customers(5, "during"))
@@ -135,6 +138,14 @@ async def test_database_refusing_connections_loses_nothing_and_the_consumer_wait
 
 async def _count_is(db: Database, n: int) -> bool:
     return await lead_count(db) == n
+
+
+async def _events_all_published(db: Database) -> bool:
+    async with db.sessions() as session:
+        waiting = await session.scalar(
+            select(func.count()).select_from(LeadEvent).where(LeadEvent.published_at.is_(None))
+        )
+    return waiting == 0
 
 
 async def test_a_database_outage_interrupted_by_stop_commits_nothing(
