@@ -7,8 +7,9 @@ retried with exponential backoff; a `PermanentSendError`, a channel nobody sends
 an undecodable message or a send still failing after the last attempt goes to the
 dead-letter topic with its reason, and its offset is committed, so one bad message
 never blocks the rest. Up to `SEND_LANES` messages are sent at once, each recipient's
-in order (a lane per key), and a partition's offset is committed once every earlier
-message of it was handled. A message whose id it sent lately is not sent again (a
+in order (a lane per key). A partition's offset is committed once every earlier
+message of it was handled, at most every `COMMIT_EVERY_S` and at the end of each
+poll (and at a stop). A message whose id it sent lately is not sent again (a
 publisher that saw the broker lose its logs publishes its recent outbox once more).
 Every outcome is counted. Imports only `ingest.contract` of ours.
 """
@@ -26,6 +27,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from ingest.contract import (
@@ -47,8 +49,13 @@ REMEMBERED_SENDS = 100_000
 # to the SMTP server (tens of milliseconds each to a hosted one), so one at a time
 # capped a burst's acknowledgements at some dozens a second; each recipient's
 # messages still go one after another, in order (a lane per key, which is the
-# recipient). A crash repeats at most a lane's worth of sent but uncommitted messages.
+# recipient).
 SEND_LANES = 4
+# Offsets are committed at most this often while a poll's messages are sent (and
+# when the poll is done): a commit per message was a broker round trip per mail,
+# most of the broker's CPU while the dispatcher drained. A crash repeats what was
+# sent since the last commit, about this long's worth of mails.
+COMMIT_EVERY_S = 0.05
 
 
 class OutboundSender(Protocol):
@@ -197,24 +204,40 @@ class OutboundDispatcher:
         except BaseExceptionGroup as group:
             _, rest = group.split(_Stopping)
             if rest is None:
+                # What the other lanes sent before the stop is not sent again.
+                await self._commit_if_possible(consumer, poll)
                 raise _Stopping from None
             # What the loop raised before lanes: the supervisor logs and restarts it.
             raise rest.exceptions[0] from None
+        await self._commit(consumer, poll)
 
     async def _run_lane(
         self, consumer: AIOKafkaConsumer, poll: _Poll, records: list[Any], stop: asyncio.Event
     ) -> None:
+        loop = asyncio.get_running_loop()
         for record in records:
             await self._handle(record, stop)
             poll.handled += 1
-            tp = TopicPartition(record.topic, record.partition)
-            poll.done(tp, record.offset)
-            async with poll.committing:
-                end = poll.end_to_commit(tp)
-                if end is not None:
-                    async with asyncio.timeout(self._config.broker_deadline_s):
-                        await consumer.commit({tp: end})
-                    poll.committed(tp, end)
+            poll.done(TopicPartition(record.topic, record.partition), record.offset)
+            # A lane that finds a commit running sends on: that commit's successor
+            # takes its offset.
+            if loop.time() - poll.committed_at >= COMMIT_EVERY_S and not poll.committing.locked():
+                await self._commit(consumer, poll)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, poll: _Poll) -> None:
+        async with poll.committing:
+            ends = poll.ends_to_commit()
+            if ends:
+                async with asyncio.timeout(self._config.broker_deadline_s):
+                    await consumer.commit(ends)
+                poll.committed(ends)
+            poll.committed_at = asyncio.get_running_loop().time()
+
+    async def _commit_if_possible(self, consumer: AIOKafkaConsumer, poll: _Poll) -> None:
+        try:
+            await self._commit(consumer, poll)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("outbound offsets not committed at the stop (%r); sent again next run", exc)
 
     def _log_skipped(self) -> None:
         if self._skipped:
@@ -301,6 +324,7 @@ class _Poll:
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self.committing = asyncio.Lock()  # one commit at a time, ends only growing
+        self.committed_at = asyncio.get_running_loop().time()
         self.handled = 0
 
     def lanes(self, count: int) -> list[list[Any]]:
@@ -318,12 +342,11 @@ class _Poll:
         while waiting and waiting[0] in done:
             self._next[tp] = waiting.popleft() + 1
 
-    def end_to_commit(self, tp: TopicPartition) -> int | None:
-        end = self._next.get(tp)
-        return end if end is not None and end > self._committed.get(tp, -1) else None
+    def ends_to_commit(self) -> dict[TopicPartition, int]:
+        return {tp: end for tp, end in self._next.items() if end > self._committed.get(tp, -1)}
 
-    def committed(self, tp: TopicPartition, end: int) -> None:
-        self._committed[tp] = end
+    def committed(self, ends: Mapping[TopicPartition, int]) -> None:
+        self._committed.update(ends)
 
 
 async def _sleep_unless_stopped(seconds: float, stop: asyncio.Event) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from connectors.outbound import OutboundConfig, OutboundDispatcher, RetryPolicy
 from ingest.contract import OutboundMessage, Topics
+from leadflow.broker import create_topics
 
 from ..conftest import BrokerProcess
 from .test_consumer_faults import produce
@@ -131,3 +132,35 @@ async def test_a_message_waiting_for_its_retry_at_a_stop_is_sent_by_the_next_run
     async with restarted:
         await asyncio.wait_for(restarted.run(until_idle=True), 60)
     assert sender.sent.count("waits") == 1, "not lost: sent once, by the next run"
+
+
+async def test_what_was_sent_before_a_stop_is_not_sent_again_by_the_next_run(
+    broker: BrokerProcess,
+) -> None:
+    # One partition: one fetch holds all four (a retry holds up the dispatcher's next
+    # poll, so a message fetched later would wait the whole retry).
+    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    await create_topics(broker.bootstrap_servers, topics, partitions=1)
+    sent_first = [_message(f"fast{n}@example.com", f"goes {n}") for n in range(3)]
+    waiting = _message("slow@example.com", "waits")
+    await produce(broker.bootstrap_servers, topics.outbound, [*sent_first, waiting])
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    sender = _FailsFor("slow@example.com")
+    dispatcher = OutboundDispatcher(
+        _config(broker, topics, group, retry=RetryPolicy(attempts=5, first_delay_s=30.0))
+    )
+    dispatcher.register("email", sender)
+    stop = asyncio.Event()
+    async with dispatcher:
+        run = asyncio.create_task(dispatcher.run(stop))
+        async with asyncio.timeout(30):
+            while len(sender.sent) < 3 or "slow@example.com" not in sender.attempts:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        stop.set()  # within the poll, before any commit was due
+        await asyncio.wait_for(run, 30)
+    sender.healed = True
+    restarted = OutboundDispatcher(_config(broker, topics, group))
+    restarted.register("email", sender)
+    async with restarted:
+        await asyncio.wait_for(restarted.run(until_idle=True), 60)
+    assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2", "waits"], "each once"
