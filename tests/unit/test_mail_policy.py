@@ -15,6 +15,8 @@ from connectors.mail_policy import (
     REFERENCES_BUDGET,
     MessageIdListHeader,
     _registry,
+    mime_boundary,
+    text_transfer_encoding,
     thread_ids,
 )
 
@@ -105,3 +107,60 @@ def test_a_type_mapped_later_is_used() -> None:
     mail = EmailMessage(policy=policy)
     mail["X-Ids"] = "<a@x>"
     assert isinstance(mail["X-Ids"], MessageIdListHeader)
+
+
+_RUSSIAN_LINE = (
+    "Здравствуйте! Интересует поставка оборудования на склад в Казани, "
+    "пришлите, пожалуйста, коммерческое предложение и сроки."
+)
+BODIES = {
+    "russian, long lines": f"{_RUSSIAN_LINE}\n\n{_RUSSIAN_LINE}\n",
+    "russian, short lines": "Спасибо!\nМы ответим в течение часа.\n",  # noqa: RUF001
+    "english": "Thank you for your request.\nWe will answer within an hour.\n",
+    "english, long lines": "Thank you for your request, " * 10 + "\n",
+    "english with a russian name, long lines": "Dear Иван Петров, thank you for "
+    + "your request about the delivery of the equipment to the warehouse. " * 3
+    + "\n",
+    "mostly ascii, a few letters": "x" * 100 + "é\n",
+    "more than ten lines": "\n".join([_RUSSIAN_LINE] * 14) + "\n",
+    "html": f"<html><body><p>{_RUSSIAN_LINE}</p><p>{_RUSSIAN_LINE}</p></body></html>",
+    "control and equals signs": "a=b " * 40 + "\x01Ж" * 30 + "\n",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
+def test_the_encoding_chosen_up_front_is_the_one_the_standard_library_picks(body: str) -> None:
+    def part(cte: str | None) -> bytes:
+        mail = EmailMessage(policy=MAIL_POLICY)
+        mail.set_content(body, cte=cte)
+        return mail.as_bytes()
+
+    assert part(text_transfer_encoding(body)) == part(None)
+
+
+def test_russian_text_skips_the_trial_encoding() -> None:
+    assert text_transfer_encoding(BODIES["russian, long lines"]) == "base64"
+    assert text_transfer_encoding(BODIES["english"]) is None
+
+
+def test_a_boundary_a_text_holds_is_not_used() -> None:
+    boundary = mime_boundary(12345, "text", "<p>html</p>")
+    assert boundary == "===============0000000000000012345=="
+    assert mime_boundary(12345, f"quoting --{boundary}\n", "") is None
+
+
+def test_a_mail_with_its_own_boundary_reads_back_as_written() -> None:
+    texts = [BODIES["russian, long lines"], BODIES["html"]]
+    boundary = mime_boundary(2**100 + 7, *texts)
+    assert boundary is not None
+    mail = EmailMessage(policy=MAIL_POLICY)
+    mail["Subject"] = "Заявка"
+    mail.set_content(texts[0], cte=text_transfer_encoding(texts[0]))
+    mail.make_alternative(boundary=boundary)
+    mail.add_alternative(texts[1], subtype="html", cte=text_transfer_encoding(texts[1]))
+    raw = flatten_message(mail)
+    assert f'boundary="{boundary}"'.encode() in raw
+    back = email.message_from_bytes(raw, policy=email.policy.default)
+    plain, html = (p.get_content() for p in back.iter_parts())
+    assert (plain, html.rstrip("\n")) == (texts[0], texts[1])
