@@ -7,12 +7,14 @@ recognises the id and does not thread the reply. `MAIL_POLICY` maps both headers
 `MessageIdListHeader`, which folds only between ids and never encodes. `thread_ids`
 is the pure clean-up applied before the ids reach the header: only well-formed ASCII
 ids are kept, and a long References list loses its middle (RFC 5322 §3.6.4), never
-half an id. Imports nothing of ours.
+half an id. `text_transfer_encoding` and `mime_boundary` spare each mail the
+standard library's trial encoding and its boundary search. Imports nothing of ours.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.policy import Policy, default
 from typing import Any, cast
@@ -171,13 +173,16 @@ MAIL_POLICY = default.clone(header_factory=_registry())
 
 # Bytes quoted-printable must write as "=XX".
 _HIGH_BYTES = bytes(range(128, 256))
-# How the standard generator's boundaries look (15 "=", 19 digits, "=="): filters
-# know this shape from every Python mailer.
-_BOUNDARY_DIGITS = 10**19
+# A multipart boundary in the standard generator's shape (15 "=", 19 digits, "=="),
+# which filters know from every Python mailer, drawn once per process: the generator
+# draws one per mail and compiles a regular expression to search the mail for it,
+# and the Content-Type header that holds it is then parsed and folded per mail;
+# one boundary makes that header the same in every mail, made once.
+PROCESS_BOUNDARY = f"==============={secrets.randbelow(10**19):019d}=="
 
 
 def text_transfer_encoding(text: str, policy: Policy = MAIL_POLICY) -> str | None:
-    """ "base64" where the standard library would pick it for `text` after its trial
+    """Base64 where the standard library would pick it for `text` after its trial
     quoted-printable encoding of the first ten lines (a pure-Python pass, a tenth of
     a mail's CPU), else None to let it decide. Over a quarter of the sample's bytes
     non-ASCII (Russian text is almost all) and quoted-printable, at three characters
@@ -193,10 +198,8 @@ def text_transfer_encoding(text: str, policy: Policy = MAIL_POLICY) -> str | Non
     return "base64" if len(sample) > 24 and 4 * high > len(sample) else None
 
 
-def mime_boundary(token: int, *texts: str) -> str | None:
-    """A multipart boundary from `token` (a message id's number), or None when a text
-    holds it: the generator's own way draws one at random and compiles a regular
-    expression to search the whole mail for it, per mail. Neither base64 nor
-    quoted-printable can write "==" mid-line, so only the raw texts can hold it."""
-    boundary = f"==============={token % _BOUNDARY_DIGITS:019d}=="
+def mime_boundary(*texts: str, boundary: str = PROCESS_BOUNDARY) -> str | None:
+    """`boundary`, or None (the generator draws one) when a text holds it: a customer
+    who copies it from an acknowledgement into a form changes only that mail. Neither
+    base64 nor quoted-printable writes "==" mid-line: only the raw texts can hold it."""
     return None if any(boundary in text for text in texts) else boundary

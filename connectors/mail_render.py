@@ -43,7 +43,12 @@ from .mail_config import (
     MailTemplate,
     SmtpConfig,
 )
-from .mail_policy import MAIL_POLICY, mime_boundary, text_transfer_encoding, thread_ids
+from .mail_policy import (
+    MAIL_POLICY,
+    mime_boundary,
+    text_transfer_encoding,
+    thread_ids,
+)
 
 TEMPLATES = Path(__file__).parent / "mail_templates"
 MANAGER_TEMPLATES: dict[str, str] = {
@@ -266,7 +271,7 @@ class MailRenderer:
             mail["X-LeadFlow-Lead"] = str(message.lead_id)
         body = text if text.endswith("\n") else text + "\n"
         mail.set_content(body, cte=text_transfer_encoding(body))
-        boundary = mime_boundary(message.id.int, body, html)
+        boundary = mime_boundary(body, html)
         if boundary is not None:
             mail.make_alternative(boundary=boundary)
         mail.add_alternative(html, subtype="html", cte=text_transfer_encoding(html))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from aiosmtplib.email import flatten_message
 from pydantic import ValidationError
 
 from connectors.imap_session import (
@@ -18,6 +21,7 @@ from connectors.imap_session import (
     uid_set,
 )
 from connectors.mail_config import MailboxConfig, MailTemplate, SmtpConfig, is_loopback
+from connectors.mail_policy import PROCESS_BOUNDARY
 from connectors.mail_render import MailRenderer, Skip, TemplateProblem, is_robot_address
 from ingest.contract import OutboundMessage
 from leadflow.mail_settings import MailboxSettings, SmtpSettings
@@ -398,3 +402,14 @@ def test_head_escalation_mail_names_the_lead_and_why() -> None:
     text, _html = parts(mail)
     assert "hop limit reached" in text
     assert f"https://crm.example.test/leads/{LEAD}" in text
+
+
+@pytest.mark.parametrize("name", ["Иван", f"--{PROCESS_BOUNDARY}"], ids=["usual", "boundary"])
+def test_a_mail_reads_back_whole_even_when_the_customer_wrote_its_boundary(name: str) -> None:
+    mail = render(message(context={"lead_id": str(LEAD), "name": name, "subject": "Price"}))
+    back = email.message_from_bytes(flatten_message(mail), policy=email.policy.default)
+    assert isinstance(back, EmailMessage)
+    text, html = (part.replace("\r\n", "\n") for part in parts(back))  # as SMTP sends it
+    assert text.startswith(f"Hello {name},\n\nwe got it.")
+    assert f"Hello {name}," in html
+    assert (back.get_boundary() == PROCESS_BOUNDARY) is (name == "Иван")
