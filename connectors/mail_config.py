@@ -112,6 +112,8 @@ class SmtpConfig:
     console_url: str = "http://127.0.0.1:8080"
     ca_file: str | None = None
     sla_minutes: dict[str, int] = field(default_factory=dict)
+    # SMTP sessions open at once (hosted servers cap a client's connections).
+    max_connections: int = 4
 
     def __post_init__(self) -> None:
         check_security("smtp", self.host, self.security, has_credentials=self.username is not None)

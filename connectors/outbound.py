@@ -6,7 +6,7 @@ sender)`; a sender is anything with `async def send(message)`). A failed send is
 retried with exponential backoff; a `PermanentSendError`, a channel nobody sends on,
 an undecodable message or a send still failing after the last attempt goes to the
 dead-letter topic with its reason, and its offset is committed, so one bad message
-never blocks the rest. Up to `SEND_LANES` messages are sent at once, each recipient's
+never blocks the rest. Up to `send_lanes` messages are sent at once, each recipient's
 in order (a lane per key). A partition's offset is committed once every earlier
 message of it was handled, at most every `COMMIT_EVERY_S` and at the end of each
 poll (and at a stop). A message whose id it sent lately is not sent again (a
@@ -17,9 +17,9 @@ Every outcome is counted. Imports only `ingest.contract` of ours.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
-import zlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,15 +45,16 @@ CountOutcome = Callable[[str, str], None]
 # outbound messages at thousands of inquiries a second, the span a publisher sends
 # again after a lost broker (`ingest.outbox_publisher.LOST_LOG_WINDOW`).
 REMEMBERED_SENDS = 100_000
-# Messages sent at once. Over a network each mail waits for three or four round trips
-# to the SMTP server (tens of milliseconds each to a hosted one), so one at a time
-# capped a burst's acknowledgements at some dozens a second; each recipient's
-# messages still go one after another, in order (a lane per key, which is the
-# recipient).
+# Messages sent at once unless `OutboundConfig.send_lanes` says more (the SMTP
+# server's `smtp.max_connections`, when it is higher). Over a network each mail
+# waits for three or four round trips to the SMTP server (tens of milliseconds each
+# to a hosted one), so one at a time capped a burst's acknowledgements at some
+# dozens a second; each recipient's messages still go one after another, in order
+# (a lane per key, which is the recipient).
 SEND_LANES = 4
 # Offsets are committed at most this often while a poll's messages are sent (and
 # when the poll is done): a commit per message was a broker round trip per mail,
-# most of the broker's CPU while the dispatcher drained. A crash repeats what was
+# about half the broker's CPU while the dispatcher drained. A crash repeats what was
 # sent since the last commit, about this long's worth of mails.
 COMMIT_EVERY_S = 0.05
 
@@ -88,6 +89,7 @@ class OutboundConfig:
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     retry: RetryPolicy = RetryPolicy()
+    send_lanes: int = SEND_LANES
     # A dead letter or a commit that outlasts this raises, and the supervisor starts
     # the loop again: aiokafka can leave a send unanswered for ever after the broker
     # froze or restarted empty (aio-libs/aiokafka#1101), which would stop the
@@ -199,7 +201,7 @@ class OutboundDispatcher:
         stop in a retry (the lanes still sending are cancelled, their offsets left)."""
         try:
             async with asyncio.TaskGroup() as lanes:
-                for records in poll.lanes(SEND_LANES):
+                for records in poll.lanes(max(1, self._config.send_lanes)):
                     lanes.create_task(self._run_lane(consumer, poll, records, stop))
         except BaseExceptionGroup as group:
             _, rest = group.split(_Stopping)
@@ -332,8 +334,7 @@ class _Poll:
         lanes: list[list[Any]] = [[] for _ in range(count)]
         for records in self._batches.values():
             for record in records:
-                # A stable hash: the same recipient in the same lane, run after run.
-                lanes[zlib.crc32(record.key or b"") % count].append(record)
+                lanes[_lane_of(record.key or b"", count)].append(record)
         return [lane for lane in lanes if lane]
 
     def done(self, tp: TopicPartition, offset: int) -> None:
@@ -347,6 +348,12 @@ class _Poll:
 
     def committed(self, ends: Mapping[TopicPartition, int]) -> None:
         self._committed.update(ends)
+
+
+def _lane_of(key: bytes, count: int) -> int:
+    """A stable hash: the same recipient in the same lane, run after run. Not crc32,
+    whose low bits put 16 addresses differing in a digit into 4 lanes of 8."""
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") % count
 
 
 async def _sleep_unless_stopped(seconds: float, stop: asyncio.Event) -> None:

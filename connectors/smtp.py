@@ -75,9 +75,10 @@ class SmtpSender:
         self._clock = clock
         self._sleep = sleep
         # Sessions not sending now, the last used on top: the dispatcher sends a few
-        # messages at once, each on a session of its own.
+        # messages at once, each on a session of its own, up to `max_connections`.
         self._idle: list[SmtpSession] = []
         self._sessions: list[SmtpSession] = []
+        self._slots = asyncio.Semaphore(max(1, config.max_connections))
         self._tls = _tls_context(config.ca_file) if config.security != "plain" else None
         # recipient → (message id, monotonic time of the acknowledgement)
         self._acknowledged: dict[str, tuple[str, float]] = {}
@@ -156,16 +157,18 @@ class SmtpSender:
 
     async def deliver(self, mail: EmailMessage) -> None:
         """Send one message over an idle session (`SmtpSession.send`), or a new one
-        when every session is sending."""
-        if self._idle:
-            session = self._idle.pop()
-        else:
-            session = SmtpSession(self._config, tls=self._tls)
-            self._sessions.append(session)
-        try:
-            await session.send(mail)
-        finally:
-            self._idle.append(session)
+        when every session is sending and there are fewer than `max_connections`
+        (else wait for one)."""
+        async with self._slots:
+            if self._idle:
+                session = self._idle.pop()
+            else:
+                session = SmtpSession(self._config, tls=self._tls)
+                self._sessions.append(session)
+            try:
+                await session.send(mail)
+            finally:
+                self._idle.append(session)
 
     async def close(self) -> None:
         """End the open sessions (QUIT)."""

@@ -32,7 +32,7 @@ from connectors.config import (
     TwilioConfig,
     WhatsAppConfig,
 )
-from connectors.outbound import OutboundConfig, OutboundDispatcher
+from connectors.outbound import SEND_LANES, OutboundConfig, OutboundDispatcher
 from connectors.phone_webhook import GenericPhoneWebhook, TwilioWebhook
 from connectors.publisher import InquirySink
 from connectors.telegram_bot import TelegramBots, TelegramCounters, TelegramSender
@@ -143,6 +143,10 @@ class ChannelSet:
                 fetch_max_wait_ms=k.background_fetch_max_wait_ms,
                 session_timeout_ms=k.session_timeout_ms,
                 heartbeat_interval_ms=k.heartbeat_interval_ms,
+                # As many at once as the SMTP server takes connections, four at least.
+                send_lanes=max(SEND_LANES, settings.smtp.max_connections)
+                if settings.smtp
+                else SEND_LANES,
             ),
             on_outcome=lambda channel, outcome: metrics.outbound.labels(channel, outcome).inc(),
         )

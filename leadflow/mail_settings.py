@@ -158,6 +158,7 @@ class SmtpSettings(BaseModel):
     ack_window_hours: float = Field(default=24.0, ge=0)
     console_url: str | None = Field(default=None, pattern=r"^https?://")
     ca_file: str | None = None
+    max_connections: int = Field(default=4, ge=1, le=32)
 
     @field_validator("from_address")
     @classmethod
@@ -188,6 +189,7 @@ class SmtpSettings(BaseModel):
             console_url=self.console_url or console_url,
             ca_file=self.ca_file,
             sla_minutes=dict(sla_minutes),
+            max_connections=self.max_connections,
         )
 
 

@@ -164,3 +164,19 @@ async def test_what_was_sent_before_a_stop_is_not_sent_again_by_the_next_run(
     async with restarted:
         await asyncio.wait_for(restarted.run(until_idle=True), 60)
     assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2", "waits"], "each once"
+
+
+async def test_more_lanes_send_more_at_once(broker: BrokerProcess) -> None:
+    """`send_lanes` (an SMTP server's `max_connections` above four) is honoured."""
+    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    await create_topics(broker.bootstrap_servers, topics, partitions=1)
+    messages = [_message(f"client{n}@example.com", f"#{n}") for n in range(16)]
+    await produce(broker.bootstrap_servers, topics.outbound, messages)
+    sender = _Slow()
+    dispatcher = OutboundDispatcher(
+        _config(broker, topics, f"g-{uuid.uuid4().hex[:8]}", send_lanes=8)
+    )
+    dispatcher.register("email", sender)
+    async with dispatcher:
+        assert await asyncio.wait_for(dispatcher.run(until_idle=True), 60) == len(messages)
+    assert sender.most_at_once > 4

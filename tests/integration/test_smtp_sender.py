@@ -277,6 +277,15 @@ async def test_mails_sent_at_once_take_a_session_each_and_keep_them(smtp_sink: M
     assert counted == [("acknowledgement", "sent")] * 8
 
 
+async def test_no_more_sessions_than_the_server_allows_one_client(smtp_sink: MailSink) -> None:
+    counted: list[tuple[str, str]] = []
+    send = sender(smtp_config(smtp_sink.port, max_connections=2), counted)
+    await asyncio.gather(*(send.send(ack(to=f"c{i}@example.com")) for i in range(6)))
+    got = await smtp_sink.wait_for(6)
+    assert len({r.peer for r in got}) == 2, "six at once wait for two sessions"
+    assert counted == [("acknowledgement", "sent")] * 6
+
+
 async def test_a_server_that_never_answers_quit_does_not_hold_the_next_mail(
     smtp_sink: MailSink,
 ) -> None:

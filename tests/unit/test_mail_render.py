@@ -327,6 +327,9 @@ def test_smtp_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert (config.host, config.port, config.security) == ("smtp.example.com", 465, "ssl")
     assert config.password == "pw" and "pw" not in repr(config)
     assert config.ack_window_s == 24 * 3600
+    assert config.max_connections == 4
+    monkeypatch.setenv("LEADFLOW_SMTP__MAX_CONNECTIONS", "2")
+    assert Settings().smtp.to_config("http://x", {}).max_connections == 2  # type: ignore[union-attr]
 
 
 def test_smtp_settings_refuse() -> None:
@@ -335,6 +338,9 @@ def test_smtp_settings_refuse() -> None:
         SmtpSettings(**base, security="plain", username="u", password="p")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="not an email address"):
         SmtpSettings(host="smtp.example.com", from_address="sales")
+    for typo in (0, 33):
+        with pytest.raises(ValidationError, match="max_connections"):
+            SmtpSettings(**base, max_connections=typo)  # type: ignore[arg-type]
     assert SmtpSettings(**base, security="plain").to_config("http://x", {}).port == 25
 
 
