@@ -8,8 +8,8 @@ an undecodable message or a send still failing after the last attempt goes to th
 dead-letter topic with its reason, and its offset is committed, so one bad message
 never blocks the rest. Up to `send_lanes` messages are sent at once, each recipient's
 in order (a lane per key). A partition's offset is committed once every earlier
-message of it was handled, at most every `COMMIT_EVERY_S` and at the end of each
-poll (and at a stop). A message whose id it sent lately is not sent again (a
+message of it was handled, every `COMMIT_EVERY_S` while lanes send, when they are
+done, and at a stop. A message whose id it sent lately is not sent again (a
 publisher that saw the broker lose its logs publishes its recent outbox once more).
 Every outcome is counted. Imports only `ingest.contract` of ours.
 """
@@ -52,8 +52,8 @@ REMEMBERED_SENDS = 100_000
 # dozens a second; each recipient's messages still go one after another, in order
 # (a lane per key, which is the recipient).
 SEND_LANES = 4
-# Offsets are committed at most this often while a poll's messages are sent (and
-# when the poll is done): a commit per message was a broker round trip per mail,
+# Offsets are committed this often while a poll's messages are sent (and when they
+# are all sent): a commit per message was a broker round trip per mail,
 # about half the broker's CPU while the dispatcher drained. A crash repeats what was
 # sent since the last commit, about this long's worth of mails.
 COMMIT_EVERY_S = 0.05
@@ -197,43 +197,47 @@ class OutboundDispatcher:
     async def _handle_poll(
         self, consumer: AIOKafkaConsumer, poll: _Poll, stop: asyncio.Event
     ) -> None:
-        """Handle a poll's records in lanes at once; raises `_Stopping` when asked to
-        stop in a retry (the lanes still sending are cancelled, their offsets left)."""
+        """Handle a poll's records in lanes at once, committing as they go; raises
+        `_Stopping` when asked to stop in a retry (the lanes still sending are
+        cancelled, their offsets left)."""
         try:
-            async with asyncio.TaskGroup() as lanes:
-                for records in poll.lanes(max(1, self._config.send_lanes)):
-                    lanes.create_task(self._run_lane(consumer, poll, records, stop))
-        except BaseExceptionGroup as group:
-            _, rest = group.split(_Stopping)
+            async with asyncio.TaskGroup() as group:
+                lanes = [
+                    group.create_task(self._run_lane(poll, records, stop))
+                    for records in poll.lanes(max(1, self._config.send_lanes))
+                ]
+                group.create_task(self._commit_until_done(consumer, poll, lanes))
+        except BaseExceptionGroup as raised:
+            _, rest = raised.split(_Stopping)
             if rest is None:
                 # What the other lanes sent before the stop is not sent again.
                 await self._commit_if_possible(consumer, poll)
                 raise _Stopping from None
             # What the loop raised before lanes: the supervisor logs and restarts it.
             raise rest.exceptions[0] from None
-        await self._commit(consumer, poll)
 
-    async def _run_lane(
-        self, consumer: AIOKafkaConsumer, poll: _Poll, records: list[Any], stop: asyncio.Event
-    ) -> None:
-        loop = asyncio.get_running_loop()
+    async def _run_lane(self, poll: _Poll, records: list[Any], stop: asyncio.Event) -> None:
         for record in records:
             await self._handle(record, stop)
             poll.handled += 1
             poll.done(TopicPartition(record.topic, record.partition), record.offset)
-            # A lane that finds a commit running sends on: that commit's successor
-            # takes its offset.
-            if loop.time() - poll.committed_at >= COMMIT_EVERY_S and not poll.committing.locked():
-                await self._commit(consumer, poll)
+
+    async def _commit_until_done(
+        self, consumer: AIOKafkaConsumer, poll: _Poll, lanes: list[asyncio.Task[None]]
+    ) -> None:
+        """Every `COMMIT_EVERY_S` while lanes send, and once they are done: what one
+        lane sent is committed while another waits out its retries."""
+        pending: set[asyncio.Task[None]] = set(lanes)
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=COMMIT_EVERY_S)
+            await self._commit(consumer, poll)
 
     async def _commit(self, consumer: AIOKafkaConsumer, poll: _Poll) -> None:
-        async with poll.committing:
-            ends = poll.ends_to_commit()
-            if ends:
-                async with asyncio.timeout(self._config.broker_deadline_s):
-                    await consumer.commit(ends)
-                poll.committed(ends)
-            poll.committed_at = asyncio.get_running_loop().time()
+        ends = poll.ends_to_commit()
+        if ends:
+            async with asyncio.timeout(self._config.broker_deadline_s):
+                await consumer.commit(ends)
+            poll.committed(ends)
 
     async def _commit_if_possible(self, consumer: AIOKafkaConsumer, poll: _Poll) -> None:
         try:
@@ -325,8 +329,6 @@ class _Poll:
         self._done: dict[TopicPartition, set[int]] = {tp: set() for tp in batches}
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
-        self.committing = asyncio.Lock()  # one commit at a time, ends only growing
-        self.committed_at = asyncio.get_running_loop().time()
         self.handled = 0
 
     def lanes(self, count: int) -> list[list[Any]]:

@@ -6,10 +6,13 @@ the next one. Real Tansu."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.outbound import OutboundConfig, OutboundDispatcher, RetryPolicy
 from ingest.contract import OutboundMessage, Topics
@@ -180,3 +183,50 @@ async def test_more_lanes_send_more_at_once(broker: BrokerProcess) -> None:
     async with dispatcher:
         assert await asyncio.wait_for(dispatcher.run(until_idle=True), 60) == len(messages)
     assert sender.most_at_once > 4
+
+
+async def test_what_was_sent_is_committed_while_another_recipient_waits_for_a_retry(
+    broker: BrokerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash (here a cancel, nothing runs after it) during a long retry does not
+    send again what the other lanes finished."""
+    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    await create_topics(broker.bootstrap_servers, topics, partitions=1)
+    sent_first = [_message(f"fast{n}@example.com", f"goes {n}") for n in range(3)]
+    waiting = _message("slow@example.com", "waits")
+    await produce(broker.bootstrap_servers, topics.outbound, [*sent_first, waiting])
+    committed = _watch_commits(monkeypatch)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    sender = _FailsFor("slow@example.com")
+    dispatcher = OutboundDispatcher(
+        _config(broker, topics, group, retry=RetryPolicy(attempts=5, first_delay_s=30.0))
+    )
+    dispatcher.register("email", sender)
+    async with dispatcher:
+        run = asyncio.create_task(dispatcher.run(asyncio.Event()))
+        async with asyncio.timeout(30):
+            while committed.get(TopicPartition(topics.outbound, 0), 0) < len(sent_first):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2"]
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    sender.healed = True
+    restarted = OutboundDispatcher(_config(broker, topics, group))
+    restarted.register("email", sender)
+    async with restarted:
+        await asyncio.wait_for(restarted.run(until_idle=True), 60)
+    assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2", "waits"], "each once"
+
+
+def _watch_commits(monkeypatch: pytest.MonkeyPatch) -> dict[TopicPartition, int]:
+    """The offsets the broker has acknowledged as committed (the real commit, watched)."""
+    acknowledged: dict[TopicPartition, int] = {}
+    commit = AIOKafkaConsumer.commit
+
+    async def watched(self: AIOKafkaConsumer, offsets: Any = None) -> None:
+        await commit(self, offsets)
+        acknowledged.update(offsets or {})
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", watched)
+    return acknowledged
