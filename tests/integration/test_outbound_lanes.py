@@ -46,6 +46,14 @@ def _config(broker: BrokerProcess, topics: Topics, group: str, **extra: object) 
     )
 
 
+async def _one_partition(broker: BrokerProcess) -> Topics:
+    """Fresh topics with one partition: one fetch holds every message (a retry holds
+    up the dispatcher's next poll, so a message fetched later would wait it out)."""
+    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    await create_topics(broker.bootstrap_servers, topics, partitions=1)
+    return topics
+
+
 class _Slow:
     """A sender that takes a moment per message and watches who is in flight."""
 
@@ -111,8 +119,9 @@ class _FailsFor:
 
 
 async def test_a_message_waiting_for_its_retry_at_a_stop_is_sent_by_the_next_run(
-    broker: BrokerProcess, topics: Topics
+    broker: BrokerProcess,
 ) -> None:
+    topics = await _one_partition(broker)
     first, later = _message("slow@example.com", "waits"), _message("fast@example.com", "goes")
     await produce(broker.bootstrap_servers, topics.outbound, [first, later])
     group = f"g-{uuid.uuid4().hex[:8]}"
@@ -140,10 +149,7 @@ async def test_a_message_waiting_for_its_retry_at_a_stop_is_sent_by_the_next_run
 async def test_what_was_sent_before_a_stop_is_not_sent_again_by_the_next_run(
     broker: BrokerProcess,
 ) -> None:
-    # One partition: one fetch holds all four (a retry holds up the dispatcher's next
-    # poll, so a message fetched later would wait the whole retry).
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
-    await create_topics(broker.bootstrap_servers, topics, partitions=1)
+    topics = await _one_partition(broker)
     sent_first = [_message(f"fast{n}@example.com", f"goes {n}") for n in range(3)]
     waiting = _message("slow@example.com", "waits")
     await produce(broker.bootstrap_servers, topics.outbound, [*sent_first, waiting])
@@ -171,8 +177,7 @@ async def test_what_was_sent_before_a_stop_is_not_sent_again_by_the_next_run(
 
 async def test_more_lanes_send_more_at_once(broker: BrokerProcess) -> None:
     """`send_lanes` (an SMTP server's `max_connections` above four) is honoured."""
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
-    await create_topics(broker.bootstrap_servers, topics, partitions=1)
+    topics = await _one_partition(broker)
     messages = [_message(f"client{n}@example.com", f"#{n}") for n in range(16)]
     await produce(broker.bootstrap_servers, topics.outbound, messages)
     sender = _Slow()
@@ -190,8 +195,7 @@ async def test_what_was_sent_is_committed_while_another_recipient_waits_for_a_re
 ) -> None:
     """A crash (here a cancel, nothing runs after it) during a long retry does not
     send again what the other lanes finished."""
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
-    await create_topics(broker.bootstrap_servers, topics, partitions=1)
+    topics = await _one_partition(broker)
     sent_first = [_message(f"fast{n}@example.com", f"goes {n}") for n in range(3)]
     waiting = _message("slow@example.com", "waits")
     await produce(broker.bootstrap_servers, topics.outbound, [*sent_first, waiting])
