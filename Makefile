@@ -58,7 +58,7 @@ lint: install
 	python3 scripts/check-docs-links
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ingest connectors crm_store console leadflow
+	$(BIN)/mypy ingest connectors crm_store console leadflow tests bench
 	$(BIN)/lint-imports
 
 # Translations: re-extract the text marked for translation into messages.pot and merge

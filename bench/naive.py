@@ -55,7 +55,7 @@ def make_app(sessions: async_sessionmaker[AsyncSession], *, lock: bool) -> web.A
                 )
             )
             later = [m for m in members if team.rr_last_user_id is None or m > team.rr_last_user_id]
-            assignee = (later or members or [None])[0]
+            assignee = (later or members)[0] if members else None
             contact = await session.scalar(select(Contact).where(Contact.email == email))
             if contact is None:
                 contact = Contact(id=uuid.uuid4(), name=name, email=email, created_at=now)

@@ -64,7 +64,7 @@ class Scored:
 
     @property
     def is_spam(self) -> bool:
-        return self.row["label"] == "spam"
+        return bool(self.row["label"] == "spam")
 
 
 def outcome(row: Mapping[str, Any], index: int, classifier: TextClassifier | None) -> Outcome:

@@ -70,7 +70,8 @@ async def field_error(scope: Locator, name: str) -> str:
     field = scope.locator(f'[name="{name}"]')
     box = scope.locator(f'p.field-error[data-field="{name}"]')
     await box.wait_for(timeout=10_000)
-    assert await box.get_attribute("id") in (await field.get_attribute("aria-describedby") or "")
+    box_id = await box.get_attribute("id")
+    assert box_id and box_id in (await field.get_attribute("aria-describedby") or "")
     assert await field.get_attribute("aria-invalid") == "true"
     return await box.text_content() or ""
 

@@ -139,14 +139,14 @@ async def test_a_moscow_head_sorts_the_table_and_moves_cards_on_the_board(tmp_pa
         assert RU_WHEN.fullmatch(await change.locator(".when").text_content() or "")
         await context.close()
 
-        phone = await browser.new_context(
+        mobile = await browser.new_context(
             viewport={"width": 390, "height": 844},
             is_mobile=True,
             has_touch=True,
             locale="ru-RU",
             timezone_id="Europe/Moscow",
         )
-        small = await phone.new_page()
+        small = await mobile.new_page()
         await sign_in(small, base, HELEN, started.seed.passwords[HELEN])
         await small.goto(f"{base}/leads/board")
         await assert_fits_a_phone(
@@ -160,7 +160,7 @@ async def test_a_moscow_head_sorts_the_table_and_moves_cards_on_the_board(tmp_pa
         await shot(small, "kanban-phone.png")
         await small.goto(f"{base}/leads")
         await assert_fits_a_phone(small, ".leads-table th a, .view-switch a, .filters button")
-        await phone.close()
+        await mobile.close()
 
 
 async def test_a_new_york_manager_corrects_a_contact_and_reads_its_history(

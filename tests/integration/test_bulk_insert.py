@@ -195,7 +195,7 @@ def _scratch_rows(ids: list[int]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": n,
-                "code": TEXTS[n % len(TEXTS)] and TEXTS[n % len(TEXTS)][:8],
+                "code": None if (text := TEXTS[n % len(TEXTS)]) is None else text[:8],
                 "at": SAMPLES[UTCDateTime][n % len(SAMPLES[UTCDateTime])],
                 "doc": SAMPLES[JSON][n % len(SAMPLES[JSON])],
                 "flag": SAMPLES[Boolean][n % 3],

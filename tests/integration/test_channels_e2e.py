@@ -51,8 +51,8 @@ Client = TestClient[web.Request, web.Application]
 def make_settings(broker: BrokerProcess, topics: Topics, tmp: Path, **channels: Any) -> Settings:
     return Settings(
         data_dir=tmp,
-        secret_key=KEY,  # type: ignore[arg-type]
-        kafka={  # type: ignore[arg-type]
+        secret_key=KEY,
+        kafka={
             "bootstrap_servers": broker.bootstrap_servers,
             "topic_prefix": topics.prefix,
             "session_timeout_ms": 2000,

@@ -15,7 +15,7 @@ from crm_store import accounts, intake, team_reads
 from crm_store.database import Database
 from ingest.contract import Sender
 from ingest.contract.problem import problem_middleware
-from ingest.decisions import Policy, Snapshot, TeamView
+from ingest.decisions import NewLead, Policy, Snapshot, TeamView
 from ingest.pipeline import plan_batch
 from ingest.records import rows_for
 
@@ -59,13 +59,11 @@ async def make_leads(db: Database, n: int) -> list[int]:
             await intake.write_intake(
                 session, rows_for(plan, {t.id: t.name}, now + timedelta(seconds=i))
             )
+            new = plan.decisions[0]
+            assert isinstance(new, NewLead)
             snapshot = Snapshot(
                 {},
-                {
-                    "Sales": TeamView(
-                        t.id, t.name, t.member_ids, plan.decisions[0].assignee_id, t.member_names
-                    )
-                },
+                {"Sales": TeamView(t.id, t.name, t.member_ids, new.assignee_id, t.member_names)},
             )
     return members
 

@@ -390,7 +390,9 @@ async def test_people_page_keeps_every_interval_of_a_day_in_the_edit_form(db: Da
         saved = re.search(r"name=\"working_hours\" data-json value='([^']*)'", form)
         assert saved is not None, form[:2000]
         # Stored with every day present: the days not sent are days off.
-        week = {d: [] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        week: dict[str, list[object]] = {
+            d: [] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        }
         assert json.loads(unescape(saved.group(1))) == {**week, "mon": hours["mon"]}
 
 

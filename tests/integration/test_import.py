@@ -34,8 +34,8 @@ ROWS = [
 def settings_for(bootstrap: str | None, topics: Topics, data_dir: Path) -> Settings:
     kafka = {"topic_prefix": topics.prefix, "produce_timeout_s": 2.0}
     if bootstrap:
-        kafka["bootstrap_servers"] = bootstrap  # type: ignore[assignment]
-    return Settings(kafka=kafka, data_dir=data_dir)  # type: ignore[arg-type]
+        kafka["bootstrap_servers"] = bootstrap
+    return Settings(kafka=kafka, data_dir=data_dir)
 
 
 def args(path: Path, **extra: object) -> argparse.Namespace:

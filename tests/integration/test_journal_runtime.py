@@ -51,11 +51,11 @@ def settings_for(
 ) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
-        database={"url": f"sqlite+aiosqlite:///{tmp_path}/leadflow.db"},  # type: ignore[arg-type]
-        http={"port": 0},  # type: ignore[arg-type]
-        kafka={"bootstrap_servers": broker.bootstrap_servers, "topic_prefix": topics.prefix},  # type: ignore[arg-type]
+        database={"url": f"sqlite+aiosqlite:///{tmp_path}/leadflow.db"},
+        http={"port": 0},
+        kafka={"bootstrap_servers": broker.bootstrap_servers, "topic_prefix": topics.prefix},
         forms=[
-            {  # type: ignore[list-item]
+            {
                 "slug": "contact",
                 "name": "Contact",
                 "fields": [
@@ -65,7 +65,7 @@ def settings_for(
                 ],
             }
         ],
-        journal=journal,  # type: ignore[arg-type]
+        journal=journal,
     )
 
 

@@ -395,7 +395,7 @@ async def test_a_broker_that_never_acknowledges_does_not_hold_the_notifier(
         broker.bootstrap_servers, topics, db, broker_deadline_s=0.2
     ) as notifier:
         consumer, _ = notifier._clients()
-        notifier._clients = lambda: (consumer, _SilentProducer())  # type: ignore[method-assign,assignment,return-value]
+        notifier._clients = lambda: (consumer, _SilentProducer())  # type: ignore[method-assign]
         publishing = asyncio.ensure_future(notifier._publish([n.id for n in sent]))
         done, _ = await asyncio.wait({publishing}, timeout=20)
         if not done:

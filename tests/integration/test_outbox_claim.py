@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -40,7 +41,7 @@ async def fill_outbox(db: Database) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
             session, [o for o, _ in await outbox.unpublished_outbound(session, 10_000)], now
         )
         lead_ids = list(await session.scalars(select(Lead.id)))
-        events = [
+        events: list[dict[str, Any]] = [
             {
                 "id": uuid.uuid4(),
                 "lead_id": lead_id,
@@ -52,7 +53,7 @@ async def fill_outbox(db: Database) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
             for lead_id in lead_ids
             for i in range(EVENTS_PER_LEAD)
         ]
-        outbound = [
+        outbound: list[dict[str, Any]] = [
             {
                 "id": uuid.uuid4(),
                 "channel": "email",

@@ -221,7 +221,7 @@ def ack(**overrides: object) -> OutboundMessage:
         "created_at": datetime.now(UTC),
     }
     values.update(overrides)
-    return OutboundMessage(**values)  # type: ignore[arg-type]
+    return OutboundMessage(**values)
 
 
 async def test_acknowledgement_from_the_outbound_topic_is_sent_by_the_bot(

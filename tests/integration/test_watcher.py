@@ -43,7 +43,7 @@ async def one_lead(broker: BrokerProcess, topics: Topics, db: Database) -> Lead:
     async with consumer_for(broker.bootstrap_servers, topics, db) as consumer:
         await consumer.run(until_idle=True)
     async with db.sessions() as session:
-        lead = await session.scalar(select(Lead))
+        lead: Lead | None = await session.scalar(select(Lead))
     assert lead is not None
     return lead
 

@@ -360,7 +360,7 @@ async def test_generic_retry_after_a_503_is_not_a_replay(
             async def publish(self, inquiry):  # type: ignore[no-untyped-def]
                 await current["publisher"].publish(inquiry)
 
-        hook = GenericPhoneWebhook(Switch(), {"pbx": PBX}.get)  # type: ignore[arg-type]
+        hook = GenericPhoneWebhook(Switch(), {"pbx": PBX}.get)
         app = web.Application(middlewares=[problem_middleware])
         app.add_routes(hook.routes())
         async with TestClient(TestServer(app)) as client:

@@ -17,6 +17,7 @@ from ingest.decisions import (
     NewLead,
     Policy,
     RecordOnly,
+    Snapshot,
 )
 from ingest.pipeline import decide, plan_batch
 
@@ -40,7 +41,7 @@ def lead(
     return LeadRef(lead_id, status, assignee, 1, NOW - age)
 
 
-def with_leads(*leads: LeadRef, **kw: object) -> object:
+def with_leads(*leads: LeadRef, **kw: object) -> Snapshot:
     return make_snapshot(contacts=KNOWN, leads_by_contact={CONTACT: tuple(leads)}, **kw)
 
 
@@ -50,7 +51,7 @@ def run(
     return decide(
         make_inquiry(**inquiry_kw),
         with_leads(*leads, **snap),
-        NOW,  # type: ignore[arg-type]
+        NOW,
         policy or Policy(),
     )
 

@@ -87,10 +87,10 @@ def test_every_language_has_every_message(language: str) -> None:
         if "{limit}" in str(message.id) and message.string:
             assert "{limit}" in str(message.string), message.id
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        wanted_names = set(PLACEHOLDER.findall(ids[-1]))
+        wanted_names = set(PLACEHOLDER.findall(str(ids[-1])))
         for form in forms:
             if form:
-                assert set(PLACEHOLDER.findall(form)) == wanted_names, (language, message.id)
+                assert set(PLACEHOLDER.findall(str(form))) == wanted_names, (language, message.id)
 
 
 def test_every_catalog_directory_is_a_language() -> None:

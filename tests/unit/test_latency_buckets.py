@@ -7,9 +7,10 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 
 from connectors.journal import EdgeJournal
-from connectors.latency import BOUNDS, LatencyBuckets
+from connectors.latency import LatencyBuckets
 from connectors.relay import Relay, RelayConfig
 from ingest.contract import Topics
+from ingest.contract.latency import LATENCY_BOUNDS as BOUNDS
 from leadflow.edge_journal import JournalCollector
 from tests.factories import make_inquiry
 

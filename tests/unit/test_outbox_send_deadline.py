@@ -51,13 +51,13 @@ class Producer:
 
 async def test_every_message_is_sent_and_acknowledged() -> None:
     producer = Producer(answers=True)
-    await send_all(producer, MESSAGES, deadline_s=5)  # type: ignore[arg-type]
+    await send_all(producer, MESSAGES, deadline_s=5)
     assert producer.sent == MESSAGES
 
 
 async def test_a_broker_that_never_acknowledges_fails_the_send_at_the_deadline() -> None:
     producer = Producer(answers=False)
-    sending = asyncio.ensure_future(send_all(producer, MESSAGES, deadline_s=0.05))  # type: ignore[arg-type]
+    sending = asyncio.ensure_future(send_all(producer, MESSAGES, deadline_s=0.05))
     done, _ = await asyncio.wait({sending}, timeout=10)
     if not done:
         sending.cancel()

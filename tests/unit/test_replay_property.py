@@ -18,6 +18,7 @@ from ingest.decision_parts import identities_of
 from ingest.decisions import (
     AppendToLead,
     LeadRef,
+    LinkTelegram,
     LogActivity,
     NewLead,
     Policy,
@@ -56,7 +57,7 @@ class Store:
         plan = plan_batch(list(fresh.values()), self.snapshot(), NOW, Policy())
         for d in plan.decisions:
             self.keys.add(d.inquiry.idempotency_key)
-            if isinstance(d, RecordOnly):
+            if isinstance(d, RecordOnly | LinkTelegram):
                 continue
             for key in identities_of(d.inquiry):
                 self.contacts.setdefault(key, d.contact.id)

@@ -13,7 +13,7 @@ from ..factories import NOW, make_inquiry, make_snapshot
 
 
 def new_lead(**kw: object) -> NewLead:
-    d = decide(make_inquiry(**kw), make_snapshot(), NOW, Policy())  # type: ignore[arg-type]
+    d = decide(make_inquiry(**kw), make_snapshot(), NOW, Policy())
     assert isinstance(d, NewLead)
     return d
 

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from ingest.contract import Channel, ClientInfo, Inquiry, Routing, Sender
+from ingest.contract.render_token import read_render_token
 from ingest.spam import (
     Blocklist,
     SpamContext,
     SpamThresholds,
     link_hosts,
     make_render_token,
-    read_render_token,
     score,
 )
 from ingest.spam_words import gibberish_reason, homoglyph_words
