@@ -267,7 +267,7 @@ def main() -> None:
     if not args.default_gc:
         collector.tune()
     if args.loop == "uvloop":
-        import uvloop  # type: ignore[import-not-found]  # installed only to try it
+        import uvloop
 
         report = uvloop.run(main_async(args))
     else:
