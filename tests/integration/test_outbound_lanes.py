@@ -138,27 +138,14 @@ async def test_a_message_waiting_for_its_retry_at_a_stop_is_sent_by_the_next_run
         stop.set()
         await asyncio.wait_for(run, 30)
     assert "waits" not in sender.sent
-    sender.healed = True
-    restarted = OutboundDispatcher(_config(broker, topics, group))  # a new process
-    restarted.register("email", sender)
-    async with restarted:
-        await asyncio.wait_for(restarted.run(until_idle=True), 60)
+    await _run_again_healed(broker, topics, group, sender)  # a new process
     assert sender.sent.count("waits") == 1, "not lost: sent once, by the next run"
 
 
 async def test_what_was_sent_before_a_stop_is_not_sent_again_by_the_next_run(
     broker: BrokerProcess,
 ) -> None:
-    topics = await _one_partition(broker)
-    sent_first = [_message(f"fast{n}@example.com", f"goes {n}") for n in range(3)]
-    waiting = _message("slow@example.com", "waits")
-    await produce(broker.bootstrap_servers, topics.outbound, [*sent_first, waiting])
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    sender = _FailsFor("slow@example.com")
-    dispatcher = OutboundDispatcher(
-        _config(broker, topics, group, retry=RetryPolicy(attempts=5, first_delay_s=30.0))
-    )
-    dispatcher.register("email", sender)
+    topics, group, sender, dispatcher = await _three_to_send_then_one_to_retry(broker)
     stop = asyncio.Event()
     async with dispatcher:
         run = asyncio.create_task(dispatcher.run(stop))
@@ -167,11 +154,7 @@ async def test_what_was_sent_before_a_stop_is_not_sent_again_by_the_next_run(
                 await asyncio.sleep(0.01)
         stop.set()  # within the poll, before any commit was due
         await asyncio.wait_for(run, 30)
-    sender.healed = True
-    restarted = OutboundDispatcher(_config(broker, topics, group))
-    restarted.register("email", sender)
-    async with restarted:
-        await asyncio.wait_for(restarted.run(until_idle=True), 60)
+    await _run_again_healed(broker, topics, group, sender)
     assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2", "waits"], "each once"
 
 
@@ -195,32 +178,48 @@ async def test_what_was_sent_is_committed_while_another_recipient_waits_for_a_re
 ) -> None:
     """A crash (here a cancel, nothing runs after it) during a long retry does not
     send again what the other lanes finished."""
+    committed = _watch_commits(monkeypatch)
+    topics, group, sender, dispatcher = await _three_to_send_then_one_to_retry(broker)
+    async with dispatcher:
+        run = asyncio.create_task(dispatcher.run(asyncio.Event()))
+        async with asyncio.timeout(30):
+            while committed.get(TopicPartition(topics.outbound, 0), 0) < 3:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2"]
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    await _run_again_healed(broker, topics, group, sender)
+    assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2", "waits"], "each once"
+
+
+async def _three_to_send_then_one_to_retry(
+    broker: BrokerProcess,
+) -> tuple[Topics, str, _FailsFor, OutboundDispatcher]:
+    """Three recipients whose mails go, then one whose mail fails and waits 30 s for
+    its retry, on one partition; the dispatcher not yet entered."""
     topics = await _one_partition(broker)
     sent_first = [_message(f"fast{n}@example.com", f"goes {n}") for n in range(3)]
     waiting = _message("slow@example.com", "waits")
     await produce(broker.bootstrap_servers, topics.outbound, [*sent_first, waiting])
-    committed = _watch_commits(monkeypatch)
     group = f"g-{uuid.uuid4().hex[:8]}"
     sender = _FailsFor("slow@example.com")
     dispatcher = OutboundDispatcher(
         _config(broker, topics, group, retry=RetryPolicy(attempts=5, first_delay_s=30.0))
     )
     dispatcher.register("email", sender)
-    async with dispatcher:
-        run = asyncio.create_task(dispatcher.run(asyncio.Event()))
-        async with asyncio.timeout(30):
-            while committed.get(TopicPartition(topics.outbound, 0), 0) < len(sent_first):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-        assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2"]
-        run.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await run
+    return topics, group, sender, dispatcher
+
+
+async def _run_again_healed(
+    broker: BrokerProcess, topics: Topics, group: str, sender: _FailsFor
+) -> None:
+    """The mail server is back; a new dispatcher of the same group sends what is left."""
     sender.healed = True
     restarted = OutboundDispatcher(_config(broker, topics, group))
     restarted.register("email", sender)
     async with restarted:
         await asyncio.wait_for(restarted.run(until_idle=True), 60)
-    assert sorted(sender.sent) == ["goes 0", "goes 1", "goes 2", "waits"], "each once"
 
 
 def _watch_commits(monkeypatch: pytest.MonkeyPatch) -> dict[TopicPartition, int]:
