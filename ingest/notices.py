@@ -106,6 +106,8 @@ def notices_for(
         return []
     if lead.assignee_id != event.assignee_id:
         return []  # the lead has moved on since; its new manager hears of that event
+    if not reachable(recipient, email=email):
+        return []
     language = catalogs.choose(recipient.language, None) if catalogs else "en"
     gettext = catalogs.get(language).gettext if catalogs else _same
     context = _context(event, lead, inquiry, recipient.timezone, language)
@@ -139,6 +141,13 @@ def notices_for(
             )
         )
     return messages
+
+
+def reachable(recipient: Recipient, *, email: bool = True) -> bool:
+    """Whether `notices_for` can send this manager anything: an address and email
+    configured, or a linked Telegram chat. The notifier reads nothing more about an
+    event whose manager is not (the lead, the inquiry's text)."""
+    return bool(recipient.email and email) or bool(recipient.telegram_chat_id)
 
 
 def _same(text: str) -> str:

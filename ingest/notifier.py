@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -28,12 +28,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from crm_store import notifications, outbox
 from crm_store.database import Database
+from crm_store.notifications import Recipient
 from ingest.contract import Topics
 from ingest.contract.i18n import Catalogs
 from ingest.errors import Interrupted, Poison
 from ingest.health import LoopHealth
 from ingest.kafka_pair import KafkaPair, PairConfig, Record
-from ingest.notices import LeadEventView, notices_for, read_event
+from ingest.notices import LeadEventView, notices_for, reachable, read_event
 from ingest.outbox import outbound_message, payload_text
 from ingest.outbox_publisher import send_all
 from ingest.resilience import Backoff, describe, is_transient, isolate, retry_transient
@@ -222,10 +223,15 @@ class LeadNotifier:
     async def _store(self, events: list[LeadEventView]) -> list[uuid.UUID]:
         now = self._clock()
         async with self._db.sessions() as session, session.begin():
-            leads = await notifications.lead_facts(session, {e.lead_id for e in events})
             people = await notifications.recipients(
                 session, {e.assignee_id for e in events if e.assignee_id is not None}
             )
+            # Without SMTP and linked chats nobody can be told anything: the lead and
+            # the inquiry's payload (its JSON parsed) are read only for those who can.
+            events = [e for e in events if _reaches(e, people, email=self._config.email)]
+            if not events:
+                return []
+            leads = await notifications.lead_facts(session, {e.lead_id for e in events})
             inquiries = await notifications.inquiry_texts(
                 session, {e.inquiry_id for e in events if e.inquiry_id is not None}
             )
@@ -296,3 +302,8 @@ class LeadNotifier:
             backoff=self._config.backoff,
             on_retry=self._broker_fault,
         )
+
+
+def _reaches(event: LeadEventView, people: Mapping[int, Recipient], *, email: bool) -> bool:
+    person = people.get(event.assignee_id) if event.assignee_id is not None else None
+    return person is not None and reachable(person, email=email)

@@ -194,6 +194,35 @@ async def test_assignment_notifies_by_email_and_linked_telegram_once(
     assert len(again) == 2
 
 
+async def test_without_smtp_only_the_manager_with_a_linked_chat_hears_of_a_lead(
+    broker: BrokerProcess, topics: Topics, db: Database
+) -> None:
+    members = await seed_team(db)
+    await link(db, members[1])
+    customers = [f"c{i}@example.com" for i in range(3)]
+    await produce(
+        broker,
+        topics.inquiries,
+        [
+            make_inquiry(sender=Sender(email=c), text=f"Question {i}")
+            for i, c in enumerate(customers)
+        ],
+    )
+    await ingest(broker, topics, db)
+
+    async with notifier_for(broker.bootstrap_servers, topics, db, email=False) as notifier:
+        await notifier.run(until_idle=True)
+    async with db.sessions() as session:
+        lead = await session.scalar(select(Lead).where(Lead.assignee_id == members[1]))
+    assert lead is not None
+    (telegram,) = await notices(db)
+    assert (telegram.channel, telegram.recipient, telegram.lead_id) == ("telegram", "555", lead.id)
+    assert telegram.payload["text"].startswith(f"New lead: {lead.title}")
+    question = lead.title.rsplit(": ", 1)[-1]
+    assert question.startswith("Question ")
+    assert telegram.payload["text"].endswith(f"\n\n{question}"), "the customer's text is quoted"
+
+
 async def test_reassignment_by_the_watcher_tells_the_new_manager(
     broker: BrokerProcess, topics: Topics, db: Database
 ) -> None:

@@ -14,7 +14,7 @@ from crm_store.notifications import LeadFacts, Recipient, hash_link_code
 from ingest.contract import Channel, Routing, Sender
 from ingest.contract.i18n import Catalogs
 from ingest.decisions import LinkTelegram, NewLead, Policy, RecordOnly
-from ingest.notices import LeadEventView, notices_for, read_event, telegram_text
+from ingest.notices import LeadEventView, notices_for, reachable, read_event, telegram_text
 from ingest.pipeline import decide, plan_batch
 from ingest.records import rows_for
 from ingest.replies import LINK_FAILED_TEXT, LINKED_TEXT, link_reply
@@ -172,6 +172,23 @@ def test_who_gets_what(
     recipient: Recipient | None, lead: LeadFacts | None, channels: list[str]
 ) -> None:
     assert [m.channel for m in notices_for(event(), lead, recipient, NOW)] == channels
+
+
+@pytest.mark.parametrize(
+    ("recipient", "email", "channels"),
+    [
+        pytest.param(ANNA, True, ["email"], id="address-and-smtp"),
+        pytest.param(ANNA, False, [], id="address-without-smtp"),
+        pytest.param(ANNA_TG, False, ["telegram"], id="linked-without-smtp"),
+        pytest.param(Recipient(1, "Anna", None), True, [], id="no-address-not-linked"),
+    ],
+)
+def test_reachable_says_whether_notices_for_sends_anything(
+    recipient: Recipient, email: bool, channels: list[str]
+) -> None:
+    sent = [m.channel for m in notices_for(event(), facts(), recipient, NOW, email=email)]
+    assert sent == channels
+    assert reachable(recipient, email=email) == bool(channels)
 
 
 def test_an_appended_inquiry_quotes_the_customer() -> None:
