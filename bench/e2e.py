@@ -149,6 +149,25 @@ def comm_of(pid: int) -> str:
         return ""
 
 
+def listening_ports(pid: int) -> list[int]:
+    """The loopback/any TCP ports this process listens on (IPv4), from /proc."""
+    inodes: set[str] = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    ports = []
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            # st 0A is LISTEN; the local address is HEXIP:HEXPORT.
+            if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(set(ports))
+
+
 def postgres_cpu_seconds() -> float:
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -290,6 +309,14 @@ class Server:
         for pid in pids:
             pids.extend(p for p in children_of(pid) if comm_of(p) != "tansu")
         return pids
+
+    def metrics_urls(self) -> list[str]:
+        """Every /metrics of LeadFlow's processes: the served port's, and in split
+        mode the ingest child's, which listens on a port of its own."""
+        ports = {self.port}
+        for pid in self.app_pids()[1:]:
+            ports.update(listening_ports(pid))
+        return [f"http://127.0.0.1:{port}/metrics" for port in sorted(ports)]
 
     def cpu(self) -> dict[str, float]:
         tansu = self.tansu_pid()

@@ -212,13 +212,21 @@ _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 async def scrape(server: Server) -> dict[tuple[str, str], dict[float, float]]:
-    """(family, stage) → {upper bound: cumulative count} from /metrics (empty if absent)."""
-    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as resp:
-        text = await resp.text()
+    """(family, stage) → {upper bound: cumulative count} from every process's /metrics
+    (the edge's journal stages, and the ingest child's in split mode; empty if absent)."""
     out: dict[tuple[str, str], dict[float, float]] = {}
-    for family, labels, value in _BUCKET.findall(text):
-        lab = dict(_LABEL.findall(labels))
-        out.setdefault((family, lab["stage"]), {})[float(lab["le"])] = float(value)
+    async with aiohttp.ClientSession() as http:
+        for url in server.metrics_urls():
+            try:
+                async with http.get(url) as resp:
+                    if resp.status != 200:
+                        continue
+                    text = await resp.text()
+            except aiohttp.ClientError:
+                continue  # a port that is not ours to scrape (e.g. a debug listener)
+            for family, labels, value in _BUCKET.findall(text):
+                lab = dict(_LABEL.findall(labels))
+                out.setdefault((family, lab["stage"]), {})[float(lab["le"])] = float(value)
     return out
 
 
