@@ -113,7 +113,11 @@ class BatchStore:
                 policy = (await self._judgement.get(session, now)).policy(self._policy)
                 plan = plan_batch(fresh, snapshot, now, policy)
                 linked = await self._redeem_links(session, plan.decisions, now)
-                targets = [t for i in fresh if (t := ack_recipient(i)) is not None]
+                # Only where an acknowledgement can go: no query for email without SMTP.
+                deliverable = self._options.outbound_channels
+                targets = [
+                    t for i in fresh if (t := ack_recipient(i)) is not None and t[0] in deliverable
+                ]
                 recently: set[tuple[str, str]] = set()
                 for channel in {c for c, _ in targets}:
                     found = await intake.recent_recipients(

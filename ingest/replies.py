@@ -72,8 +72,7 @@ def outbound_for(
 ) -> list[OutboundMessage]:
     """`channels`: where something can be delivered at all (no SMTP, no email)."""
     if isinstance(decision, NewLead):
-        acks = _acknowledgement(decision, now, recently_acknowledged)
-        return [m for m in acks if m.channel in channels]
+        return _acknowledgement(decision, now, recently_acknowledged, channels)
     return []
 
 
@@ -108,12 +107,14 @@ def _context(inquiry: Inquiry, lead_id: str) -> dict[str, str]:
 
 
 def _acknowledgement(
-    d: NewLead, now: datetime, recently: Set[tuple[str, str]]
+    d: NewLead, now: datetime, recently: Set[tuple[str, str]], channels: Set[str]
 ) -> list[OutboundMessage]:
     if d.status != "new" or d.inquiry.honeypot:
         return []
     target = ack_recipient(d.inquiry)
-    if target is None or target in recently:
+    # Checked before the message is built: without SMTP every web form's email
+    # acknowledgement was composed and then dropped (issue 11).
+    if target is None or target in recently or target[0] not in channels:
         return []
     channel, address = target
     inquiry = d.inquiry
