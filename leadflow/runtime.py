@@ -26,13 +26,13 @@ from connectors.webform import FormConfig, FormField, WebFormConnector
 from console.api import ConsoleApi
 from crm_store import accounts
 from crm_store.database import Database, open_database
-from ingest.consumer import ConsumerConfig, InquiryConsumer
+from ingest.consumer import InquiryConsumer
 from ingest.contract import Topics
 from ingest.contract.problem import BODY_TIMEOUT, problem_middleware
 from ingest.decisions import Policy
 from ingest.health import LoopHealth
 from ingest.metrics import IngestMetrics
-from ingest.notifier import LeadNotifier, NotifierConfig
+from ingest.notifier import LeadNotifier
 from ingest.watcher import SlaWatcher
 from leadflow.broker import (
     EmbeddedBroker,
@@ -46,6 +46,7 @@ from leadflow.connection_tests import test_connection
 from leadflow.connector_kinds import CONNECTOR_KINDS
 from leadflow.counting import outcome_counter
 from leadflow.edge_journal import EdgeJournalRole
+from leadflow.ingest_configs import consumer_config, notifier_config
 from leadflow.mailboxes import MailChannel
 from leadflow.roles import ALL_ROLES, JOURNAL_ROLES, Role
 from leadflow.secrets import derived_key, load_secret_box
@@ -221,7 +222,7 @@ async def run(
             if Role.INGEST in roles:
                 consumer = await stack.enter_async_context(
                     InquiryConsumer(
-                        _consumer_config(settings, bootstrap, topics),
+                        consumer_config(settings, bootstrap, topics),
                         await _consumer_database(settings, roles, db, stack),
                         policy=Policy(
                             sla_minutes=dict(settings.ingest.sla_minutes),
@@ -233,7 +234,7 @@ async def run(
                 loops.append(consumer.health)
                 keep("ingest-consumer", lambda: _handled(consumer.run(stop)))
                 notifier = await stack.enter_async_context(
-                    LeadNotifier(_notifier_config(settings, bootstrap, topics), db)
+                    LeadNotifier(notifier_config(settings, bootstrap, topics), db)
                 )
                 loops.append(notifier.health)
                 keep("lead-notifier", lambda: _handled(notifier.run(stop)))
@@ -275,43 +276,6 @@ async def _consumer_database(
 
 async def _handled(run: Awaitable[int]) -> None:
     await run
-
-
-def _consumer_config(settings: Settings, bootstrap: str, topics: Topics) -> ConsumerConfig:
-    k = settings.kafka
-    return ConsumerConfig(
-        bootstrap_servers=bootstrap,
-        topics=topics,
-        group_id=k.consumer_group,
-        max_batch=k.max_batch,
-        linger_max_ms=k.batch_linger_ms,
-        fetch_max_wait_ms=k.fetch_max_wait_ms,
-        session_timeout_ms=k.session_timeout_ms,
-        heartbeat_interval_ms=k.heartbeat_interval_ms,
-        default_region=settings.ingest.default_region,
-        default_team=settings.ingest.default_team,
-        partitions=k.partitions,
-        replication_factor=k.replication_factor,
-        outbound_channels=frozenset({"telegram"} | ({"email"} if settings.smtp else set())),
-    )
-
-
-def _notifier_config(settings: Settings, bootstrap: str, topics: Topics) -> NotifierConfig:
-    k = settings.kafka
-    return NotifierConfig(
-        bootstrap_servers=bootstrap,
-        topics=topics,
-        group_id=f"{topics.prefix}leadflow-notifier",
-        fetch_max_wait_ms=k.background_fetch_max_wait_ms,
-        session_timeout_ms=k.session_timeout_ms,
-        heartbeat_interval_ms=k.heartbeat_interval_ms,
-        partitions=k.partitions,
-        replication_factor=k.replication_factor,
-        console_url=(settings.smtp.console_url if settings.smtp else None)
-        or settings.http.public_url,
-        email=settings.smtp is not None,
-        default_language=settings.ingest.default_language,
-    )
 
 
 async def _refresh_forms(forms: FormRegistry, db: Database, stop: asyncio.Event) -> None:
