@@ -131,26 +131,37 @@ async def test_insert_rows_calls_the_driver_as_sqlalchemy_does(db: Database, cou
             assert " SELECT * FROM unnest($1::" in sql, sql
             params = list(zip(*params, strict=True))
         else:
-            # Multi-row INSERTs of falling sizes (7 rows: 4, 2, 1), each SQLAlchemy's
-            # own statement with its row repeated, holding the very same values in order.
-            assert [len(p) // len(rows[0]) for _, p in ours] == _falling(count), table.name
-            head, values, rest = theirs[0][0].partition(" VALUES ")
+            # One statement per chunk of at most 256 rows, padded to a power of two (7
+            # rows: 8), each SQLAlchemy's own INSERT selecting from a VALUES list whose
+            # rows lead with a marker (padding: NULL), holding the very same values.
+            width = len(rows[0]) + 1
+            assert [len(p) // width for _, p in ours] == _padded(count), table.name
+            head, _, rest = theirs[0][0].partition(" VALUES ")
             row = rest[: rest.index(")") + 1]
+            marked = f"(?, {row[1:]}"
+            selected = ", ".join(f"column{n}" for n in range(2, width + 1))
             for sql, flat in ours:
-                n = len(flat) // len(rows[0])
-                assert sql == head + values + ", ".join([row] * n) + rest[len(row) :], sql
+                n = len(flat) // width
+                assert sql == (
+                    f"{head} SELECT {selected} FROM (VALUES {', '.join([marked] * n)}) "
+                    f"WHERE column1 IS NOT NULL{rest[len(row) :]}"
+                ), sql
             flat = [v for _, p in ours for v in p]
-            params = [tuple(flat[i : i + len(rows[0])]) for i in range(0, len(flat), len(rows[0]))]
+            marked_rows = [tuple(flat[i : i + width]) for i in range(0, len(flat), width)]
+            assert {r[0] for r in marked_rows} <= {1, None}, table.name
+            assert all(all(v is None for v in r) for r in marked_rows if r[0] is None)
+            params = [r[1:] for r in marked_rows if r[0] is not None]
         assert _spelled(params) == _spelled(theirs[0][1]), table.name
 
 
-def _falling(count: int) -> list[int]:
-    sizes, size = [], 256
+def _padded(count: int) -> list[int]:
+    """Rows of each statement for `count` rows: 256 at a time, the rest padded to a
+    power of two."""
+    sizes = []
     while count:
-        while size > count:
-            size //= 2
-        sizes.append(size)
-        count -= size
+        chunk = min(count, 256)
+        sizes.append(1 << (chunk - 1).bit_length())
+        count -= chunk
     return sizes
 
 

@@ -14,6 +14,7 @@ real stores' executemany calls.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -287,22 +288,34 @@ def test_one_datetime_object_in_many_rows_binds_as_sqlalchemy_binds(
 
 
 @pytest.mark.parametrize(
-    ("rows", "columns", "expected"),
+    ("rows", "columns", "expected", "padded"),
     [
-        (1, 21, [1]),
-        (7, 21, [4, 2, 1]),
-        (500, 21, [256, 128, 64, 32, 16, 4]),
-        (600, 21, [256, 256, 64, 16, 8]),
+        (1, 21, [1], [1]),
+        (7, 21, [7], [8]),
+        (26, 21, [26], [32]),
+        (500, 21, [256, 244], [256, 256]),
+        (600, 21, [256, 256, 88], [256, 256, 128]),
         # 256 rows of 200 columns would pass SQLite's 32,766 parameters
-        (300, 200, [128, 128, 32, 8, 4]),
+        (300, 200, [128, 128, 44], [128, 128, 64]),
     ],
 )
-def test_sqlite_inserts_take_the_largest_chunks_that_fit_then_falling_powers_of_two(
-    rows: int, columns: int, expected: list[int]
+def test_sqlite_inserts_take_one_statement_per_largest_chunk_padded_to_a_power_of_two(
+    rows: int, columns: int, expected: list[int], padded: list[int]
 ) -> None:
     chunks = list(bulk_insert.sqlite_chunks(rows, columns))
     assert [size for size, _ in chunks] == expected
     assert [start for _, start in chunks] == [sum(expected[:i]) for i in range(len(expected))]
+    assert [bulk_insert.padded_size(size, columns) for size, _ in chunks] == padded
+
+
+def test_padding_rows_are_not_inserted_and_the_first_row_of_a_key_wins() -> None:
+    row_sql = bulk_insert.values_row("INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING", 2)
+    assert row_sql is not None
+    sql = bulk_insert.padded_rows_sql(row_sql, 4)
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT NOT NULL)")
+    db.execute(sql, (1, 1, "first", 1, 1, "second", 1, 2, "other", None, None, None))
+    assert db.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [(1, "first"), (2, "other")]
 
 
 def test_a_sqlite_row_with_anything_but_placeholders_keeps_the_executemany() -> None:
@@ -316,6 +329,7 @@ def test_a_sqlite_row_with_anything_but_placeholders_keeps_the_executemany() -> 
     assert bulk_insert.values_row("INSERT INTO t DEFAULT VALUES", 0) is None
     row_sql = bulk_insert.values_row(plain, 2)
     assert row_sql is not None
-    assert bulk_insert.multi_row_sql(row_sql, 3) == (
-        "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?) ON CONFLICT DO NOTHING"
+    assert bulk_insert.padded_rows_sql(row_sql, 2) == (
+        "INSERT INTO t (a, b) SELECT column2, column3 FROM (VALUES (?, ?, ?), (?, ?, ?)) "
+        "WHERE column1 IS NOT NULL ON CONFLICT DO NOTHING"
     )
