@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import bulk_insert
+from crm_store import bulk_insert, core
 from crm_store.models import (
     Activity,
     AppUser,
@@ -122,7 +122,7 @@ async def find_contacts(
     kinds = sorted({kind for kind, _ in wanted})
     stmt = _contacts_query(session.get_bind().dialect.name == "sqlite")
     for chunk in _chunks(values):
-        rows = await session.execute(stmt, {"values": chunk, "kinds": kinds})
+        rows = await core.execute(session, stmt, {"values": chunk, "kinds": kinds})
         for kind, value, contact_id in rows:
             if (kind, value) in wanted:
                 found[(kind, value)] = contact_id
@@ -173,7 +173,9 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
         if team_id in rows.team_rotation:
             changes["rotation_state"] = rows.team_rotation[team_id]
         params = {f"new_{column}": value for column, value in changes.items()}
-        await session.execute(_team_update(tuple(sorted(changes))), {"team": team_id, **params})
+        await core.execute(
+            session, _team_update(tuple(sorted(changes))), {"team": team_id, **params}
+        )
 
 
 @functools.cache
@@ -223,7 +225,7 @@ async def find_companies(session: AsyncSession, domains: Iterable[str]) -> dict[
     wanted = sorted(set(domains))
     found: dict[str, uuid.UUID] = {}
     for chunk in _chunks(wanted):
-        rows = await session.execute(_COMPANIES, {"domains": chunk})
+        rows = await core.execute(session, _COMPANIES, {"domains": chunk})
         found.update({domain: company_id for domain, company_id in rows if domain})
     return found
 
@@ -241,7 +243,7 @@ async def not_duplicate_pairs(
     ids = sorted({str(c) for c in contact_ids})
     pairs: set[frozenset[uuid.UUID]] = set()
     for chunk in _chunks(ids):
-        rows = await session.execute(_NOT_DUPLICATES, {"ids": chunk})
+        rows = await core.execute(session, _NOT_DUPLICATES, {"ids": chunk})
         pairs.update(frozenset({uuid.UUID(a), uuid.UUID(b)}) for a, b in rows)
     return pairs
 
@@ -274,7 +276,7 @@ async def leads_for_contacts(
     ids = sorted(set(contact_ids))
     found: dict[uuid.UUID, list[LeadRow]] = {}
     for start in range(0, len(ids), _CHUNK):
-        rows = await session.execute(_CONTACTS_LEADS, {"ids": ids[start : start + _CHUNK]})
+        rows = await core.execute(session, _CONTACTS_LEADS, {"ids": ids[start : start + _CHUNK]})
         for lead_id, contact_id, status, assignee_id, team_id, created_at in rows:
             assert contact_id is not None
             found.setdefault(contact_id, []).append(
@@ -294,7 +296,7 @@ async def leads_for_messages(
     ids = sorted(set(message_ids))
     found: dict[str, uuid.UUID] = {}
     for chunk in _chunks(ids):
-        rows = await session.execute(_MESSAGE_LEADS, {"ids": chunk})
+        rows = await core.execute(session, _MESSAGE_LEADS, {"ids": chunk})
         found.update({message_id: lead_id for message_id, lead_id in rows})  # noqa: C416
     return found
 
@@ -373,7 +375,7 @@ async def known_and_recent(
             "ips": ip_chunks[n] if n < len(ip_chunks) else [],
             "ip_since": ip_since,
         }
-        for tag, value, count in await session.execute(stmt, params):
+        for tag, value, count in await core.execute(session, stmt, params):
             if value is None:
                 continue
             if tag == "k":
@@ -398,10 +400,13 @@ async def recent_recipients(
     found: set[str] = set()
     for chunk in _chunks(wanted):
         found.update(
-            await session.scalars(
-                _RECENT_RECIPIENTS,
-                {"channel": channel, "purpose": purpose, "recipients": chunk, "since": since},
-            )
+            (
+                await core.execute(
+                    session,
+                    _RECENT_RECIPIENTS,
+                    {"channel": channel, "purpose": purpose, "recipients": chunk, "since": since},
+                )
+            ).scalars()
         )
     return found
 

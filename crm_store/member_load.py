@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_store import core
 from crm_store.models import Activity, Lead, MemberDayLoad, MemberLoad
 
 OPEN = ("new", "in_progress")
@@ -79,7 +80,7 @@ async def loads(
     params = {"user_ids": list(user_ids), "today": now.date()}
     per_user: dict[int, tuple[int, int]] = {}
     assigned: dict[int, int] = {}
-    for tag, uid, first, second in await session.execute(_loads_query(), params):
+    for tag, uid, first, second in await core.execute(session, _loads_query(), params):
         if tag == "u":
             per_user[uid] = (int(first), int(second))
         else:

@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import String, Table, bindparam, false, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import plans
+from crm_store import core, plans
 from crm_store.models import LeadEvent, OutboundRecord
 
 # As in `crm_store.intake`: each IN (...) list well under SQLite's bound-parameter limit.
@@ -114,7 +114,7 @@ async def _mark_unpublished(
     claimed: set[uuid.UUID] = set()
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        rows = await session.execute(stmt, {"claimed_ids": chunk, "claimed_at": at})
+        rows = await core.execute(session, stmt, {"claimed_ids": chunk, "claimed_at": at})
         if stored_as is None:
             claimed.update(rows.scalars())
         else:

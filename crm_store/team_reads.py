@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row, Select, and_, bindparam, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import member_load
+from crm_store import core, member_load
 from crm_store.models import (
     Absence,
     AppUser,
@@ -109,8 +109,8 @@ async def load_teams(
     the same next member. `now` (when given) counts today's assignments from UTC
     midnight and keeps only absences that have not ended.
     """
-    teams = (await session.execute(_teams_query(lock))).all()
-    rows = await session.execute(_members_query(now is not None), {"now": now} if now else {})
+    teams = (await core.execute(session, _teams_query(lock))).all()
+    rows = await core.execute(session, _members_query(now is not None), {"now": now} if now else {})
     members: dict[tuple[int, int], Row[Any]] = {}
     absences: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
     for row in rows:
