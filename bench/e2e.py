@@ -168,6 +168,17 @@ def listening_ports(pid: int) -> list[int]:
     return sorted(set(ports))
 
 
+def _split_role(pid: int) -> str | None:
+    """The role of a child `leadflow up` started (edge or ingest), from its command line."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if b"serve" not in argv:
+        return None
+    return "ingest" if b"ingest" in argv else "edge"
+
+
 def postgres_cpu_seconds() -> float:
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -319,9 +330,19 @@ class Server:
         return [f"http://127.0.0.1:{port}/metrics" for port in sorted(ports)]
 
     def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: LeadFlow's processes together ("app") and, under the
+        split processes, the edge's and the ingest child's apart; Tansu, PostgreSQL,
+        and this process's children (the load generators)."""
         tansu = self.tansu_pid()
+        pids = self.app_pids()
+        by_role: dict[str, float] = {}
+        for pid in pids[1:]:
+            role = _split_role(pid)
+            if role is not None:
+                by_role[f"app_{role}"] = by_role.get(f"app_{role}", 0.0) + cpu_seconds(pid)
         return {
-            "app": sum(cpu_seconds(p) for p in self.app_pids()),
+            "app": sum(cpu_seconds(p) for p in pids),
+            **by_role,
             "tansu": cpu_seconds(tansu) if tansu else 0.0,
             "postgres": postgres_cpu_seconds(),
             "loadgen": children_cpu_seconds(),
@@ -506,6 +527,7 @@ def _delta(before: dict[str, float], after: dict[str, float], n: int) -> dict[st
     return {
         f"cpu_us_per_inquiry_{k}": round((after[k] - before[k]) / n * 1e6, 1) if n else 0.0
         for k in before
+        if k in after  # a child that exited since has no figure
     }
 
 

@@ -202,7 +202,8 @@ async def run_rate(
         "metrics": histogram_quantiles(before, after),
         "cpu_us_per_inquiry": {
             k: round((cpu_after[k] - cpu_before[k]) / max(len(leads), 1) * 1e6)
-            for k in ("app", "tansu")
+            for k in cpu_before
+            if k in cpu_after and (k.startswith("app") or k == "tansu")
         },
     }
 
@@ -359,6 +360,7 @@ def summary(results: list[dict[str, Any]]) -> list[str]:
             cpu = {
                 k: statistics.median(r["cpu_us_per_inquiry"][k] for r in runs)
                 for k in runs[0]["cpu_us_per_inquiry"]
+                if all(k in r["cpu_us_per_inquiry"] for r in runs)
             }
             lines.append(f"  {code} ({len(runs)} rounds): " + "; ".join(cells))
             lines.append(f"    CPU µs per inquiry: {cpu}")
