@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -200,15 +201,28 @@ async def test_a_frozen_broker_holds_nothing_up_for_good(topics: Topics, tmp_pat
 async def test_an_unreachable_broker_gets_the_entries_once_it_is_there(
     topics: Topics, tmp_path: Path
 ) -> None:
-    from leadflow.broker import free_port
+    # The port stays bound (not listening, so connections are refused) until Tansu
+    # takes it: a port only picked as free could meanwhile go to another test's broker
+    # on the other xdist worker, which the relay would then publish to (the likely cause
+    # of this test's one CI failure: the relay found "lost topics" on a broker that
+    # later went away).
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    with contextlib.closing(holder):
+        await _publish_once_a_broker_takes_the_port(topics, tmp_path, holder, port)
 
-    port = free_port()
+
+async def _publish_once_a_broker_takes_the_port(
+    topics: Topics, tmp_path: Path, holder: socket.socket, port: int
+) -> None:
     [inquiry] = same_sender(1)
     config = relay_config(f"127.0.0.1:{port}", topics)
     async with EdgeJournal(tmp_path / "j.sqlite3") as journal, relaying(journal, config) as relay:
         await journal.publish(inquiry)
         await eventually(lambda: relay.errors >= 2)  # refused, backing off, still running
         assert journal.stats().published == 0
+        holder.close()
         own = start_tansu(port)
         try:
             # Nobody created the topics: the relay does.
