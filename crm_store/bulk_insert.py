@@ -132,10 +132,7 @@ def padded_size(rows: int, columns: int) -> int:
     that a table has few statement texts (each stays in the driver's statement cache)
     and a batch still takes one statement per table (issue 11: with one per power of
     two in the count, a batch of 26 made 3 per table, each ~60 µs of fixed cost)."""
-    size = 1
-    while size < rows:
-        size *= 2
-    return min(size, _largest_chunk(columns))
+    return min(1 << (rows - 1).bit_length(), _largest_chunk(columns))
 
 
 # The first value of each row of `padded_rows_sql`: a row to insert; padding has NULL.
@@ -221,7 +218,7 @@ def compile_insert(
 
 def values_row(sql: str, parameters: int) -> tuple[str, str, str] | None:
     """SQLite's one-row INSERT as (what comes before its row, the row, what follows),
-    for `multi_row_sql`; None when its row is anything but `parameters` placeholders
+    for `padded_rows_sql`; None when its row is anything but `parameters` placeholders
     (a default SQLAlchemy writes into it, say): such a table keeps the executemany.
 
     SQLite runs each row of an executemany as a statement of its own, and an INSERT
