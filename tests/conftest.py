@@ -77,6 +77,14 @@ def stop_tansu(broker: BrokerProcess) -> None:
         broker.process.wait()
 
 
+@pytest.fixture
+def own_broker() -> Iterator[BrokerProcess]:
+    """A Tansu of this test alone, which it may freeze, kill or restart empty."""
+    b = start_tansu()
+    yield b
+    stop_tansu(b)
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[BrokerProcess]:
     b = start_tansu()

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,13 +35,6 @@ from .helpers import consumer_for, notifier_for, seed_team
 from .test_consumer_faults import FAST, _has_topics, customers, produce, until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_broker() -> Iterator[BrokerProcess]:
-    b = start_tansu()
-    yield b
-    stop_tansu(b)
 
 
 async def _leads_of(db: Database, prefix: str) -> int:

@@ -178,13 +178,6 @@ async def test_a_database_outage_interrupted_by_stop_commits_nothing(
     assert await lead_count(own_db) == 3
 
 
-@pytest.fixture
-def own_broker() -> Iterator[BrokerProcess]:
-    b = start_tansu()
-    yield b
-    stop_tansu(b)
-
-
 async def test_broker_restarted_empty_consumer_and_notifier_recover(
     own_broker: BrokerProcess, db: Database
 ) -> None:

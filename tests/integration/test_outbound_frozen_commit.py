@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,17 +20,10 @@ from connectors.outbound import OutboundConfig, OutboundDispatcher
 from ingest.contract import OutboundMessage, Topics
 from leadflow.broker import create_topics
 
-from ..conftest import BrokerProcess, start_tansu, stop_tansu
+from ..conftest import BrokerProcess
 from .test_consumer_faults import _is_stopped, produce, until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_broker() -> Iterator[BrokerProcess]:
-    b = start_tansu()
-    yield b
-    stop_tansu(b)
 
 
 class _Server:
