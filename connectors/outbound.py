@@ -9,7 +9,9 @@ dead-letter topic with its reason, and its offset is committed, so one bad messa
 never blocks the rest. Up to `send_lanes` messages are sent at once, each recipient's
 in order (a lane per key). A partition's offset is committed once every earlier
 message of it was handled, every `COMMIT_EVERY_S` while lanes send, when they are
-done, and at a stop. A message whose id it sent lately is not sent again (a
+done, and at a stop; when a commit fails (the broker froze or restarted), each lane
+finishes the message it is sending and the loop starts again on new clients. A
+message whose id it sent lately is not sent again (a
 publisher that saw the broker lose its logs publishes its recent outbox once more).
 Every outcome is counted. Imports only `ingest.contract` of ours.
 """
@@ -218,6 +220,8 @@ class OutboundDispatcher:
 
     async def _run_lane(self, poll: _Poll, records: list[Any], stop: asyncio.Event) -> None:
         for record in records:
+            if poll.halted:
+                return
             await self._handle(record, stop)
             poll.handled += 1
             poll.done(TopicPartition(record.topic, record.partition), record.offset)
@@ -230,7 +234,24 @@ class OutboundDispatcher:
         pending: set[asyncio.Task[None]] = set(lanes)
         while pending:
             _, pending = await asyncio.wait(pending, timeout=COMMIT_EVERY_S)
-            await self._commit(consumer, poll)
+            try:
+                await self._commit(consumer, poll)
+            except (TimeoutError, KafkaError) as exc:
+                # The broker froze or restarted, or the group moved on: the loop starts
+                # again on new clients, but only once each lane has finished the
+                # message in its hands. Cancelled there, a mail the SMTP server had
+                # taken would not be remembered as sent, and its replay would send it
+                # twice. The lanes take no further message.
+                poll.halted = True
+                log.warning(
+                    "outbound offsets not committed (%r); starting again once %d lane(s) "
+                    "finish the message they are sending",
+                    exc,
+                    len(pending),
+                )
+                if pending:
+                    await asyncio.wait(pending)
+                raise
 
     async def _commit(self, consumer: AIOKafkaConsumer, poll: _Poll) -> None:
         ends = poll.ends_to_commit()
@@ -330,6 +351,8 @@ class _Poll:
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self.handled = 0
+        # Set when offsets cannot be committed: the lanes take no further record.
+        self.halted = False
 
     def lanes(self, count: int) -> list[list[Any]]:
         """The records in `count` lanes by key, each lane in the records' order."""
