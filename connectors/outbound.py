@@ -11,19 +11,21 @@ in order (a lane per key). A partition's offset is committed once every earlier
 message of it was handled, every `COMMIT_EVERY_S` while lanes send, when they are
 done, and at a stop; when a commit fails (the broker froze or restarted), each lane
 finishes the message it is sending and the loop starts again on new clients. A
-message whose id it sent lately is not sent again (a
-publisher that saw the broker lose its logs publishes its recent outbox once more).
-Every outcome is counted. Imports only `ingest.contract` of ours.
+message whose id it sent lately is not sent again (a publisher that saw the broker
+lose its logs publishes its recent outbox once more). After the group's assignment
+changed, a partition resumes at the dispatcher's own commit only once the record
+before it shows the log is the one committed (`connectors.outbound_resume`). Every
+outcome is counted. Imports only `ingest.contract` of ours, besides its two helpers
+(`connectors.outbound_poll`, `connectors.outbound_resume`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
-from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -32,6 +34,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from connectors.outbound_poll import Poll
+from connectors.outbound_resume import ResumeCheck
 from ingest.contract import (
     METADATA_MAX_AGE_MS,
     PRODUCER_COMPRESSION,
@@ -114,6 +118,7 @@ class OutboundDispatcher:
         self._producer: AIOKafkaProducer | None = None
         # Kept across re-entries: a loop started again after a fault still knows them.
         self._sent: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._resume = ResumeCheck()
         # Skipped in the current poll: logged once per poll, since a lost broker
         # brings back a minute of messages at once (thousands of lines otherwise).
         self._skipped = 0
@@ -138,7 +143,6 @@ class OutboundDispatcher:
             compression_type=PRODUCER_COMPRESSION,
         )
         self._consumer = AIOKafkaConsumer(
-            cfg.topics.outbound,
             bootstrap_servers=cfg.bootstrap_servers,
             group_id=cfg.group_id,
             client_id="leadflow-outbound",
@@ -149,6 +153,7 @@ class OutboundDispatcher:
             heartbeat_interval_ms=cfg.heartbeat_interval_ms,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
+        self._consumer.subscribe([cfg.topics.outbound], listener=self._resume)
         try:
             await self._producer.start()
             await self._consumer.start()
@@ -181,12 +186,15 @@ class OutboundDispatcher:
         stop = stop or asyncio.Event()
         handled = 0
         while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=200, max_records=100)
-            if not batches:
+            fetched = await consumer.getmany(timeout_ms=200, max_records=100)
+            if not fetched:
                 if until_idle and await _idle(consumer):
                     break
                 continue
-            poll = _Poll(batches)
+            batches = await self._resume.checked(consumer, fetched)
+            if not batches:
+                continue
+            poll = Poll(batches)
             try:
                 await self._handle_poll(consumer, poll, stop)
             except _Stopping:
@@ -197,7 +205,7 @@ class OutboundDispatcher:
         return handled
 
     async def _handle_poll(
-        self, consumer: AIOKafkaConsumer, poll: _Poll, stop: asyncio.Event
+        self, consumer: AIOKafkaConsumer, poll: Poll, stop: asyncio.Event
     ) -> None:
         """Handle a poll's records in lanes at once, committing as they go; raises
         `_Stopping` when asked to stop in a retry (the lanes still sending are
@@ -218,7 +226,7 @@ class OutboundDispatcher:
             # What the loop raised before lanes: the supervisor logs and restarts it.
             raise rest.exceptions[0] from None
 
-    async def _run_lane(self, poll: _Poll, records: list[Any], stop: asyncio.Event) -> None:
+    async def _run_lane(self, poll: Poll, records: list[Any], stop: asyncio.Event) -> None:
         for record in records:
             if poll.halted:
                 return
@@ -227,7 +235,7 @@ class OutboundDispatcher:
             poll.done(TopicPartition(record.topic, record.partition), record.offset)
 
     async def _commit_until_done(
-        self, consumer: AIOKafkaConsumer, poll: _Poll, lanes: list[asyncio.Task[None]]
+        self, consumer: AIOKafkaConsumer, poll: Poll, lanes: list[asyncio.Task[None]]
     ) -> None:
         """Every `COMMIT_EVERY_S` while lanes send, and once they are done: what one
         lane sent is committed while another waits out its retries."""
@@ -253,14 +261,16 @@ class OutboundDispatcher:
                     await asyncio.wait(pending)
                 raise
 
-    async def _commit(self, consumer: AIOKafkaConsumer, poll: _Poll) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, poll: Poll) -> None:
         ends = poll.ends_to_commit()
         if ends:
             async with asyncio.timeout(self._config.broker_deadline_s):
                 await consumer.commit(ends)
             poll.committed(ends)
+            for tp, end in ends.items():
+                self._resume.committed(tp, end, poll.record_at(tp, end - 1))
 
-    async def _commit_if_possible(self, consumer: AIOKafkaConsumer, poll: _Poll) -> None:
+    async def _commit_if_possible(self, consumer: AIOKafkaConsumer, poll: Poll) -> None:
         try:
             await self._commit(consumer, poll)
         except (TimeoutError, KafkaError) as exc:
@@ -338,47 +348,6 @@ class OutboundDispatcher:
                 self._config.topics.dlq, record.value, key=record.key, headers=headers
             )
         self._count(channel, "dead_lettered")
-
-
-class _Poll:
-    """One poll's records: which are handled, and the offsets that may be committed (a
-    partition's next offset once every record before it was handled)."""
-
-    def __init__(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
-        self._batches = batches
-        self._waiting = {tp: deque(r.offset for r in records) for tp, records in batches.items()}
-        self._done: dict[TopicPartition, set[int]] = {tp: set() for tp in batches}
-        self._next: dict[TopicPartition, int] = {}
-        self._committed: dict[TopicPartition, int] = {}
-        self.handled = 0
-        # Set when offsets cannot be committed: the lanes take no further record.
-        self.halted = False
-
-    def lanes(self, count: int) -> list[list[Any]]:
-        """The records in `count` lanes by key, each lane in the records' order."""
-        lanes: list[list[Any]] = [[] for _ in range(count)]
-        for records in self._batches.values():
-            for record in records:
-                lanes[_lane_of(record.key or b"", count)].append(record)
-        return [lane for lane in lanes if lane]
-
-    def done(self, tp: TopicPartition, offset: int) -> None:
-        done, waiting = self._done[tp], self._waiting[tp]
-        done.add(offset)
-        while waiting and waiting[0] in done:
-            self._next[tp] = waiting.popleft() + 1
-
-    def ends_to_commit(self) -> dict[TopicPartition, int]:
-        return {tp: end for tp, end in self._next.items() if end > self._committed.get(tp, -1)}
-
-    def committed(self, ends: Mapping[TopicPartition, int]) -> None:
-        self._committed.update(ends)
-
-
-def _lane_of(key: bytes, count: int) -> int:
-    """A stable hash: the same recipient in the same lane, run after run. Not crc32,
-    whose low bits put 16 addresses differing in a digit into 4 lanes of 8."""
-    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") % count
 
 
 async def _sleep_unless_stopped(seconds: float, stop: asyncio.Event) -> None:
