@@ -13,8 +13,9 @@ never sent (the embedded-broker-kill fault trial: 140 of 7,282 once in 7 runs).
 So when a newly assigned partition's first record comes right after the dispatcher's
 last commit on it, the partition is read once more from the record before, and that
 record must be the one committed (same value, same timestamp: a message published
-again carries a new one). Then it is the same log (the record was handled; the
-sent-id memory skips it); otherwise it is a new log, read from its beginning. A fetch
+again carries a new one). Then it is the same log, read on after that record (handled
+before, it is not handed over again); otherwise it is a new log, read from its
+beginning, where the sent-id memory skips what was sent already. A fetch
 that starts anywhere else, another member's commit or the client's own reset after
 "offset out of range", is trusted as it is. Imports nothing of ours.
 """
@@ -74,7 +75,9 @@ class ResumeCheck(ConsumerRebalanceListener):  # type: ignore[misc]
             first = records[0]
             stepped = self._stepped_back.pop(tp, None)
             if stepped is not None:
-                if not _is_marked(stepped, first):
+                if _is_marked(stepped, first):
+                    kept[tp] = records[1:]
+                else:
                     await self._read_from_beginning(consumer, tp, stepped, first)
                     del kept[tp]
                 continue
@@ -86,7 +89,7 @@ class ResumeCheck(ConsumerRebalanceListener):  # type: ignore[misc]
                 consumer.seek(tp, mark.end - 1)
                 self._stepped_back[tp] = mark
                 del kept[tp]
-        return kept
+        return {tp: records for tp, records in kept.items() if records}
 
     async def _read_from_beginning(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, mark: _Mark, found: Any
