@@ -45,7 +45,8 @@ from bench.preload import preload
 from crm_store import accounts
 from crm_store.database import Database, open_database
 from crm_store.migrate import upgrade_async
-from ingest.consumer import ConsumerConfig, InquiryConsumer
+from ingest.consumer import InquiryConsumer
+from ingest.consumer_config import ConsumerConfig
 from ingest.contract import Channel, ClientInfo, Inquiry, Routing, Sender, Topics
 from leadflow import collector
 from leadflow.broker import EmbeddedBroker, create_topics

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import make_url
 
-from ingest.consumer import ConsumerConfig
+from ingest.consumer_config import ConsumerConfig
 from ingest.contract import Topics
 from ingest.notifier import NotifierConfig
 from leadflow.settings import Settings

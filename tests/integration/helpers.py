@@ -18,7 +18,8 @@ from crm_store import accounts
 from crm_store.database import Database
 from crm_store.models import Lead
 from ingest.batch_store import StoreHook
-from ingest.consumer import BatchHook, ConsumerConfig, InquiryConsumer
+from ingest.consumer import BatchHook, InquiryConsumer
+from ingest.consumer_config import ConsumerConfig
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
 from ingest.metrics import IngestMetrics

@@ -19,7 +19,8 @@ from connectors.publisher import Publisher
 from connectors.webform import WebFormConnector
 from crm_store.database import Database
 from crm_store.models import InquiryRecord, Lead, SpamModel
-from ingest.consumer import ConsumerConfig, InquiryConsumer
+from ingest.consumer import InquiryConsumer
+from ingest.consumer_config import ConsumerConfig
 from ingest.contract import Topics
 from ingest.contract.problem import problem_middleware
 from ingest.decisions import Policy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.consumer import linger_s
+from ingest.consumer_config import linger_s
 
 
 @pytest.mark.parametrize(
