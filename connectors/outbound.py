@@ -14,9 +14,9 @@ finishes the message it is sending and the loop starts again on new clients. A
 message whose id it sent lately is not sent again (a publisher that saw the broker
 lose its logs publishes its recent outbox once more). After the group's assignment
 changed, a partition resumes at the dispatcher's own commit only once the record
-before it shows the log is the one committed (`connectors.outbound_resume`). Every
-outcome is counted. Imports only `ingest.contract` of ours, besides its two helpers
-(`connectors.outbound_poll`, `connectors.outbound_resume`).
+before it shows the log is the one committed (`ingest.contract.resume_check`; the
+sent-id memory skips what a new log brings again). Every outcome is counted. Imports
+only `ingest.contract` of ours, besides `connectors.outbound_poll`.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from connectors.outbound_poll import Poll
-from connectors.outbound_resume import ResumeCheck
 from ingest.contract import (
     METADATA_MAX_AGE_MS,
     PRODUCER_COMPRESSION,
     OutboundMessage,
     Topics,
 )
+from ingest.contract.resume_check import ResumeCheck
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class OutboundDispatcher:
         self._producer: AIOKafkaProducer | None = None
         # Kept across re-entries: a loop started again after a fault still knows them.
         self._sent: OrderedDict[uuid.UUID, None] = OrderedDict()
-        self._resume = ResumeCheck()
+        self._resume = ResumeCheck("outbound")
         # Skipped in the current poll: logged once per poll, since a lost broker
         # brings back a minute of messages at once (thousands of lines otherwise).
         self._skipped = 0

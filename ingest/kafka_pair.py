@@ -8,7 +8,9 @@ the topics of a broker that came back empty, rejoins the group when our topic ha
 vanished, and rewinds a partition whose position is past its end. A batch fetched
 before a rebalance or a restart of the clients is never committed: a broker that
 came back empty makes the group rejoin, and committing the old log's offsets into
-the new one would skip its first messages. Idempotence
+the new one would skip its first messages; a commit already in flight then can land
+there all the same, so a partition resumed at our own commit is checked first
+(`ingest.contract.resume_check`). Idempotence
 stays off: Tansu does not support it, and the idempotency keys in the store make
 replays harmless anyway. Imports only the contract and `ingest.errors` of ours.
 """
@@ -24,7 +26,6 @@ from typing import TypeAlias
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
-    ConsumerRebalanceListener,
     ConsumerRecord,
     TopicPartition,
 )
@@ -32,6 +33,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from ingest.contract.record_batches import SEND_BATCH_BYTES
+from ingest.contract.resume_check import ResumeCheck
 from ingest.contract.topics import (
     METADATA_MAX_AGE_MS,
     PRODUCER_COMPRESSION,
@@ -71,20 +73,23 @@ class Lag:
     unknown: bool
 
 
-class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Assignments(ResumeCheck):
     """Counts the group's assignments: a change means positions were re-read from
     the committed offsets, so a batch fetched before it is from another assignment
     (after a broker restarted empty, from another log)."""
 
     def __init__(self, owner: str) -> None:
+        super().__init__(owner)
         self.epoch = 0
         self._owner = owner
 
-    async def on_partitions_revoked(self, revoked: object) -> None:  # noqa: ARG002
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         self.epoch += 1
+        await super().on_partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self.epoch += 1
+        await super().on_partitions_assigned(assigned)
         # Logged because a member left without partitions reads nothing and says
         # nothing else: this line is how a stalled group shows in the log.
         log.info("%s: assigned %s", self._owner, _describe_partitions(assigned))
@@ -250,9 +255,10 @@ class KafkaPair:
         try:
             await self.reopen_if_needed()
             consumer, _ = self.clients()
-            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
+            fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
             if not more:
                 self._fetched_epoch = self._assignments.epoch
+            batches = await self._assignments.checked(consumer, fetched)
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -285,8 +291,9 @@ class KafkaPair:
                 self._owner,
             )
             return False
+        offsets = next_offsets(records)
         try:
-            await asyncio.wait_for(consumer.commit(next_offsets(records)), self._config.deadline_s)
+            await asyncio.wait_for(consumer.commit(offsets), self._config.deadline_s)
         except (TimeoutError, KafkaError) as exc:
             log.warning(
                 "%s: offset commit failed (%s: %s); the batch may replay",
@@ -295,6 +302,8 @@ class KafkaPair:
                 exc,
             )
             return False
+        for tp, last in _last_of(records).items():
+            self._assignments.committed(tp, last.offset + 1, last)
         return True
 
     async def lag(self) -> Lag:
@@ -370,6 +379,16 @@ class KafkaPair:
         # have recreated it first, and our producer writes to the others too.
         await self.restart()
         return True
+
+
+def _last_of(records: Sequence[Record]) -> dict[TopicPartition, Record]:
+    """Each partition's record of the highest offset in `records`."""
+    last: dict[TopicPartition, Record] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        if tp not in last or r.offset > last[tp].offset:
+            last[tp] = r
+    return last
 
 
 def next_offsets(records: Sequence[Record]) -> dict[TopicPartition, OffsetAndMetadata]:

@@ -1,14 +1,15 @@
-"""Where the outbound dispatcher resumes a partition after its group's assignment
-changed: its own committed offset is trusted once the record before it is the one
-the dispatcher handled there.
+"""Where a consumer resumes a partition after its group's assignment changed: at its
+own committed offset only once the record before it is the one it committed there.
+The outbound dispatcher (`connectors.outbound`) and both consumers of
+`ingest.kafka_pair` (inquiries, lead events) use it.
 
 aiokafka retries a commit that was in flight when the broker went, on the broker
 that answers next and under the group generation it has there by then
 (`commit_offsets` reads it again at each attempt). An embedded broker that restarted
 empty can so end up holding an offset of the lost log. The publishers refill the new
 log (`ingest.outbox_publisher.LOST_LOG_WINDOW`), and once it has grown past that
-offset the consumer reads it from there: every message before it was skipped, mail
-never sent (the embedded-broker-kill fault trial: 140 of 7,282 once in 7 runs).
+offset the consumer reads it from there: every message before it was skipped (the
+embedded-broker-kill fault trial: 140 mails never sent, once in 10 runs).
 
 So when a newly assigned partition's first record comes right after the dispatcher's
 last commit on it, the partition is read once more from the record before, and that
@@ -17,7 +18,8 @@ again carries a new one). Then it is the same log, read on after that record (ha
 before, it is not handed over again); otherwise it is a new log, read from its
 beginning, where the sent-id memory skips what was sent already. A fetch
 that starts anywhere else, another member's commit or the client's own reset after
-"offset out of range", is trusted as it is. Imports nothing of ours.
+"offset out of range", is trusted as it is. Pure but for the consumer's `seek`;
+imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ class _Mark:
 
 
 class ResumeCheck(ConsumerRebalanceListener):  # type: ignore[misc]
-    """The dispatcher's rebalance listener; kept across its clients, like its sent ids."""
+    """A consumer's rebalance listener; kept across its clients (a restart on new
+    clients is a change of assignment too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str) -> None:
+        self._owner = owner
         self._marks: dict[TopicPartition, _Mark] = {}
         # Assigned since their first fetch: where the consumer resumed is not seen yet.
         self._fresh: set[TopicPartition] = set()
@@ -95,9 +99,10 @@ class ResumeCheck(ConsumerRebalanceListener):  # type: ignore[misc]
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, mark: _Mark, found: Any
     ) -> None:
         log.warning(
-            "outbound: %s[%d] is not the log whose offset %d we committed (found "
-            "offset %d, another record): the broker lost it; reading the new log from "
-            "its beginning (what was sent already is not sent again)",
+            "%s: %s[%d] is not the log whose offset %d we committed (found offset "
+            "%d, another record): the broker lost it; reading the new log from its "
+            "beginning",
+            self._owner,
             tp.topic,
             tp.partition,
             mark.end,
