@@ -81,7 +81,6 @@ class _Assignments(ResumeCheck):
     def __init__(self, owner: str) -> None:
         super().__init__(owner)
         self.epoch = 0
-        self._owner = owner
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         self.epoch += 1

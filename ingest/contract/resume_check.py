@@ -11,12 +11,13 @@ log (`ingest.outbox_publisher.LOST_LOG_WINDOW`), and once it has grown past that
 offset the consumer reads it from there: every message before it was skipped (the
 embedded-broker-kill fault trial: 140 mails never sent, once in 10 runs).
 
-So when a newly assigned partition's first record comes right after the dispatcher's
-last commit on it, the partition is read once more from the record before, and that
-record must be the one committed (same value, same timestamp: a message published
-again carries a new one). Then it is the same log, read on after that record (handled
-before, it is not handed over again); otherwise it is a new log, read from its
-beginning, where the sent-id memory skips what was sent already. A fetch
+So when a newly assigned partition's first record comes right after the consumer's
+own last commit on it, the partition is read once more from the record before, and
+that record must be the one committed (same value, same timestamp: a message
+published again carries a new one). Then it is the same log, read on after that
+record (handled before, it is not handed over again); otherwise it is a new log,
+read from its beginning, where what was handled already is harmless again (the
+dispatcher's sent-id memory, the store's idempotency keys, the notifier's plans). A fetch
 that starts anywhere else, another member's commit or the client's own reset after
 "offset out of range", is trusted as it is. Pure but for the consumer's `seek`;
 imports nothing of ours.
