@@ -184,17 +184,19 @@ async def test_the_board_shows_counters_load_sla_today_and_presence(db: Database
     head, (m0, m1, m2), by_user = await headed(db)
     now = datetime.now(UTC)
     async with db.sessions() as session, session.begin():
-        # m0: one first contact late (still open past its deadline), one kept.
+        # m0: one first contact late (still open past its deadline), one kept. Both
+        # deadlines within a second of now: "today" is the head's day, and a deadline
+        # minutes away fell into tomorrow when CI ran just before midnight.
         late, kept = by_user[m0]
         await session.execute(
             update(Activity)
             .where(Activity.lead_id == late, Activity.is_first_contact.is_(True))
-            .values(due_at=now - timedelta(minutes=1))
+            .values(due_at=now - timedelta(seconds=1))
         )
         await session.execute(
             update(Activity)
             .where(Activity.lead_id == kept, Activity.is_first_contact.is_(True))
-            .values(status="done", done_at=now, due_at=now + timedelta(minutes=5))
+            .values(status="done", done_at=now - timedelta(seconds=1), due_at=now)
         )
         session.add(
             Absence(
