@@ -418,6 +418,26 @@ class OutboundRecord(Base):
     published_at: Mapped[datetime | None]
 
 
+class OutboxTicket(Base):
+    """A batch's outbox rows, committed as published before they were sent
+    (migration 0023).
+
+    The consumer marks the lead events and outbound rows its batch writes as published
+    in the batch's own transaction, and sends them from memory after the commit; the
+    ticket names them until the send is acknowledged (then it is deleted) or fails
+    (then they are marked unpublished again and it is deleted). A ticket older than
+    any send could take belongs to a process that stopped in between: the sweep marks
+    its rows unpublished and publishes them (`crm_store.outbox.reopen_tickets`).
+    """
+
+    __tablename__ = "outbox_ticket"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    created_at: Mapped[datetime]
+    # The rows' ids as text: a ticket is read only when its rows must go out again.
+    event_ids: Mapped[list[str]] = mapped_column(JSON)
+    outbound_ids: Mapped[list[str]] = mapped_column(JSON)
+
+
 class MemberLoad(Base):
     """A member's load as assignment reads it, kept exact by triggers (migration 0019).
 

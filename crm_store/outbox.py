@@ -1,23 +1,24 @@
 """The outbox tables' publishing side: which lead events and outbound messages are
 still to be put on Kafka, claiming them so that no two flushers publish the same row,
-and marking them published. The rows themselves are written with the batch that made
-them (`crm_store.intake.write_intake`); `ingest.outbox_publisher` and the notifier
-publish them. Imports nothing of ours outside `crm_store`.
+and marking them published; and the tickets of the rows a consumer's batch commits
+already marked published, to send from memory (`OutboxTicket`). The rows themselves
+are written with the batch that made them (`crm_store.intake.write_intake`);
+`ingest.outbox_publisher` and the notifier publish them. Imports nothing of ours
+outside `crm_store`.
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import String, Table, bindparam, false, select, type_coerce, update
+from sqlalchemy import bindparam, delete, false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import core, plans
-from crm_store.models import LeadEvent, OutboundRecord
+from crm_store import core
+from crm_store.models import LeadEvent, OutboundRecord, OutboxTicket
 
 # As in `crm_store.intake`: each IN (...) list well under SQLite's bound-parameter limit.
 _CHUNK = 500
@@ -66,61 +67,66 @@ async def mark_outbound_published(
         )
 
 
-async def claim_own_outbox(
-    session: AsyncSession, events: Sequence[uuid.UUID], outbound: Sequence[uuid.UUID], at: datetime
-) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
-    """Mark these lead events and outbound rows published, in a transaction that the
-    caller commits only after they were sent; the ids that nobody had published yet.
-
-    For a writer that holds the rows it just committed in memory: one `UPDATE …
-    RETURNING` per table claims and marks them at once, instead of reading the rows
-    back. The claim holds like `claim_outbox`'s: PostgreSQL locks the updated rows
-    (another flusher's `SKIP LOCKED` read passes them by, and an update of rows it
-    holds waits, then finds them published), and SQLite's write lock makes other
-    flushers wait for the commit. A rollback (the send failed) leaves them unpublished.
-    """
-    await plans.for_values(session)  # a thousand ids per statement: see `crm_store.plans`
-    return (
-        await _mark_unpublished(session, cast(Table, LeadEvent.__table__), events, at),
-        await _mark_unpublished(session, cast(Table, OutboundRecord.__table__), outbound, at),
-    )
-
-
-@functools.cache
-def _claim_statement(table: Table, *, ids_as_text: bool) -> Any:
-    """Built once per table: constructing it every batch cost more than running it
-    (issue 11)."""
-    returned = type_coerce(table.c.id, String) if ids_as_text else table.c.id
-    return (
-        update(table)
-        .where(
-            table.c.id.in_(bindparam("claimed_ids", expanding=True)),
-            table.c.published_at.is_(None),
+async def open_ticket(
+    session: AsyncSession,
+    ticket_id: uuid.UUID,
+    events: Sequence[uuid.UUID],
+    outbound: Sequence[uuid.UUID],
+    at: datetime,
+) -> None:
+    """Name the outbox rows this transaction writes already marked published, to be
+    sent from memory once it commits (`OutboxTicket`)."""
+    await session.execute(
+        insert(OutboxTicket).values(
+            id=ticket_id,
+            created_at=at,
+            event_ids=[str(i) for i in events],
+            outbound_ids=[str(i) for i in outbound],
         )
-        .values(published_at=bindparam("claimed_at"))
-        .returning(returned)
     )
 
 
-async def _mark_unpublished(
-    session: AsyncSession, table: Table, ids: Sequence[uuid.UUID], at: datetime
-) -> set[uuid.UUID]:
-    # Where ids are stored as text (SQLite), each returned id is looked up among the
-    # ids asked for by its stored text instead of being parsed into a new UUID
-    # (issue 11: `UUID.__init__` cost ~1.2 µs an id, the text ~0.3). A row matched
-    # `id IN (...)` by exactly one of those texts, so the lookup always finds it.
-    stored_as = table.c.id.type.bind_processor((await session.connection()).dialect)
-    stmt = _claim_statement(table, ids_as_text=stored_as is not None)
-    claimed: set[uuid.UUID] = set()
+async def close_tickets(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
+    """Their rows were sent: forget the tickets (one that a sweep took is gone already)."""
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        rows = await core.execute(session, stmt, {"claimed_ids": chunk, "claimed_at": at})
-        if stored_as is None:
-            claimed.update(rows.scalars())
-        else:
-            asked = {stored_as(i): i for i in chunk}
-            claimed.update(map(asked.__getitem__, rows.scalars()))
-    return claimed
+        await core.execute(session, _CLOSE, {"ids": ids[start : start + _CHUNK]})
+
+
+_CLOSE = delete(OutboxTicket).where(OutboxTicket.id.in_(bindparam("ids", expanding=True)))
+
+
+async def reopen_tickets(
+    session: AsyncSession,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    created_before: datetime | None = None,
+) -> tuple[int, int]:
+    """Mark the rows of these tickets (by id, or every ticket made before
+    `created_before`) unpublished again and delete the tickets; how many lead events
+    and outbound rows. For a send that failed, and for a process that stopped between
+    its commit and its send. On PostgreSQL the tickets are locked (`SKIP LOCKED`), so
+    two sweeps never reopen the same one; on SQLite the write lock orders them."""
+    query = select(OutboxTicket.id, OutboxTicket.event_ids, OutboxTicket.outbound_ids)
+    if ids is not None:
+        query = query.where(OutboxTicket.id.in_(ids))
+    if created_before is not None:
+        query = query.where(OutboxTicket.created_at < created_before)
+    await claim_outbox(session)
+    tickets = list(await session.execute(query.with_for_update(skip_locked=True)))
+    if not tickets:
+        return 0, 0
+    events = [uuid.UUID(i) for _, e, _ in tickets for i in e]
+    outbound = [uuid.UUID(i) for _, _, o in tickets for i in o]
+    for table, rows in ((LeadEvent, events), (OutboundRecord, outbound)):
+        for start in range(0, len(rows), _CHUNK):
+            await session.execute(
+                update(table)
+                .where(table.id.in_(rows[start : start + _CHUNK]))
+                .values(published_at=None),
+                execution_options={"synchronize_session": False},
+            )
+    await close_tickets(session, [t for t, _, _ in tickets])
+    return len(events), len(outbound)
 
 
 async def unpublished_events(

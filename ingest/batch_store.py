@@ -2,7 +2,8 @@
 
 Drops idempotency keys the store already has, reads the snapshot the pipeline
 needs, plans the batch (`ingest.pipeline.plan_batch`, pure), and writes every row,
-the outboxes included, in one transaction. Whatever it raises is the caller's to
+the outboxes included (marked published, under a ticket, for the consumer to send
+from memory), in one transaction. Whatever it raises is the caller's to
 classify (retry a transient fault, split the batch around poison). Knows the store
 and the pipeline; must not import Kafka.
 """
@@ -14,10 +15,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake, notifications, plans, team_reads
+from crm_store import intake, notifications, outbox, plans, team_reads
 from crm_store.database import Database
 from ingest.contract import Inquiry
 from ingest.decision_parts import identities_of, thread_ids_of
@@ -63,6 +65,8 @@ class Written:
     duplicates: int
     events: tuple[OutboxMessage, ...] = ()
     outbound: tuple[OutboxMessage, ...] = ()
+    # Names `events` and `outbound`, committed as published: see `_ticket`.
+    ticket: uuid.UUID | None = None
 
 
 class BatchStore:
@@ -80,16 +84,25 @@ class BatchStore:
         self._before_store = before_store
         self._judgement = JudgementCache()
 
-    async def write(self, inquiries: Sequence[Inquiry], now: datetime) -> Written:
-        """Write the batch in one transaction; what each inquiry became."""
+    async def write(
+        self,
+        inquiries: Sequence[Inquiry],
+        now: datetime,
+        closing: Sequence[uuid.UUID] = (),
+    ) -> Written:
+        """Write the batch in one transaction; what each inquiry became. `closing`:
+        outbox tickets whose rows were sent since, deleted in the same transaction."""
         unique: dict[str, Inquiry] = {}
         for inquiry in inquiries:
             unique.setdefault(inquiry.idempotency_key, inquiry)
         outcomes: list[str] = []
         events: list[OutboxMessage] = []
         outbound: list[OutboxMessage] = []
+        ticket: uuid.UUID | None = None
         async with self._db.sessions() as session, session.begin():
             await plans.for_values(session)
+            if closing:
+                await outbox.close_tickets(session, closing)
             # One statement for the keys already stored and the recent counts the
             # snapshot needs, asked for every inquiry and kept for the fresh ones.
             known, senders, ips = await intake.known_and_recent(
@@ -138,10 +151,11 @@ class BatchStore:
                 )
                 # Each payload encoded once, for its row and for its message.
                 events, outbound = encode_rows(rows.events, rows.outbound)
+                ticket = await _ticket(session, rows.events, rows.outbound, now)
                 await plans.as_configured(session)
                 await intake.write_intake(session, rows)
                 outcomes = [outcome_of(decision) for decision in plan.decisions]
-        return Written(tuple(outcomes), duplicates, tuple(events), tuple(outbound))
+        return Written(tuple(outcomes), duplicates, tuple(events), tuple(outbound), ticket)
 
     @staticmethod
     async def _redeem_links(
@@ -232,6 +246,30 @@ async def read_snapshot(
         recent_from_sender=by_sender,
     )
     return snapshot, teams
+
+
+async def _ticket(
+    session: AsyncSession,
+    events: Sequence[dict[str, Any]],
+    outbound: Sequence[dict[str, Any]],
+    now: datetime,
+) -> uuid.UUID | None:
+    """Mark the batch's outbox rows published and name them in a ticket
+    (`crm_store.models.OutboxTicket`): the consumer sends them from memory once the
+    transaction commits, and no other flusher's sweep takes them meanwhile. Marking
+    them after the send took a second transaction per batch, held across the broker's
+    round trip (issue 11)."""
+    if not events and not outbound:
+        return None
+    for row in events:
+        row["published_at"] = now
+    for row in outbound:
+        row["published_at"] = now
+    ticket = uuid.uuid4()
+    await outbox.open_ticket(
+        session, ticket, [r["id"] for r in events], [r["id"] for r in outbound], now
+    )
+    return ticket
 
 
 def outcome_of(decision: Decision) -> str:

@@ -8,7 +8,8 @@ splits the batch (`ingest.resilience.isolate`) until the failing inquiry is alon
 which goes to the dead-letter topic with the exception as its reason
 (`ingest.dead_letters`) while the rest are stored. Once the store has committed, the
 consumer publishes the outbox rows the batch wrote (`ingest.outbox_publisher`: never
-failing the batch) and, at the same time, confirms every handled idempotency key on
+failing the batch; the rows were committed as published under a ticket, which the
+next batch's transaction deletes) and, at the same time, confirms every handled idempotency key on
 `Topics.stored` (the edge journals drop their copies); only then does it commit the
 offsets, with a deadline. A crash anywhere replays the batch and the idempotency keys
 make the replay a no-op; outbox rows left unpublished go with the next sweep.
@@ -171,6 +172,7 @@ class InquiryConsumer:
                         self._metrics.batch_size.observe(len(records))
                     handled += len(records)
                     continue
+                await self._outbox.close_sent_tickets()
                 await self._outbox.flush_others()
                 if await self._caught_up() and until_idle:
                     break
@@ -328,9 +330,11 @@ class InquiryConsumer:
         )
 
     async def _store(self, inquiries: list[Inquiry]) -> None:
-        written = await self._batches.write(inquiries, self._clock())
+        sent = self._outbox.sent_tickets()
+        written = await self._batches.write(inquiries, self._clock(), closing=sent)
         # Kept and counted once committed: a failed attempt is retried or split.
-        self._outbox.keep_written(written.events, written.outbound)
+        self._outbox.tickets_closed(sent)
+        self._outbox.keep_written(written.events, written.outbound, written.ticket)
         for outcome in written.outcomes:
             self._count(outcome)
         self._count("duplicate", written.duplicates)

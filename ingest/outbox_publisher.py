@@ -1,13 +1,16 @@
 """Publishing the outbox after a batch's commit: the rows it wrote, then what others left.
 
 The consumer's store transaction writes lead events and outbound messages into the
-outbox tables (`crm_store.intake`); `OutboxPublisher` puts them on their topics and
-marks them published (`crm_store.outbox`). The rows a batch just committed are sent
-from memory (`publish_written`); every few seconds, and at once after a failure or
+outbox tables (`crm_store.intake`), already marked published and named by a ticket
+(`crm_store.models.OutboxTicket`); `OutboxPublisher` sends them from memory after the
+commit (`publish_written_safely`), then has the ticket deleted, or on a failure marks
+them unpublished again. Rows of others are put on their topics and marked published
+by a sweep (`crm_store.outbox`): every few seconds, and at once after a failure or
 when another writer says so (`changed`), a sweep sends every unpublished row
 (`publish_outbox`: a manager's reply written by the console, a watcher's notice,
-what a failed publish left). A failure never fails the batch: the rows stay for the
-next sweep (at least once). `send_all` hands messages to the producer within a
+what a failed publish left, the rows of a ticket older than `ticket_grace`, which a
+stopped process left). A failure never fails the batch: the rows stay for the next
+sweep (at least once). `send_all` hands messages to the producer within a
 deadline; the notifier uses it too. The acknowledgements also tell when the broker
 lost its logs (a restarted embedded broker): new offsets below those acknowledged
 before. What it held and nobody had read yet is then gone, so the rows published
@@ -44,6 +47,7 @@ OUTBOX_POLL = timedelta(seconds=2)
 # event sent twice plans nothing twice at the notifier; the dispatcher skips an
 # outbound message it sent lately (`connectors.outbound`).
 LOST_LOG_WINDOW = timedelta(seconds=60)
+TICKET_GRACE = timedelta(seconds=30)
 
 
 class OutboxPublisher:
@@ -70,9 +74,17 @@ class OutboxPublisher:
         # another writer says so (`changed`).
         self._events_pending = True
         self._outbox_checked_at: datetime | None = None
-        # The outbox rows this batch committed, published from memory after it.
+        # The outbox rows this batch committed, published from memory after it, and
+        # the tickets that name them (`crm_store.models.OutboxTicket`).
         self._written_events: list[OutboxMessage] = []
         self._written_outbound: list[OutboxMessage] = []
+        self._written_tickets: list[uuid.UUID] = []
+        # Tickets whose rows were sent, to delete with the next transaction.
+        self._sent_tickets: list[uuid.UUID] = []
+        # A ticket older than this belongs to a process that stopped between its commit
+        # and its send (a live one sends or gives up within `deadline_s`): its rows go
+        # out again. Not less than TICKET_GRACE, so a slow send is not repeated.
+        self.ticket_grace = max(TICKET_GRACE, timedelta(seconds=3 * deadline_s))
         # Where each log ended at our last acknowledgement, and when that was.
         self._acked_end: dict[tuple[str, int], int] = {}
         self._acked_at: datetime | None = None
@@ -81,22 +93,55 @@ class OutboxPublisher:
         """Start a batch: nothing of it is written yet."""
         self._written_events.clear()
         self._written_outbound.clear()
+        self._written_tickets.clear()
 
     def keep_written(
-        self, events: Sequence[OutboxMessage], outbound: Sequence[OutboxMessage]
+        self,
+        events: Sequence[OutboxMessage],
+        outbound: Sequence[OutboxMessage],
+        ticket: uuid.UUID | None,
     ) -> None:
-        """Remember rows the batch's transaction committed, to publish after it."""
+        """Remember rows the batch's transaction committed (marked published, named by
+        `ticket`), to send after it."""
         self._written_events.extend(events)
         self._written_outbound.extend(outbound)
+        if ticket is not None:
+            self._written_tickets.append(ticket)
+
+    def sent_tickets(self) -> list[uuid.UUID]:
+        """Tickets whose rows the broker acknowledged, still to be deleted: the next
+        batch's transaction does it (`BatchStore.write`), or `close_sent_tickets`."""
+        return list(self._sent_tickets)
+
+    def tickets_closed(self, tickets: Sequence[uuid.UUID]) -> None:
+        """A transaction that deleted these tickets committed."""
+        closed = set(tickets)
+        self._sent_tickets = [t for t in self._sent_tickets if t not in closed]
+
+    async def close_sent_tickets(self) -> None:
+        """Delete the sent tickets in a transaction of their own (when no batch comes
+        to do it); a failure leaves them for the next try."""
+        tickets = self.sent_tickets()
+        if not tickets:
+            return
+        try:
+            async with self._db.sessions() as session, session.begin():
+                await outbox.close_tickets(session, tickets)
+        except Exception as exc:
+            log.warning(
+                "could not delete sent outbox tickets now (%s: %s)", type(exc).__name__, exc
+            )
+            return
+        self.tickets_closed(tickets)
 
     def changed(self) -> None:
         self._events_pending = True
 
     async def flush_others(self, *, pending_now: bool = False) -> None:
         """Every few seconds, busy or idle, publish what other processes left in the
-        outbox (a manager's reply written by the console, a watcher's notice) and
-        what a failed publish left behind; with `pending_now`, at once when rows are
-        known to be waiting."""
+        outbox (a manager's reply written by the console, a watcher's notice), what a
+        failed publish left behind, and the rows of tickets a stopped process left;
+        with `pending_now`, at once when rows are known to be waiting."""
         now = self._clock()
         due = self._outbox_checked_at is None or now - self._outbox_checked_at >= OUTBOX_POLL
         if not due and not (pending_now and self._events_pending):
@@ -117,43 +162,53 @@ class OutboxPublisher:
             )
 
     async def publish_written_safely(self) -> None:
-        """Publish the outbox rows this batch committed, from memory; a failure leaves
-        them unpublished for the next sweep and never fails the batch."""
+        """Send the outbox rows this batch committed, from memory, as they were written
+        (no read back, no second transaction: they were committed as published under
+        a ticket). Acknowledged, the ticket is kept for deletion (`sent_tickets`); a
+        failure marks the rows unpublished again for the sweep (at least once) and
+        never fails the batch."""
+        events, outbound = self._written_events, self._written_outbound
+        tickets = list(self._written_tickets)
+        if not events and not outbound:
+            return
+        topics = self._topics
+        messages = [(topics.lead_events, e.value, e.key) for e in events]
+        messages += [(topics.outbound, o.value, o.key) for o in outbound]
         try:
-            await self.publish_written(self._written_events, self._written_outbound)
+            spans = await send_all(self._producer(), messages, self._deadline_s)
         except Exception as exc:
-            self._events_pending = True
             log.warning(
                 "could not publish the batch's outbox now (%s: %s); will retry",
                 type(exc).__name__,
                 exc,
             )
-
-    async def publish_written(
-        self, events: Sequence[OutboxMessage], outbound: Sequence[OutboxMessage]
-    ) -> None:
-        """Publish outbox rows just committed, as they were written, without reading
-        them back: one transaction claims and marks them (`outbox.claim_own_outbox`;
-        rows another flusher already published are skipped), every message is handed
-        to the producer, all acknowledgements are awaited, and only then does the
-        transaction commit. A failure rolls the marks back: the rows stay until sent
-        (at least once, like the sweep)."""
-        if not events and not outbound:
+            self._events_pending = True
+            await self._reopen(tickets)
             return
-        producer = self._producer()
-        topics = self._topics
-        async with self._db.sessions() as session, session.begin():
-            claimed_events, claimed_outbound = await outbox.claim_own_outbox(
-                session, [e.id for e in events], [o.id for o in outbound], self._clock()
+        self._sent_tickets.extend(tickets)
+        try:
+            await self._watch_for_lost_logs(spans)
+        except Exception as exc:
+            self._events_pending = True
+            log.warning("could not check the broker's logs now (%s: %s)", type(exc).__name__, exc)
+
+    async def _reopen(self, tickets: Sequence[uuid.UUID]) -> None:
+        """Mark the rows of tickets whose send failed unpublished, for the sweep. If
+        the store is away too, the tickets stay and a sweep reopens them once they
+        are older than `ticket_grace`."""
+        if not tickets:
+            return
+        try:
+            async with self._db.sessions() as session, session.begin():
+                await outbox.reopen_tickets(session, ids=tickets)
+        except Exception as exc:
+            log.warning(
+                "could not mark an unsent batch's outbox rows unpublished (%s: %s); a "
+                "sweep does it after %s",
+                type(exc).__name__,
+                exc,
+                self.ticket_grace,
             )
-            messages = [
-                (topics.lead_events, e.value, e.key) for e in events if e.id in claimed_events
-            ]
-            messages += [
-                (topics.outbound, o.value, o.key) for o in outbound if o.id in claimed_outbound
-            ]
-            spans = await send_all(producer, messages, self._deadline_s)
-        await self._watch_for_lost_logs(spans)
 
     async def _refresh_metadata(self) -> None:
         """Ask for the new broker's partitions before sending again: a topic it made
@@ -176,7 +231,13 @@ class OutboxPublisher:
             return
         producer = self._producer()
         topics = self._topics
+        sent = self.sent_tickets()
         async with self._db.sessions() as session, session.begin():
+            if sent:
+                await outbox.close_tickets(session, sent)
+            stranded = await outbox.reopen_tickets(
+                session, created_before=self._clock() - self.ticket_grace
+            )
             events = await outbox.unpublished_events(session)
             outbound = await outbox.unpublished_outbound(session)
             messages = [
@@ -187,6 +248,13 @@ class OutboxPublisher:
             now = self._clock()
             await outbox.mark_published(session, [event_id for event_id, _, _ in events], now)
             await outbox.mark_outbound_published(session, [i for i, _ in outbound], now)
+        self.tickets_closed(sent)
+        if any(stranded):
+            log.warning(
+                "publishing again %d lead events and %d outbound messages that a stopped "
+                "process had committed and may not have sent",
+                *stranded,
+            )
         self._events_pending = len(events) >= 1000 or len(outbound) >= 1000
         await self._watch_for_lost_logs(spans)
 

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from connectors.outbound import OutboundConfig, OutboundDispatcher
 from crm_store.database import Database
-from crm_store.models import Contact, Lead, LeadEvent
+from crm_store.models import Contact, Lead, LeadEvent, OutboxTicket
 from ingest.contract import OutboundMessage, Topics
 from ingest.metrics import IngestMetrics
 from leadflow.broker import create_topics
@@ -214,11 +214,14 @@ async def _sent_about(db: Database, recorder: _Recorder, prefix: str) -> int:
 
 
 async def _events_all_published(db: Database) -> bool:
+    """Every lead event sent: none unpublished, and no batch's ticket still open (its
+    rows are committed as published before they are sent)."""
     async with db.sessions() as session:
         waiting = await session.scalar(
             select(func.count()).select_from(LeadEvent).where(LeadEvent.published_at.is_(None))
         )
-    return waiting == 0
+        tickets = await session.scalar(select(func.count()).select_from(OutboxTicket))
+    return waiting == 0 and tickets == 0
 
 
 async def test_what_the_lost_broker_held_unread_is_published_again_and_sent_once(

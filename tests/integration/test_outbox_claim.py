@@ -3,7 +3,9 @@
 Each flusher does what the consumer's `publish_outbox` does: in one transaction, read
 the unpublished lead events and outbound messages, publish them, mark them published,
 commit. Two `Database` objects (two engines, as two processes would have) flush at
-once on both stores; every row must come out exactly once.
+once on both stores; every row must come out exactly once. The rows a consumer's
+batch writes are committed published under a ticket (`crm_store.models.OutboxTicket`):
+no sweep takes them, a failed send or a stranded ticket puts them back, once.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import insert, select
 
-from crm_store import intake, outbox
+from crm_store import outbox
 from crm_store.database import Database, open_database
-from crm_store.models import Lead, LeadEvent, OutboundRecord
+from crm_store.migrate import alembic_config, upgrade_async
+from crm_store.models import Lead, LeadEvent, OutboundRecord, OutboxTicket
 
 from .test_console_api import make_leads
 
@@ -133,76 +137,118 @@ async def test_two_flushers_draining_at_once_publish_each_row_once(database_url:
         assert sorted(published_outbound) == sorted(outbound)
 
 
-async def claim_own(db: Database, events: list[uuid.UUID], outbound: list[uuid.UUID]) -> int:
-    """What the consumer does with the rows its batch just wrote (`publish_written`)."""
+async def open_ticket(db: Database, events: set[uuid.UUID], outbound: set[uuid.UUID]) -> uuid.UUID:
+    """What a consumer's batch does with the rows it writes: mark them published and
+    name them in a ticket, in one transaction (`ingest.batch_store`)."""
+    ticket = uuid.uuid4()
+    now = datetime.now(UTC)
     async with db.sessions() as session, session.begin():
-        got_events, got_outbound = await outbox.claim_own_outbox(
-            session, events, outbound, datetime.now(UTC)
-        )
-    return len(got_events) + len(got_outbound)
+        await outbox.mark_published(session, sorted(events), now)
+        await outbox.mark_outbound_published(session, sorted(outbound), now)
+        await outbox.open_ticket(session, ticket, sorted(events), sorted(outbound), now)
+    return ticket
 
 
-async def test_a_batch_claiming_its_own_rows_and_a_sweep_publish_each_row_once(
-    database_url: str,
-) -> None:
-    async with open_database(database_url) as one, open_database(database_url) as two:
-        events, outbound = await fill_outbox(one)
-        sweep = Flusher(two)
-        own = [sorted(events), sorted(outbound)]
-
-        async def own_after_claim() -> int:
-            await sweep.claimed.wait()
-            return await claim_own(one, *own)
-
-        claiming = asyncio.create_task(own_after_claim(), name="own-rows")
-        swept = await sweep.flush(hold=claiming)
-        claimed_own = await claiming
-        # Whatever the sweep held, the batch's own claim did not take again.
-        assert swept + claimed_own == len(events) + len(outbound)
-        assert swept == 50 + 50 and claimed_own == len(events) + len(outbound) - swept
-        assert await claim_own(one, *own) == 0  # all published now: nothing to claim
+async def tickets_left(db: Database) -> int:
+    async with db.sessions() as session:
+        return len(list(await session.scalars(select(OutboxTicket.id))))
 
 
-async def test_a_claim_of_own_rows_rolled_back_leaves_them_for_the_sweep(
+async def test_rows_under_a_ticket_are_not_swept_and_a_failed_send_reopens_them(
     database_url: str,
 ) -> None:
     async with open_database(database_url) as db:
         events, outbound = await fill_outbox(db)
-        claimed: list[tuple[set[uuid.UUID], set[uuid.UUID]]] = []
-
-        async def claim_then_fail_to_send() -> None:
-            async with db.sessions() as session, session.begin():
-                claimed.append(
-                    await outbox.claim_own_outbox(
-                        session, sorted(events), sorted(outbound), datetime.now(UTC)
-                    )
-                )
-                raise RuntimeError("broker away")  # the send failed: the marks roll back
-
-        with pytest.raises(RuntimeError, match="broker away"):
-            await claim_then_fail_to_send()
-        assert claimed == [(events, outbound)]
+        ticket = await open_ticket(db, events, outbound)
         sweep = Flusher(db)
+        await sweep.drain()
+        assert (sweep.events, sweep.outbound) == ([], [])  # the batch sends them itself
+        async with db.sessions() as session, session.begin():  # its send failed
+            reopened = await outbox.reopen_tickets(session, ids=[ticket])
+        assert reopened == (len(events), len(outbound))
+        assert await tickets_left(db) == 0
         await sweep.drain()
         assert sorted(sweep.events) == sorted(events)
         assert sorted(sweep.outbound) == sorted(outbound)
 
 
-@pytest.mark.parametrize("chunk", [7, 500])
-async def test_a_claim_of_own_rows_returns_exactly_those_nobody_published(
-    database_url: str, chunk: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The ids claimed are the ids asked for that were still unpublished, chunk by
-    chunk (on SQLite looked up by their stored text, not parsed again)."""
-    monkeypatch.setattr(intake, "_CHUNK", chunk)
+async def test_a_sent_ticket_closed_leaves_nothing_to_send_again(database_url: str) -> None:
     async with open_database(database_url) as db:
         events, outbound = await fill_outbox(db)
-        sweep = Flusher(db)
-        await sweep.flush(limit=30)
+        ticket = await open_ticket(db, events, outbound)
         async with db.sessions() as session, session.begin():
-            got = await outbox.claim_own_outbox(
-                session, sorted(events), sorted(outbound), datetime.now(UTC)
+            await outbox.close_tickets(session, [ticket, uuid.uuid4()])  # one unknown: no error
+        assert await tickets_left(db) == 0
+        async with db.sessions() as session, session.begin():
+            stale = await outbox.reopen_tickets(session, created_before=datetime.now(UTC))
+        assert stale == (0, 0)
+        sweep = Flusher(db)
+        await sweep.drain()
+        assert (sweep.events, sweep.outbound) == ([], [])
+
+
+async def test_a_stranded_ticket_is_reopened_once_it_is_older_than_the_grace(
+    database_url: str,
+) -> None:
+    """A process that stopped between its commit and its send left a ticket: only a
+    ticket made before the cut-off goes out again, and only once."""
+    async with open_database(database_url) as db:
+        events, outbound = await fill_outbox(db)
+        old = sorted(events)[:10], sorted(outbound)[:10]
+        young = sorted(events)[10:15], sorted(outbound)[10:15]
+        await open_ticket(db, set(old[0]), set(old[1]))
+        cut_off = datetime.now(UTC)
+        await asyncio.sleep(0.01)
+        await open_ticket(db, set(young[0]), set(young[1]))
+        async with db.sessions() as session, session.begin():
+            assert await outbox.reopen_tickets(session, created_before=cut_off) == (10, 10)
+        async with db.sessions() as session, session.begin():
+            assert await outbox.reopen_tickets(session, created_before=cut_off) == (0, 0)
+        assert await tickets_left(db) == 1
+        sweep = Flusher(db)
+        await sweep.drain()
+        left_events = events - set(old[0]) - set(young[0])
+        left_outbound = outbound - set(old[1]) - set(young[1])
+        assert sorted(sweep.events) == sorted(left_events | set(old[0]))
+        assert sorted(sweep.outbound) == sorted(left_outbound | set(old[1]))
+
+
+async def test_two_sweeps_at_once_reopen_a_stranded_ticket_once(database_url: str) -> None:
+    async with open_database(database_url) as one, open_database(database_url) as two:
+        events, outbound = await fill_outbox(one)
+        for n in range(0, 40, 10):
+            await open_ticket(
+                one, set(sorted(events)[n : n + 10]), set(sorted(outbound)[n : n + 10])
             )
-        assert got == (events - set(sweep.events), outbound - set(sweep.outbound))
-        assert len(got[0]) == len(events) - 30 and len(got[1]) == len(outbound) - 30
-        assert all(isinstance(i, uuid.UUID) for i in got[0] | got[1])
+        cut_off = datetime.now(UTC)
+
+        async def reopen(db: Database) -> tuple[int, int]:
+            async with db.sessions() as session, session.begin():
+                found = await outbox.reopen_tickets(session, created_before=cut_off)
+                await asyncio.sleep(0.2)  # hold the tickets while the other looks
+                return found
+
+        got = await asyncio.gather(reopen(one), reopen(two))
+        assert (sum(e for e, _ in got), sum(o for _, o in got)) == (40, 40)
+        assert await tickets_left(one) == 0
+
+
+async def test_a_downgrade_puts_the_open_tickets_rows_back_for_the_sweep(
+    database_url: str,
+) -> None:
+    """0023's downgrade drops the tickets; the rows they named, committed as published
+    but perhaps never sent, become unpublished for the older code's sweep."""
+    async with open_database(database_url) as db:
+        events, outbound = await fill_outbox(db)
+        listed = set(sorted(events)[:7]), set(sorted(outbound)[:5])
+        await open_ticket(db, *listed)
+        sweep = Flusher(db)
+        await sweep.drain()  # every other row: published before the downgrade
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0022")
+    try:
+        async with open_database(database_url) as db:
+            sweep = Flusher(db)
+            await sweep.drain()
+            assert (set(sweep.events), set(sweep.outbound)) == listed
+    finally:
+        await upgrade_async(database_url)
