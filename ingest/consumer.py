@@ -179,6 +179,9 @@ class InquiryConsumer:
             except Interrupted:
                 log.info("stopping with a batch in hand; it will replay")
                 break
+        # Left open, a sent batch's ticket would be reopened after its grace and its
+        # rows sent a second time (a restart's dispatcher remembers no mail it sent).
+        await self._outbox.close_sent_tickets()
         return handled
 
     async def _gather(

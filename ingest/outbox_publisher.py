@@ -120,13 +120,15 @@ class OutboxPublisher:
 
     async def close_sent_tickets(self) -> None:
         """Delete the sent tickets in a transaction of their own (when no batch comes
-        to do it); a failure leaves them for the next try."""
+        to do it: idle, or stopping); a failure leaves them for the next try."""
         tickets = self.sent_tickets()
         if not tickets:
             return
         try:
-            async with self._db.sessions() as session, session.begin():
-                await outbox.close_tickets(session, tickets)
+            # Bounded: also called on the way out, when the store may be away.
+            async with asyncio.timeout(self._deadline_s):
+                async with self._db.sessions() as session, session.begin():
+                    await outbox.close_tickets(session, tickets)
         except Exception as exc:
             log.warning(
                 "could not delete sent outbox tickets now (%s: %s)", type(exc).__name__, exc

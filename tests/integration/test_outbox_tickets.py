@@ -139,3 +139,23 @@ async def test_a_ticket_a_stopped_consumer_left_goes_out_after_the_grace(
     on_topic = await _events_on_topic(broker.bootstrap_servers, topics.lead_events)
     assert sorted(on_topic) == sorted(e.id for e in written.events)
     assert await _tickets(db) == 0
+
+
+async def test_a_consumer_that_stops_right_after_a_batch_closes_its_ticket(
+    broker: BrokerProcess, db: Database
+) -> None:
+    """Stopping with no idle pass and no sweep after the last batch (here: its last
+    message, the sweep ran moments before) must not leave the sent batch's ticket for
+    a sweep to send again after the grace."""
+    await seed_team(db)
+    topics = await _topics(broker.bootstrap_servers)
+    bootstrap = broker.bootstrap_servers
+    await produce(bootstrap, topics.inquiries, customers(12, "first"))
+    consumer = consumer_for(bootstrap, topics, db, partitions=2, **FAST)
+    async with consumer:
+        assert await consumer.run(max_messages=12) == 12  # the start's sweep ran here
+        await produce(bootstrap, topics.inquiries, customers(3, "last"))
+        assert await consumer.run(max_messages=3) == 3
+        assert await _tickets(db) == 0
+    stored = await _stored_events(db)
+    assert sorted(await _events_on_topic(bootstrap, topics.lead_events)) == sorted(stored)
