@@ -166,9 +166,10 @@ class OutboxPublisher:
     async def publish_written_safely(self) -> None:
         """Send the outbox rows this batch committed, from memory, as they were written
         (no read back, no second transaction: they were committed as published under
-        a ticket). Acknowledged, the ticket is kept for deletion (`sent_tickets`); a
-        failure marks the rows unpublished again for the sweep (at least once) and
-        never fails the batch."""
+        a ticket). Acknowledged, the ticket is deleted at once when it names outbound
+        messages, else kept for the next transaction (`sent_tickets`); a failure
+        marks the rows unpublished again for the sweep (at least once) and never
+        fails the batch."""
         events, outbound = self._written_events, self._written_outbound
         tickets = list(self._written_tickets)
         if not events and not outbound:
@@ -188,6 +189,12 @@ class OutboxPublisher:
             await self._reopen(tickets)
             return
         self._sent_tickets.extend(tickets)
+        if outbound:
+            # Messages to people: their ticket goes now, not with the next batch. Left
+            # open, a kill -9 meanwhile would have a sweep send them again after the
+            # grace, and a restarted dispatcher remembers no mail it sent. A lead event
+            # sent twice plans nothing twice at the notifier, so those wait.
+            await self.close_sent_tickets()
         try:
             await self._watch_for_lost_logs(spans)
         except Exception as exc:

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
 from crm_store.database import Database
-from crm_store.models import LeadEvent, OutboxTicket
+from crm_store.models import LeadEvent, OutboundRecord, OutboxTicket
 from ingest import outbox_publisher
 from ingest.batch_store import BatchStore, StoreOptions
 from ingest.contract import Topics
@@ -151,7 +151,11 @@ async def test_a_consumer_that_stops_right_after_a_batch_closes_its_ticket(
     topics = await _topics(broker.bootstrap_servers)
     bootstrap = broker.bootstrap_servers
     await produce(bootstrap, topics.inquiries, customers(12, "first"))
-    consumer = consumer_for(bootstrap, topics, db, partitions=2, **FAST)
+    # No channel to acknowledge on: lead events alone, whose ticket waits for the next
+    # transaction (with mail it is deleted at once, see the next test).
+    consumer = consumer_for(
+        bootstrap, topics, db, partitions=2, outbound_channels=frozenset(), **FAST
+    )
     async with consumer:
         assert await consumer.run(max_messages=12) == 12  # the start's sweep ran here
         await produce(bootstrap, topics.inquiries, customers(3, "last"))
@@ -159,3 +163,32 @@ async def test_a_consumer_that_stops_right_after_a_batch_closes_its_ticket(
         assert await _tickets(db) == 0
     stored = await _stored_events(db)
     assert sorted(await _events_on_topic(bootstrap, topics.lead_events)) == sorted(stored)
+
+
+async def test_a_batch_with_mail_closes_its_ticket_before_its_offsets(
+    broker: BrokerProcess, db: Database
+) -> None:
+    """A batch that asked for acknowledgements deletes its ticket as soon as they are
+    sent: a kill -9 after that never has a sweep send them a second time."""
+    await seed_team(db)
+    topics = await _topics(broker.bootstrap_servers)
+    bootstrap = broker.bootstrap_servers
+    open_at_commit: list[int] = []
+
+    async def before_offsets(records: Sequence[Any]) -> None:
+        open_at_commit.append(await _tickets(db))
+
+    await produce(bootstrap, topics.inquiries, customers(20, "mail"))
+    consumer = consumer_for(
+        bootstrap, topics, db, partitions=2, before_offset_commit=before_offsets, **FAST
+    )
+    async with consumer:
+        assert await consumer.run(max_messages=20) == 20  # the start's sweep ran here
+        open_at_commit.clear()
+        # The next batches come within the sweep's 2 s: only the send closes them.
+        await produce(bootstrap, topics.inquiries, customers(5, "later"))
+        assert await consumer.run(max_messages=5) == 5
+    async with db.sessions() as session:
+        mails = await session.scalar(select(func.count()).select_from(OutboundRecord))
+    assert mails == 25
+    assert open_at_commit and set(open_at_commit) == {0}
