@@ -7,6 +7,7 @@ SQLite-only by nature: PostgreSQL's driver is asynchronous already.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
@@ -109,3 +110,52 @@ async def test_the_wal_is_checkpointed_off_the_committing_thread(tmp_path: Path)
         )
         async with db.engine.connect() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM note"))).scalar() == 2000
+
+
+def _spilled_journals() -> int:
+    """This process's open files that are SQLite's temporary files (unlinked, named
+    `etilqs_…`): where a statement journal goes once it outgrows 64 KiB of memory."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += "etilqs_" in os.readlink(fd)
+        except OSError:  # closed since listed
+            continue
+    return count
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "aiosqlite"])
+async def test_a_large_statement_keeps_its_journal_in_memory(tmp_path: Path, inline: bool) -> None:
+    """An INSERT into a table with a trigger journals every page it changes, so that it
+    can be undone alone; past 64 KiB SQLite used to spill that journal to a new file
+    per statement, which the consumer's batch inserts did on every batch (issue 11)."""
+    seen: list[int] = []
+
+    def probe() -> int:
+        seen.append(_spilled_journals())
+        return 0
+
+    path = tmp_path / "store.db"
+    async with open_database(f"sqlite+aiosqlite:///{path}", inline=inline) as db:
+        async with db.engine.begin() as conn:
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.create_function("probe", 0, probe)  # type: ignore[union-attr]
+            await conn.execute(text("CREATE TABLE note (body TEXT)"))
+            await conn.execute(text("CREATE INDEX ix_note_body ON note (body)"))
+            await conn.execute(text(_ROWS.format(n=3000)))
+        async with db.engine.begin() as conn:
+            # Random keys change most of the index's existing pages: ~300 KiB journaled.
+            await conn.execute(
+                text("CREATE TRIGGER note_probe AFTER INSERT ON note BEGIN SELECT probe(); END")
+            )
+            await conn.execute(text(_ROWS.format(n=3000)))
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM note"))).scalar() == 6000
+    assert len(seen) == 3000
+    assert max(seen) == 0, "a statement journal was spilled to a file"
+
+
+_ROWS = """INSERT INTO note (body)
+WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < {n})
+SELECT hex(randomblob(40)) FROM r"""
