@@ -252,6 +252,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: the WAL is fsynced at every commit, so an acknowledged entry survives a power cut.
     conn.execute("PRAGMA synchronous=FULL")
+    # Statement journals in memory: a statement changing many rows (confirmations,
+    # publications) spilled its journal past 64 KiB to a new file (issue 11).
+    conn.execute("PRAGMA temp_store=MEMORY")
     conn.executescript(SCHEMA)
     return conn
 
