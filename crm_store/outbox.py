@@ -76,14 +76,21 @@ async def open_ticket(
 ) -> None:
     """Name the outbox rows this transaction writes already marked published, to be
     sent from memory once it commits (`OutboxTicket`)."""
-    await session.execute(
-        insert(OutboxTicket).values(
-            id=ticket_id,
-            created_at=at,
-            event_ids=[str(i) for i in events],
-            outbound_ids=[str(i) for i in outbound],
-        )
+    # Past the ORM and with one statement built once: every batch makes a ticket, and
+    # building `insert().values()` and its ORM execution cost ~0.5 ms a batch (issue 11).
+    await core.execute(
+        session,
+        _OPEN,
+        {
+            "id": ticket_id,
+            "created_at": at,
+            "event_ids": [str(i) for i in events],
+            "outbound_ids": [str(i) for i in outbound],
+        },
     )
+
+
+_OPEN = insert(OutboxTicket)
 
 
 async def close_tickets(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
