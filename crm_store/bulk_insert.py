@@ -37,6 +37,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from crm_store import core
 from crm_store.types import EncodedJSON, UTCDateTime, json_serializer
 
 Convert = Callable[[Any], Any]
@@ -88,7 +89,7 @@ async def insert_rows(
     """What `session.execute(insert_statement(...), rows)` does, with less CPU."""
     if not rows:
         return
-    connection = await session.connection()
+    connection = await core.connection(session)
     dialect = connection.dialect
     compiled = compile_insert(dialect, table, tuple(rows[0]), skip_existing)
     params = parameters(compiled, rows) if compiled is not None else None

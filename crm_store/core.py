@@ -6,6 +6,9 @@ on this machine, about ten statements in each of the ingest consumer's batches
 (a tenth of a one-inquiry batch's CPU). The statements here select columns and
 update rows the session holds no objects of, so the ORM has nothing to add; they
 run in the session's transaction all the same. Imports nothing of ours.
+
+`connection` is `session.connection()` looked up once per transaction: each call is a
+greenlet hop into the session (~35 µs), and a batch's statements made about twenty.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
 
@@ -22,5 +25,23 @@ async def execute(
     session: AsyncSession, statement: Executable, parameters: Mapping[str, Any] | None = None
 ) -> CursorResult[*tuple[Any, ...]]:
     """`session.execute(statement, parameters)` without the ORM's per-statement work."""
-    connection = await session.connection()
-    return await connection.execute(statement, parameters)
+    return await (await connection(session)).execute(statement, parameters)
+
+
+_CONNECTION = "crm_store.core.connection"
+
+
+async def connection(session: AsyncSession) -> AsyncConnection:
+    """`await session.connection()`, asked of the session once per transaction.
+
+    A session with one bind (ours) keeps one connection for its root transaction,
+    savepoints included, so the one found for a transaction serves it to the end; a
+    new transaction (after a commit or a rollback) asks the session again."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_CONNECTION)
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        found: AsyncConnection = cached[1]
+        return found
+    found = await session.connection()
+    session.info[_CONNECTION] = (session.sync_session.get_transaction(), found)
+    return found

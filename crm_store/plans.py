@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_store import core
+
 
 async def for_values(session: AsyncSession) -> None:
     """From here to `as_configured` (or the transaction's end), plan per execution."""
@@ -32,5 +34,5 @@ async def as_configured(session: AsyncSession) -> None:
 async def _set(session: AsyncSession, mode: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
-    connection = await session.connection()
+    connection = await core.connection(session)
     await connection.exec_driver_sql(f"SET LOCAL plan_cache_mode TO {mode}")
