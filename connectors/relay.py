@@ -59,6 +59,11 @@ class RelayConfig:
     resync_s: float = 60.0  # how often the journal's depth is re-read (a full scan)
     partitions: int = 6  # for topics the relay has to recreate
     replication_factor: int = 1
+    # Each round's entries in one partition (one record batch) rather than spread by
+    # key, the partition moving on every `partition_slot_s`: the embedded broker's
+    # fetch lists every batch a partition holds, and skips a partition read to its end.
+    one_partition_per_round: bool = False
+    partition_slot_s: float = 10.0
     client_id: str = "leadflow-relay"
 
 
@@ -197,8 +202,17 @@ class Relay:
             # One record batch per partition rather than one `send` per entry, which
             # costs several times the CPU; each key lands where `send` puts it, and
             # the journal's order holds within each partition.
-            spans = await send_batched(producer, ((topic, e.value, e.kafka_key) for e in entries))
+            spans = await send_batched(
+                producer,
+                ((topic, e.value, e.kafka_key) for e in entries),
+                one_partition=self._slot_partition if c.one_partition_per_round else None,
+            )
         self._check_offsets_grew({p: span for (_, p), span in spans.items()})
+
+    def _slot_partition(self, ids: list[int]) -> int:
+        """The partition of the current time slot: all but one partition of the topic
+        sit read to their end, which the embedded broker's fetch does not list."""
+        return ids[int(time.monotonic() / self._config.partition_slot_s) % len(ids)]
 
     def _check_offsets_grew(self, spans: dict[int, tuple[int, int]]) -> None:
         """A partition's log only grows: an offset below one the broker already gave us

@@ -5,7 +5,8 @@ it answers Kafka metadata requests, and stops it on exit (SIGTERM, then SIGKILL)
 Tansu here is memory-only: every message is lost when it stops. It also keeps every
 message for as long as it runs (its memory engine has no retention and no
 DeleteRecords), so `keep_running` starts it again, empty and on the same port, when
-it exits or once it holds more than a bound: the edge journal republishes what the
+it exits or once it holds more than a bound, or once its CPU share says its fetches
+have grown costly (`leadflow.broker_cpu`): the edge journal republishes what the
 store has not confirmed, as after any broker that came back empty.
 """
 
@@ -17,6 +18,7 @@ import functools
 import logging
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from importlib.resources import files
@@ -29,6 +31,7 @@ from aiokafka.errors import KafkaError
 
 from ingest.contract import Topics
 from ingest.contract.topics import ensure_topics
+from leadflow.broker_cpu import CpuWindow, cpu_seconds
 from leadflow.orphans import die_with_parent
 from leadflow.settings import Settings
 
@@ -61,6 +64,14 @@ def resident_mib(pid: int) -> int | None:
     return None
 
 
+def _share_now(busy: CpuWindow, pid: int) -> float | None:
+    cpu = cpu_seconds(pid)
+    if cpu is None:
+        return None
+    busy.add(time.monotonic(), cpu)
+    return busy.share()
+
+
 async def _first(*waits: Awaitable[object]) -> None:
     """Return once any of `waits` is done; cancel the others."""
     tasks = [asyncio.ensure_future(w) for w in waits]
@@ -80,6 +91,7 @@ class EmbeddedBroker:
         self._process: asyncio.subprocess.Process | None = None
         # How many times a Tansu came up ready here: the first start, then restarts.
         self.starts = 0
+        self.cpu_restarts = 0  # of those, for `max_cpu_share`
 
     @property
     def bootstrap_servers(self) -> str:
@@ -154,11 +166,15 @@ class EmbeddedBroker:
         stop: asyncio.Event,
         *,
         max_memory_mib: int,
+        max_cpu_share: float = 0.0,
+        cpu_window_s: float = 30.0,
         create_topics: Callable[[], Awaitable[object]] | None = None,
         check_every_s: float = 5.0,
     ) -> None:
         """Until `stop`: start Tansu again, on the same port, whenever it exits (a crash,
-        the kernel's OOM killer) or holds more than `max_memory_mib` (0: no bound).
+        the kernel's OOM killer), holds more than `max_memory_mib` (0: no bound), or
+        has used more than `max_cpu_share` of a core over a whole `cpu_window_s` (0: no
+        bound; see `leadflow.broker_cpu`: its fetches list every batch it holds).
 
         Either way the new broker is empty. Nothing accepted is lost: the relay
         republishes every journal entry the store has not confirmed (the path the
@@ -168,6 +184,7 @@ class EmbeddedBroker:
         it with 4 partitions, take records for the others all the same, and no
         consumer would ever read those.
         """
+        busy = CpuWindow(cpu_window_s)
         while not stop.is_set():
             process = self._process
             if process is None or process.returncode is not None:
@@ -179,6 +196,7 @@ class EmbeddedBroker:
                     self.bootstrap_servers,
                 )
                 await self._restart(create_topics)
+                busy.clear()
                 continue
             held = resident_mib(process.pid)
             if max_memory_mib and held is not None and held > max_memory_mib:
@@ -191,6 +209,23 @@ class EmbeddedBroker:
                     self.bootstrap_servers,
                 )
                 await self._restart(create_topics)
+                busy.clear()
+                continue
+            share = _share_now(busy, process.pid)
+            if max_cpu_share and share is not None and share > max_cpu_share:
+                log.warning(
+                    "the embedded broker used %.0f%% of a core over %.0f s "
+                    "(kafka.embedded_max_cpu_share = %.2f): each of its fetches lists every "
+                    "batch it holds; restarting it empty on %s; the edge journal "
+                    "republishes what the store has not confirmed",
+                    share * 100,
+                    cpu_window_s,
+                    max_cpu_share,
+                    self.bootstrap_servers,
+                )
+                self.cpu_restarts += 1
+                await self._restart(create_topics)
+                busy.clear()
                 continue
             with contextlib.suppress(TimeoutError):
                 # Wakes at once when Tansu exits; otherwise looks at its memory again.
@@ -261,7 +296,8 @@ EMBEDDED_PARTITIONS = 4
 
 
 def with_embedded_partitions(settings: Settings) -> Settings:
-    """`settings` with the embedded broker's partition count (`EMBEDDED_PARTITIONS`)."""
+    """`settings` with the embedded broker's partition count (`EMBEDDED_PARTITIONS`), and
+    the relay's rounds each in one partition unless set otherwise."""
     if settings.kafka.partitions != EMBEDDED_PARTITIONS:
         log.info(
             "the embedded broker's topics have %d partitions (kafka.partitions = %d is "
@@ -269,7 +305,10 @@ def with_embedded_partitions(settings: Settings) -> Settings:
             EMBEDDED_PARTITIONS,
             settings.kafka.partitions,
         )
-    kafka = settings.kafka.model_copy(update={"partitions": EMBEDDED_PARTITIONS})
+    update: dict[str, object] = {"partitions": EMBEDDED_PARTITIONS}
+    if settings.kafka.relay_partitioning is None:
+        update["relay_partitioning"] = "round"
+    kafka = settings.kafka.model_copy(update=update)
     return settings.model_copy(update={"kafka": kafka})
 
 

@@ -54,6 +54,7 @@ class EdgeJournalRole:
                 fetch_max_wait_ms=settings.kafka.background_fetch_max_wait_ms,
                 partitions=settings.kafka.partitions,
                 replication_factor=settings.kafka.replication_factor,
+                one_partition_per_round=settings.kafka.relay_partitioning == "round",
             ),
         )
         self._registry = registry

@@ -70,7 +70,13 @@ def available_cpus() -> int:
 CHILD_STOP_S = 30.0
 SPAWN_WAIT_S = 5.0
 # What the parent hands a child once what they share runs: its broker's address.
-HANDOVER_KEYS = frozenset({"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS", "LEADFLOW_KAFKA__PARTITIONS"})
+HANDOVER_KEYS = frozenset(
+    {
+        "LEADFLOW_KAFKA__BOOTSTRAP_SERVERS",
+        "LEADFLOW_KAFKA__PARTITIONS",
+        "LEADFLOW_KAFKA__RELAY_PARTITIONING",
+    }
+)
 
 Handover = asyncio.Future[dict[str, str]]
 
@@ -230,6 +236,7 @@ async def run_split(
                                 embedded.keep_running,
                                 stop,
                                 max_memory_mib=limit,
+                                max_cpu_share=settings.kafka.embedded_max_cpu_share,
                                 create_topics=topic_maker(
                                     with_embedded_partitions(settings), started.bootstrap_servers
                                 ),
@@ -242,6 +249,8 @@ async def run_split(
             shared_env = {"LEADFLOW_KAFKA__BOOTSTRAP_SERVERS": started.bootstrap_servers}
             if embedded is not None:
                 shared_env["LEADFLOW_KAFKA__PARTITIONS"] = str(EMBEDDED_PARTITIONS)
+                partitioning = with_embedded_partitions(settings).kafka.relay_partitioning
+                shared_env["LEADFLOW_KAFKA__RELAY_PARTITIONING"] = str(partitioning)
             handover.set_result(shared_env)
             if on_started:
                 on_started(started)

@@ -209,7 +209,10 @@ async def run(
                 keep(
                     "embedded-broker",
                     lambda: broker.keep_running(
-                        stop, max_memory_mib=limit, create_topics=make_topics
+                        stop,
+                        max_memory_mib=limit,
+                        max_cpu_share=settings.kafka.embedded_max_cpu_share,
+                        create_topics=make_topics,
                     ),
                 )
             if edge is not None:

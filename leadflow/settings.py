@@ -52,6 +52,22 @@ class KafkaSettings(BaseModel):
         "this many MiB `leadflow up` starts it again, empty (the edge journal republishes "
         "what the store has not confirmed). 0: no bound.",
     )
+    embedded_max_cpu_share: float = Field(
+        default=0.35,
+        ge=0,
+        description="Each fetch from the embedded broker lists every record batch it "
+        "holds, so its CPU grows with all it has taken since it started; past this "
+        "share of one core over 30 s, `leadflow up` starts it again, empty (as for the "
+        "memory bound). 0: no bound.",
+    )
+    relay_partitioning: Literal["key", "round"] | None = Field(
+        default=None,
+        description="How the edge's relay spreads inquiries over the partitions: 'key' "
+        "(by idempotency key, as Kafka's producer does) or 'round' (each produce round in "
+        "one partition: one record batch per round instead of one per partition). Unset: "
+        "'round' on the embedded broker, whose every fetch reads the list of every batch "
+        "it holds, 'key' on any other.",
+    )
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_batch: int = Field(default=500, ge=1)

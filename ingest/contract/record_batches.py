@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -65,24 +65,39 @@ def partition_of(key: bytes | None, partitions: list[int]) -> int:
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
-async def send_batched(producer: AIOKafkaProducer, messages: Iterable[Message]) -> Spans:
+async def send_batched(
+    producer: AIOKafkaProducer,
+    messages: Iterable[Message],
+    *,
+    one_partition: Callable[[list[int]], int] | None = None,
+) -> Spans:
     """Hand `messages` to `producer` in record batches and wait for every
     acknowledgement; the offsets the broker gave them, per (topic, partition) as
     (first, end). Raises what the producer raises (a broker error fails a whole
     batch). It has no deadline of its own: a caller bounds the call with
     `asyncio.timeout`, which covers the sends and the acknowledgements alike.
+
+    `one_partition`: given a topic's partition ids (sorted), the one where all its
+    messages of this call go: one record batch per topic (as many as fit) instead of
+    one per partition, and a key no longer decides its partition.
     """
     partitions: dict[str, list[int]] = {}
     placed: dict[tuple[str, bytes], int] = {}  # one lead's events share a key
+    chosen: dict[str, int] = {}  # each topic's partition, with `one_partition`
     groups: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
     for topic, value, key in messages:
         if key is not None and (topic, key) in placed:
             partition = placed[topic, key]
+        elif one_partition is not None and topic in chosen:
+            partition = chosen[topic]
         else:
             ids = partitions.get(topic)
             if ids is None:
                 ids = partitions[topic] = sorted(await producer.partitions_for(topic))
-            partition = partition_of(key, ids)
+            if one_partition is not None:
+                partition = chosen[topic] = one_partition(ids)
+            else:
+                partition = partition_of(key, ids)
             if key is not None:
                 placed[topic, key] = partition
         groups.setdefault((topic, partition), []).append((value, key))

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from connectors.publisher import Publisher
 from ingest.contract import Inquiry, Sender, Topics
@@ -181,4 +182,58 @@ async def test_a_broker_past_its_memory_bound_is_started_again_empty(
     assert (resident_mib(broker.pid) or 0) < bound, "the new broker starts empty"
     assert topics.dlq not in await _topic_names(broker.bootstrap_servers)
     stop.set()
+    await asyncio.wait_for(watch, 10)
+
+
+async def test_a_broker_whose_fetches_list_many_batches_is_started_again_past_its_cpu_share(
+    broker: EmbeddedBroker,
+) -> None:
+    """Tansu lists every batch of a partition on each fetch that asks for anything
+    below its end: with many batches held, a reader keeps it busy, and the CPU bound
+    starts it again, empty. Holding them unread, under the same bound, it is left alone."""
+    topic = "many-batches"
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=0)
+    await producer.start()
+    try:
+        for i in range(10_000):  # one record batch each: one produce request each
+            batch = producer.create_batch()
+            batch.append(key=None, value=str(i).encode(), timestamp=None)
+            batch.close()
+            await (await producer.send_batch(batch, topic, partition=0))
+    finally:
+        await producer.stop()
+    first = broker.pid
+
+    stop = asyncio.Event()
+    watch = asyncio.create_task(
+        broker.keep_running(
+            stop, max_memory_mib=0, max_cpu_share=0.3, cpu_window_s=2.0, check_every_s=0.2
+        )
+    )
+    await asyncio.sleep(3.0)  # a whole window and more, with nobody reading
+    assert broker.cpu_restarts == 0 and broker.starts == 1, "restarted while nobody read"
+
+    async def read_from_the_start_again_and_again() -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=broker.bootstrap_servers, fetch_max_wait_ms=1, group_id=None
+        )
+        await consumer.start()
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        try:
+            while broker.cpu_restarts == 0:
+                consumer.seek(tp, 0)
+                await consumer.getmany(tp, timeout_ms=500, max_records=1)
+        except KafkaError:
+            pass  # the broker went away under us: restarted
+        finally:
+            await consumer.stop()
+
+    reader = asyncio.create_task(read_from_the_start_again_and_again())
+    await eventually(lambda: broker.cpu_restarts == 1, 60, what="a restart for the CPU bound")
+    await eventually(lambda: broker.starts == 2, 30, what="the new broker, ready")
+    assert broker.pid not in (None, first)
+    assert topic not in await _topic_names(broker.bootstrap_servers), "the new one is empty"
+    stop.set()
+    await asyncio.gather(reader, return_exceptions=True)
     await asyncio.wait_for(watch, 10)

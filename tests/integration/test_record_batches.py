@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ingest.contract import Topics
+from ingest.contract.record_batches import send_batched
 from ingest.outbox_publisher import send_all
 
 from ..conftest import BrokerProcess
@@ -104,3 +105,43 @@ async def test_batched_messages_land_where_send_puts_them_in_order_per_key(
             if t == topic:
                 sent[key].append(value)
         assert got == sent, "each key's messages, in order, byte for byte"
+
+
+async def test_one_partition_puts_a_calls_messages_in_one_batch_wherever_their_keys_point(
+    broker: BrokerProcess, topics: Topics
+) -> None:
+    """The relay's rounds on the embedded broker (`kafka.relay_partitioning = round`):
+    each call's messages in the partition it is given, as one record batch, in order."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap_servers, acks="all", enable_idempotence=False
+    )
+    await producer.start()
+    batches: list[int] = []
+    send_batch = producer.send_batch
+
+    async def counting_send_batch(batch: Any, topic: str, *, partition: int) -> Any:
+        batches.append(partition)
+        return await send_batch(batch, topic, partition=partition)
+
+    producer.send_batch = counting_send_batch
+    rounds = [[(topics.inquiries, f"{r}:{key!r}".encode(), key) for key in KEYS] for r in (0, 1)]
+    try:
+        ids = sorted(await producer.partitions_for(topics.inquiries))
+        assert len(ids) > 1
+        spans = [
+            await send_batched(producer, rounds[0], one_partition=lambda ids: ids[-1]),
+            await send_batched(producer, rounds[1], one_partition=lambda ids: ids[0]),
+        ]
+    finally:
+        await producer.stop()
+
+    assert len(batches) == 2, "one record batch per call, though the keys spread out"
+    assert [list(s) for s in spans] == [[(topics.inquiries, ids[-1])], [(topics.inquiries, ids[0])]]
+    records = await read_all(broker.bootstrap_servers, topics.inquiries, 2 * len(KEYS))
+    by_partition: dict[int, list[bytes]] = defaultdict(list)
+    for r in records:
+        by_partition[r.partition].append(r.value)
+    assert by_partition == {
+        ids[-1]: [value for _, value, _ in rounds[0]],
+        ids[0]: [value for _, value, _ in rounds[1]],
+    }
