@@ -99,6 +99,7 @@ bench: install services
 	$(BIN)/python -m bench.email_split
 	$(BIN)/python -m bench.consumer_cpu
 	$(BIN)/python -m bench.edge_cpu
+	$(BIN)/python -m bench.steady --rate 100 --seconds 300 --out bench/results/steady.json
 	$(BIN)/python -m bench.e2e
 	$(BIN)/python -m bench.targets $(TARGETS_ARGS)
 
