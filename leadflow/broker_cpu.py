@@ -3,7 +3,7 @@
 Tansu 0.6.0's memory engine answers a fetch by listing every record batch the
 partition holds (`object_store`'s `list` over the partition's prefix), whenever the
 fetch asks for anything below the partition's end. So the CPU of each fetch grows with
-everything the broker has taken since it started: about 0.55 µs per batch held on the
+everything the broker has taken since it started: about 0.6 µs per batch held on the
 AMD EPYC of README, "2026-12-07 (afternoon)". Under a steady load the broker's share
 of a core climbs without bound and takes the cores the pipeline needs. Its own work
 (produce, fetch, group heartbeats) is a small share; so a share past a bound, held
