@@ -66,6 +66,43 @@ async def test_entries_appended_within_the_linger_go_in_one_round(
         assert relay.rounds == 1
 
 
+async def test_rounds_in_one_partition_reach_every_partition_within_seconds(
+    broker: BrokerProcess, topics: Topics, tmp_path: Path
+) -> None:
+    # One sender (one key) for 4 s, a round at a time: each round stays in one
+    # partition, but the partitions take turns so quickly that the consumers of a
+    # group (`leadflow serve ingest` twice) all get work. With a 10 s turn one
+    # process did it all in the scale-out benchmark.
+    config = relay_config(broker.bootstrap_servers, topics, one_partition_per_round=True)
+    inquiries = same_sender(40)
+    async with (
+        EdgeJournal(tmp_path / "j.sqlite3") as journal,
+        relaying(journal, config) as relay,
+    ):
+        for inquiry in inquiries:
+            await journal.publish(inquiry)
+            await asyncio.sleep(0.1)
+        await eventually(lambda: journal.stats().published == len(inquiries))
+        rounds = relay.rounds
+    consumer = AIOKafkaConsumer(
+        topics.inquiries,
+        bootstrap_servers=broker.bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await consumer.start()
+    per_partition: dict[int, int] = {}
+    try:
+        async with asyncio.timeout(10):
+            while sum(per_partition.values()) < len(inquiries):
+                for tp, records in (await consumer.getmany(timeout_ms=200)).items():
+                    per_partition[tp.partition] = per_partition.get(tp.partition, 0) + len(records)
+    finally:
+        await consumer.stop()
+    assert rounds > 3, "the test needs several rounds to say anything"
+    assert sorted(per_partition) == [0, 1, 2], per_partition
+
+
 async def test_confirmations_delete_the_entries(
     broker: BrokerProcess, topics: Topics, tmp_path: Path
 ) -> None:
