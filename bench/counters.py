@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import statistics
 import subprocess
 import tempfile
@@ -44,6 +43,7 @@ from crm_store.counters import recount
 from crm_store.database import open_database
 from crm_store.migrate import upgrade_async
 from crm_store.queue import CountersView, counters
+from leadflow.broker_cpu import cpu_seconds
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MANAGERS = 50
@@ -161,11 +161,8 @@ Timings = tuple[list[float], list[float], list[float]]
 
 def _backend_cpu_s(pid: int | None) -> float:
     """CPU seconds used so far by the PostgreSQL backend `pid`, if it runs on this host."""
-    stat = Path(f"/proc/{pid}/stat")
-    if pid is None or not stat.exists():
-        return math.nan
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    cpu = None if pid is None else cpu_seconds(pid)
+    return math.nan if cpu is None else cpu
 
 
 async def _time(

@@ -63,6 +63,7 @@ from bench.loadgen import client_address
 from bench.preload import count_leads, preload
 from crm_store.database import create_engine
 from crm_store.models import Contact, Lead
+from leadflow.broker_cpu import cpu_seconds as process_cpu_seconds
 from leadflow.seed import DEMO_FORM
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -85,7 +86,6 @@ BENCH_TEAM = {
         )
     ],
 }
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 POLL_S = 0.05
 
 
@@ -125,11 +125,8 @@ def _stat_fields(pid: int) -> list[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    try:
-        fields = _stat_fields(pid)
-    except (OSError, ValueError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """CPU seconds of `pid`; 0 once it is gone (the bench sums over processes)."""
+    return process_cpu_seconds(pid) or 0.0
 
 
 def children_of(pid: int) -> list[int]:
