@@ -190,7 +190,8 @@ class Lead(Base):
     status: Mapped[str] = mapped_column(String(16), default=LeadStatus.NEW)
     channel: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(500))
-    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    # Looked up through ix_lead_contact_assignee's leading column (migration 0024).
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     assignment_reason: Mapped[str | None] = mapped_column(Text)
