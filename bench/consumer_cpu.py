@@ -57,7 +57,7 @@ COMPONENTS = (
     ("snapshot reads", "ingest/batch_store.py", "_snapshot"),
     ("deciding", "ingest/pipeline.py", "plan_batch"),
     ("building rows", "ingest/records.py", "rows_for"),
-    ("inserts", "crm_store/intake.py", "write_intake"),
+    ("inserts", "crm_store/intake_write.py", "write_intake"),
     ("whole store transaction", "ingest/batch_store.py", "write"),
     ("confirmations", "ingest/consumer.py", "_confirm"),
     ("outbox", "ingest/outbox_publisher.py", "publish_outbox"),

@@ -1,4 +1,5 @@
-"""Store access for the ingest consumer: one snapshot read, one batched write.
+"""Store access for the ingest consumer: the reads of a batch's snapshot (its write is
+`crm_store.intake_write`).
 
 Plain Core statements (no ORM unit of work) because the consumer writes hundreds of
 rows per transaction; the ids are made by the caller, so no RETURNING is needed.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,27 +24,20 @@ from sqlalchemy import (
     literal,
     select,
     union_all,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import bulk_insert, core
+from crm_store import core
 from crm_store.models import (
-    Activity,
     AppUser,
-    AssignmentLedger,
     Base,
     Company,
-    Contact,
     ContactIdentity,
     InquiryRecord,
     Lead,
-    LeadEvent,
     MessageRef,
     NotDuplicateMark,
     OutboundRecord,
-    SpamMark,
-    Team,
 )
 
 # Keeps each IN (...) list well under SQLite's bound-parameter limit.
@@ -58,26 +52,6 @@ class LeadRow:
     assignee_id: int | None
     team_id: int | None
     created_at: datetime
-
-
-@dataclass(slots=True)
-class IntakeRows:
-    """Rows to insert in one transaction, as column-name dicts."""
-
-    companies: list[dict[str, Any]] = field(default_factory=list)
-    contacts: list[dict[str, Any]] = field(default_factory=list)
-    identities: list[dict[str, Any]] = field(default_factory=list)
-    leads: list[dict[str, Any]] = field(default_factory=list)
-    activities: list[dict[str, Any]] = field(default_factory=list)
-    inquiries: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    message_refs: list[dict[str, Any]] = field(default_factory=list)
-    outbound: list[dict[str, Any]] = field(default_factory=list)
-    spam_marks: list[dict[str, Any]] = field(default_factory=list)
-    touched_leads: dict[uuid.UUID, datetime] = field(default_factory=dict)
-    team_cursors: dict[int, int | None] = field(default_factory=dict)
-    team_rotation: dict[int, dict[str, Any]] = field(default_factory=dict)
-    ledger: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _table(model: type[Base]) -> Table:
@@ -127,93 +101,6 @@ async def find_contacts(
             if (kind, value) in wanted:
                 found[(kind, value)] = contact_id
     return found
-
-
-async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
-    """Insert a batch's rows, parents before children, and move the cursors."""
-    if rows.companies:
-        await _reuse_known_companies(session, rows)
-    # Leads that already exist are locked first, before any insert takes a member's
-    # load row (triggers, migration 0019): a console edit holds its lead and then
-    # waits for its member's row, so taking them in the other order could deadlock.
-    new_leads = {r["id"] for r in rows.leads}
-    await _touch(session, {k: at for k, at in rows.touched_leads.items() if k not in new_leads})
-    for model, values in (
-        (Company, rows.companies),
-        (Contact, rows.contacts),
-        (ContactIdentity, rows.identities),
-        (Lead, rows.leads),
-        (Activity, rows.activities),
-        (InquiryRecord, rows.inquiries),
-        (LeadEvent, rows.events),
-        (OutboundRecord, rows.outbound),
-        (SpamMark, rows.spam_marks),
-    ):
-        if values:
-            # The driver's executemany with parameters made in bulk_insert: SQLAlchemy's
-            # per-row work was a fifth to a third of these inserts' CPU (issue 11).
-            await bulk_insert.insert_rows(session, _table(model), values)
-    if rows.message_refs:
-        # A Message-ID may come back (a forwarded copy, a re-import): first one wins,
-        # in the batch (the dict) and against the store (ON CONFLICT, one statement
-        # instead of a read and an insert).
-        first: dict[str, dict[str, Any]] = {}
-        for r in rows.message_refs:
-            first.setdefault(r["message_id"], r)
-        await bulk_insert.insert_rows(
-            session, _table(MessageRef), list(first.values()), skip_existing=True
-        )
-    await _touch(session, {k: at for k, at in rows.touched_leads.items() if k in new_leads})
-    if rows.ledger:
-        await bulk_insert.insert_rows(session, _table(AssignmentLedger), rows.ledger)
-    for team_id in rows.team_cursors.keys() | rows.team_rotation.keys():
-        changes: dict[str, Any] = {}
-        if team_id in rows.team_cursors:
-            changes["rr_last_user_id"] = rows.team_cursors[team_id]
-        if team_id in rows.team_rotation:
-            changes["rotation_state"] = rows.team_rotation[team_id]
-        params = {f"new_{column}": value for column, value in changes.items()}
-        await core.execute(
-            session, _team_update(tuple(sorted(changes))), {"team": team_id, **params}
-        )
-
-
-@functools.cache
-def _team_update(columns: tuple[str, ...]) -> Any:
-    # Built once per set of columns, like the reads above (issue 11).
-    return (
-        update(Team)
-        .where(Team.id == bindparam("team"))
-        .values({column: bindparam(f"new_{column}") for column in columns})
-        # The batch's session holds no Team objects to keep in step.
-        .execution_options(synchronize_session=False)
-    )
-
-
-_TOUCH = (
-    update(Lead)
-    .where(Lead.id == bindparam("lead"))
-    .values(updated_at=bindparam("at"))
-    .execution_options(synchronize_session=False)
-)
-
-
-async def _touch(session: AsyncSession, leads: dict[uuid.UUID, datetime]) -> None:
-    for lead_id, at in leads.items():
-        await session.execute(_TOUCH, {"lead": lead_id, "at": at})
-
-
-async def _reuse_known_companies(session: AsyncSession, rows: IntakeRows) -> None:
-    """A company whose domain is already stored (made by another process or by a
-    manager meanwhile) is reused: its new row is dropped and contacts point at it."""
-    known = await find_companies(session, {c["domain"] for c in rows.companies})
-    if not known:
-        return
-    remap = {c["id"]: known[c["domain"]] for c in rows.companies if c["domain"] in known}
-    rows.companies = [c for c in rows.companies if c["domain"] not in known]
-    for contact in rows.contacts:
-        if contact.get("company_id") in remap:
-            contact["company_id"] = remap[contact["company_id"]]
 
 
 _COMPANIES = select(Company.domain, Company.id).where(

@@ -2,7 +2,7 @@
 still to be put on Kafka, claiming them so that no two flushers publish the same row,
 and marking them published; and the tickets of the rows a consumer's batch commits
 already marked published, to send from memory (`OutboxTicket`). The rows themselves
-are written with the batch that made them (`crm_store.intake.write_intake`);
+are written with the batch that made them (`crm_store.intake_write.write_intake`);
 `ingest.outbox_publisher` and the notifier publish them. Imports nothing of ours
 outside `crm_store`.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, false, insert, select, update
+from sqlalchemy import bindparam, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store import core
@@ -67,30 +67,21 @@ async def mark_outbound_published(
         )
 
 
-async def open_ticket(
-    session: AsyncSession,
+def ticket_row(
     ticket_id: uuid.UUID,
     events: Sequence[uuid.UUID],
     outbound: Sequence[uuid.UUID],
     at: datetime,
-) -> None:
-    """Name the outbox rows this transaction writes already marked published, to be
-    sent from memory once it commits (`OutboxTicket`)."""
-    # Past the ORM and with one statement built once: every batch makes a ticket, and
-    # building `insert().values()` and its ORM execution cost ~0.5 ms a batch (issue 11).
-    await core.execute(
-        session,
-        _OPEN,
-        {
-            "id": ticket_id,
-            "created_at": at,
-            "event_ids": [str(i) for i in events],
-            "outbound_ids": [str(i) for i in outbound],
-        },
-    )
-
-
-_OPEN = insert(OutboxTicket)
+) -> dict[str, Any]:
+    """The `OutboxTicket` naming the outbox rows a batch writes already marked
+    published, to be sent from memory once it commits; inserted with the batch's rows
+    (`intake_write.IntakeRows.tickets`), in the same statement on PostgreSQL (issue 11)."""
+    return {
+        "id": ticket_id,
+        "created_at": at,
+        "event_ids": [str(i) for i in events],
+        "outbound_ids": [str(i) for i in outbound],
+    }
 
 
 async def close_tickets(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:

@@ -15,11 +15,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake, notifications, outbox, plans, team_reads
+from crm_store import intake, intake_write, notifications, outbox, plans, team_reads
 from crm_store.database import Database
 from ingest.contract import Inquiry
 from ingest.decision_parts import identities_of, thread_ids_of
@@ -151,9 +150,9 @@ class BatchStore:
                 )
                 # Each payload encoded once, for its row and for its message.
                 events, outbound = encode_rows(rows.events, rows.outbound)
-                ticket = await _ticket(session, rows.events, rows.outbound, now)
+                ticket = _ticket(rows, now)
                 await plans.as_configured(session)
-                await intake.write_intake(session, rows)
+                await intake_write.write_intake(session, rows)
                 outcomes = [outcome_of(decision) for decision in plan.decisions]
         return Written(tuple(outcomes), duplicates, tuple(events), tuple(outbound), ticket)
 
@@ -248,26 +247,23 @@ async def read_snapshot(
     return snapshot, teams
 
 
-async def _ticket(
-    session: AsyncSession,
-    events: Sequence[dict[str, Any]],
-    outbound: Sequence[dict[str, Any]],
-    now: datetime,
-) -> uuid.UUID | None:
+def _ticket(rows: intake_write.IntakeRows, now: datetime) -> uuid.UUID | None:
     """Mark the batch's outbox rows published and name them in a ticket
-    (`crm_store.models.OutboxTicket`): the consumer sends them from memory once the
-    transaction commits, and no other flusher's sweep takes them meanwhile. Marking
-    them after the send took a second transaction per batch, held across the broker's
-    round trip (issue 11)."""
-    if not events and not outbound:
+    (`crm_store.models.OutboxTicket`), written with them: the consumer sends them
+    from memory once the transaction commits, and no other flusher's sweep takes them
+    meanwhile. Marking them after the send took a second transaction per batch, held
+    across the broker's round trip (issue 11)."""
+    if not rows.events and not rows.outbound:
         return None
-    for row in events:
+    for row in rows.events:
         row["published_at"] = now
-    for row in outbound:
+    for row in rows.outbound:
         row["published_at"] = now
     ticket = uuid.uuid4()
-    await outbox.open_ticket(
-        session, ticket, [r["id"] for r in events], [r["id"] for r in outbound], now
+    rows.tickets.append(
+        outbox.ticket_row(
+            ticket, [r["id"] for r in rows.events], [r["id"] for r in rows.outbound], now
+        )
     )
     return ticket
 

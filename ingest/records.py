@@ -7,7 +7,7 @@ from collections.abc import Mapping, Set
 from datetime import datetime
 from typing import Any
 
-from crm_store.intake import IntakeRows
+from crm_store.intake_write import IntakeRows
 from crm_store.types import EncodedJSON
 from ingest.contract import Inquiry, OutboundMessage
 from ingest.decision_parts import title_for

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import intake, team_reads
+from crm_store import intake, intake_write, team_reads
 from crm_store import sla as store
 from crm_store.database import Database
 from crm_store.models import AssignmentLedger, LeadEvent, OutboundRecord
@@ -225,9 +225,9 @@ class SlaWatcher:
         )
         if team is not None:
             state = action.team_state
-            await intake.write_intake(
+            await intake_write.write_intake(
                 session,
-                intake.IntakeRows(
+                intake_write.IntakeRows(
                     team_cursors={team.id: state.last_user_id},
                     team_rotation={
                         team.id: {"current_weights": [list(p) for p in state.current_weights]}

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from console.api import ConsoleApi
-from crm_store import accounts, intake, team_reads
+from crm_store import accounts, intake_write, team_reads
 from crm_store.database import Database
 from ingest.contract import Sender
 from ingest.contract.problem import problem_middleware
@@ -56,7 +56,7 @@ async def make_leads(db: Database, n: int) -> list[int]:
         # Distinct creation times make the newest-first order observable.
         for i, inquiry in enumerate(inquiries):
             plan = plan_batch([inquiry], snapshot, now + timedelta(seconds=i), Policy())
-            await intake.write_intake(
+            await intake_write.write_intake(
                 session, rows_for(plan, {t.id: t.name}, now + timedelta(seconds=i))
             )
             new = plan.decisions[0]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from crm_store import intake, sla, team_reads, work
+from crm_store import intake_write, sla, team_reads, work
 from crm_store.accounts import Principal
 from crm_store.counters import counters, drift, recount, repair
 from crm_store.database import Database, open_database
@@ -208,7 +208,7 @@ async def _pipeline_leads(db: Database, n: int, now: datetime) -> None:
             for i in range(n)
         ]
         plan = plan_batch(inquiries, snapshot, now, Policy())
-        await intake.write_intake(session, rows_for(plan, {t.id: t.name}, now))
+        await intake_write.write_intake(session, rows_for(plan, {t.id: t.name}, now))
 
 
 async def test_a_drifted_flag_is_found_and_repaired(db: Database) -> None:

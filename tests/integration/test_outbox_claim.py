@@ -145,7 +145,8 @@ async def open_ticket(db: Database, events: set[uuid.UUID], outbound: set[uuid.U
     async with db.sessions() as session, session.begin():
         await outbox.mark_published(session, sorted(events), now)
         await outbox.mark_outbound_published(session, sorted(outbound), now)
-        await outbox.open_ticket(session, ticket, sorted(events), sorted(outbound), now)
+        row = outbox.ticket_row(ticket, sorted(events), sorted(outbound), now)
+        await session.execute(insert(OutboxTicket), [row])
     return ticket
 
 

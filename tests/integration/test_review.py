@@ -322,7 +322,7 @@ async def test_the_lead_list_shows_and_filters_needs_review_and_channel(
 
 
 async def test_the_store_pages_filters_and_finds_cyrillic_in_any_case(db: Database) -> None:
-    from crm_store import intake
+    from crm_store import intake_write
     from crm_store.accounts import Principal
     from crm_store.review import ReviewFilter, list_review
     from ingest.decisions import Policy, Snapshot, TeamView
@@ -350,7 +350,7 @@ async def test_the_store_pages_filters_and_finds_cyrillic_in_any_case(db: Databa
             plan = plan_batch(
                 [inquiry.model_copy(update={"received_at": at})], snapshot, at, Policy()
             )
-            await intake.write_intake(session, rows_for(plan, {t.id: t.name}, at))
+            await intake_write.write_intake(session, rows_for(plan, {t.id: t.name}, at))
     admin = Principal(user_id=1, name="a", role="admin")
     outsider = Principal(user_id=10_000, name="h", role="head")
     manager = Principal(user_id=1, name="m", role="manager")
