@@ -121,7 +121,7 @@ async def write_intake(session: AsyncSession, rows: IntakeRows) -> None:
 
 @functools.cache
 def _team_update(columns: tuple[str, ...]) -> Any:
-    # Built once per set of columns, like the reads above (issue 11).
+    # Built once per set of columns, like `crm_store.intake`'s reads (issue 11).
     return (
         update(Team)
         .where(Team.id == bindparam("team"))

@@ -8,10 +8,11 @@ table was small (a fresh store, or one whose statistics are stale) scans the tab
 compares every row with every value, and it is kept while the table grows: at 40,000
 identities one lookup took 115 ms instead of 5 (`bench.consumer_cpu --store
 postgresql --sql-times`, issue 11). `for_values` makes PostgreSQL plan each statement
-for its values until `as_configured`; the batch's inserts, executed row by row from one
-prepared statement, go back to the configured mode, where a plan per row would cost
-more than it saves. Both are `SET LOCAL`: the transaction's end undoes them. SQLite
-plans every statement afresh anyway: nothing to do there.
+for its values until `as_configured`; the batch's inserts (`crm_store.intake_write`:
+two statements of `unnest` arrays, whose plan does not depend on the values) go back
+to the configured mode, which keeps their plans. Both are `SET LOCAL`: the
+transaction's end undoes them. SQLite plans every statement afresh anyway: nothing to
+do there.
 """
 
 from __future__ import annotations
