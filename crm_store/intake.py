@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    BindParameter,
     Select,
     Table,
     bindparam,
@@ -74,16 +73,16 @@ async def known_idempotency_keys(session: AsyncSession, keys: Sequence[str]) -> 
 
 
 @functools.cache
-def _contacts_query(with_kinds: bool) -> Select[str, str, uuid.UUID]:
+def _contacts_query(with_kinds: bool, postgresql: bool) -> Select[str, str, uuid.UUID]:
     stmt = select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id).where(
-        ContactIdentity.value.in_(bindparam("values", expanding=True))
+        core.one_of(ContactIdentity.value, "values", postgresql=postgresql)
     )
     if with_kinds:
         # The kinds make the (kind, value) unique index usable: on `value` alone
         # SQLite scanned the table (60 ms a call at 200,000 contacts, issue 11).
         # PostgreSQL serves `value` alone well, and with both lists a fresh
         # (unanalysed) table got a plan 60x slower there, so it keeps one list.
-        stmt = stmt.where(ContactIdentity.kind.in_(bindparam("kinds", expanding=True)))
+        stmt = stmt.where(core.one_of(ContactIdentity.kind, "kinds", postgresql=postgresql))
     return stmt
 
 
@@ -94,7 +93,8 @@ async def find_contacts(
     values = sorted({value for _, value in wanted})
     found: dict[tuple[str, str], uuid.UUID] = {}
     kinds = sorted({kind for kind, _ in wanted})
-    stmt = _contacts_query(session.get_bind().dialect.name == "sqlite")
+    postgresql = core.on_postgresql(session)
+    stmt = _contacts_query(not postgresql, postgresql)
     for chunk in _chunks(values):
         rows = await core.execute(session, stmt, {"values": chunk, "kinds": kinds})
         for kind, value, contact_id in rows:
@@ -103,24 +103,29 @@ async def find_contacts(
     return found
 
 
-_COMPANIES = select(Company.domain, Company.id).where(
-    Company.domain.in_(bindparam("domains", expanding=True))
-)
+@functools.cache
+def _companies_query(postgresql: bool) -> Select[str | None, uuid.UUID]:
+    return select(Company.domain, Company.id).where(
+        core.one_of(Company.domain, "domains", postgresql=postgresql)
+    )
 
 
 async def find_companies(session: AsyncSession, domains: Iterable[str]) -> dict[str, uuid.UUID]:
     wanted = sorted(set(domains))
     found: dict[str, uuid.UUID] = {}
+    stmt = _companies_query(core.on_postgresql(session))
     for chunk in _chunks(wanted):
-        rows = await core.execute(session, _COMPANIES, {"domains": chunk})
+        rows = await core.execute(session, stmt, {"domains": chunk})
         found.update({domain: company_id for domain, company_id in rows if domain})
     return found
 
 
-_NOT_DUPLICATE_IDS: BindParameter[str] = bindparam("ids", expanding=True)
-_NOT_DUPLICATES = select(NotDuplicateMark.key_a, NotDuplicateMark.key_b).where(
-    NotDuplicateMark.key_a.in_(_NOT_DUPLICATE_IDS) | NotDuplicateMark.key_b.in_(_NOT_DUPLICATE_IDS)
-)
+@functools.cache
+def _not_duplicates_query(postgresql: bool) -> Select[str, str]:
+    return select(NotDuplicateMark.key_a, NotDuplicateMark.key_b).where(
+        core.one_of(NotDuplicateMark.key_a, "ids", postgresql=postgresql)
+        | core.one_of(NotDuplicateMark.key_b, "ids", postgresql=postgresql)
+    )
 
 
 async def not_duplicate_pairs(
@@ -129,8 +134,9 @@ async def not_duplicate_pairs(
     """Pairs of these contacts that someone marked as different people (org-wide)."""
     ids = sorted({str(c) for c in contact_ids})
     pairs: set[frozenset[uuid.UUID]] = set()
+    stmt = _not_duplicates_query(core.on_postgresql(session))
     for chunk in _chunks(ids):
-        rows = await core.execute(session, _NOT_DUPLICATES, {"ids": chunk})
+        rows = await core.execute(session, stmt, {"ids": chunk})
         pairs.update(frozenset({uuid.UUID(a), uuid.UUID(b)}) for a, b in rows)
     return pairs
 
@@ -152,9 +158,13 @@ async def mark_not_duplicate(
     return True
 
 
-_CONTACTS_LEADS = select(
-    Lead.id, Lead.contact_id, Lead.status, Lead.assignee_id, Lead.team_id, Lead.created_at
-).where(Lead.contact_id.in_(bindparam("ids", expanding=True)))
+@functools.cache
+def _contacts_leads_query(
+    postgresql: bool,
+) -> Select[uuid.UUID, uuid.UUID | None, str, int | None, int | None, datetime]:
+    return select(
+        Lead.id, Lead.contact_id, Lead.status, Lead.assignee_id, Lead.team_id, Lead.created_at
+    ).where(core.one_of(Lead.contact_id, "ids", postgresql=postgresql))
 
 
 async def leads_for_contacts(
@@ -162,8 +172,9 @@ async def leads_for_contacts(
 ) -> dict[uuid.UUID, list[LeadRow]]:
     ids = sorted(set(contact_ids))
     found: dict[uuid.UUID, list[LeadRow]] = {}
+    stmt = _contacts_leads_query(core.on_postgresql(session))
     for start in range(0, len(ids), _CHUNK):
-        rows = await core.execute(session, _CONTACTS_LEADS, {"ids": ids[start : start + _CHUNK]})
+        rows = await core.execute(session, stmt, {"ids": ids[start : start + _CHUNK]})
         for lead_id, contact_id, status, assignee_id, team_id, created_at in rows:
             assert contact_id is not None
             found.setdefault(contact_id, []).append(
@@ -172,9 +183,11 @@ async def leads_for_contacts(
     return found
 
 
-_MESSAGE_LEADS = select(MessageRef.message_id, MessageRef.lead_id).where(
-    MessageRef.message_id.in_(bindparam("ids", expanding=True))
-)
+@functools.cache
+def _message_leads_query(postgresql: bool) -> Select[str, uuid.UUID]:
+    return select(MessageRef.message_id, MessageRef.lead_id).where(
+        core.one_of(MessageRef.message_id, "ids", postgresql=postgresql)
+    )
 
 
 async def leads_for_messages(
@@ -182,8 +195,9 @@ async def leads_for_messages(
 ) -> dict[str, uuid.UUID]:
     ids = sorted(set(message_ids))
     found: dict[str, uuid.UUID] = {}
+    stmt = _message_leads_query(core.on_postgresql(session))
     for chunk in _chunks(ids):
-        rows = await core.execute(session, _MESSAGE_LEADS, {"ids": chunk})
+        rows = await core.execute(session, stmt, {"ids": chunk})
         found.update({message_id: lead_id for message_id, lead_id in rows})  # noqa: C416
     return found
 
@@ -204,13 +218,13 @@ async def recent_counts(
     return senders, addresses
 
 
-def _recent_per(tag: str, column: Any, values: str, since: str) -> Any:
+def _recent_per(tag: str, column: Any, values: str, since: str, *, postgresql: bool) -> Any:
     """Inquiries received since the `since` parameter, counted per value of `column`
     among the `values` parameter, tagged `tag`."""
     return (
         select(literal(tag), column, func.count())
         .where(
-            column.in_(bindparam(values, expanding=True)),
+            core.one_of(column, values, postgresql=postgresql),
             InquiryRecord.received_at >= bindparam(since),
         )
         .group_by(column)
@@ -218,19 +232,22 @@ def _recent_per(tag: str, column: Any, values: str, since: str) -> Any:
 
 
 @functools.cache
-def _known_and_recent_query(known: bool, senders: bool, ips: bool) -> Any:
+def _known_and_recent_query(known: bool, senders: bool, ips: bool, postgresql: bool) -> Any:
     """The tagged UNION ALL of `known_and_recent` for the lists a chunk has."""
     parts: list[Any] = []
     if known:
         parts.append(
             select(literal("k"), InquiryRecord.idempotency_key, literal(0)).where(
-                InquiryRecord.idempotency_key.in_(bindparam("known", expanding=True))
+                core.one_of(InquiryRecord.idempotency_key, "known", postgresql=postgresql)
             )
         )
     if senders:
-        parts.append(_recent_per("s", InquiryRecord.sender_key, "keys", "sender_since"))
+        sender_key = InquiryRecord.sender_key
+        parts.append(_recent_per("s", sender_key, "keys", "sender_since", postgresql=postgresql))
     if ips:
-        parts.append(_recent_per("i", InquiryRecord.client_ip, "ips", "ip_since"))
+        parts.append(
+            _recent_per("i", InquiryRecord.client_ip, "ips", "ip_since", postgresql=postgresql)
+        )
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
@@ -248,12 +265,13 @@ async def known_and_recent(
     known_chunks = list(_chunks(sorted(set(idempotency_keys))))
     key_chunks = list(_chunks(sorted(set(sender_keys))))
     ip_chunks = list(_chunks(sorted(set(ips))))
+    postgresql = core.on_postgresql(session)
     known: set[str] = set()
     senders: dict[str, int] = {}
     addresses: dict[str, int] = {}
     for n in range(max(len(known_chunks), len(key_chunks), len(ip_chunks))):
         stmt = _known_and_recent_query(
-            n < len(known_chunks), n < len(key_chunks), n < len(ip_chunks)
+            n < len(known_chunks), n < len(key_chunks), n < len(ip_chunks), postgresql
         )
         params = {
             "known": known_chunks[n] if n < len(known_chunks) else [],
@@ -272,12 +290,14 @@ async def known_and_recent(
     return known, senders, addresses
 
 
-_RECENT_RECIPIENTS = select(OutboundRecord.recipient).where(
-    OutboundRecord.channel == bindparam("channel"),
-    OutboundRecord.purpose == bindparam("purpose"),
-    OutboundRecord.recipient.in_(bindparam("recipients", expanding=True)),
-    OutboundRecord.created_at >= bindparam("since"),
-)
+@functools.cache
+def _recent_recipients_query(postgresql: bool) -> Select[str]:
+    return select(OutboundRecord.recipient).where(
+        OutboundRecord.channel == bindparam("channel"),
+        OutboundRecord.purpose == bindparam("purpose"),
+        core.one_of(OutboundRecord.recipient, "recipients", postgresql=postgresql),
+        OutboundRecord.created_at >= bindparam("since"),
+    )
 
 
 async def recent_recipients(
@@ -285,12 +305,13 @@ async def recent_recipients(
 ) -> set[str]:
     wanted = sorted(set(recipients))
     found: set[str] = set()
+    stmt = _recent_recipients_query(core.on_postgresql(session))
     for chunk in _chunks(wanted):
         found.update(
             (
                 await core.execute(
                     session,
-                    _RECENT_RECIPIENTS,
+                    stmt,
                     {"channel": channel, "purpose": purpose, "recipients": chunk, "since": since},
                 )
             ).scalars()

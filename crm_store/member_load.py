@@ -23,7 +23,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     CompoundSelect,
     Date,
@@ -55,19 +54,21 @@ class Figures:
 
 
 @functools.cache
-def _loads_query() -> CompoundSelect[Any]:
+def _loads_query(postgresql: bool) -> CompoundSelect[Any]:
     """Per member of `user_ids`: the kept row, and the sum of assignments from the day
     `today` on. One statement (a tagged UNION ALL) rather than two: the consumer
     reads this in every batch's transaction. Built once: constructing it every
     batch cost more than running it (issue 11)."""
-    user_ids: BindParameter[int] = bindparam("user_ids", expanding=True)
     stored = select(
         literal("u"), MemberLoad.user_id, MemberLoad.open_leads, MemberLoad.pending_first_contacts
-    ).where(MemberLoad.user_id.in_(user_ids))
+    ).where(core.one_of(MemberLoad.user_id, "user_ids", postgresql=postgresql))
     # `day >= today`, not `==`: a lead stamped after midnight counts, as in `recount`.
     today_assigned = (
         select(literal("d"), MemberDayLoad.user_id, func.sum(MemberDayLoad.assigned), literal(0))
-        .where(MemberDayLoad.user_id.in_(user_ids), MemberDayLoad.day >= bindparam("today"))
+        .where(
+            core.one_of(MemberDayLoad.user_id, "user_ids", postgresql=postgresql),
+            MemberDayLoad.day >= bindparam("today"),
+        )
         .group_by(MemberDayLoad.user_id)
     )
     return union_all(stored, today_assigned)
@@ -80,7 +81,9 @@ async def loads(
     params = {"user_ids": list(user_ids), "today": now.date()}
     per_user: dict[int, tuple[int, int]] = {}
     assigned: dict[int, int] = {}
-    for tag, uid, first, second in await core.execute(session, _loads_query(), params):
+    for tag, uid, first, second in await core.execute(
+        session, _loads_query(core.on_postgresql(session)), params
+    ):
         if tag == "u":
             per_user[uid] = (int(first), int(second))
         else:

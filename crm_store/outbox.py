@@ -9,12 +9,13 @@ outside `crm_store`.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, false, select, update
+from sqlalchemy import Delete, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store import core
@@ -86,11 +87,14 @@ def ticket_row(
 
 async def close_tickets(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
     """Their rows were sent: forget the tickets (one that a sweep took is gone already)."""
+    stmt = _close_query(core.on_postgresql(session))
     for start in range(0, len(ids), _CHUNK):
-        await core.execute(session, _CLOSE, {"ids": ids[start : start + _CHUNK]})
+        await core.execute(session, stmt, {"ids": ids[start : start + _CHUNK]})
 
 
-_CLOSE = delete(OutboxTicket).where(OutboxTicket.id.in_(bindparam("ids", expanding=True)))
+@functools.cache
+def _close_query(postgresql: bool) -> Delete:
+    return delete(OutboxTicket).where(core.one_of(OutboxTicket.id, "ids", postgresql=postgresql))
 
 
 async def reopen_tickets(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from crm_store import accounts, intake, team_reads
 from crm_store.database import Database
-from crm_store.models import Absence, Base, InquiryRecord, Lead, Team
+from crm_store.models import Absence, Base, Company, InquiryRecord, Lead, OutboundRecord, Team
 from leadflow.seed import apply_configuration
 from leadflow.settings import load_settings
 
@@ -219,3 +220,54 @@ async def test_lead_rows_written_by_intake_are_readable(db: Database) -> None:
     async with db.sessions() as session:
         statuses = list(await session.scalars(select(Lead.status)))
     assert statuses == ["new", "new", "new"]
+
+
+async def test_a_batch_lookup_answers_for_any_number_of_values_with_one_statement_text(
+    db: Database, database_url: str
+) -> None:
+    """PostgreSQL gets each batch lookup as one text whatever the list's length (an
+    array), so the server keeps one prepared statement per lookup, not one per
+    length; SQLite gets an `IN` list. Either way the answer is the same, from an
+    empty list to more values than one statement takes on SQLite."""
+    now = datetime.now(UTC)
+    async with db.sessions() as session, session.begin():
+        for n in range(3):
+            session.add(Company(id=uuid.uuid4(), name=f"C{n}", domain=f"c{n}.ru", created_at=now))
+            session.add(
+                OutboundRecord(
+                    id=uuid.uuid4(),
+                    channel="email",
+                    purpose="acknowledgement",
+                    recipient=f"r{n}@c.ru",
+                    payload={},
+                    created_at=now - timedelta(hours=n),
+                )
+            )
+    sent: list[str] = []
+
+    def grab(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    since = now - timedelta(minutes=90)
+    event.listen(db.engine.sync_engine, "before_cursor_execute", grab)
+    try:
+        async with db.sessions() as session:
+            for extra in (0, 1, 2, 7, 600):
+                others = [f"x{i}@c.ru" for i in range(extra)]
+                assert await intake.recent_recipients(
+                    session, "email", "acknowledgement", ["r0@c.ru", "r2@c.ru", *others], since
+                ) == {"r0@c.ru"}
+                domains = await intake.find_companies(session, ["c1.ru", *others])
+                assert set(domains) == {"c1.ru"}
+            assert await intake.recent_recipients(
+                session, "email", "acknowledgement", [], since
+            ) == (set())
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", grab)
+    recipients = {s for s in sent if "outbound_record.recipient" in s}
+    companies = {s for s in sent if "FROM company" in s}
+    if database_url.startswith("postgresql"):
+        assert len(recipients) == 1
+        assert len(companies) == 1
+    else:
+        assert len(recipients) > 1  # an IN list per length: the test sees both spellings
