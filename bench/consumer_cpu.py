@@ -172,7 +172,7 @@ async def consume(
         topics = Topics(prefix=f"bench{run}")
         await create_topics(broker.bootstrap_servers, topics)
         await upgrade_async(url)
-        async with open_database(url, inline=not run_.threaded_sqlite) as db:
+        async with open_database(url, inline=not run_.threaded_sqlite, pre_ping=False) as db:
             await seed(db)
             if run_.preload:
                 done = await preload(url, run_.preload, closed_share=run_.closed_share)

@@ -127,8 +127,7 @@ class OutboxPublisher:
         try:
             # Bounded: also called on the way out, when the store may be away.
             async with asyncio.timeout(self._deadline_s):
-                async with self._db.sessions() as session, session.begin():
-                    await outbox.close_tickets(session, tickets)
+                await outbox.close_tickets_alone(self._db, tickets)
         except Exception as exc:
             log.warning(
                 "could not delete sent outbox tickets now (%s: %s)", type(exc).__name__, exc

@@ -147,6 +147,10 @@ async def run(
                 settings.database.url,
                 pool_size=settings.database.pool_size,
                 echo=settings.database.echo,
+                # Its consumer, notifier and watcher retry a failed transaction anyway;
+                # where the console answers people, a dropped connection is replaced
+                # before their request fails on it.
+                pre_ping=roles != {Role.INGEST},
             )
         )
         if seed:

@@ -136,6 +136,33 @@ async def test_database_refusing_connections_loses_nothing_and_the_consumer_wait
     assert notifier.health.trouble is None
 
 
+async def test_connections_the_server_dropped_cost_no_inquiry_without_a_pre_ping(
+    broker: BrokerProcess, topics: Topics, own_pg: str, own_db: Database
+) -> None:
+    """`serve ingest` opens its store without the pool's pre-ping (three round trips
+    a checkout): after PostgreSQL dropped its connections (a restart, an admin's
+    pg_terminate_backend), the next batch fails on a dead one and is retried on a
+    fresh one, neither lost nor dead-lettered."""
+    await seed_team(own_db)
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{own_pg}"
+    stop = asyncio.Event()
+    async with open_database(url, pre_ping=False) as db:
+        consumer = consumer_for(broker.bootstrap_servers, topics, db, **FAST)
+        async with consumer:
+            task = asyncio.create_task(consumer.run(stop), name="consumer")
+            await produce(broker.bootstrap_servers, topics.inquiries, customers(5, "before"))
+            await until(lambda: _count_is(own_db, 5))
+            _psql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{own_pg}' AND pid <> pg_backend_pid()"
+            )
+            await produce(broker.bootstrap_servers, topics.inquiries, customers(5, "after"))
+            await until(lambda: _count_is(own_db, 10))
+            assert not task.done()
+            stop.set()
+            assert await task == 10
+
+
 async def _count_is(db: Database, n: int) -> bool:
     return await lead_count(db) == n
 
