@@ -65,7 +65,7 @@ def one_of(
     is the same whatever the list's length, so asyncpg prepares it once per
     connection, and SQLAlchemy renders nothing per execution. An `IN` list made a
     new text for each length, rendered on every execution: a batch lookup cost the
-    consumer ~550 µs of CPU against ~340 as an array, and the server ~250 µs more
+    consumer ~550 µs of CPU against ~340 as an array, and ~250 µs more of waiting
     (issue 11). SQLite has no arrays: an `IN` list there, one `?` per value.
     """
     element = column.expression if isinstance(column, QueryableAttribute) else column
