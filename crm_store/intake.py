@@ -73,11 +73,11 @@ async def known_idempotency_keys(session: AsyncSession, keys: Sequence[str]) -> 
 
 
 @functools.cache
-def _contacts_query(with_kinds: bool, postgresql: bool) -> Select[str, str, uuid.UUID]:
+def _contacts_query(postgresql: bool) -> Select[str, str, uuid.UUID]:
     stmt = select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id).where(
         core.one_of(ContactIdentity.value, "values", postgresql=postgresql)
     )
-    if with_kinds:
+    if not postgresql:
         # The kinds make the (kind, value) unique index usable: on `value` alone
         # SQLite scanned the table (60 ms a call at 200,000 contacts, issue 11).
         # PostgreSQL serves `value` alone well, and with both lists a fresh
@@ -93,8 +93,7 @@ async def find_contacts(
     values = sorted({value for _, value in wanted})
     found: dict[tuple[str, str], uuid.UUID] = {}
     kinds = sorted({kind for kind, _ in wanted})
-    postgresql = core.on_postgresql(session)
-    stmt = _contacts_query(not postgresql, postgresql)
+    stmt = _contacts_query(core.on_postgresql(session))
     for chunk in _chunks(values):
         rows = await core.execute(session, stmt, {"values": chunk, "kinds": kinds})
         for kind, value, contact_id in rows:
@@ -242,8 +241,11 @@ def _known_and_recent_query(known: bool, senders: bool, ips: bool, postgresql: b
             )
         )
     if senders:
-        sender_key = InquiryRecord.sender_key
-        parts.append(_recent_per("s", sender_key, "keys", "sender_since", postgresql=postgresql))
+        parts.append(
+            _recent_per(
+                "s", InquiryRecord.sender_key, "keys", "sender_since", postgresql=postgresql
+            )
+        )
     if ips:
         parts.append(
             _recent_per("i", InquiryRecord.client_ip, "ips", "ip_since", postgresql=postgresql)

@@ -35,7 +35,7 @@ async def as_configured(session: AsyncSession) -> None:
 
 
 async def _set(session: AsyncSession, mode: str) -> None:
-    if session.get_bind().dialect.name != "postgresql":
+    if not core.on_postgresql(session):
         return
     connection = await core.connection(session)
     await connection.exec_driver_sql(f"SET LOCAL plan_cache_mode TO {mode}")
