@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import BindParameter, ColumnElement, String, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -72,3 +72,8 @@ def one_of(
     if postgresql:
         return element == any_(bindparam(name, type_=ARRAY(element.type)))
     return element.in_(bindparam(name, expanding=True))
+
+
+def text_array(name: str) -> BindParameter[Any]:
+    """A PostgreSQL array parameter of texts (`unnest` of it makes a relation to join)."""
+    return bindparam(name, type_=ARRAY(String()))
