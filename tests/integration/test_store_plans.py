@@ -81,10 +81,10 @@ GROWN = 20_000
 
 async def grow_contacts(url: str) -> dict[tuple[str, str], uuid.UUID]:
     """GROWN contacts with an email identity each, and the store's statistics."""
-    contacts = [
+    contacts: list[dict[str, Any]] = [
         {"id": uuid.uuid4(), "name": f"c{i}", "created_at": datetime.now(UTC)} for i in range(GROWN)
     ]
-    identities = [
+    identities: list[dict[str, Any]] = [
         {"id": uuid.uuid4(), "contact_id": c["id"], "kind": "email", "value": f"c{i}@example.com"}
         for i, c in enumerate(contacts)
     ]
@@ -93,8 +93,8 @@ async def grow_contacts(url: str) -> dict[tuple[str, str], uuid.UUID]:
             await session.execute(insert(Contact), contacts)
             await session.execute(insert(ContactIdentity), identities)
         async with db.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql("ANALYZE")
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql("ANALYZE")
     return {(row["kind"], row["value"]): row["contact_id"] for row in identities}
 
 
