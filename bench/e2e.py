@@ -56,7 +56,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.loadgen import client_address
@@ -245,6 +245,12 @@ async def postgres_store(admin_dsn: str) -> AsyncIterator[Store]:
         log(f"dropped database {name} (PostgreSQL {version})")
 
 
+_WAL_SQL = (
+    "SELECT w.wal_records, w.wal_fpi, w.wal_bytes,"
+    " b.checkpoints_timed + b.checkpoints_req FROM pg_stat_wal w, pg_stat_bgwriter b"
+)
+
+
 class LeadCounter:
     """Counts committed, assigned leads created since a moment, on its own engine."""
 
@@ -259,6 +265,17 @@ class LeadCounter:
                 .where(Lead.created_at >= t0, Lead.assignee_id.is_not(None))
             )
             return int(await conn.scalar(stmt) or 0)
+
+    async def wal(self) -> dict[str, float]:
+        """PostgreSQL's WAL and checkpoint counters so far (cluster-wide; nothing on
+        SQLite): full-page images are what a first write to a page after a
+        checkpoint's start costs, and they grow with the pages a batch touches."""
+        if self._engine.dialect.name != "postgresql":
+            return {}
+        async with self._engine.connect() as conn:
+            wal = (await conn.execute(text(_WAL_SQL))).one()
+        names = ("wal_records", "wal_fpi", "wal_bytes", "checkpoints")
+        return dict(zip(names, map(float, wal), strict=True))
 
     async def wait_for(self, t0: datetime, want: int, timeout_s: float) -> tuple[int, float]:
         """Poll until `want` leads exist; returns (count, wall time it was first seen)."""
@@ -520,6 +537,18 @@ async def warm_up(server: Server, counter: LeadCounter, n: int = 50, timeout_s: 
         raise RuntimeError(f"warm-up: only {count} of {n} leads appeared in {timeout_s:g} s")
 
 
+def _wal_delta(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    if not before or not after:
+        return {}
+    out = {
+        f"{k}_per_inquiry": round((after[k] - before[k]) / n, 2)
+        for k in before
+        if k != "checkpoints"
+    }
+    out["checkpoints_during"] = after["checkpoints"] - before["checkpoints"]
+    return out
+
+
 def _delta(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
     return {
         f"cpu_us_per_inquiry_{k}": round((after[k] - before[k]) / n * 1e6, 1) if n else 0.0
@@ -540,6 +569,7 @@ async def throughput(
     the CPU is read once every mail the store asked for also arrived."""
     prefix = f"{server.kind[:2]}{int(time.time() * 1000)}"
     before = server.cpu()
+    wal_before = await counter.wal()
     t0 = now_utc()
     start = time.time()
     wrk = await asyncio.create_subprocess_exec(
@@ -586,6 +616,7 @@ async def throughput(
     stdout, stderr = await asyncio.wait_for(wrk_out, 30)
     mailed = await mail.drained(timeout_s) if mail is not None else {}
     after = server.cpu()
+    wal_after = await counter.wal()
     summary: dict[str, Any] = {}
     for line in stdout.decode().splitlines():
         if line.startswith("WRKJSON "):
@@ -608,6 +639,7 @@ async def throughput(
         "connections": connections,
         **mailed,
         **_delta(before, after, max(count, 1)),
+        **_wal_delta(wal_before, wal_after, max(count, 1)),
     }
     if count < n:
         result["warning"] = f"only {count} of {n} leads committed in time"
@@ -906,6 +938,24 @@ def _fmt(v: Any, spec: str = ",.0f") -> str:
     return str(v)
 
 
+def _print_wal(report: dict[str, Any]) -> None:
+    runs = [
+        (name, r)
+        for name, res in report["stores"].items()
+        for r in res.get("runs", [])
+        if "wal_fpi_per_inquiry" in r
+    ]
+    if runs:
+        print("PostgreSQL's WAL per inquiry (cluster-wide): records, full-page images, bytes")
+    for name, r in runs:
+        print(
+            f"{name:<11}{_fmt(r.get('leads_in_store_before')):>13} leads: "
+            f"{r['wal_records_per_inquiry']:.1f} records, {r['wal_fpi_per_inquiry']:.2f} FPI, "
+            f"{r['wal_bytes_per_inquiry']:,.0f} B; "
+            f"{r['checkpoints_during']:.0f} checkpoint(s) began"
+        )
+
+
 def print_report(report: dict[str, Any]) -> None:
     m = report["machine"]
     print()
@@ -943,6 +993,7 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{_fmt(r.get('app_peak_rss_mib'), '.0f'):>10}"
                 f"{_fmt(r.get('tansu_peak_rss_mib'), '.0f'):>10}"
             )
+    _print_wal(report)
     print()
     head = (
         f"{'store':<11}{'system':<10}{'rate/s':>8}{'committed':>10}"
