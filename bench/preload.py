@@ -6,8 +6,12 @@ consumer would have written: a contact with its email identity, the lead, a
 first-contact activity (most of them done), the inquiry record (idempotency key), two
 published lead events and two published outbound messages; so every index the consumer
 touches is as big as it would be after that many real inquiries. Timestamps lie in the
-past, so the benchmark's "leads created since t0" counts never see them. Ends with
-VACUUM ANALYZE on PostgreSQL, as autovacuum would have done on a store that grew so.
+past, so the benchmark's "leads created since t0" counts never see them. The tenth
+of them never contacted are overdue, and stored as the SLA watcher leaves such a lead
+once it has run out of moves: breached, reassigned up to the hop limit, escalated to
+the head (the ledger's row); otherwise the watcher would spend the run working off
+100,000 breaches at 1M leads, a backlog no store that grew under LeadFlow holds. Ends
+with VACUUM ANALYZE on PostgreSQL, as autovacuum would have done on a store that grew so.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crm_store.database import create_engine
 from crm_store.models import (
     Activity,
+    AssignmentLedger,
     Contact,
     ContactIdentity,
     InquiryRecord,
@@ -38,6 +44,14 @@ from crm_store.models import (
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Team:
+    id: int
+    members: list[int]
+    head: int | None
+    max_hops: int
+
+
 def _uuid(rng: random.Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128))
 
@@ -45,8 +59,7 @@ def _uuid(rng: random.Random) -> uuid.UUID:
 def _rows(
     first: int,
     count: int,
-    team_id: int,
-    members: list[int],
+    team: _Team,
     epoch: datetime,
     rng: random.Random,
     closed_share: float = 0.0,
@@ -61,13 +74,14 @@ def _rows(
             InquiryRecord,
             LeadEvent,
             OutboundRecord,
+            AssignmentLedger,
         )
     }
     for i in range(first, first + count):
         at = epoch + timedelta(seconds=i)
         email = f"pre-{i}@preload.test"
         contact_id, lead_id = _uuid(rng), _uuid(rng)
-        assignee = members[i % len(members)] if members else None
+        assignee = team.members[i % len(team.members)] if team.members else None
         # Spread evenly (per hundred leads), so any prefix of the store has the mix.
         closed = i % 100 < closed_share * 100
         status = ("converted" if i % 3 else "junk") if closed else None
@@ -77,6 +91,8 @@ def _rows(
         out[ContactIdentity].append(
             {"id": _uuid(rng), "contact_id": contact_id, "kind": "email", "value": email}
         )
+        done = i % 10 != 0 or closed
+        due = at + timedelta(minutes=30)
         out[Lead].append(
             {
                 "id": lead_id,
@@ -84,10 +100,12 @@ def _rows(
                 "channel": "web_form",
                 "title": f"Old {i}: an earlier inquiry",
                 "contact_id": contact_id,
-                "team_id": team_id,
+                "team_id": team.id,
                 "assignee_id": assignee,
                 "assignment_reason": "preloaded",
-                "first_contact_due_at": at + timedelta(minutes=30),
+                "first_contact_due_at": due,
+                "sla_breached_at": None if done else due,
+                "escalation_hops": 0 if done else team.max_hops,
                 "spam_score": 0.0,
                 "spam_reasons": [],
                 "source": {},
@@ -96,7 +114,18 @@ def _rows(
                 "assigned_at": at,
             }
         )
-        done = i % 10 != 0 or closed
+        if not done:
+            out[AssignmentLedger].append(
+                {
+                    "id": _uuid(rng),
+                    "lead_id": lead_id,
+                    "kind": "escalated",
+                    "from_user_id": assignee,
+                    "to_user_id": team.head,
+                    "reason": "first contact overdue; hop limit reached",
+                    "created_at": due + timedelta(hours=1),
+                }
+            )
         out[Activity].append(
             {
                 "id": _uuid(rng),
@@ -109,7 +138,7 @@ def _rows(
                 "status": "done" if done else "planned",
                 "subject": "First contact",
                 "is_first_contact": True,
-                "due_at": at + timedelta(minutes=30),
+                "due_at": due,
                 "done_at": at + timedelta(minutes=10) if done else None,
                 "result": None,
                 "created_at": at,
@@ -155,10 +184,15 @@ def _rows(
     return out
 
 
-async def _team(conn: AsyncConnection) -> tuple[int, list[int]]:
-    team_id = await conn.scalar(select(Team.id).order_by(Team.id).limit(1))
-    if team_id is None:
+async def _team(conn: AsyncConnection) -> _Team:
+    found = (
+        await conn.execute(
+            select(Team.id, Team.head_user_id, Team.escalation_max_hops).order_by(Team.id).limit(1)
+        )
+    ).first()
+    if found is None:
         raise RuntimeError("the store has no team: start LeadFlow with --demo once first")
+    team_id, head, max_hops = found
     members = list(
         await conn.scalars(
             select(TeamMember.user_id)
@@ -166,7 +200,7 @@ async def _team(conn: AsyncConnection) -> tuple[int, list[int]]:
             .order_by(TeamMember.user_id)
         )
     )
-    return int(team_id), members
+    return _Team(int(team_id), members, head, max_hops)
 
 
 async def count_leads(url: str) -> int:
@@ -196,12 +230,12 @@ async def preload(
     try:
         async with engine.connect() as conn:
             have = int(await conn.scalar(select(func.count()).select_from(Lead)) or 0)
-            team_id, members = await _team(conn)
+            team = await _team(conn)
         rng = random.Random(target)  # ids for test rows, not secrets
         epoch = datetime(2020, 1, 1, tzinfo=UTC)
         for first in range(have, target, batch):
             count = min(batch, target - first)
-            rows = _rows(first, count, team_id, members, epoch, rng, closed_share)
+            rows = _rows(first, count, team, epoch, rng, closed_share)
             async with engine.begin() as conn:
                 for model, values in rows.items():
                     await conn.execute(insert(model), values)
